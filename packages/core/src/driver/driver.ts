@@ -1,0 +1,146 @@
+import type { FaultRecord } from '../uapi/errors.js';
+import type { IoasidInfo, IovaRange, PgtableFormat, Protocol } from '../uapi/info.js';
+import type { HostMemory } from '../memory/host-memory.js';
+import type { PhysRuns } from '../memory/phys-runs.js';
+import type { VmmMemory } from '../memory/vmm.js';
+import type { DumpTable, WalkStep } from '../pgtable/engine.js';
+import type { AllocInjector } from '../memory/alloc-injector.js';
+
+/** What the IOMMU driver knows of a device (its probe data). */
+export interface DeviceDesc {
+  readonly name: string;
+  /** PCI requester ID (bus << 8 | devfn); an mdev carries its parent's. */
+  readonly rid: number;
+  readonly kind: 'pdev' | 'mdev';
+  readonly parent?: string;
+  readonly group: number;
+  readonly ats: boolean;
+  readonly pri: boolean;
+  /** ENQCMD-capable work submission (mdev of a DSA-like device). */
+  readonly enqcmd: boolean;
+}
+
+/** The machine-wide services a driver (and its hardware model) works with. */
+export interface MachineContext {
+  readonly hostMemory: HostMemory;
+  readonly vmm: VmmMemory;
+  readonly injector: AllocInjector;
+  /** Guest RAM: GPA g lives at VMM address guestVaddr + g. */
+  readonly guestVaddr: bigint;
+  readonly guestSize: bigint;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** A DMA as the device puts it on the bus. */
+export interface DmaRequest {
+  rid: number;
+  /** -1 when the request carries no PASID. */
+  pasid: number;
+  /** Input address in 4 KiB frames, and the byte offset inside the frame. */
+  iovaFrame: number;
+  write: boolean;
+  privileged: boolean;
+}
+
+/** Host frame of the page, or the vendor's fault record. */
+export type TranslateResult = number | FaultRecord;
+
+export type InvalidateRequest =
+  | { all: true; pasid?: number }
+  | { all?: false; iova: bigint; size: bigint; pasid?: number };
+
+/** Decoded view of an address space, read from memory (DESIGN §8). */
+export interface DomainDump {
+  /** What the view covers, e.g. 'second-level', 'tce window 1', 'guest stage-1 via CD 3'. */
+  title: string;
+  /** Input base of the table (non-zero for a POWER DDW). */
+  inputBase: bigint;
+  format: string;
+  root: DumpTable | null;
+  /** Structures above the page table (PASID entry, STE, TVE…), decoded. */
+  context?: Record<string, unknown>;
+  children?: DomainDump[];
+}
+
+export interface LookupStepView extends WalkStep {
+  /** Which table this step belongs to: 'stage-1', 'stage-2 (for table fetch)', … */
+  stage?: string;
+}
+
+export interface LookupView {
+  iova: bigint;
+  steps: LookupStepView[];
+  /** Final output address, or null when the walk ends on a non-present entry or fault. */
+  output: bigint | null;
+  perms?: { read: boolean; write: boolean };
+  pageSize?: bigint;
+  fault?: string;
+}
+
+export interface DomainRequest {
+  protocol: Protocol;
+  /** Vendor format details given to ALLOC / CREATE_NESTING (e.g. `window` on POWER). */
+  format: Readonly<Record<string, unknown>>;
+  /** Set for a child created by CREATE_NESTING with hardware nesting. */
+  parent?: IommuDomain;
+}
+
+/**
+ * The kernel-side handle of an address space in the vendor's format. `map`/`unmap` are only
+ * called on 'map' domains with ranges core has validated (aligned, in a permitted range, free).
+ */
+export interface IommuDomain {
+  readonly protocol: Protocol;
+  /** Page sizes and permitted IOVA ranges this domain itself allows. */
+  info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] };
+  /** Null if `dev` can join this domain, or the reason it cannot (→ EINVAL). */
+  checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null;
+  attach(dev: DeviceDesc, pasid: number | undefined): void;
+  detach(dev: DeviceDesc, pasid: number | undefined): void;
+  map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void;
+  unmap(iova: bigint, size: bigint): void;
+  bindPgtable?(addr: bigint, format: PgtableFormat): void;
+  bindPasidTable?(addr: bigint, format: PgtableFormat): void;
+  /** Issues the hardware's invalidation commands for this domain and every attachment. */
+  invalidate(req: InvalidateRequest): void;
+  dump(): DomainDump;
+  lookup(iova: bigint, pasid?: number): LookupView;
+  /** Frees every structure the domain owns (after all detaches). */
+  destroy(): void;
+}
+
+/** The hardware registers of the unit, named and encoded as the vendor specification defines them. */
+export interface IommuUnit {
+  registers(): Record<string, bigint>;
+}
+
+/** Everything a vendor supplies (DESIGN §5). */
+export interface IommuDriver {
+  readonly vendor: string;
+  readonly unit: IommuUnit;
+  /** Per-device GET_INFO, derived from the unit's registers. */
+  capabilities(dev: DeviceDesc): IoasidInfo;
+  /** Called when a device is bound to an fd / unbound. */
+  probeDevice?(dev: DeviceDesc): void;
+  releaseDevice?(dev: DeviceDesc): void;
+  createDomain(req: DomainRequest): IommuDomain;
+  /** The hardware model: reads only memory, registers and its own caches. */
+  translate(req: DmaRequest): TranslateResult;
+  /** A page response (PAGE_RESPONSE) travelling back to the device through the unit. */
+  pageResponse?(dev: DeviceDesc, pasid: number, record: FaultRecord, code: PageResponseCode): void;
+  /** Clears a sticky error state (POWER: EEH freeze) so the device can DMA again. */
+  resetDevice?(dev: DeviceDesc): void;
+}
+
+export type PageResponseCode = 'success' | 'invalid' | 'failure';
+
+/** How a vendor module builds its driver for one machine. */
+export type IommuDriverFactory = (ctx: MachineContext) => IommuDriver;
+
+export interface VendorRegistration {
+  vendor: string;
+  description: string;
+  create: IommuDriverFactory;
+  /** Machine options a default machine for this vendor uses (devices, …). */
+  defaultMachine?: Record<string, unknown>;
+}

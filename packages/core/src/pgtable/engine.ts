@@ -1,0 +1,336 @@
+import { fail } from '../uapi/errors.js';
+import { PAGE_SIZE } from '../memory/host-memory.js';
+import type { FrameMemory } from '../memory/frame-memory.js';
+import type { PhysRuns } from '../memory/phys-runs.js';
+import { EntryKind, entryHalves, entryShift, rawEntry, tableFrames, type DecodedEntry, type PtFormat } from './format.js';
+
+/** Where a translation ended: the output frame of the 4 KiB page asked for, and the leaf it came from. */
+export interface Leaf {
+  frame: number;
+  level: number;
+  perms: number;
+  /** log2 of the leaf's size in bytes. */
+  shift: number;
+}
+
+export interface WalkStep {
+  level: number;
+  index: number;
+  tableAddr: bigint;
+  entryAddr: bigint;
+  raw: bigint;
+  decoded: DecodedEntry;
+}
+
+export interface DumpEntry {
+  index: number;
+  entryAddr: bigint;
+  raw: bigint;
+  decoded: DecodedEntry;
+  /** Input address (byte) the entry starts at. */
+  iova: bigint;
+  child?: DumpTable;
+}
+
+export interface DumpTable {
+  level: number;
+  tableAddr: bigint;
+  entries: DumpEntry[];
+}
+
+/**
+ * One radix engine for every format (DESIGN §5). Addresses are 4 KiB frame numbers relative to
+ * the table's input base. The engine reads and writes only host memory: no shadow of the tree.
+ */
+export class RadixPageTable {
+  readonly top: number;
+  /** Frames covered by one entry at each level. */
+  private readonly entryFrames: number[];
+  private readonly entryBits: number[];
+  private readonly cacheFrame: number[];
+  private readonly cacheBase: number[];
+  private tables = 0;
+
+  private constructor(
+    readonly mem: FrameMemory,
+    readonly fmt: PtFormat,
+    readonly root: number,
+  ) {
+    this.top = fmt.levels - 1;
+    this.entryFrames = [];
+    this.entryBits = [];
+    for (let l = 0; l < fmt.levels; l++) {
+      this.entryFrames.push(2 ** (entryShift(fmt, l) - 12));
+      this.entryBits.push(fmt.levelBits(l));
+    }
+    this.cacheFrame = new Array(fmt.levels).fill(-1);
+    this.cacheBase = new Array(fmt.levels).fill(-1);
+  }
+
+  /** Allocates an empty top-level table (naturally aligned to its size). */
+  static create(mem: FrameMemory, fmt: PtFormat): RadixPageTable {
+    const n = tableFrames(fmt, fmt.levels - 1);
+    const root = mem.allocFrames(n, n);
+    const t = new RadixPageTable(mem, fmt, root);
+    t.tables = 1;
+    return t;
+  }
+
+  /** A view over a table someone else built (a guest's, or for decoding from registers). */
+  static view(mem: FrameMemory, fmt: PtFormat, rootFrame: number): RadixPageTable {
+    return new RadixPageTable(mem, fmt, rootFrame);
+  }
+
+  get rootAddr(): bigint {
+    return BigInt(this.root) * BigInt(PAGE_SIZE);
+  }
+
+  /** Frames covered by a leaf at `level`. */
+  leafFrames(level: number): number {
+    return this.entryFrames[level];
+  }
+
+  /** Input frames the whole table covers. */
+  get spanFrames(): number {
+    return this.entryFrames[this.top] * 2 ** this.entryBits[this.top];
+  }
+
+  /** Number of table nodes (root included) this engine allocated and still holds. */
+  get tableCount(): number {
+    return this.tables;
+  }
+
+  private entryWord(table: number, idx: number, write: boolean): [Uint32Array, number] {
+    const frame = table + (idx >>> 9);
+    const w = write ? this.mem.wordsForWrite(frame) : this.mem.wordsForRead(frame);
+    return [w, this.mem.wordBase(frame) + ((idx & 511) << 1)];
+  }
+
+  private index(iova: number, level: number): number {
+    return Math.floor(iova / this.entryFrames[level]) % 2 ** this.entryBits[level];
+  }
+
+  private allocTable(level: number): number {
+    const n = tableFrames(this.fmt, level);
+    const f = this.mem.allocFrames(n, n);
+    this.tables++;
+    return f;
+  }
+
+  private freeTable(frame: number, level: number): void {
+    this.mem.freeFrames(frame, tableFrames(this.fmt, level));
+    this.tables--;
+  }
+
+  private resetCache(): void {
+    this.cacheFrame.fill(-1);
+  }
+
+  /**
+   * Maps `frames` input frames from `iova` to the host frames `phys` gives, choosing at each
+   * step the largest leaf that alignment and physical contiguity allow. All or nothing: if a
+   * table allocation fails, every entry and table this call made is removed again.
+   */
+  map(iova: number, frames: number, phys: PhysRuns, prot: number): void {
+    this.resetCache();
+    let done = 0;
+    try {
+      while (done < frames) {
+        const out = phys.frame(done);
+        const run = Math.min(phys.run(done), frames - done);
+        const at = iova + done;
+        let level = 0;
+        for (let l = this.top; l > 0; l--) {
+          const n = this.entryFrames[l];
+          if (n <= run && this.fmt.leafAllowed(l) && at % n === 0 && out % n === 0) {
+            level = l;
+            break;
+          }
+        }
+        this.setLeaf(at, level, out, prot);
+        done += this.entryFrames[level];
+      }
+    } catch (e) {
+      this.resetCache();
+      this.unmapRange(iova, Math.min(frames, done + this.entryFrames[this.top]), false);
+      throw e;
+    }
+  }
+
+  private setLeaf(iova: number, level: number, out: number, prot: number): void {
+    const fmt = this.fmt;
+    let table: number;
+    let l: number;
+    const cf = this.cacheFrame[level];
+    const tableSpan = this.entryFrames[level] * 2 ** this.entryBits[level];
+    if (cf >= 0 && iova >= this.cacheBase[level] && iova < this.cacheBase[level] + tableSpan) {
+      table = cf;
+      l = level;
+    } else {
+      table = this.root;
+      l = this.top;
+      while (l > level) {
+        const [w, i] = this.entryWord(table, this.index(iova, l), true);
+        const k = fmt.kind(w, i, l);
+        let child: number;
+        if (k === EntryKind.Empty) {
+          child = this.allocTable(l - 1);
+          const [w2, i2] = this.entryWord(table, this.index(iova, l), true);
+          fmt.setTable(w2, i2, l, child);
+        } else if (k === EntryKind.Table) {
+          child = fmt.outFrame(w, i, l);
+        } else {
+          fail('EEXIST', `iova frame 0x${iova.toString(16)} is already inside a level-${l} leaf`);
+        }
+        table = child;
+        l--;
+        const span = this.entryFrames[l] * 2 ** this.entryBits[l];
+        this.cacheFrame[l] = table;
+        this.cacheBase[l] = iova - (iova % span);
+      }
+    }
+    const [w, i] = this.entryWord(table, this.index(iova, level), true);
+    if (fmt.kind(w, i, level) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${iova.toString(16)} is already mapped`);
+    fmt.setLeaf(w, i, level, out, prot);
+  }
+
+  /** Removes the leaves in [iova, iova+frames), freeing tables that become empty. */
+  unmap(iova: number, frames: number): void {
+    this.resetCache();
+    this.unmapRange(iova, frames, true);
+  }
+
+  private unmapRange(iova: number, frames: number, strict: boolean): void {
+    if (frames <= 0) return;
+    this.unmapIn(this.root, this.top, 0, iova, iova + frames, strict);
+  }
+
+  private unmapIn(table: number, level: number, base: number, lo: number, hi: number, strict: boolean): void {
+    const fmt = this.fmt;
+    const n = this.entryFrames[level];
+    const first = Math.floor((lo - base) / n);
+    const last = Math.ceil((hi - base) / n);
+    for (let idx = first; idx < last; idx++) {
+      const [w, i] = this.entryWord(table, idx, true);
+      const k = fmt.kind(w, i, level);
+      if (k === EntryKind.Empty) continue;
+      const eb = base + idx * n;
+      const whole = lo <= eb && hi >= eb + n;
+      if (k === EntryKind.Leaf) {
+        if (!whole) {
+          if (strict) fail('EINVAL', `unmap would cut a level-${level} leaf at iova frame 0x${eb.toString(16)}`);
+          continue;
+        }
+        fmt.clear(w, i, level);
+        continue;
+      }
+      const child = fmt.outFrame(w, i, level);
+      if (whole) {
+        this.freeSubtree(child, level - 1);
+        fmt.clear(w, i, level);
+      } else {
+        this.unmapIn(child, level - 1, eb, Math.max(lo, eb), Math.min(hi, eb + n), strict);
+        if (this.isEmpty(child, level - 1)) {
+          this.freeTable(child, level - 1);
+          const [w2, i2] = this.entryWord(table, idx, true);
+          fmt.clear(w2, i2, level);
+        }
+      }
+    }
+  }
+
+  private freeSubtree(table: number, level: number): void {
+    if (level > 0) {
+      const count = 2 ** this.entryBits[level];
+      for (let idx = 0; idx < count; idx++) {
+        const [w, i] = this.entryWord(table, idx, false);
+        if (this.fmt.kind(w, i, level) === EntryKind.Table) this.freeSubtree(this.fmt.outFrame(w, i, level), level - 1);
+      }
+    }
+    this.freeTable(table, level);
+  }
+
+  private isEmpty(table: number, level: number): boolean {
+    const count = 2 ** this.entryBits[level];
+    for (let idx = 0; idx < count; idx++) {
+      const [w, i] = this.entryWord(table, idx, false);
+      if (this.fmt.kind(w, i, level) !== EntryKind.Empty) return false;
+    }
+    return true;
+  }
+
+  /** Frees every table, root included. */
+  destroy(): void {
+    this.freeSubtree(this.root, this.top);
+  }
+
+  /** Decodes the translation of one input frame from memory (no side effect). */
+  lookup(iova: number): Leaf | null {
+    const fmt = this.fmt;
+    let table = this.root;
+    for (let l = this.top; l >= 0; l--) {
+      const [w, i] = this.entryWord(table, this.index(iova, l), false);
+      const k = fmt.kind(w, i, l);
+      if (k === EntryKind.Empty) return null;
+      if (k === EntryKind.Leaf) {
+        const n = this.entryFrames[l];
+        return { frame: fmt.outFrame(w, i, l) + (iova % n), level: l, perms: fmt.perms(w, i, l), shift: entryShift(fmt, l) };
+      }
+      if (l === 0) return null;
+      table = fmt.outFrame(w, i, l);
+    }
+    return null;
+  }
+
+  /** Every level visited translating `iova`: entry address, raw value and decoded fields. */
+  walk(iova: number): WalkStep[] {
+    const fmt = this.fmt;
+    const steps: WalkStep[] = [];
+    let table = this.root;
+    for (let l = this.top; l >= 0; l--) {
+      const idx = this.index(iova, l);
+      const [w, i] = this.entryWord(table, idx, false);
+      const [lo, hi] = entryHalves(fmt, w, i);
+      const decoded = fmt.decode(lo, hi, l);
+      steps.push({
+        level: l,
+        index: idx,
+        tableAddr: BigInt(table) * 4096n,
+        entryAddr: BigInt(table) * 4096n + BigInt(idx * 8),
+        raw: rawEntry(fmt, w, i),
+        decoded,
+      });
+      if (fmt.kind(w, i, l) !== EntryKind.Table || l === 0) break;
+      table = fmt.outFrame(w, i, l);
+    }
+    return steps;
+  }
+
+  /** The whole tree as stored in memory, non-empty entries only. */
+  dump(inputBase = 0n): DumpTable {
+    return this.dumpTable(this.root, this.top, inputBase);
+  }
+
+  private dumpTable(table: number, level: number, base: bigint): DumpTable {
+    const fmt = this.fmt;
+    const entries: DumpEntry[] = [];
+    const count = 2 ** this.entryBits[level];
+    const span = BigInt(this.entryFrames[level]) * 4096n;
+    for (let idx = 0; idx < count; idx++) {
+      const [w, i] = this.entryWord(table, idx, false);
+      const k = fmt.kind(w, i, level);
+      if (k === EntryKind.Empty) continue;
+      const [lo, hi] = entryHalves(fmt, w, i);
+      const e: DumpEntry = {
+        index: idx,
+        entryAddr: BigInt(table) * 4096n + BigInt(idx * 8),
+        raw: rawEntry(fmt, w, i),
+        decoded: fmt.decode(lo, hi, level),
+        iova: base + BigInt(idx) * span,
+      };
+      if (k === EntryKind.Table && level > 0) e.child = this.dumpTable(fmt.outFrame(w, i, level), level - 1, e.iova);
+      entries.push(e);
+    }
+    return { level, tableAddr: BigInt(table) * 4096n, entries };
+  }
+}

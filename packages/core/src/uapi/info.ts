@@ -1,0 +1,29 @@
+/** GET_INFO shapes (DESIGN §3, §9). */
+export type Protocol = 'map' | 'user-pgtable' | 'user-pasid-table';
+export type NestingKind = 'none' | 'software' | 'hardware';
+
+export interface IovaRange {
+  start: bigint;
+  /** Inclusive. */
+  last: bigint;
+}
+
+/** A bindable user page-table format; the user passes one back as `format`. */
+export interface PgtableFormat {
+  kind: string;
+  [param: string]: unknown;
+}
+
+export interface IoasidInfo {
+  protocols: Protocol[];
+  nesting: NestingKind;
+  pageSizes: bigint[];
+  permittedRanges: IovaRange[];
+  formats: PgtableFormat[];
+  pasidTableFormats: PgtableFormat[];
+  pasidBits: number;
+  coherent: boolean;
+  enqcmd: boolean;
+  pageRequest: boolean;
+  ats: boolean;
+}
