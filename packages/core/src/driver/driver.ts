@@ -5,6 +5,8 @@ import type { PhysRuns } from '../memory/phys-runs.js';
 import type { VmmMemory } from '../memory/vmm.js';
 import type { DumpTable, WalkStep } from '../pgtable/engine.js';
 import type { AllocInjector } from '../memory/alloc-injector.js';
+import type { GuestMemory } from '../memory/guest.js';
+import type { PtFormat } from '../pgtable/format.js';
 
 /** What the IOMMU driver knows of a device (its probe data). */
 export interface DeviceDesc {
@@ -114,10 +116,37 @@ export interface IommuUnit {
   registers(): Record<string, bigint>;
 }
 
+/** One entry of a guest PASID/CD table the guest kernel writes. */
+export interface GuestPasidEntry {
+  pasid: number;
+  /** GPA of the guest page table this PASID uses. */
+  root: bigint;
+  /** One of the bindable page-table formats GET_INFO lists. */
+  pgtable: PgtableFormat;
+  /** Address-space tag the guest gives it (SMMU ASID); the helper picks one when absent. */
+  asid?: number;
+}
+
+/**
+ * What the guest kernel needs to know of a vendor to build the structures it binds: the format
+ * of its page tables and the layout of its PASID table. The conformance kit and scenario files
+ * use these to stay vendor-neutral.
+ */
+export interface GuestKernelHelpers {
+  /** The PtFormat of a bindable format as GET_INFO lists it (for GuestMemory.createPageTable). */
+  pageTableFormat(format: PgtableFormat): PtFormat;
+  /** Writes a PASID table of `format` (a pasidTableFormats entry) into guest memory; returns its GPA. */
+  buildPasidTable?(guest: GuestMemory, format: PgtableFormat, entries: GuestPasidEntry[]): bigint;
+  /** Rewrites (or, with root undefined, invalidates) one entry of a table buildPasidTable made. */
+  updatePasidEntry?(guest: GuestMemory, table: bigint, format: PgtableFormat, entry: GuestPasidEntry | { pasid: number; root?: undefined }): void;
+}
+
 /** Everything a vendor supplies (DESIGN §5). */
 export interface IommuDriver {
   readonly vendor: string;
   readonly unit: IommuUnit;
+  /** Guest-side helpers for the binding protocols (absent when the vendor has none). */
+  readonly guest?: GuestKernelHelpers;
   /** Per-device GET_INFO, derived from the unit's registers. */
   capabilities(dev: DeviceDesc): IoasidInfo;
   /** Called when a device is bound to an fd / unbound. */

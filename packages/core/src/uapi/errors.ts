@@ -2,6 +2,7 @@
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
+  EBADF: 9,
   ENOMEM: 12,
   EFAULT: 14,
   EBUSY: 16,

@@ -1,0 +1,193 @@
+import { container as rootContainer, type DependencyContainer } from './di.js';
+import { DmaFault, fail, type FaultRecord } from './uapi/errors.js';
+import { hex } from './uapi/args.js';
+import { AllocInjector } from './memory/alloc-injector.js';
+import { HostMemory, PAGE_SHIFT, PAGE_SIZE } from './memory/host-memory.js';
+import { VmmMemory, type HugePageSize } from './memory/vmm.js';
+import { GuestMemory } from './memory/guest.js';
+import type { DeviceDesc, IommuDriver, IommuUnit, MachineContext } from './driver/driver.js';
+import { findVendor } from './driver/registry.js';
+import { MACHINE_CONTEXT } from './driver/tokens.js';
+import { Device } from './uapi/device.js';
+import { IoasidFd } from './uapi/ioasid-fd.js';
+import { Kvm } from './uapi/kvm.js';
+import { PasidAllocator } from './rules/pasid-alloc.js';
+
+export interface DeviceOptions {
+  name: string;
+  rid?: number;
+  kind?: 'pdev' | 'mdev';
+  /** For an mdev: the name of the pdev whose RID it rides on. */
+  parent?: string;
+  group?: number;
+  ats?: boolean;
+  pri?: boolean;
+  enqcmd?: boolean;
+}
+
+export interface MachineOptions {
+  vendor: string;
+  devices?: DeviceOptions[];
+  /** Guest RAM size in bytes (default 1 GiB). */
+  guestMemory?: bigint;
+  /** Back guest RAM with huge pages (default true). */
+  guestHugePages?: boolean;
+  /** Locked-memory limit per fd in bytes (RLIMIT_MEMLOCK; default 1 TiB). */
+  memlockLimit?: bigint;
+  /** Container to find the vendor in (default: the root container). */
+  container?: DependencyContainer;
+  /** Vendor-specific options, passed through to the driver. */
+  [vendorOption: string]: unknown;
+}
+
+const DEFAULT_DEVICES: DeviceOptions[] = [{ name: 'dev0' }, { name: 'dev1' }];
+
+/** A simulated host: memory, one IOMMU of the chosen vendor, devices, a VMM process and its guest. */
+export class Machine {
+  readonly injector = new AllocInjector();
+  readonly hostMemory: HostMemory;
+  readonly vmm: VmmMemory;
+  readonly guest: GuestMemory;
+  readonly driver: IommuDriver;
+  readonly kvm: Kvm;
+  readonly pasids: PasidAllocator;
+  readonly memlockLimit: bigint;
+  readonly vendor: string;
+  private readonly devices = new Map<string, Device>();
+  readonly fds = new Set<IoasidFd>();
+  readonly container: DependencyContainer;
+
+  constructor(options: MachineOptions) {
+    if (!options || typeof options.vendor !== 'string') fail('EINVAL', 'options.vendor must name a registered vendor');
+    const reg = findVendor(options.vendor, options.container ?? rootContainer);
+    this.vendor = reg.vendor;
+    this.hostMemory = new HostMemory(this.injector);
+    this.vmm = new VmmMemory(this.hostMemory);
+    this.vmm.pinnedCheck = (vaddr, size) => [...this.fds].some((fd) => fd.pins(vaddr, size));
+    const guestSize = options.guestMemory ?? 1n << 30n;
+    if (typeof guestSize !== 'bigint' || guestSize <= 0n || guestSize % BigInt(PAGE_SIZE) !== 0n) {
+      fail('EINVAL', `guestMemory must be a positive multiple of 4 KiB as a bigint (got ${String(guestSize)})`);
+    }
+    const huge = options.guestHugePages ?? true;
+    const hugeSize: HugePageSize | undefined = !huge ? undefined : guestSize % (1n << 30n) === 0n ? '1G' : guestSize % (1n << 21n) === 0n ? '2M' : undefined;
+    const gva = this.vmm.mmap(guestSize, hugeSize ? { hugePages: hugeSize } : {});
+    this.guest = new GuestMemory(this.hostMemory, this.vmm, gva, guestSize);
+    this.memlockLimit = options.memlockLimit ?? 1n << 40n;
+    this.pasids = new PasidAllocator(this.injector);
+    this.kvm = new Kvm(this);
+
+    const descs = buildDevices(options.devices ?? DEFAULT_DEVICES);
+    const ctx: MachineContext = {
+      hostMemory: this.hostMemory,
+      vmm: this.vmm,
+      injector: this.injector,
+      guestVaddr: gva,
+      guestSize,
+      options,
+    };
+    this.container = (options.container ?? rootContainer).createChildContainer();
+    this.container.register(MACHINE_CONTEXT, { useValue: ctx });
+    this.driver = reg.create(ctx);
+    for (const d of descs) this.devices.set(d.name, new Device(this, d));
+  }
+
+  /** The IOMMU unit's hardware view (registers). */
+  get iommu(): IommuUnit {
+    return this.driver.unit;
+  }
+
+  device(name: string): Device {
+    const d = this.devices.get(name);
+    if (!d) fail('ENODEV', `no device named '${name}' (devices: ${[...this.devices.keys()].join(', ')})`);
+    return d;
+  }
+
+  get deviceList(): Device[] {
+    return [...this.devices.values()];
+  }
+
+  openIoasidFd(): IoasidFd {
+    const fd = new IoasidFd(this);
+    this.fds.add(fd);
+    return fd;
+  }
+
+  /** Fail the n-th allocation (frames and bookkeeping) from now on; 0 disarms. */
+  injectAllocFailure(n: number): void {
+    this.injector.failNth(n);
+  }
+
+  /**
+   * A DMA on the bus: translated page by page by the IOMMU model; bytes move through host
+   * memory. A blocked page stops the transfer and throws DmaFault with the vendor record.
+   */
+  dma(
+    dev: Device,
+    rid: number,
+    pasid: number,
+    iova: bigint,
+    length: number,
+    write: boolean,
+    privileged: boolean,
+    move: (pa: number, off: number, n: number) => void,
+  ): void {
+    let off = 0;
+    while (off < length) {
+      const addr = iova + BigInt(off);
+      const frame = Number(addr >> BigInt(PAGE_SHIFT));
+      const within = Number(addr & BigInt(PAGE_SIZE - 1));
+      const n = Math.min(length - off, PAGE_SIZE - within);
+      const r = this.driver.translate({ rid, pasid, iovaFrame: frame, write, privileged });
+      if (typeof r !== 'number') this.raise(dev, r);
+      move(r * PAGE_SIZE + within, off, n);
+      off += n;
+    }
+  }
+
+  private raise(dev: Device, record: FaultRecord): never {
+    dev.fd?.reportFault(dev, record);
+    throw new DmaFault(record);
+  }
+}
+
+function buildDevices(opts: DeviceOptions[]): DeviceDesc[] {
+  if (!Array.isArray(opts)) fail('EINVAL', 'devices must be an array');
+  const out: DeviceDesc[] = [];
+  const byName = new Map<string, DeviceDesc>();
+  let slot = 1;
+  const rids = new Set<number>();
+  for (const o of opts) {
+    if (!o || typeof o.name !== 'string' || o.name === '') fail('EINVAL', 'every device needs a name');
+    if (byName.has(o.name)) fail('EEXIST', `device name '${o.name}' is used twice`);
+    const kind = o.kind ?? 'pdev';
+    if (kind !== 'pdev' && kind !== 'mdev') fail('EINVAL', `device ${o.name}: kind must be 'pdev' or 'mdev'`);
+    let rid: number;
+    if (kind === 'mdev') {
+      const parent = o.parent !== undefined ? byName.get(o.parent) : undefined;
+      if (!parent || parent.kind !== 'pdev') fail('EINVAL', `mdev ${o.name}: parent must name a pdev listed before it`);
+      rid = parent.rid;
+    } else {
+      rid = o.rid ?? slot++ * 8;
+      if (!Number.isInteger(rid) || rid < 0 || rid > 0xffff) fail('EINVAL', `device ${o.name}: rid must be a 16-bit requester ID (got ${hex(rid)})`);
+      if (rids.has(rid)) fail('EEXIST', `device ${o.name}: rid ${hex(rid)} is already used`);
+      rids.add(rid);
+    }
+    const d: DeviceDesc = {
+      name: o.name,
+      rid,
+      kind,
+      parent: kind === 'mdev' ? o.parent : undefined,
+      group: o.group ?? (kind === 'pdev' ? rid : 0x10000 + out.length),
+      ats: o.ats ?? false,
+      pri: o.pri ?? false,
+      enqcmd: o.enqcmd ?? false,
+    };
+    byName.set(d.name, d);
+    out.push(d);
+  }
+  return out;
+}
+
+export function createMachine(options: MachineOptions): Machine {
+  return new Machine(options);
+}

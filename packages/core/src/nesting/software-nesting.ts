@@ -1,0 +1,91 @@
+import type { DmaMapping } from '../rules/dma-map.js';
+import type { VmmMemory } from '../memory/vmm.js';
+import { PAGE_SHIFT } from '../memory/host-memory.js';
+import type { IoasidObject } from '../uapi/ioasid.js';
+
+/** A piece of the shadow table: child IOVA range → the parent map it was composed with. */
+export interface ShadowPiece {
+  iova: bigint;
+  size: bigint;
+  /** Parent IOVA (GPA) the piece starts at. */
+  gpa: bigint;
+}
+
+/**
+ * Software nesting (proposal §5.3): the kernel composes child (gIOVA → GPA) and parent
+ * (GPA → host) maps into a shadow table in the hardware's own format, through any driver's
+ * map/unmap. It keeps both levels' metadata and updates only the pieces a change touches.
+ */
+export class SoftwareNesting {
+  constructor(private readonly vmm: VmmMemory) {}
+
+  private mapPiece(child: IoasidObject, m: DmaMapping, p: DmaMapping, out: ShadowPiece[]): void {
+    const s = m.vaddr > p.iova ? m.vaddr : p.iova;
+    const e = m.vaddr + m.size < p.iova + p.size ? m.vaddr + m.size : p.iova + p.size;
+    if (s >= e) return;
+    const prot = m.prot & p.prot;
+    if (prot === 0) return;
+    const giova = m.iova + (s - m.vaddr);
+    const hostVaddr = p.vaddr + (s - p.iova);
+    const region = this.vmm.region(hostVaddr, e - s);
+    const first = Number((hostVaddr - region.vaddr) >> BigInt(PAGE_SHIFT));
+    child.domain.map(giova, e - s, region.runs(first), prot);
+    out.push({ iova: giova, size: e - s, gpa: s });
+  }
+
+  private unmapPieces(child: IoasidObject, pieces: ShadowPiece[]): void {
+    for (const piece of pieces) child.domain.unmap(piece.iova, piece.size);
+  }
+
+  /** A new child map: shadow it over whatever the parent maps today. All or nothing. */
+  childMapped(child: IoasidObject, m: DmaMapping): void {
+    const parent = child.parent!;
+    const pieces: ShadowPiece[] = [];
+    try {
+      for (const p of parent.maps.intersecting(m.vaddr, m.size)) this.mapPiece(child, m, p, pieces);
+    } catch (e) {
+      this.unmapPieces(child, pieces);
+      throw e;
+    }
+    m.pieces = pieces;
+  }
+
+  childUnmapping(child: IoasidObject, m: DmaMapping): void {
+    this.unmapPieces(child, (m.pieces as ShadowPiece[]) ?? []);
+    m.pieces = [];
+  }
+
+  /** A new parent map: extend every software child's shadow where its maps point into it. */
+  parentMapped(parent: IoasidObject, p: DmaMapping): void {
+    const done: [IoasidObject, DmaMapping, ShadowPiece[]][] = [];
+    try {
+      for (const child of parent.children) {
+        if (!child.isSoftwareChild) continue;
+        for (const m of child.maps.all()) {
+          if (m.vaddr >= p.iova + p.size || m.vaddr + m.size <= p.iova) continue;
+          const added: ShadowPiece[] = [];
+          done.push([child, m, added]);
+          this.mapPiece(child, m, p, added);
+        }
+      }
+    } catch (e) {
+      for (const [child, , added] of done) this.unmapPieces(child, added);
+      throw e;
+    }
+    for (const [, m, added] of done) (m.pieces as ShadowPiece[]).push(...added);
+  }
+
+  /** A parent map goes away: drop the shadow pieces composed with it. */
+  parentUnmapping(parent: IoasidObject, p: DmaMapping): void {
+    for (const child of parent.children) {
+      if (!child.isSoftwareChild) continue;
+      for (const m of child.maps.all()) {
+        const pieces = (m.pieces as ShadowPiece[]) ?? [];
+        const gone = pieces.filter((x) => x.gpa >= p.iova && x.gpa < p.iova + p.size);
+        if (gone.length === 0) continue;
+        this.unmapPieces(child, gone);
+        m.pieces = pieces.filter((x) => !gone.includes(x));
+      }
+    }
+  }
+}

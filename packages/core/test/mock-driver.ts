@@ -1,0 +1,189 @@
+import {
+  RadixPageTable,
+  fail,
+  registerVendor,
+  hex,
+  PAGE_SHIFT,
+  type DeviceDesc,
+  type DmaRequest,
+  type DomainDump,
+  type FaultRecord,
+  type IoasidInfo,
+  type IommuDomain,
+  type IommuDriver,
+  type LookupView,
+  type MachineContext,
+  type PhysRuns,
+  type TranslateResult,
+  type VendorRegistration,
+  container,
+} from '../src/index.js';
+import { mockFormat } from './mock-format.js';
+
+const FMT = mockFormat();
+const IAS = 39;
+
+/**
+ * Test-only vendor: a device table in host memory (one 8-byte entry per RID per PASID slot,
+ * holding a root pointer), the mock radix format, an IOTLB cleared only by `flush`.
+ */
+class MockHardware {
+  /** Frame of the device table: (rid & 0xff) × 8 PASID slots (slot 0 = no PASID). */
+  readonly table: number;
+  readonly iotlb = new Map<string, { frame: number; perms: number; root: number }>();
+  flushes = 0;
+
+  constructor(private readonly ctx: MachineContext) {
+    this.table = ctx.hostMemory.allocFrames(16, 16);
+  }
+
+  slotAddr(rid: number, pasid: number): number {
+    return this.table * 4096 + ((rid & 0xff) * 8 + (pasid < 0 ? 0 : (pasid % 7) + 1)) * 8;
+  }
+
+  translate(req: DmaRequest): TranslateResult {
+    const key = `${req.rid}:${req.pasid}:${req.iovaFrame}`;
+    const hit = this.iotlb.get(key);
+    const fault = (code: number, name: string): FaultRecord => ({
+      rid: req.rid,
+      pasid: req.pasid < 0 ? undefined : req.pasid,
+      iova: BigInt(req.iovaFrame) << 12n,
+      write: req.write,
+      code,
+      name,
+    });
+    let frame: number;
+    let perms: number;
+    if (hit) {
+      frame = hit.frame;
+      perms = hit.perms;
+    } else {
+      const ent = this.ctx.hostMemory.u32(this.slotAddr(req.rid, req.pasid));
+      if ((ent & 1) === 0) return fault(1, 'NO_CONTEXT');
+      const root = ((this.ctx.hostMemory.u32(this.slotAddr(req.rid, req.pasid) + 4) * 0x100000) + (ent >>> 12));
+      if (req.iovaFrame >= 2 ** (IAS - 12)) return fault(2, 'ADDR_SIZE');
+      const leaf = RadixPageTable.view(this.ctx.hostMemory, FMT, root).lookup(req.iovaFrame);
+      if (!leaf) return { ...fault(3, 'NOT_PRESENT'), pageRequest: true };
+      frame = leaf.frame;
+      perms = leaf.perms;
+      this.iotlb.set(key, { frame, perms, root });
+    }
+    if ((perms & (req.write ? 2 : 1)) === 0) return fault(4, 'PERMISSION');
+    return frame;
+  }
+
+  flush(root: number): void {
+    this.flushes++;
+    for (const [k, v] of this.iotlb) if (v.root === root) this.iotlb.delete(k);
+  }
+}
+
+class MockDomain implements IommuDomain {
+  readonly protocol = 'map' as const;
+  readonly pt: RadixPageTable;
+  readonly attached = new Set<string>();
+  /** When set, unmap forgets to flush the IOTLB (to prove caches are real). */
+  forgetFlush = false;
+
+  constructor(
+    private readonly ctx: MachineContext,
+    private readonly hw: MockHardware,
+  ) {
+    this.pt = RadixPageTable.create(ctx.hostMemory, FMT);
+  }
+
+  info() {
+    return { pageSizes: [4096n, 2n << 20n], permittedRanges: [{ start: 0n, last: (1n << BigInt(IAS)) - 1n }] };
+  }
+  checkAttach(dev: DeviceDesc): string | null {
+    return dev.name.startsWith('alien') ? 'device sits behind another IOMMU unit' : null;
+  }
+  attach(dev: DeviceDesc, pasid: number | undefined): void {
+    const a = this.hw.slotAddr(dev.rid, pasid ?? -1);
+    const mem = this.ctx.hostMemory;
+    const w = mem.wordsForWrite(Math.floor(a / 4096));
+    const i = mem.wordBase(Math.floor(a / 4096)) + ((a % 4096) >>> 2);
+    w[i] = ((this.pt.root & 0xfffff) << 12 | 1) >>> 0;
+    w[i + 1] = Math.floor(this.pt.root / 0x100000);
+    this.attached.add(`${dev.rid}:${pasid ?? -1}`);
+  }
+  detach(dev: DeviceDesc, pasid: number | undefined): void {
+    if (!this.attached.delete(`${dev.rid}:${pasid ?? -1}`)) fail('EINVAL', `mock: ${dev.name} not attached`);
+    const a = this.hw.slotAddr(dev.rid, pasid ?? -1);
+    this.ctx.hostMemory.write(a, new Uint8Array(8));
+    this.hw.flush(this.pt.root);
+  }
+  map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
+    this.pt.map(Number(iova >> BigInt(PAGE_SHIFT)), Number(size >> BigInt(PAGE_SHIFT)), phys, prot);
+  }
+  unmap(iova: bigint, size: bigint): void {
+    this.pt.unmap(Number(iova >> BigInt(PAGE_SHIFT)), Number(size >> BigInt(PAGE_SHIFT)));
+    if (!this.forgetFlush) this.hw.flush(this.pt.root);
+  }
+  invalidate(): void {
+    this.hw.flush(this.pt.root);
+  }
+  dump(): DomainDump {
+    return { title: 'mock', inputBase: 0n, format: FMT.name, root: this.pt.dump() };
+  }
+  lookup(iova: bigint): LookupView {
+    const steps = this.pt.walk(Number(iova >> 12n));
+    const leaf = this.pt.lookup(Number(iova >> 12n));
+    return { iova, steps, output: leaf ? (BigInt(leaf.frame) << 12n) | (iova & 0xfffn) : null };
+  }
+  destroy(): void {
+    if (this.attached.size) fail('EBUSY', 'mock: destroy while attached');
+    this.pt.destroy();
+  }
+}
+
+export class MockDriver implements IommuDriver {
+  readonly vendor = 'mock';
+  readonly hw: MockHardware;
+  readonly domains: MockDomain[] = [];
+  readonly unit = { registers: () => ({ TABLE: BigInt(this.hw.table) << 12n }) };
+  readonly responses: { rid: number; pasid: number; code: string }[] = [];
+
+  constructor(private readonly ctx: MachineContext) {
+    this.hw = new MockHardware(ctx);
+  }
+  capabilities(dev: DeviceDesc): IoasidInfo {
+    return {
+      protocols: ['map'],
+      nesting: 'software',
+      pageSizes: [4096n, 2n << 20n],
+      permittedRanges: [
+        { start: 0n, last: 0xfedfffffn },
+        { start: 0xfef00000n, last: (1n << BigInt(IAS)) - 1n },
+      ],
+      formats: [],
+      pasidTableFormats: [],
+      pasidBits: 20,
+      coherent: true,
+      enqcmd: dev.enqcmd,
+      pageRequest: dev.pri,
+      ats: dev.ats,
+    };
+  }
+  createDomain(req: { protocol: string }): IommuDomain {
+    if (req.protocol !== 'map') fail('EOPNOTSUPP', `mock: no hardware nesting (${req.protocol})`);
+    const d = new MockDomain(this.ctx, this.hw);
+    this.domains.push(d);
+    return d;
+  }
+  translate(req: DmaRequest): TranslateResult {
+    return this.hw.translate(req);
+  }
+  pageResponse(dev: DeviceDesc, pasid: number, _r: FaultRecord, code: string): void {
+    this.responses.push({ rid: dev.rid, pasid, code });
+  }
+}
+
+export const mockVendor: VendorRegistration = {
+  vendor: 'mock',
+  description: 'test-only mock IOMMU',
+  create: (ctx) => new MockDriver(ctx),
+};
+
+registerVendor(mockVendor, container);
+export { hex };
