@@ -133,22 +133,37 @@ export class RadixPageTable {
    */
   map(iova: number, frames: number, phys: PhysRuns, prot: number): void {
     this.resetCache();
+    const fmt = this.fmt;
+    const mem = this.mem;
     let done = 0;
     try {
       while (done < frames) {
-        const out = phys.frame(done);
-        const run = Math.min(phys.run(done), frames - done);
-        const at = iova + done;
-        let level = 0;
-        for (let l = this.top; l > 0; l--) {
-          const n = this.entryFrames[l];
-          if (n <= run && this.fmt.leafAllowed(l) && at % n === 0 && out % n === 0) {
-            level = l;
-            break;
+        let out = phys.frame(done);
+        let at = iova + done;
+        const level = this.chooseLevel(at, out, Math.min(phys.run(done), frames - done));
+        const table = this.tableFor(at, level);
+        const n = this.entryFrames[level];
+        const perTable = 2 ** this.entryBits[level];
+        let idx = this.index(at, level);
+        let frame = table + (idx >>> 9);
+        let w = mem.wordsForWrite(frame);
+        let base = mem.wordBase(frame);
+        // Fill consecutive entries of this table while the same leaf size still fits.
+        for (;;) {
+          const i = base + ((idx & 511) << 1);
+          if (fmt.kind(w, i, level) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${at.toString(16)} is already mapped`);
+          fmt.setLeaf(w, i, level, out, prot);
+          done += n;
+          if (++idx === perTable || done >= frames) break;
+          out = phys.frame(done);
+          at += n;
+          if (level === 0 ? n > 1 && (out % n !== 0 || phys.run(done) < n) : this.chooseLevel(at, out, Math.min(phys.run(done), frames - done)) !== level) break;
+          if ((idx & 511) === 0) {
+            frame = table + (idx >>> 9);
+            w = mem.wordsForWrite(frame);
+            base = mem.wordBase(frame);
           }
         }
-        this.setLeaf(at, level, out, prot);
-        done += this.entryFrames[level];
       }
     } catch (e) {
       this.resetCache();
@@ -157,41 +172,48 @@ export class RadixPageTable {
     }
   }
 
-  private setLeaf(iova: number, level: number, out: number, prot: number): void {
+  /** The largest leaf level that alignment of `at` and `out` and a contiguous `run` allow. */
+  private chooseLevel(at: number, out: number, run: number): number {
+    for (let l = this.top; l > 0; l--) {
+      const n = this.entryFrames[l];
+      if (n <= run && this.fmt.leafAllowed(l) && at % n === 0 && out % n === 0) return l;
+    }
+    const n0 = this.entryFrames[0];
+    if (n0 > 1 && (run < n0 || out % n0 !== 0)) {
+      fail('EINVAL', `host memory at frame 0x${out.toString(16)} is not ${n0 * 4} KiB contiguous and aligned, as a ${n0 * 4} KiB page needs`);
+    }
+    return 0;
+  }
+
+  /** The table holding the level-`level` entry for `at`, creating tables on the way down. */
+  private tableFor(at: number, level: number): number {
     const fmt = this.fmt;
-    let table: number;
-    let l: number;
     const cf = this.cacheFrame[level];
     const tableSpan = this.entryFrames[level] * 2 ** this.entryBits[level];
-    if (cf >= 0 && iova >= this.cacheBase[level] && iova < this.cacheBase[level] + tableSpan) {
-      table = cf;
-      l = level;
-    } else {
-      table = this.root;
-      l = this.top;
-      while (l > level) {
-        const [w, i] = this.entryWord(table, this.index(iova, l), true);
-        const k = fmt.kind(w, i, l);
-        let child: number;
-        if (k === EntryKind.Empty) {
-          child = this.allocTable(l - 1);
-          const [w2, i2] = this.entryWord(table, this.index(iova, l), true);
-          fmt.setTable(w2, i2, l, child);
-        } else if (k === EntryKind.Table) {
-          child = fmt.outFrame(w, i, l);
-        } else {
-          fail('EEXIST', `iova frame 0x${iova.toString(16)} is already inside a level-${l} leaf`);
-        }
-        table = child;
-        l--;
-        const span = this.entryFrames[l] * 2 ** this.entryBits[l];
-        this.cacheFrame[l] = table;
-        this.cacheBase[l] = iova - (iova % span);
+    if (cf >= 0 && at >= this.cacheBase[level] && at < this.cacheBase[level] + tableSpan) return cf;
+    let table = this.root;
+    let l = this.top;
+    while (l > level) {
+      const idx = this.index(at, l);
+      const [w, i] = this.entryWord(table, idx, true);
+      const k = fmt.kind(w, i, l);
+      let child: number;
+      if (k === EntryKind.Empty) {
+        child = this.allocTable(l - 1);
+        const [w2, i2] = this.entryWord(table, idx, true);
+        fmt.setTable(w2, i2, l, child);
+      } else if (k === EntryKind.Table) {
+        child = fmt.outFrame(w, i, l);
+      } else {
+        fail('EEXIST', `iova frame 0x${at.toString(16)} is already inside a level-${l} leaf`);
       }
+      table = child;
+      l--;
+      const span = this.entryFrames[l] * 2 ** this.entryBits[l];
+      this.cacheFrame[l] = table;
+      this.cacheBase[l] = at - (at % span);
     }
-    const [w, i] = this.entryWord(table, this.index(iova, level), true);
-    if (fmt.kind(w, i, level) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${iova.toString(16)} is already mapped`);
-    fmt.setLeaf(w, i, level, out, prot);
+    return table;
   }
 
   /** Removes the leaves in [iova, iova+frames), freeing tables that become empty. */

@@ -5,11 +5,12 @@
  * entry's first 32-bit word (entries are 64 bits: words i and i+1 as the CPU stores them, so a
  * big-endian format byte-swaps inside these functions).
  */
-export const enum EntryKind {
-  Empty = 0,
-  Table = 1,
-  Leaf = 2,
-}
+export const EntryKind = {
+  Empty: 0,
+  Table: 1,
+  Leaf: 2,
+} as const;
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
 
 /** Access rights asked of or granted by an entry. */
 export const PROT_READ = 1;
