@@ -95,6 +95,11 @@ export interface IommuDomain {
   readonly protocol: Protocol;
   /** Page sizes and permitted IOVA ranges this domain itself allows. */
   info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] };
+  /**
+   * The IOVA ranges `dev` will permit once attached to this domain, when that differs from its
+   * capabilities before the attach (a POWER DDW becomes valid in the TVT by the attach itself).
+   */
+  permittedAfterAttach?(dev: DeviceDesc): IovaRange[];
   /** Null if `dev` can join this domain, or the reason it cannot (→ EINVAL). */
   checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null;
   attach(dev: DeviceDesc, pasid: number | undefined): void;

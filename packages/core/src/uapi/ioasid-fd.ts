@@ -476,8 +476,9 @@ export class IoasidFd {
     if (dev.kind === 'pdev' && userPasid !== undefined && dev.desc.enqcmd && this.machine.kvm.hasMappings) {
       fail('EBUSY', `KVM already translates guest PASIDs for ENQCMD on mdevs; exposing ENQCMD on pdev ${dev.name} too is refused`);
     }
+    const permitted = o.domain.permittedAfterAttach?.(dev.desc) ?? caps.permittedRanges;
     for (const m of o.maps.all()) {
-      if (!rangeHolding(caps.permittedRanges, m.iova, m.size)) {
+      if (!rangeHolding(permitted, m.iova, m.size)) {
         fail('EINVAL', `IOASID ${ioasid} maps ${hex(m.iova)}+${hex(m.size)}, outside what device ${dev.name} permits`);
       }
     }
