@@ -68,6 +68,14 @@ export class Device {
     this.fd.detachDevice(this, ioasid, options.userPasid);
   }
 
+  /**
+   * Device reset (VFIO_DEVICE_RESET): clears a sticky error state the IOMMU holds for it, such as
+   * a POWER PE frozen by EEH after a DMA error.
+   */
+  reset(): void {
+    this.machine.driver.resetDevice?.(this.desc);
+  }
+
   /** Per-device GET_INFO, before any IOASID exists. */
   getInfo(): IoasidInfo {
     return this.machine.driver.capabilities(this.desc);

@@ -1,0 +1,177 @@
+import type { DmaRequest, HostMemory, IommuUnit, TranslateResult } from '@ioasid/core';
+import { getField, setField } from '../ppc-bits.js';
+import { decodeTve, TVE_SELECT_SHIFT, type DecodedTve } from '../tables/tve.js';
+import {
+  IODA3_PESTA_MMIO_FROZEN,
+  IODA3_PESTB_DMA_STOPPED,
+  IODA3_TBL_PESTA,
+  IODA3_TBL_PESTB,
+  IODA3_TBL_TVT,
+  PHB_IODA_ADDR,
+  PHB_IODA_AD_AUTOINC,
+  PHB_IODA_AD_TADR,
+  PHB_IODA_AD_TSEL,
+  PHB_IODA_DATA0,
+  PHB_PHB4_EEH_CAP,
+  PHB_PHB4_EEH_CAP_MAX_PES_SHIFT,
+  PHB_RTC_INVALIDATE,
+  PHB_RTC_INVALIDATE_ALL,
+  PHB_RTC_INVALIDATE_RID,
+  PHB_RTT_BAR,
+  PHB_TCE_KILL,
+  PHB_TCE_KILL_ALL,
+  PHB_TCE_KILL_ONE,
+  PHB_TCE_KILL_PE,
+} from './registers.js';
+import { RidTranslationCache } from './rid-cache.js';
+import { TceCache } from './tce-cache.js';
+import { decodeTceKill } from './tce-kill.js';
+import { translateDma } from './walker.js';
+
+export interface Phb4Options {
+  /** PEs the PHB implements; QEMU's "big" PHB4 (and skiboot's 512-PE mode) by default. */
+  numPes?: number;
+}
+
+/**
+ * One PHB4 in IODA3 terms: its register file, the on-chip IODA tables (TVT, PESTA, PESTB), the
+ * RID translation cache and the TCE cache. Translation reads only these and host memory.
+ */
+export class Phb4 implements IommuUnit {
+  readonly numPes: number;
+  /** skiboot PHB4_RESERVED_PE_NUM: the PE# unmapped RIDs carry in the RTT. */
+  readonly reservedPe: number;
+  private readonly regs = new Map<number, bigint>();
+  private readonly tvt: BigUint64Array;
+  private readonly tves: (DecodedTve | undefined)[];
+  private readonly pesta: BigUint64Array;
+  private readonly pestb: BigUint64Array;
+  /** PESTB DMA_STOPPED per PE, mirrored for the translation fast path. */
+  readonly dmaStopped: Uint8Array;
+  readonly tceCache: TceCache;
+  readonly rtc = new RidTranslationCache();
+
+  constructor(
+    readonly mem: HostMemory,
+    opts: Phb4Options = {},
+  ) {
+    this.numPes = opts.numPes ?? 512;
+    this.reservedPe = this.numPes - 1;
+    this.tvt = new BigUint64Array(this.numPes * 2);
+    this.tves = new Array(this.numPes * 2);
+    this.pesta = new BigUint64Array(this.numPes);
+    this.pestb = new BigUint64Array(this.numPes);
+    this.dmaStopped = new Uint8Array(this.numPes);
+    this.tceCache = new TceCache(this.numPes);
+    this.regs.set(PHB_PHB4_EEH_CAP, BigInt(this.numPes) << PHB_PHB4_EEH_CAP_MAX_PES_SHIFT);
+  }
+
+  // ---- MMIO ------------------------------------------------------------------------------
+
+  readRegister(offset: number): bigint {
+    if (offset === PHB_IODA_DATA0) return this.iodaAccess(null);
+    return this.regs.get(offset) ?? 0n;
+  }
+
+  writeRegister(offset: number, value: bigint): void {
+    value = BigInt.asUintN(64, value);
+    switch (offset) {
+      case PHB_PHB4_EEH_CAP:
+        return; // read-only
+      case PHB_IODA_DATA0:
+        this.iodaAccess(value);
+        return;
+      case PHB_RTC_INVALIDATE:
+        if (value & PHB_RTC_INVALIDATE_ALL) this.rtc.invalidateAll();
+        else this.rtc.invalidateRid(Number(getField(PHB_RTC_INVALIDATE_RID, value)));
+        break;
+      case PHB_TCE_KILL:
+        this.tceKill(value);
+        // The PHB clears the kind bits once the kill is queued (QEMU pnv_phb4_reg_write).
+        value &= ~(PHB_TCE_KILL_ALL | PHB_TCE_KILL_PE | PHB_TCE_KILL_ONE);
+        break;
+    }
+    this.regs.set(offset, value);
+  }
+
+  /** One access to the IODA table PHB_IODA_ADDR selects (write when `value` is given). */
+  private iodaAccess(value: bigint | null): bigint {
+    const adreg = this.regs.get(PHB_IODA_ADDR) ?? 0n;
+    const table = Number(getField(PHB_IODA_AD_TSEL, adreg));
+    let index = Number(getField(PHB_IODA_AD_TADR, adreg));
+    let result = 0n;
+    if (table === IODA3_TBL_TVT) {
+      index &= this.tvt.length - 1;
+      if (value !== null) {
+        this.tvt[index] = value;
+        this.tves[index] = value === 0n ? undefined : decodeTve(value);
+      }
+      result = this.tvt[index];
+    } else if (table === IODA3_TBL_PESTA || table === IODA3_TBL_PESTB) {
+      index &= this.numPes - 1;
+      const arr = table === IODA3_TBL_PESTA ? this.pesta : this.pestb;
+      if (value !== null) arr[index] = value;
+      result = arr[index];
+      this.dmaStopped[index] = this.pestb[index] & IODA3_PESTB_DMA_STOPPED ? 1 : 0;
+    }
+    if (adreg & PHB_IODA_AD_AUTOINC) {
+      this.regs.set(PHB_IODA_ADDR, setField(PHB_IODA_AD_TADR, adreg, BigInt(index + 1)));
+    }
+    return result;
+  }
+
+  private tceKill(value: bigint): void {
+    const k = decodeTceKill(value);
+    if (!k) return;
+    if (k.kind === 'all') return this.tceCache.killAll();
+    if (k.pe >= this.numPes) return;
+    if (k.kind === 'pe') return this.tceCache.killPe(k.pe);
+    const select = Number((k.dmaAddr >> BigInt(TVE_SELECT_SHIFT)) & 1n);
+    const offset = k.dmaAddr & ((1n << BigInt(TVE_SELECT_SHIFT)) - 1n);
+    // Cached entries are whole IO pages of the window's TVE; a kill names one page of its own size.
+    const tve = this.tves[k.pe * 2 + select];
+    const pageShift = tve && tve.pageShift ? tve.pageShift : k.pageShift;
+    const killBase = offset >> BigInt(k.pageShift);
+    const first = Number((killBase << BigInt(k.pageShift)) >> BigInt(pageShift));
+    const count = k.pageShift > pageShift ? 2 ** (k.pageShift - pageShift) : 1;
+    this.tceCache.killPages(k.pe, select, first, count);
+  }
+
+  // ---- hardware state the walker reads ---------------------------------------------------
+
+  /** Decoded TVT entry `index` (undefined when zero). */
+  tve(index: number): DecodedTve | undefined {
+    return this.tves[index];
+  }
+
+  tveRaw(index: number): bigint {
+    return this.tvt[index] ?? 0n;
+  }
+
+  /** What the PHB does on a DMA error: freeze the PE (PESTA MMIO_FROZEN, PESTB DMA_STOPPED). */
+  freeze(pe: number): void {
+    this.pesta[pe] |= IODA3_PESTA_MMIO_FROZEN;
+    this.pestb[pe] |= IODA3_PESTB_DMA_STOPPED;
+    this.dmaStopped[pe] = 1;
+  }
+
+  translate(req: DmaRequest): TranslateResult {
+    return translateDma(this, req);
+  }
+
+  // ---- hardware view ---------------------------------------------------------------------
+
+  /** Architectural registers and the valid IODA entries, as named in DESIGN §8. No side effect. */
+  registers(): Record<string, bigint> {
+    const out: Record<string, bigint> = {
+      PHB_RTT_BAR: this.regs.get(PHB_RTT_BAR) ?? 0n,
+      PHB_PHB4_EEH_CAP: this.regs.get(PHB_PHB4_EEH_CAP) ?? 0n,
+    };
+    for (let i = 0; i < this.tvt.length; i++) if (this.tvt[i] !== 0n) out[`TVT[${i}]`] = this.tvt[i];
+    for (let pe = 0; pe < this.numPes; pe++) {
+      if (this.pesta[pe] !== 0n) out[`PESTA[${pe}]`] = this.pesta[pe];
+      if (this.pestb[pe] !== 0n) out[`PESTB[${pe}]`] = this.pestb[pe];
+    }
+    return out;
+  }
+}

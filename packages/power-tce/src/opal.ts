@@ -1,0 +1,110 @@
+import { fail, type HostMemory } from '@ioasid/core';
+import { ilog2, setField } from './ppc-bits.js';
+import type { Phb4 } from './hw/phb.js';
+import {
+  IODA3_TBL_PESTA,
+  IODA3_TBL_PESTB,
+  IODA3_TBL_TVT,
+  IODA3_PESTB_DMA_STOPPED,
+  PHB_IODA_ADDR,
+  PHB_IODA_AD_TADR,
+  PHB_IODA_AD_TSEL,
+  PHB_IODA_DATA0,
+  PHB_RTC_INVALIDATE,
+  PHB_RTC_INVALIDATE_ALL,
+  PHB_RTT_BAR,
+  PHB_RTT_BAR_ENABLE,
+  PHB_TCE_KILL,
+} from './hw/registers.js';
+import { encodeTceKill, tceKillSupportsShift } from './hw/tce-kill.js';
+import { fillRtt, RTT_TABLE_FRAMES, writeRte } from './tables/rtt.js';
+import { encodeTve, PHB4_TCE_PAGE_SHIFTS, TVE_MAX_LEVELS } from './tables/tve.js';
+
+/**
+ * The firmware between Linux and the PHB (skiboot hw/phb4.c behind the OPAL calls Linux makes):
+ * it owns the RTT in memory and programs the IODA tables and the kill/invalidate registers.
+ */
+export class Phb4Firmware {
+  /** Host address of the RID translation table. */
+  readonly rttBase: number;
+
+  /**
+   * @param hw560152 skiboot turns page kills into PE kills (erratum HW560152: a page kill can be
+   *   dropped when the kill queue is backed up); false issues one KILL_ONE per page.
+   */
+  constructor(
+    readonly phb: Phb4,
+    readonly mem: HostMemory,
+    readonly hw560152 = true,
+  ) {
+    // phb4_allocate_tables: 128 KiB naturally aligned, every RID on the reserved PE;
+    // Init_20 writes the BAR with its enable bit.
+    const frame = mem.allocFrames(RTT_TABLE_FRAMES, RTT_TABLE_FRAMES);
+    fillRtt(mem, frame, phb.reservedPe);
+    this.rttBase = frame * 4096;
+    phb.writeRegister(PHB_RTT_BAR, BigInt(this.rttBase) | PHB_RTT_BAR_ENABLE);
+  }
+
+  private iodaSelect(table: number, index: number): void {
+    this.phb.writeRegister(PHB_IODA_ADDR, setField(PHB_IODA_AD_TADR, setField(PHB_IODA_AD_TSEL, 0n, BigInt(table)), BigInt(index)));
+  }
+
+  /** opal_pci_set_pe for one bus/dev/func: RTT entry, then an RTC invalidate. */
+  setPe(pe: number, bdfn: number, map: boolean): void {
+    writeRte(this.mem, this.rttBase, bdfn, map ? pe : this.phb.reservedPe);
+    this.phb.writeRegister(PHB_RTC_INVALIDATE, PHB_RTC_INVALIDATE_ALL);
+  }
+
+  /**
+   * opal_pci_map_pe_dma_window (phb4_map_pe_dma_window): a table size of 0 disables the TVE;
+   * otherwise 1..5 levels, a power-of-two table size >= 4 KiB and a 4K/64K/2M/1G page.
+   */
+  mapPeDmaWindow(pe: number, windowId: number, levels: number, tableAddr: bigint, tableSize: bigint, pageSize: bigint): void {
+    if (pe >= this.phb.numPes || windowId >> 1 !== pe) fail('EINVAL', `OPAL_PARAMETER: window ${windowId} is not a TVE of PE#${pe}`);
+    if (tableSize === 0n) {
+      this.iodaSelect(IODA3_TBL_TVT, windowId);
+      this.phb.writeRegister(PHB_IODA_DATA0, 0n);
+      return;
+    }
+    if (levels < 1 || levels > TVE_MAX_LEVELS || (tableSize & (tableSize - 1n)) !== 0n || tableSize < 0x1000n) {
+      fail('EINVAL', `OPAL_PARAMETER: ${levels} levels / table size 0x${tableSize.toString(16)}`);
+    }
+    const pageShift = PAGE_SHIFTS.get(pageSize);
+    if (pageShift === undefined) fail('EINVAL', `OPAL_PARAMETER: TCE page size 0x${pageSize.toString(16)}`);
+    const tts = ilog2(tableSize) - 11;
+    if (tts > 31) fail('EINVAL', `OPAL_PARAMETER: table size 0x${tableSize.toString(16)} does not fit TCE_TABLE_SIZE`);
+    this.iodaSelect(IODA3_TBL_TVT, windowId);
+    this.phb.writeRegister(PHB_IODA_DATA0, encodeTve({ tableAddr, levels, tableSize, pageShift }));
+  }
+
+  /** opal_pci_tce_kill (phb4_tce_kill). */
+  tceKill(kind: 'pages' | 'pe' | 'all', pe: number, tceSize: bigint, dmaAddr: bigint, npages: number): void {
+    if (kind === 'pages' && this.hw560152) kind = 'pe';
+    if (kind === 'all') return this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'all' }));
+    if (kind === 'pe') return this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'pe', pe }));
+    const pageShift = ilog2(tceSize);
+    if (!tceKillSupportsShift(pageShift) || (dmaAddr & (0xf000000000000000n | (tceSize - 1n))) !== 0n) {
+      fail('EINVAL', `OPAL_PARAMETER: page kill of 0x${tceSize.toString(16)} at 0x${dmaAddr.toString(16)}`);
+    }
+    for (let i = 0; i < npages; i++) {
+      this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'one', pe, dmaAddr: dmaAddr + BigInt(i) * tceSize, pageShift }));
+    }
+  }
+
+  /** opal_pci_eeh_freeze_status: whether DMA of the PE is stopped (PESTB bit 0). */
+  frozen(pe: number): boolean {
+    this.iodaSelect(IODA3_TBL_PESTB, pe);
+    return (this.phb.readRegister(PHB_IODA_DATA0) & IODA3_PESTB_DMA_STOPPED) !== 0n;
+  }
+
+  /** opal_pci_eeh_freeze_clear(OPAL_EEH_ACTION_CLEAR_FREEZE_ALL): zero PESTA and PESTB. */
+  eehFreezeClear(pe: number): void {
+    this.iodaSelect(IODA3_TBL_PESTA, pe);
+    this.phb.writeRegister(PHB_IODA_DATA0, 0n);
+    this.iodaSelect(IODA3_TBL_PESTB, pe);
+    this.phb.writeRegister(PHB_IODA_DATA0, 0n);
+  }
+}
+
+const PAGE_SHIFTS = new Map<bigint, number>(PHB4_TCE_PAGE_SHIFTS.map((s) => [1n << BigInt(s), s]));
+
