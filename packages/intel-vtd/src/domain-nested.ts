@@ -1,0 +1,130 @@
+import {
+  fail,
+  RadixPageTable,
+  type DomainDump,
+  type InvalidateRequest,
+  type IovaRange,
+  type LookupView,
+  type PgtableFormat,
+} from '@ioasid/core';
+import { devTlbFlush, piotlbFlush } from './cache-tags.js';
+import { VtdDomain } from './domain.js';
+import type { VtdSecondLevelDomain } from './domain-second-level.js';
+import { FirstLevelFormat, flpmForLevels, type FirstLevelLevels } from './formats/first-level.js';
+import { slAwField } from './formats/second-level.js';
+import { PGTT_NESTED, type PasidEntry } from './tables/pasid-entry.js';
+import type { InvDesc } from './tables/inv-desc.js';
+import { hex } from './tables/qwords.js';
+import type { VtdDriver } from './driver.js';
+import { boundedDump, describeRoutes, engineLookup, GuestPhysicalView } from './views.js';
+
+/**
+ * A user-managed address space nested on a kernel-managed parent: once the guest's first-level
+ * table is bound, every route is programmed PGTT = 011b with FLPTPTR = its GPA and SLPTPTR = the
+ * parent's second-level root (Linux intel_pasid_setup_nested); before that the routes are blocked.
+ */
+export class VtdNestedDomain extends VtdDomain {
+  readonly protocol = 'user-pgtable' as const;
+  bound: { gpa: bigint; format: FirstLevelFormat } | null = null;
+
+  constructor(
+    driver: VtdDriver,
+    did: number,
+    readonly parent: VtdSecondLevelDomain,
+    private readonly requested?: FirstLevelLevels,
+  ) {
+    super(driver, did);
+    parent.children.add(this);
+  }
+
+  pasidEntry(): PasidEntry | null {
+    if (!this.bound) return null;
+    return {
+      p: true,
+      fpd: false,
+      aw: slAwField(this.parent.format.levels),
+      pgtt: PGTT_NESTED,
+      slptptr: this.parent.rootAddr,
+      did: this.did,
+      pwsnp: this.driver.pageWalkSnoop,
+      pgsnp: false,
+      sre: false,
+      wpe: false,
+      eafe: false,
+      flpm: flpmForLevels(this.bound.format.levels as FirstLevelLevels),
+      flptptr: this.bound.gpa,
+    };
+  }
+
+  info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
+    return { pageSizes: this.driver.flPageSizes, permittedRanges: this.permittedRanges(this.driver.addressWidth) };
+  }
+
+  bindPgtable(addr: bigint, format: PgtableFormat): void {
+    const levels = this.driver.checkFirstLevelFormat(format, 'format');
+    if (this.requested !== undefined && levels !== this.requested) {
+      fail('EINVAL', `format.levels ${levels} differs from the ${this.requested}-level format this address space was created with`);
+    }
+    if (typeof addr !== 'bigint' || addr < 0n || addr % 4096n !== 0n) fail('EINVAL', `addr ${String(addr)} must be a 4 KiB-aligned guest physical address`);
+    if (addr >> BigInt(this.driver.addressWidth) !== 0n) fail('EINVAL', `addr ${hex(addr)} is beyond the ${this.driver.addressWidth}-bit guest physical space`);
+    this.bound = { gpa: addr, format: this.driver.firstLevelFormat(levels) };
+    for (const a of this.attachments) this.driver.reprogram(a);
+  }
+
+  /** INVALIDATE_CACHE: PASID-based IOTLB (+ device-TLB) for every route (Linux intel_nested_cache_invalidate_user). */
+  invalidate(req: InvalidateRequest): void {
+    let range: { start: bigint; size: bigint } | null = null;
+    if (!req.all) {
+      if (req.size === 0n) fail('EINVAL', 'size must not be zero');
+      range = { start: req.iova, size: req.size };
+    }
+    const descs: InvDesc[] = [];
+    for (const a of this.attachments) {
+      if (req.pasid !== undefined && !a.ridLevel && a.pasid !== req.pasid) continue;
+      descs.push(piotlbFlush(this.did, a.pasid, range, this.driver.flushCaps));
+      if (a.ats) descs.push(devTlbFlush(a, range));
+    }
+    this.driver.qi.submit(descs);
+  }
+
+  private guestMemory(): GuestPhysicalView {
+    return new GuestPhysicalView(this.driver.host, RadixPageTable.view(this.driver.host, this.parent.format, this.parent.table.root));
+  }
+
+  private guestView(): RadixPageTable | null {
+    if (!this.bound) return null;
+    return RadixPageTable.view(this.guestMemory(), this.bound.format, Number(this.bound.gpa >> 12n));
+  }
+
+  /** The guest's table as the unit sees it, in guest-physical terms (bounded: the guest is untrusted). */
+  dump(): DomainDump {
+    const d = this.bound ? boundedDump(this.guestMemory(), this.bound.format, Number(this.bound.gpa >> 12n)) : null;
+    return {
+      title: 'first-level (guest, nested over second-level; addresses are guest-physical)',
+      inputBase: 0n,
+      format: this.bound?.format.name ?? 'unbound',
+      root: d ? d.root : null,
+      context: { DID: this.did, FLPTPTR: this.bound?.gpa, parentDID: this.parent.did, truncated: d?.truncated ?? false, routes: describeRoutes(this.driver, this) },
+    };
+  }
+
+  lookup(iova: bigint): LookupView {
+    const v = this.guestView();
+    if (!v) return { iova, steps: [], output: null, fault: 'no first-level table is bound' };
+    const first = engineLookup(v, iova, 'first-level (guest-physical addresses)');
+    if (first.output === null) return first;
+    const second = this.parent.lookup(first.output);
+    return {
+      iova,
+      steps: [...first.steps, ...second.steps.map((s) => ({ ...s, stage: 'second-level (output GPA)' }))],
+      output: second.output,
+      perms: second.perms && first.perms ? { read: first.perms.read && second.perms.read, write: first.perms.write && second.perms.write } : undefined,
+      pageSize: first.pageSize !== undefined && second.pageSize !== undefined ? (first.pageSize < second.pageSize ? first.pageSize : second.pageSize) : undefined,
+      fault: second.fault,
+    };
+  }
+
+  protected freeTables(): void {
+    this.parent.children.delete(this);
+  }
+}

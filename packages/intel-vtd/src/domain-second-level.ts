@@ -1,0 +1,117 @@
+import {
+  fail,
+  PAGE_SHIFT,
+  RadixPageTable,
+  type DomainDump,
+  type InvalidateRequest,
+  type IovaRange,
+  type LookupView,
+  type PhysRuns,
+} from '@ioasid/core';
+import { devTlbFlush, iotlbFlush } from './cache-tags.js';
+import { checkProt, VtdDomain } from './domain.js';
+import { SecondLevelFormat, slAwField } from './formats/second-level.js';
+import { PGTT_SL_ONLY, type PasidEntry } from './tables/pasid-entry.js';
+import type { InvDesc } from './tables/inv-desc.js';
+import type { VtdDriver } from './driver.js';
+import type { VtdNestedDomain } from './domain-nested.js';
+import { describeRoutes, engineLookup } from './views.js';
+
+/**
+ * A kernel-managed address space: a second-level table in host memory, programmed as PGTT = 010b
+ * (second-level only) in the PASID entry of every route it is attached at (Linux
+ * intel_pasid_setup_second_level), and the parent of nested children.
+ */
+export class VtdSecondLevelDomain extends VtdDomain {
+  readonly protocol = 'map' as const;
+  readonly format: SecondLevelFormat;
+  readonly table: RadixPageTable;
+  readonly children = new Set<VtdNestedDomain>();
+
+  constructor(driver: VtdDriver, did: number) {
+    super(driver, did);
+    this.format = new SecondLevelFormat({ levels: driver.slLevels, sllps: driver.sllps, haw: driver.unit.haw });
+    this.table = RadixPageTable.create(driver.host, this.format);
+  }
+
+  get rootAddr(): bigint {
+    return this.table.rootAddr;
+  }
+
+  pasidEntry(): PasidEntry {
+    return {
+      p: true,
+      fpd: false,
+      aw: slAwField(this.format.levels),
+      pgtt: PGTT_SL_ONLY,
+      slptptr: this.rootAddr,
+      did: this.did,
+      pwsnp: this.driver.pageWalkSnoop,
+      pgsnp: false,
+      sre: false,
+      wpe: false,
+      eafe: false,
+      flpm: 0,
+      flptptr: 0n,
+    };
+  }
+
+  info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
+    return { pageSizes: this.driver.slPageSizes, permittedRanges: this.permittedRanges(this.driver.addressWidth) };
+  }
+
+  override map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
+    const p = checkProt(prot);
+    this.table.map(Number(iova >> BigInt(PAGE_SHIFT)), Number(size >> BigInt(PAGE_SHIFT)), phys, p);
+    // Caching mode is off: not-present entries are never cached, so a new mapping needs no flush.
+  }
+
+  override unmap(iova: bigint, size: bigint): void {
+    this.table.unmap(Number(iova >> BigInt(PAGE_SHIFT)), Number(size >> BigInt(PAGE_SHIFT)));
+    this.flush({ start: iova, size });
+  }
+
+  invalidate(req: InvalidateRequest): void {
+    if (req.all) this.flush(null);
+    else {
+      if (req.size === 0n) fail('EINVAL', 'size must not be zero');
+      this.flush({ start: req.iova, size: req.size });
+    }
+  }
+
+  /**
+   * After a second-level change (Linux cache_tag_flush_range): IOTLB for this DID, device-TLB
+   * for each ATS route, and for every nested child its DID (nested IOTLB entries) and its routes'
+   * whole device-TLB, as the GPA range says nothing about the GVAs cached there.
+   */
+  flush(range: { start: bigint; size: bigint } | null): void {
+    const caps = this.driver.flushCaps;
+    const descs: InvDesc[] = [iotlbFlush(this.did, range, caps)];
+    for (const a of this.attachments) if (a.ats) descs.push(devTlbFlush(a, range));
+    for (const c of this.children) {
+      if (c.attachments.length === 0) continue;
+      descs.push(iotlbFlush(c.did, range, caps));
+      for (const a of c.attachments) if (a.ats) descs.push(devTlbFlush(a, null));
+    }
+    this.driver.qi.submit(descs);
+  }
+
+  dump(): DomainDump {
+    return {
+      title: 'second-level',
+      inputBase: 0n,
+      format: this.format.name,
+      root: this.table.dump(),
+      context: { DID: this.did, SLPTPTR: this.rootAddr, levels: this.format.levels, routes: describeRoutes(this.driver, this) },
+    };
+  }
+
+  lookup(iova: bigint): LookupView {
+    return engineLookup(RadixPageTable.view(this.driver.host, this.format, this.table.root), iova, 'second-level');
+  }
+
+  protected freeTables(): void {
+    if (this.children.size) fail('EBUSY', 'nested children still exist');
+    this.table.destroy();
+  }
+}

@@ -1,0 +1,347 @@
+import {
+  fail,
+  type DeviceDesc,
+  type DmaRequest,
+  type DomainRequest,
+  type FaultRecord,
+  type GuestKernelHelpers,
+  type HostMemory,
+  type IoasidInfo,
+  type IommuDriver,
+  type MachineContext,
+  type PageResponseCode,
+  type PgtableFormat,
+  type TranslateResult,
+} from '@ioasid/core';
+import { getField } from './bits.js';
+import { devTlbFlush, pasidEntryChangeFlush, type Attachment, type FlushCaps } from './cache-tags.js';
+import { ContextTables } from './context-table.js';
+import { VtdNestedDomain } from './domain-nested.js';
+import { VtdSecondLevelDomain } from './domain-second-level.js';
+import type { VtdDomain } from './domain.js';
+import { FirstLevelFormat, type FirstLevelLevels } from './formats/first-level.js';
+import { slLevelsForWidth } from './formats/second-level.js';
+import {
+  CAP_FL1GP, CAP_FL5LP, CAP_MAMV, CAP_PSI, CAP_SLLPS, DEFAULT_UNIT_CONFIG, ECAP_C, ECAP_DT, ECAP_NEST, ECAP_PASID,
+  ECAP_PRS, ECAP_SMPWCS, FRCD_F, GCMD_QIE, GCMD_SRTP, GCMD_TE, PQA_PQA, PQA_PQS, PQH_PQH, PQT_PQT, PRS_PPR, RTADDR_RTA,
+  RTADDR_TTM, TTM_SCALABLE, flPageSizes, pasidBits, reg, regBig, slPageSizes, unitAddressWidth, withField, type UnitConfig,
+} from './hw/registers.js';
+import { VtdUnit, type UnitFault } from './hw/unit.js';
+import { QueuedInvalidation } from './qi.js';
+import { decodePageRequest, PRQ_DESC_BYTES } from './tables/page-request.js';
+import { CC_GLOBAL, IOTLB_GLOBAL, PC_GLOBAL, RESP_FAILURE, RESP_INVALID, RESP_SUCCESS, type InvDesc } from './tables/inv-desc.js';
+import { decodePasidEntry, encodePasidEntry, PASID_ENTRY_QWORDS } from './tables/pasid-entry.js';
+import { readQwords, writeQwords, hex } from './tables/qwords.js';
+
+/** Page request queue order Linux uses (PRQ_ORDER): 16 pages. */
+const PRQ_ORDER = 4;
+
+interface Route {
+  rid: number;
+  pasid: number;
+  ridLevel: boolean;
+  /** Domains attached at this route, the last one programmed (a nested child over its parent). */
+  stack: VtdDomain[];
+}
+
+/**
+ * The kernel's VT-d driver for one unit (after Linux drivers/iommu/intel/): sets the unit up in
+ * scalable mode, programs context and PASID entries, allocates domain IDs, issues invalidations
+ * through the queue, services the fault-recording registers and the page request queue.
+ */
+export class VtdDriver implements IommuDriver {
+  readonly vendor = 'intel-vtd';
+  readonly unit: VtdUnit;
+  readonly host: HostMemory;
+  readonly tables: ContextTables;
+  readonly qi: QueuedInvalidation;
+  readonly addressWidth: number;
+  readonly slLevels: 3 | 4 | 5;
+  readonly sllps: number;
+  readonly pasidBits: number;
+  readonly slPageSizes: bigint[];
+  readonly flPageSizes: bigint[];
+  readonly pageWalkSnoop: boolean;
+  readonly flushCaps: FlushCaps;
+  /** Fault records the fault interrupt handler has read out of FRCD (oldest first). */
+  readonly faultLog: FaultRecord[] = [];
+  /** The guest kernel's view of the bindable formats (DESIGN §9: VT-d first-level tables). */
+  readonly guest: GuestKernelHelpers = {
+    pageTableFormat: (format: PgtableFormat) => this.firstLevelFormat(this.checkFirstLevelFormat(format, 'format')),
+  };
+  private readonly prqFrame: number;
+  private gcmd = 0;
+  private readonly dids = new Set<number>();
+  private nextDid = 1;
+  private readonly routes = new Map<number, Route>();
+  private readonly flFormats = new Map<number, FirstLevelFormat>();
+
+  constructor(ctx: MachineContext, cfg: UnitConfig = DEFAULT_UNIT_CONFIG) {
+    this.host = ctx.hostMemory;
+    this.unit = new VtdUnit(this.host, cfg);
+    const cap = this.unit.cap;
+    const ecap = this.unit.ecap;
+    this.addressWidth = unitAddressWidth(cap);
+    this.slLevels = slLevelsForWidth(this.addressWidth);
+    this.sllps = reg(cap, CAP_SLLPS);
+    this.pasidBits = pasidBits(ecap);
+    this.slPageSizes = slPageSizes(cap);
+    this.flPageSizes = flPageSizes(cap);
+    this.pageWalkSnoop = reg(ecap, ECAP_SMPWCS) === 1;
+    this.flushCaps = { psi: reg(cap, CAP_PSI) === 1, mamv: reg(cap, CAP_MAMV) };
+    for (const l of [4, 5] as const) this.flFormats.set(l, new FirstLevelFormat({ levels: l, fl1gp: reg(cap, CAP_FL1GP) === 1, haw: this.unit.haw }));
+
+    // Bring-up as Linux does it: root table (SRTP), queued invalidation, global flushes, page request queue, then TE.
+    this.tables = new ContextTables(this.host);
+    this.unit.writeRtaddr(withField(withField(0n, RTADDR_RTA, this.tables.rootFrame), RTADDR_TTM, TTM_SCALABLE));
+    this.command(GCMD_SRTP);
+    this.qi = new QueuedInvalidation(this.host, this.unit);
+    this.setGcmd(GCMD_QIE);
+    this.qi.submit([
+      { type: 'cc', gran: CC_GLOBAL, did: 0, sid: 0, fm: 0 },
+      { type: 'pc', gran: PC_GLOBAL, did: 0, pasid: 0 },
+      { type: 'iotlb', gran: IOTLB_GLOBAL, did: 0, addr: 0n, am: 0, ih: false, dr: true, dw: true },
+    ]);
+    this.prqFrame = this.host.allocFrames(1 << PRQ_ORDER, 1 << PRQ_ORDER);
+    this.unit.writePqa(withField(withField(0n, PQA_PQA, this.prqFrame), PQA_PQS, PRQ_ORDER));
+    this.setGcmd(GCMD_TE);
+  }
+
+  private command(bit: number): void {
+    this.unit.writeGcmd(this.gcmd | bit);
+  }
+
+  private setGcmd(bit: number): void {
+    this.gcmd |= bit;
+    this.unit.writeGcmd(this.gcmd);
+  }
+
+  // ---- GET_INFO ---------------------------------------------------------------------------------
+
+  capabilities(dev: DeviceDesc): IoasidInfo {
+    const cap = this.unit.cap;
+    const ecap = this.unit.ecap;
+    const formats: PgtableFormat[] = [{ kind: 'vtd-first-level', levels: 4 }];
+    if (reg(cap, CAP_FL5LP)) formats.push({ kind: 'vtd-first-level', levels: 5 });
+    const aw = unitAddressWidth(cap);
+    return {
+      protocols: ['map', 'user-pgtable'],
+      nesting: reg(ecap, ECAP_NEST) ? 'hardware' : 'software',
+      pageSizes: slPageSizes(cap),
+      permittedRanges: [
+        { start: 0n, last: 0xfedfffffn },
+        { start: 0xfef00000n, last: (1n << BigInt(aw)) - 1n },
+      ],
+      formats,
+      pasidTableFormats: [],
+      pasidBits: pasidBits(ecap),
+      coherent: reg(ecap, ECAP_C) === 1,
+      enqcmd: dev.enqcmd && reg(ecap, ECAP_PASID) === 1,
+      pageRequest: dev.pri && reg(ecap, ECAP_PRS) === 1,
+      ats: dev.ats && reg(ecap, ECAP_DT) === 1,
+    };
+  }
+
+  firstLevelFormat(levels: FirstLevelLevels): FirstLevelFormat {
+    return this.flFormats.get(levels)!;
+  }
+
+  /** Validates a bindable first-level format object; returns its level count. */
+  checkFirstLevelFormat(format: PgtableFormat, what: string): FirstLevelLevels {
+    if (!format || typeof format !== 'object') fail('EINVAL', `${what} must be a format object`);
+    if (format.kind !== 'vtd-first-level') fail('EINVAL', `${what}.kind must be 'vtd-first-level' (got ${String(format.kind)})`);
+    const levels = format.levels;
+    if (levels !== 4 && !(levels === 5 && reg(this.unit.cap, CAP_FL5LP))) {
+      fail('EINVAL', `${what}.levels must be 4${reg(this.unit.cap, CAP_FL5LP) ? ' or 5' : ''} (got ${String(levels)})`);
+    }
+    return levels as FirstLevelLevels;
+  }
+
+  // ---- devices ----------------------------------------------------------------------------------
+
+  probeDevice(dev: DeviceDesc): void {
+    const { state, changed } = this.tables.probe(dev, { dt: reg(this.unit.ecap, ECAP_DT) === 1, prs: reg(this.unit.ecap, ECAP_PRS) === 1 });
+    if (changed) {
+      // A present context entry changed (VT-d 6.5.3.3): context cache, PASID cache, IOTLB and device-TLB.
+      this.qi.submit(this.contextFlush(dev.rid));
+      for (const r of this.routes.values()) if (r.rid === dev.rid) for (const d of r.stack) for (const a of d.attachments) if (a.rid === dev.rid) a.ats = state.dte;
+    }
+  }
+
+  releaseDevice(dev: DeviceDesc): void {
+    if (this.tables.release(dev)) this.qi.submit(this.contextFlush(dev.rid));
+  }
+
+  private contextFlush(rid: number): InvDesc[] {
+    return [
+      { type: 'cc', gran: 3, did: 0, sid: rid, fm: 0 },
+      { type: 'pc', gran: PC_GLOBAL, did: 0, pasid: 0 },
+      { type: 'iotlb', gran: IOTLB_GLOBAL, did: 0, addr: 0n, am: 0, ih: false, dr: true, dw: true },
+      devTlbFlush({ rid, pasid: 0, ridLevel: true, ats: true }, null),
+      { ...(devTlbFlush({ rid, pasid: 0, ridLevel: false, ats: true }, null) as Extract<InvDesc, { type: 'dev-piotlb' }>), g: true },
+    ];
+  }
+
+  private ensureProbed(dev: DeviceDesc): void {
+    if (!this.tables.rid(dev.rid)?.devices.has(dev.name)) this.probeDevice(dev);
+  }
+
+  // ---- domains ----------------------------------------------------------------------------------
+
+  createDomain(req: DomainRequest): VtdDomain {
+    if (req.protocol === 'user-pasid-table') fail('EOPNOTSUPP', 'VT-d has no user-owned PASID table format: bind a first-level table per PASID instead');
+    if (req.protocol === 'map') {
+      if (req.parent) fail('EINVAL', 'a kernel-managed address space has no parent');
+      const did = this.allocDid();
+      try {
+        return new VtdSecondLevelDomain(this, did);
+      } catch (e) {
+        this.freeDid(did);
+        throw e;
+      }
+    }
+    if (req.protocol !== 'user-pgtable') fail('EINVAL', `unknown protocol ${String(req.protocol)}`);
+    const parent = req.parent;
+    if (!(parent instanceof VtdSecondLevelDomain)) fail('EOPNOTSUPP', 'a VT-d first-level table is bound only as a nested child of a kernel-managed (second-level) parent');
+    let levels: FirstLevelLevels | undefined;
+    if (req.format && 'kind' in req.format) levels = this.checkFirstLevelFormat(req.format as PgtableFormat, 'format');
+    return new VtdNestedDomain(this, this.allocDid(), parent, levels);
+  }
+
+  private allocDid(): number {
+    for (let n = 0; n < 0xffff; n++) {
+      const d = this.nextDid;
+      this.nextDid = (this.nextDid % 0xffff) + 1;
+      if (!this.dids.has(d)) {
+        this.dids.add(d);
+        return d;
+      }
+    }
+    fail('ENOSPC', 'all 65535 domain IDs are in use');
+  }
+
+  freeDid(did: number): void {
+    this.dids.delete(did);
+  }
+
+  // ---- routes: who owns the PASID entry of (RID, PASID) -----------------------------------------
+
+  private static routeKey(rid: number, pasid: number): number {
+    return rid * 0x100000 + pasid;
+  }
+
+  /** Null if `d` may take the route (dev, pasid), else why not. */
+  checkRoute(d: VtdDomain, dev: DeviceDesc, pasid: number | undefined): string | null {
+    const r = this.routes.get(VtdDriver.routeKey(dev.rid, pasid ?? 0));
+    if (!r || r.stack.length === 0) return null;
+    if (r.ridLevel !== (pasid === undefined)) return `PASID ${pasid ?? 0} of RID ${hex(dev.rid)} is in use`;
+    const top = r.stack[r.stack.length - 1];
+    if (d instanceof VtdNestedDomain && top === d.parent) return null;
+    return `${pasid === undefined ? 'the RID' : `PASID ${pasid}`} of ${dev.name} is already attached to another address space`;
+  }
+
+  attachRoute(d: VtdDomain, a: Attachment & { dev: DeviceDesc }): void {
+    this.ensureProbed(a.dev);
+    a.ats = this.tables.rid(a.rid)!.dte;
+    // Allocate the PASID table first: nothing has changed if that fails.
+    this.tables.pasidEntryAddr(a.rid, a.pasid, true);
+    const key = VtdDriver.routeKey(a.rid, a.pasid);
+    let r = this.routes.get(key);
+    if (!r) this.routes.set(key, (r = { rid: a.rid, pasid: a.pasid, ridLevel: a.ridLevel, stack: [] }));
+    r.stack.push(d);
+    this.program(r, a);
+  }
+
+  detachRoute(d: VtdDomain, a: Attachment): void {
+    const key = VtdDriver.routeKey(a.rid, a.pasid);
+    const r = this.routes.get(key);
+    if (!r) return;
+    const i = r.stack.lastIndexOf(d);
+    if (i < 0) return;
+    const wasTop = i === r.stack.length - 1;
+    r.stack.splice(i, 1);
+    if (wasTop) this.program(r, a);
+    if (r.stack.length === 0) this.routes.delete(key);
+  }
+
+  /** Rewrites the PASID entry of a route after its owner changed what it wants (BIND_PGTABLE). */
+  reprogram(a: Attachment): void {
+    const r = this.routes.get(VtdDriver.routeKey(a.rid, a.pasid));
+    if (r) this.program(r, a);
+  }
+
+  /** Writes the route's PASID entry from the domain on top of its stack, flushing what the old entry cached. */
+  private program(r: Route, a: Attachment): void {
+    const top = r.stack[r.stack.length - 1];
+    const want = top ? top.pasidEntry() : null;
+    const addr = this.tables.pasidEntryAddr(r.rid, r.pasid, want !== null);
+    if (addr === null) return;
+    const old = decodePasidEntry(readQwords(this.host, addr, PASID_ENTRY_QWORDS));
+    writeQwords(this.host, addr, want ? encodePasidEntry(want) : new Array<bigint>(PASID_ENTRY_QWORDS).fill(0n));
+    if (old.p) this.qi.submit(pasidEntryChangeFlush({ ...a, ats: this.tables.rid(r.rid)?.dte ?? false }, old.did, old.pgtt));
+  }
+
+  // ---- the hardware, and the interrupts it raises -----------------------------------------------
+
+  translate(req: DmaRequest): TranslateResult {
+    // The fault interrupt of earlier DMA has been handled by the time the device issues this one.
+    this.serviceFaults();
+    const r = this.unit.translate(req);
+    if (typeof r === 'number') return r;
+    if ((r as UnitFault).pageRequest) return this.servicePageRequest(r as UnitFault);
+    return r;
+  }
+
+  /** The fault interrupt handler (Linux dmar_fault): reads each pending FRCD and writes F back to release it. */
+  serviceFaults(): void {
+    if (!this.unit.faults.pending()) return;
+    const regs = this.unit.registers();
+    for (let i = 0; i < this.unit.faults.count; i++) {
+      const v = regs[`FRCD_REG[${i}]`];
+      const q = [v & ((1n << 64n) - 1n), v >> 64n];
+      if (getField(q, FRCD_F) !== 1n) continue;
+      this.faultLog.push(this.unit.faults.describe(i));
+      this.unit.clearFault(i);
+    }
+  }
+
+  /** The page request interrupt (Linux prq_event_thread): reads the descriptor at PQH and moves PQH on. */
+  private servicePageRequest(r: UnitFault): FaultRecord {
+    const regs = this.unit.registers();
+    const base = Number(regBig(regs.PQA_REG, PQA_PQA) << 12n);
+    const size = 4096 << reg(regs.PQA_REG, PQA_PQS);
+    let head = Number(regBig(regs.PQH_REG, PQH_PQH) << 5n);
+    const tail = Number(regBig(regs.PQT_REG, PQT_PQT) << 5n);
+    let last: ReturnType<typeof decodePageRequest> | null = null;
+    while (head !== tail) {
+      last = decodePageRequest(readQwords(this.host, BigInt(base + head), PRQ_DESC_BYTES / 8));
+      head = (head + PRQ_DESC_BYTES) % size;
+    }
+    this.unit.writePqh(withField(0n, PQH_PQH, head >> 5));
+    this.unit.writePrs(withField(0n, PRS_PPR, 1));
+    const { frcd: _f, ...rec } = r;
+    if (last) {
+      rec.prgi = last.prgi;
+      rec.iova = last.addr;
+    }
+    return rec;
+  }
+
+  /** PAGE_RESPONSE: a page group response descriptor through the invalidation queue (Linux intel_page_response). */
+  pageResponse(dev: DeviceDesc, pasid: number, record: FaultRecord, code: PageResponseCode): void {
+    const prgi = typeof record.prgi === 'number' ? record.prgi : 0;
+    const hasPasid = record.pasid !== undefined;
+    this.qi.submit([
+      {
+        type: 'pgrp-resp',
+        rid: dev.rid,
+        pasid: hasPasid ? pasid : 0,
+        pasidPresent: hasPasid,
+        pdp: false,
+        code: code === 'success' ? RESP_SUCCESS : code === 'invalid' ? RESP_INVALID : RESP_FAILURE,
+        lpig: true,
+        prgi,
+      },
+    ]);
+  }
+}

@@ -1,0 +1,158 @@
+import {
+  PROT_READ,
+  PROT_WRITE,
+  frameHi,
+  frameLo,
+  toFrame,
+  type DecodedEntry,
+  type EntryKind,
+  type PtFormat,
+} from '@ioasid/core';
+import { ADDR_HI_MASK, ADDR_LO_MASK, VTD_HAW, hiAboveHaw, LEVEL_NAMES, VTD_LEVEL_BITS, VTD_PAGE_SHIFT } from './pte-common.js';
+
+/**
+ * VT-d second-level (second-stage) paging entry, as Linux drivers/iommu/intel/iommu.h
+ * (DMA_PTE_READ/WRITE/LARGE_PAGE/SNP) and QEMU hw/i386/intel_iommu_internal.h (VTD_SL_R, VTD_SL_W,
+ * VTD_PT_PAGE_SIZE_MASK, VTD_SL_IGN_COM, VTD_SL_TM, VTD_SPTE_SNP) define it.
+ */
+export const SL_R = 1 << 0;
+export const SL_W = 1 << 1;
+/** Execute, only meaningful with SLEE in the PASID entry. */
+export const SL_X = 1 << 2;
+/** Extended memory type (bits 5:3) and ignore-PAT (bit 6), used only with EMTE. */
+export const SL_EMT_SHIFT = 3;
+export const SL_EMT_MASK = 0x7 << SL_EMT_SHIFT;
+export const SL_IPAT = 1 << 6;
+/** Page size: a leaf at the PDE (2 MiB) or PDPE (1 GiB) level. */
+export const SL_PS = 1 << 7;
+/** Accessed / dirty, written by hardware only with SLADE. */
+export const SL_A = 1 << 8;
+export const SL_D = 1 << 9;
+export const SL_SNP = 1 << 11;
+/** Bit 62 (transient mapping), in the high word. */
+export const SL_TM_HI = 1 << 30;
+
+/** Second-level levels for an adjusted guest address width: 39 → 3, 48 → 4, 57 → 5. */
+export function slLevelsForWidth(aw: number): 3 | 4 | 5 {
+  if (aw === 39) return 3;
+  if (aw === 48) return 4;
+  if (aw === 57) return 5;
+  throw new Error(`no second-level table for address width ${aw}`);
+}
+
+/** The PASID entry's AW field: levels − 2 (QEMU VTD_PE_GET_SL_LEVEL). */
+export function slAwField(levels: number): number {
+  return levels - 2;
+}
+
+/**
+ * Reserved bits of a second-level entry, low and high words, as QEMU's VTD_SPTE_*_RSVD_MASK
+ * give them for a unit with snoop control: above HAW; TM (bit 62); SNP (bit 11) in non-leaf
+ * entries; PS at PML4/PML5; bits 20:12 / 29:12 below a 2 MiB / 1 GiB page.
+ */
+export function slReservedLo(level: number, leaf: boolean): number {
+  if (leaf) return level === 1 ? 0x001ff000 : level === 2 ? 0x3ffff000 : 0;
+  return level >= 3 ? SL_SNP | SL_PS : SL_SNP;
+}
+
+export function slReservedHi(haw: number): number {
+  return (hiAboveHaw(haw) | SL_TM_HI) >>> 0;
+}
+
+export interface SecondLevelOptions {
+  levels: 3 | 4 | 5;
+  /** CAP_REG.SLLPS: bit 0 = 2 MiB, bit 1 = 1 GiB leaves. */
+  sllps?: number;
+  haw?: number;
+}
+
+export class SecondLevelFormat implements PtFormat {
+  readonly name: string;
+  readonly levels: number;
+  readonly pageShift = VTD_PAGE_SHIFT;
+  readonly bigEndian = false;
+  readonly sllps: number;
+  readonly haw: number;
+  private readonly rsvdHi: number;
+
+  constructor(opts: SecondLevelOptions) {
+    this.levels = opts.levels;
+    this.sllps = opts.sllps ?? 0b11;
+    this.haw = opts.haw ?? VTD_HAW;
+    this.rsvdHi = slReservedHi(this.haw);
+    this.name = `vtd-second-level-${this.levels}`;
+  }
+
+  levelBits(): number {
+    return VTD_LEVEL_BITS;
+  }
+
+  leafAllowed(level: number): boolean {
+    return level === 0 || (level <= 2 && ((this.sllps >> (level - 1)) & 1) === 1);
+  }
+
+  isLeaf(lo: number, level: number): boolean {
+    return level === 0 || ((lo & SL_PS) !== 0 && this.leafAllowed(level));
+  }
+
+  kind(w: Uint32Array, i: number, level: number): EntryKind {
+    const lo = w[i];
+    if ((lo & (SL_R | SL_W)) === 0) return 0 as EntryKind;
+    return (this.isLeaf(lo, level) ? 2 : 1) as EntryKind;
+  }
+
+  outFrame(w: Uint32Array, i: number): number {
+    return toFrame(w[i] & ADDR_LO_MASK, w[i + 1] & ADDR_HI_MASK);
+  }
+
+  perms(w: Uint32Array, i: number): number {
+    const lo = w[i];
+    return (lo & SL_R ? PROT_READ : 0) | (lo & SL_W ? PROT_WRITE : 0);
+  }
+
+  setTable(w: Uint32Array, i: number, _level: number, childFrame: number): void {
+    // Linux writes R|W on every non-leaf entry; the leaves decide the access.
+    w[i] = (frameLo(childFrame) | SL_R | SL_W) >>> 0;
+    w[i + 1] = frameHi(childFrame);
+  }
+
+  setLeaf(w: Uint32Array, i: number, level: number, frame: number, prot: number): void {
+    const bits = (prot & PROT_READ ? SL_R : 0) | (prot & PROT_WRITE ? SL_W : 0) | (level > 0 ? SL_PS : 0);
+    w[i] = (frameLo(frame) | bits) >>> 0;
+    w[i + 1] = frameHi(frame);
+  }
+
+  clear(w: Uint32Array, i: number): void {
+    w[i] = 0;
+    w[i + 1] = 0;
+  }
+
+  /** Whether a present entry sets a reserved bit (QEMU vtd_slpte_nonzero_rsvd). */
+  reserved(lo: number, hi: number, level: number): boolean {
+    const leaf = this.isLeaf(lo, level);
+    if (!leaf && (lo & SL_PS) !== 0 && level > 0 && level <= 2) return true; // PS where SLLPS lacks the size
+    return (lo & slReservedLo(level, leaf)) !== 0 || (hi & this.rsvdHi) !== 0;
+  }
+
+  decode(lo: number, hi: number, level: number): DecodedEntry {
+    const present = (lo & (SL_R | SL_W)) !== 0;
+    const fields: DecodedEntry['fields'] = {
+      level: LEVEL_NAMES[level] ?? `L${level + 1}`,
+      R: (lo & SL_R) !== 0,
+      W: (lo & SL_W) !== 0,
+      X: (lo & SL_X) !== 0,
+      EMT: (lo & SL_EMT_MASK) >>> SL_EMT_SHIFT,
+      IPAT: (lo & SL_IPAT) !== 0,
+      PS: (lo & SL_PS) !== 0,
+      A: (lo & SL_A) !== 0,
+      D: (lo & SL_D) !== 0,
+      SNP: (lo & SL_SNP) !== 0,
+      TM: (hi & SL_TM_HI) !== 0,
+    };
+    if (!present) return { kind: 'empty', fields };
+    const addr = (BigInt(hi & ADDR_HI_MASK) << 32n) | BigInt((lo & ADDR_LO_MASK) >>> 0);
+    fields.ADDR = addr;
+    if (this.reserved(lo, hi, level)) return { kind: 'invalid', addr, fields };
+    return { kind: this.isLeaf(lo, level) ? 'leaf' : 'table', addr, fields };
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Context cache: scalable-mode context entries by requester ID, filled by walks of present
+ * entries only (CAP.CM = 0) and cleared only by context-cache invalidation descriptors.
+ */
+export interface ContextCacheEntry {
+  /** The four qwords as read. */
+  raw: bigint[];
+  fpd: boolean;
+  dte: boolean;
+  pre: boolean;
+  pdts: number;
+  /** PASID directory byte address. */
+  pasidDir: number;
+  ridPasid: number;
+}
+
+/** Function-mask bits of the source-id a device-selective invalidation ignores (FM 0–3). */
+const FM_MASK = [0, 0x4, 0x6, 0x7];
+
+export class ContextCache {
+  private readonly entries = new Map<number, ContextCacheEntry>();
+
+  get(rid: number): ContextCacheEntry | undefined {
+    return this.entries.get(rid);
+  }
+
+  fill(rid: number, e: ContextCacheEntry): void {
+    this.entries.set(rid, e);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  invalidateAll(): void {
+    this.entries.clear();
+  }
+
+  invalidateDevice(sid: number, fm: number): void {
+    const mask = ~FM_MASK[fm & 3];
+    for (const rid of [...this.entries.keys()]) if ((rid & mask) === (sid & mask)) this.entries.delete(rid);
+  }
+}

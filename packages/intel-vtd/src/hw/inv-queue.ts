@@ -1,0 +1,145 @@
+import { decodeInvDesc, devTlbRange, INV_DESC_BYTES, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DOMAIN, IOTLB_GLOBAL, IOTLB_PAGE, PC_DOMAIN, PC_GLOBAL, PC_PASID_SEL, PIOTLB_ALL_IN_PASID, PIOTLB_PAGE_IN_PASID, type InvDesc } from '../tables/inv-desc.js';
+import type { ContextCache } from './context-cache.js';
+import type { DeviceTlb } from './device-tlb.js';
+import type { Iotlb } from './iotlb.js';
+import type { PasidCache } from './pasid-cache.js';
+import type { PhysBus } from './phys-bus.js';
+import { IQA_DW, IQA_IQA, IQA_QS, IQH_QH, IQT_QT, reg, regBig, withField } from './registers.js';
+
+/** A page-group response as it reaches the device. */
+export interface DeliveredResponse {
+  rid: number;
+  pasid?: number;
+  code: number;
+  prgi: number;
+  lpig: boolean;
+}
+
+export interface InvalidationTargets {
+  contextCache: ContextCache;
+  pasidCache: PasidCache;
+  iotlb: Iotlb;
+  devTlb: DeviceTlb;
+  /** Page responses delivered to devices, oldest first. */
+  responses: DeliveredResponse[];
+  /** Sets ICS.IWC (a wait descriptor with IF). */
+  completion(): void;
+  /** Sets FSTS.IQE: the head descriptor is invalid; processing stops there. */
+  queueError(): void;
+}
+
+/** Whole 64-bit input space in frames, for "everything" ranges. */
+const ALL = { frame: 0, frames: 2 ** 52 };
+
+/**
+ * Queued invalidation (VT-d 6.5.2): descriptors in host memory at IQA_REG, 2^(QS+8) 128-bit or
+ * 2^(QS+7) 256-bit slots (DW); software writes them and moves IQT_REG, the unit executes from
+ * IQH_REG up to the tail and moves IQH_REG.
+ */
+export class InvalidationQueue {
+  iqa = 0n;
+  iqh = 0n;
+  iqt = 0n;
+  enabled = false;
+
+  constructor(
+    private readonly bus: PhysBus,
+    private readonly t: InvalidationTargets,
+  ) {}
+
+  get descBytes(): number {
+    return reg(this.iqa, IQA_DW) ? INV_DESC_BYTES : 16;
+  }
+
+  get slots(): number {
+    return (4096 * 2 ** reg(this.iqa, IQA_QS)) / this.descBytes;
+  }
+
+  private index(v: bigint, f: typeof IQH_QH): number {
+    return Number(regBig(v, f) << 4n) / this.descBytes;
+  }
+
+  writeIqa(v: bigint): void {
+    this.iqa = v;
+    this.iqh = 0n;
+    this.iqt = 0n;
+  }
+
+  /** Software moves the tail; the unit runs the queue up to it (synchronously). */
+  writeIqt(v: bigint, queueErrorPending: boolean): void {
+    this.iqt = v;
+    if (!this.enabled || queueErrorPending) return;
+    const base = Number(regBig(this.iqa, IQA_IQA) << 12n);
+    const tail = this.index(this.iqt, IQT_QT);
+    let head = this.index(this.iqh, IQH_QH);
+    while (head !== tail) {
+      const q = this.bus.qwords(base + head * this.descBytes, this.descBytes / 8);
+      while (q.length < 4) q.push(0n);
+      const d = decodeInvDesc(q);
+      if (!d || !this.execute(d)) {
+        this.t.queueError();
+        break;
+      }
+      head = (head + 1) % this.slots;
+    }
+    this.iqh = withField(0n, IQH_QH, (head * this.descBytes) >> 4);
+  }
+
+  /** Applies one descriptor; false if it is malformed. */
+  private execute(d: InvDesc): boolean {
+    const { contextCache, pasidCache, iotlb, devTlb } = this.t;
+    switch (d.type) {
+      case 'cc':
+        // Scalable-mode context entries carry no DID, so a domain-selective request acts globally.
+        if (d.gran === CC_GLOBAL || d.gran === CC_DOMAIN) contextCache.invalidateAll();
+        else if (d.gran === CC_DEVICE) contextCache.invalidateDevice(d.sid, d.fm);
+        else return false;
+        return true;
+      case 'iotlb':
+        if (d.gran === IOTLB_GLOBAL) iotlb.invalidateAll();
+        else if (d.gran === IOTLB_DOMAIN) iotlb.invalidateDomain(d.did);
+        else if (d.gran === IOTLB_PAGE) iotlb.invalidateDomain(d.did, pageRange(d.addr, d.am));
+        else return false;
+        return true;
+      case 'piotlb':
+        if (d.gran === PIOTLB_ALL_IN_PASID) iotlb.invalidatePasid(d.did, d.pasid);
+        else if (d.gran === PIOTLB_PAGE_IN_PASID) iotlb.invalidatePasid(d.did, d.pasid, pageRange(d.addr, d.am));
+        else return false;
+        return true;
+      case 'pc':
+        if (d.gran === PC_GLOBAL) pasidCache.invalidateAll();
+        else if (d.gran === PC_DOMAIN) pasidCache.invalidateDomain(d.did);
+        else if (d.gran === PC_PASID_SEL) pasidCache.invalidatePasid(d.did, d.pasid);
+        else return false;
+        return true;
+      case 'devtlb': {
+        const r = devTlbRange(d.addr, d.s);
+        devTlb.invalidate(d.sid, -1, toFrames(r));
+        return true;
+      }
+      case 'dev-piotlb': {
+        const r = devTlbRange(d.addr, d.s);
+        devTlb.invalidate(d.sid, d.g ? null : d.pasid, d.g ? ALL : toFrames(r));
+        return true;
+      }
+      case 'wait':
+        if (d.sw) this.bus.writeU32(Number(d.statusAddr), d.statusData);
+        if (d.iflag) this.t.completion();
+        return true;
+      case 'pgrp-resp':
+        this.t.responses.push({ rid: d.rid, pasid: d.pasidPresent ? d.pasid : undefined, code: d.code, prgi: d.prgi, lpig: d.lpig });
+        return true;
+    }
+  }
+}
+
+function pageRange(addr: bigint, am: number): { frame: number; frames: number } {
+  const frames = 2 ** am;
+  const frame = Number(addr >> 12n);
+  return { frame: frame - (frame % frames), frames };
+}
+
+function toFrames(r: { start: bigint; size: bigint }): { frame: number; frames: number } {
+  const frames = r.size >= 1n << 64n ? 2 ** 52 : Number(r.size >> 12n);
+  return { frame: Number(r.start >> 12n), frames };
+}

@@ -1,0 +1,56 @@
+import { HOST_PHYS_BITS, type HostMemory } from '@ioasid/core';
+
+/** Bytes of physical address space with memory behind them; reads above are access errors. */
+export const MEMORY_LIMIT = 2 ** HOST_PHYS_BITS;
+
+/**
+ * The unit's window on host physical memory: raw little-endian reads (and the A/D writes
+ * first-level walks make). An address with no memory behind it is an access error the walker turns
+ * into the fault reason for the structure it was fetching.
+ */
+export class PhysBus {
+  constructor(readonly host: HostMemory) {}
+
+  backed(pa: number, len: number): boolean {
+    return pa >= 0 && pa + len <= MEMORY_LIMIT;
+  }
+
+  lo(pa: number): number {
+    return this.host.u32(pa);
+  }
+
+  hi(pa: number): number {
+    return this.host.u32(pa + 4);
+  }
+
+  qword(pa: number): bigint {
+    return this.host.u64(pa);
+  }
+
+  qwords(pa: number, n: number): bigint[] {
+    const out: bigint[] = [];
+    for (let k = 0; k < n; k++) out.push(this.host.u64(pa + 8 * k));
+    return out;
+  }
+
+  /** Sets bits in the low word of the entry at `pa` (a 4-byte-aligned host address). */
+  orLo(pa: number, bits: number): void {
+    const frame = Math.floor(pa / 4096);
+    const w = this.host.wordsForWrite(frame);
+    const i = this.host.wordBase(frame) + ((pa % 4096) >>> 2);
+    w[i] = (w[i] | bits) >>> 0;
+  }
+
+  writeU32(pa: number, value: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, value >>> 0, true);
+    this.host.write(pa, b);
+  }
+
+  writeQwords(pa: number, q: readonly bigint[]): void {
+    const b = new Uint8Array(8 * q.length);
+    const dv = new DataView(b.buffer);
+    q.forEach((v, k) => dv.setBigUint64(8 * k, v, true));
+    this.host.write(pa, b);
+  }
+}

@@ -1,0 +1,292 @@
+import { decodeFields, addrField, field, getField, setField, type BitField } from '../bits.js';
+
+/**
+ * The unit's architectural registers and their fields. Offsets and positions as Linux
+ * drivers/iommu/intel/iommu.h (DMAR_*_REG, cap_*() and ecap_*() decoders, DMA_GSTS_*, DMA_FSTS_*,
+ * DMA_FECTL_IM, DMA_FRCD_*, DMA_RTADDR_SMT, DMA_PRS_*) and QEMU hw/i386/intel_iommu_internal.h
+ * (VTD_CAP_*, VTD_ECAP_*, VTD_RTADDR_SMT, VTD_IQA_*, VTD_IQH_QH_*, VTD_IQT_QT, VTD_FSTS_*, VTD_FECTL_*,
+ * VTD_FRCD_*, VTD_PQA_*) give them.
+ */
+export const REG_OFFSET = {
+  VER_REG: 0x0,
+  CAP_REG: 0x8,
+  ECAP_REG: 0x10,
+  GCMD_REG: 0x18,
+  GSTS_REG: 0x1c,
+  RTADDR_REG: 0x20,
+  FSTS_REG: 0x34,
+  FECTL_REG: 0x38,
+  IQH_REG: 0x80,
+  IQT_REG: 0x88,
+  IQA_REG: 0x90,
+  ICS_REG: 0x9c,
+  PQH_REG: 0xc0,
+  PQT_REG: 0xc8,
+  PQA_REG: 0xd0,
+  PRS_REG: 0xdc,
+  IOTLB_REG_OFFSET: 0xf0,
+  FRCD_REG_OFFSET: 0x220,
+} as const;
+
+// ---- CAP_REG -------------------------------------------------------------------------------
+export const CAP_ND = field('ND', 2, 0);
+export const CAP_AFL = field('AFL', 3);
+export const CAP_RWBF = field('RWBF', 4);
+export const CAP_PLMR = field('PLMR', 5);
+export const CAP_PHMR = field('PHMR', 6);
+export const CAP_CM = field('CM', 7);
+export const CAP_SAGAW = field('SAGAW', 12, 8);
+export const CAP_MGAW = field('MGAW', 21, 16);
+export const CAP_ZLR = field('ZLR', 22);
+export const CAP_FRO = field('FRO', 33, 24);
+export const CAP_SLLPS = field('SLLPS', 37, 34);
+export const CAP_PSI = field('PSI', 39);
+export const CAP_NFR = field('NFR', 47, 40);
+export const CAP_MAMV = field('MAMV', 53, 48);
+export const CAP_DWD = field('DWD', 54);
+export const CAP_DRD = field('DRD', 55);
+export const CAP_FL1GP = field('FL1GP', 56);
+export const CAP_PI = field('PI', 59);
+export const CAP_FL5LP = field('FL5LP', 60);
+export const CAP_ECMDS = field('ECMDS', 61);
+export const CAP_ESIRTPS = field('ESIRTPS', 62);
+export const CAP_ESRTPS = field('ESRTPS', 63);
+export const CAP_FIELDS = [
+  CAP_ND, CAP_AFL, CAP_RWBF, CAP_PLMR, CAP_PHMR, CAP_CM, CAP_SAGAW, CAP_MGAW, CAP_ZLR, CAP_FRO, CAP_SLLPS, CAP_PSI,
+  CAP_NFR, CAP_MAMV, CAP_DWD, CAP_DRD, CAP_FL1GP, CAP_PI, CAP_FL5LP, CAP_ECMDS, CAP_ESIRTPS, CAP_ESRTPS,
+] as const;
+
+// ---- ECAP_REG ------------------------------------------------------------------------------
+export const ECAP_C = field('C', 0);
+export const ECAP_QI = field('QI', 1);
+export const ECAP_DT = field('DT', 2);
+export const ECAP_IR = field('IR', 3);
+export const ECAP_EIM = field('EIM', 4);
+export const ECAP_PT = field('PT', 6);
+export const ECAP_SC = field('SC', 7);
+export const ECAP_IRO = field('IRO', 17, 8);
+export const ECAP_MHMV = field('MHMV', 23, 20);
+export const ECAP_MTS = field('MTS', 25);
+export const ECAP_NEST = field('NEST', 26);
+export const ECAP_PRS = field('PRS', 29);
+export const ECAP_ERS = field('ERS', 30);
+export const ECAP_SRS = field('SRS', 31);
+export const ECAP_NWFS = field('NWFS', 33);
+export const ECAP_EAFS = field('EAFS', 34);
+export const ECAP_PSS = field('PSS', 39, 35);
+export const ECAP_PASID = field('PASID', 40);
+export const ECAP_DIT = field('DIT', 41);
+export const ECAP_PDS = field('PDS', 42);
+export const ECAP_SMTS = field('SMTS', 43);
+export const ECAP_VCS = field('VCS', 44);
+export const ECAP_SLADS = field('SLADS', 45);
+export const ECAP_SLTS = field('SLTS', 46);
+export const ECAP_FLTS = field('FLTS', 47);
+export const ECAP_SMPWCS = field('SMPWCS', 48);
+export const ECAP_RPS = field('RPS', 49);
+export const ECAP_PMS = field('PMS', 51);
+export const ECAP_FIELDS = [
+  ECAP_C, ECAP_QI, ECAP_DT, ECAP_IR, ECAP_EIM, ECAP_PT, ECAP_SC, ECAP_IRO, ECAP_MHMV, ECAP_MTS, ECAP_NEST, ECAP_PRS,
+  ECAP_ERS, ECAP_SRS, ECAP_NWFS, ECAP_EAFS, ECAP_PSS, ECAP_PASID, ECAP_DIT, ECAP_PDS, ECAP_SMTS, ECAP_VCS, ECAP_SLADS,
+  ECAP_SLTS, ECAP_FLTS, ECAP_SMPWCS, ECAP_RPS, ECAP_PMS,
+] as const;
+
+// ---- GCMD_REG / GSTS_REG (32-bit) ------------------------------------------------------------
+export const GCMD_TE = 1 << 31;
+export const GCMD_SRTP = 1 << 30;
+export const GCMD_QIE = 1 << 26;
+export const GSTS_TES = field('TES', 31);
+export const GSTS_RTPS = field('RTPS', 30);
+export const GSTS_FLS = field('FLS', 29);
+export const GSTS_AFLS = field('AFLS', 28);
+export const GSTS_WBFS = field('WBFS', 27);
+export const GSTS_QIES = field('QIES', 26);
+export const GSTS_IRES = field('IRES', 25);
+export const GSTS_IRTPS = field('IRTPS', 24);
+export const GSTS_CFIS = field('CFIS', 23);
+export const GSTS_FIELDS = [GSTS_TES, GSTS_RTPS, GSTS_FLS, GSTS_AFLS, GSTS_WBFS, GSTS_QIES, GSTS_IRES, GSTS_IRTPS, GSTS_CFIS] as const;
+
+// ---- RTADDR_REG ----------------------------------------------------------------------------
+export const RTADDR_TTM = field('TTM', 11, 10);
+export const RTADDR_RTA = addrField('RTA', 63, 12);
+export const RTADDR_FIELDS = [RTADDR_TTM, RTADDR_RTA] as const;
+/** Translation table mode: 00 legacy, 01 scalable (Linux DMA_RTADDR_SMT = bit 10). */
+export const TTM_LEGACY = 0;
+export const TTM_SCALABLE = 1;
+
+// ---- Invalidation queue ----------------------------------------------------------------------
+export const IQA_QS = field('QS', 2, 0);
+export const IQA_DW = field('DW', 11);
+export const IQA_IQA = addrField('IQA', 63, 12);
+export const IQA_FIELDS = [IQA_QS, IQA_DW, IQA_IQA] as const;
+/** Queue head/tail: bits 18:4 (an index << 4, or << 5 with 256-bit descriptors). */
+export const IQH_QH = field('QH', 18, 4);
+export const IQT_QT = field('QT', 18, 4);
+export const ICS_IWC = field('IWC', 0);
+
+// ---- Fault status / control / recording ------------------------------------------------------
+export const FSTS_PFO = field('PFO', 0);
+export const FSTS_PPF = field('PPF', 1);
+export const FSTS_IQE = field('IQE', 4);
+export const FSTS_ICE = field('ICE', 5);
+export const FSTS_ITE = field('ITE', 6);
+export const FSTS_PRO = field('PRO', 7);
+export const FSTS_FRI = field('FRI', 15, 8);
+export const FSTS_FIELDS = [FSTS_PFO, FSTS_PPF, FSTS_IQE, FSTS_ICE, FSTS_ITE, FSTS_PRO, FSTS_FRI] as const;
+export const FECTL_IP = field('IP', 30);
+export const FECTL_IM = field('IM', 31);
+export const FECTL_FIELDS = [FECTL_IP, FECTL_IM] as const;
+
+/** One 128-bit fault recording register (qword 0 = bits 63:0, qword 1 = bits 127:64). */
+export const FRCD_FI = addrField('FI', 63, 12);
+export const FRCD_SID = field('SID', 79, 64);
+export const FRCD_PP = field('PP', 95);
+export const FRCD_FR = field('FR', 103, 96);
+export const FRCD_PV = field('PV', 123, 104);
+export const FRCD_T = field('T', 126);
+export const FRCD_F = field('F', 127);
+export const FRCD_FIELDS = [FRCD_FI, FRCD_SID, FRCD_PP, FRCD_FR, FRCD_PV, FRCD_T, FRCD_F] as const;
+
+// ---- Page request queue --------------------------------------------------------------------
+export const PQA_PQS = field('PQS', 2, 0);
+export const PQA_PQA = addrField('PQA', 63, 12);
+export const PQA_FIELDS = [PQA_PQS, PQA_PQA] as const;
+export const PQH_PQH = field('PQH', 18, 5);
+export const PQT_PQT = field('PQT', 18, 5);
+export const PRS_PPR = field('PPR', 0);
+export const PRS_PRO = field('PRO', 1);
+export const PRS_FIELDS = [PRS_PPR, PRS_PRO] as const;
+
+/** Every register's field list, for decoding a `registers()` snapshot. */
+export const REGISTER_FIELDS: Record<string, readonly BitField[]> = {
+  CAP_REG: CAP_FIELDS,
+  ECAP_REG: ECAP_FIELDS,
+  GSTS_REG: GSTS_FIELDS,
+  RTADDR_REG: RTADDR_FIELDS,
+  FSTS_REG: FSTS_FIELDS,
+  FECTL_REG: FECTL_FIELDS,
+  IQA_REG: IQA_FIELDS,
+  IQH_REG: [IQH_QH],
+  IQT_REG: [IQT_QT],
+  ICS_REG: [ICS_IWC],
+  PQA_REG: PQA_FIELDS,
+  PQH_REG: [PQH_PQH],
+  PQT_REG: [PQT_PQT],
+  PRS_REG: PRS_FIELDS,
+};
+
+export function decodeRegister(name: string, value: bigint): Record<string, bigint | number | boolean> {
+  const fields = name.startsWith('FRCD_REG') ? FRCD_FIELDS : REGISTER_FIELDS[name];
+  if (!fields) throw new Error(`unknown register ${name}`);
+  return decodeFields([value & ((1n << 64n) - 1n), value >> 64n], fields);
+}
+
+export const reg = (v: bigint, f: BitField): number => Number(getField([v, 0n], f));
+export const regBig = (v: bigint, f: BitField): bigint => getField([v, 0n], f);
+export function withField(v: bigint, f: BitField, value: bigint | number | boolean): bigint {
+  const q = [v];
+  setField(q, f, value);
+  return q[0];
+}
+
+// ---- The values this model's unit reports ---------------------------------------------------
+
+export interface UnitConfig {
+  /** Widest second-level address width: 48 (SAGAW 4-level) or 57 (SAGAW 4- and 5-level). */
+  addressWidth: 48 | 57;
+  /** Fault recording registers (CAP.NFR + 1). */
+  faultRecords: number;
+}
+
+export const DEFAULT_UNIT_CONFIG: UnitConfig = { addressWidth: 48, faultRecords: 8 };
+
+/** SAGAW bit n = AGAW n supported: bit 1 = 39-bit/3-level, bit 2 = 48-bit/4-level, bit 3 = 57-bit/5-level (QEMU VTD_CAP_SAGAW_*). */
+export const SAGAW_39 = 1 << 1;
+export const SAGAW_48 = 1 << 2;
+export const SAGAW_57 = 1 << 3;
+
+/**
+ * CAP_REG of this unit: 64K domains, caching mode off (not-present entries are never cached),
+ * SAGAW/MGAW per the address width, zero-length reads, fault recording at 0x220, 2 MiB + 1 GiB
+ * second-level pages, page-selective invalidation with MAMV 18, read/write draining, 1 GiB and
+ * 5-level first-level paging.
+ */
+export function buildCap(cfg: UnitConfig): bigint {
+  let v = 0n;
+  v = withField(v, CAP_ND, 6);
+  v = withField(v, CAP_SAGAW, cfg.addressWidth === 57 ? SAGAW_48 | SAGAW_57 : SAGAW_48);
+  v = withField(v, CAP_MGAW, cfg.addressWidth - 1);
+  v = withField(v, CAP_ZLR, 1);
+  v = withField(v, CAP_FRO, REG_OFFSET.FRCD_REG_OFFSET / 16);
+  v = withField(v, CAP_SLLPS, 0b0011);
+  v = withField(v, CAP_PSI, 1);
+  v = withField(v, CAP_NFR, cfg.faultRecords - 1);
+  v = withField(v, CAP_MAMV, 18);
+  v = withField(v, CAP_DWD, 1);
+  v = withField(v, CAP_DRD, 1);
+  v = withField(v, CAP_FL1GP, 1);
+  v = withField(v, CAP_FL5LP, 1);
+  return v;
+}
+
+/**
+ * ECAP_REG: coherent page walks, queued invalidation, device-TLB, pass-through, snoop control,
+ * IOTLB registers at 0xf0, nesting, page requests, supervisor requests, 20-bit PASIDs,
+ * scalable mode with first-level, second-level and nested translation, snooped PASID-table walks.
+ */
+export function buildEcap(): bigint {
+  let v = 0n;
+  v = withField(v, ECAP_C, 1);
+  v = withField(v, ECAP_QI, 1);
+  v = withField(v, ECAP_DT, 1);
+  v = withField(v, ECAP_PT, 1);
+  v = withField(v, ECAP_SC, 1);
+  v = withField(v, ECAP_IRO, REG_OFFSET.IOTLB_REG_OFFSET / 16);
+  v = withField(v, ECAP_NEST, 1);
+  v = withField(v, ECAP_PRS, 1);
+  v = withField(v, ECAP_SRS, 1);
+  v = withField(v, ECAP_PSS, 19);
+  v = withField(v, ECAP_PASID, 1);
+  v = withField(v, ECAP_SMTS, 1);
+  v = withField(v, ECAP_SLTS, 1);
+  v = withField(v, ECAP_FLTS, 1);
+  v = withField(v, ECAP_SMPWCS, 1);
+  return v;
+}
+
+// ---- Decoders the driver uses (as Linux's cap_*/ecap_* macros do) ----------------------------
+
+/** Widest AGAW width SAGAW offers: 57, 48 or 39 (Linux iommu_calculate_max_sagaw). */
+export function widestSagaw(cap: bigint): number {
+  const s = reg(cap, CAP_SAGAW);
+  if (s & SAGAW_57) return 57;
+  if (s & SAGAW_48) return 48;
+  if (s & SAGAW_39) return 39;
+  return 0;
+}
+
+export function capMgaw(cap: bigint): number {
+  return reg(cap, CAP_MGAW) + 1;
+}
+
+/** The address width the unit offers: min(MGAW, widest SAGAW) (DESIGN §9). */
+export function unitAddressWidth(cap: bigint): number {
+  return Math.min(capMgaw(cap), widestSagaw(cap));
+}
+
+/** Second-level page sizes: 4 KiB plus 2 MiB / 1 GiB per SLLPS bits 0 / 1. */
+export function slPageSizes(cap: bigint): bigint[] {
+  const s = reg(cap, CAP_SLLPS);
+  const out = [1n << 12n];
+  if (s & 1) out.push(1n << 21n);
+  if (s & 2) out.push(1n << 30n);
+  return out;
+}
+
+export function flPageSizes(cap: bigint): bigint[] {
+  return reg(cap, CAP_FL1GP) ? [1n << 12n, 1n << 21n, 1n << 30n] : [1n << 12n, 1n << 21n];
+}
+
+export function pasidBits(ecap: bigint): number {
+  return reg(ecap, ECAP_PASID) ? reg(ecap, ECAP_PSS) + 1 : 0;
+}

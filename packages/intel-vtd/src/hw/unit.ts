@@ -1,0 +1,388 @@
+import type { DmaRequest, FaultRecord, HostMemory, IommuUnit, TranslateResult } from '@ioasid/core';
+import { getField } from '../bits.js';
+import { flpmForLevels } from '../formats/first-level.js';
+import { CTX_DTE, CTX_FPD, CTX_P, CTX_PASIDDIRPTR, CTX_PDTS, CTX_PRE, CTX_RID_PASID, CTX_RID_PRIV, contextReserved, pasidDirEntries, SM_CONTEXT_ENTRY_BYTES } from '../tables/context-entry.js';
+import { PDE_FPD, PDE_P, PDE_PTP, PASID_DIR_ENTRY_BYTES, pasidDirIndex } from '../tables/pasid-dir.js';
+import {
+  PASID_ENTRY_BYTES, PE_AW, PE_DID, PE_FLPM, PE_FLPTPTR, PE_FPD, PE_P, PE_PGTT, PE_SLPTPTR, PE_SRE, PE_WPE,
+  PGTT_FL_ONLY, PGTT_NESTED, PGTT_PT, PGTT_SL_ONLY,
+} from '../tables/pasid-entry.js';
+import { DEVFN_UPPER, ROOT_ENTRY_BYTES, ROOT_LCTP, ROOT_LP, ROOT_UCTP, ROOT_UP, rootReserved } from '../tables/root-table.js';
+import { ContextCache, type ContextCacheEntry } from './context-cache.js';
+import { DeviceTlb } from './device-tlb.js';
+import { FR, faultName, isQualified, isRecoverable } from './fault-reasons.js';
+import { FaultRecording } from './fault-recording.js';
+import { InvalidationQueue, type DeliveredResponse } from './inv-queue.js';
+import { Iotlb, sizeIdxForShift, SIZE_FRAMES, type TlbEntry } from './iotlb.js';
+import { PageRequestQueue } from './page-request-queue.js';
+import { PasidCache, type PasidCacheEntry } from './pasid-cache.js';
+import { PhysBus } from './phys-bus.js';
+import {
+  buildCap, buildEcap, CAP_FL1GP, CAP_FL5LP, CAP_SAGAW, CAP_SLLPS, capMgaw, DEFAULT_UNIT_CONFIG, ECAP_FLTS, ECAP_NEST, ECAP_PT,
+  ECAP_SLTS, FSTS_IQE, GCMD_QIE, GCMD_SRTP, GCMD_TE, GSTS_QIES, GSTS_RTPS, GSTS_TES, ICS_IWC, RTADDR_RTA, RTADDR_TTM,
+  TTM_SCALABLE, reg, regBig, withField, type UnitConfig,
+} from './registers.js';
+import { newWalkOut, Walker } from './walker.js';
+import { VTD_HAW } from '../formats/pte-common.js';
+
+/** First and last frame of the interrupt address range 0xFEE00000–0xFEEFFFFF. */
+const IRQ_FIRST = 0xfee00;
+const IRQ_LAST = 0xfeeff;
+
+/** What a translation produced, beyond the frame: for tests and the driver's page-request handling. */
+export interface UnitFault extends FaultRecord {
+  /** Index of the FRCD register that recorded it, -1 when not recorded (FPD, overflow, page request). */
+  frcd: number;
+}
+
+/**
+ * One DMA-remapping unit in scalable mode: registers, caches, the invalidation and page request
+ * queues, fault recording, and the walk from requester ID to host page. It sees host memory and
+ * its own state only.
+ */
+export class VtdUnit implements IommuUnit {
+  readonly cap: bigint;
+  readonly ecap: bigint;
+  readonly haw = VTD_HAW;
+  readonly bus: PhysBus;
+  readonly walker: Walker;
+  readonly contextCache = new ContextCache();
+  readonly pasidCache = new PasidCache();
+  readonly iotlb = new Iotlb();
+  readonly devTlb = new DeviceTlb();
+  readonly faults: FaultRecording;
+  readonly prq: PageRequestQueue;
+  readonly iq: InvalidationQueue;
+  /** Page-group responses delivered to devices. */
+  readonly responses: DeliveredResponse[] = [];
+  private gsts = 0n;
+  private rtaddr = 0n;
+  /** Root table address latched by the last SRTP command. */
+  private rootTable = 0;
+  private ttm = 0;
+  private ics = 0n;
+  private fectl = 0n;
+  private prgi = 0;
+  private readonly sagaw: number;
+  private readonly walkOut = newWalkOut();
+
+  constructor(host: HostMemory, cfg: UnitConfig = DEFAULT_UNIT_CONFIG) {
+    this.cap = buildCap(cfg);
+    this.ecap = buildEcap();
+    this.bus = new PhysBus(host);
+    this.sagaw = reg(this.cap, CAP_SAGAW);
+    this.walker = new Walker(this.bus, this.haw, capMgaw(this.cap), reg(this.cap, CAP_SLLPS), reg(this.cap, CAP_FL1GP) === 1);
+    this.faults = new FaultRecording(cfg.faultRecords);
+    this.prq = new PageRequestQueue(this.bus);
+    this.iq = new InvalidationQueue(this.bus, {
+      contextCache: this.contextCache,
+      pasidCache: this.pasidCache,
+      iotlb: this.iotlb,
+      devTlb: this.devTlb,
+      responses: this.responses,
+      completion: () => (this.ics = withField(this.ics, ICS_IWC, 1)),
+      queueError: () => this.faults.setStatus(FSTS_IQE),
+    });
+  }
+
+  // ---- register interface (software side) ------------------------------------------------------
+
+  registers(): Record<string, bigint> {
+    const r: Record<string, bigint> = {
+      CAP_REG: this.cap,
+      ECAP_REG: this.ecap,
+      GSTS_REG: this.gsts,
+      RTADDR_REG: this.rtaddr,
+      FSTS_REG: this.faults.fsts(),
+      FECTL_REG: this.fectl,
+      IQH_REG: this.iq.iqh,
+      IQT_REG: this.iq.iqt,
+      IQA_REG: this.iq.iqa,
+      ICS_REG: this.ics,
+      PQH_REG: this.prq.pqh,
+      PQT_REG: this.prq.pqt,
+      PQA_REG: this.prq.pqa,
+      PRS_REG: this.prq.prs,
+    };
+    for (let i = 0; i < this.faults.count; i++) r[`FRCD_REG[${i}]`] = this.faults.value(i);
+    return r;
+  }
+
+  writeRtaddr(v: bigint): void {
+    this.rtaddr = v;
+  }
+
+  /** GCMD_REG: SRTP latches RTADDR_REG, TE enables translation, QIE enables the invalidation queue. */
+  writeGcmd(v: number): void {
+    if (v & GCMD_SRTP) {
+      this.rootTable = Number(regBig(this.rtaddr, RTADDR_RTA) << 12n);
+      this.ttm = reg(this.rtaddr, RTADDR_TTM);
+      this.gsts = withField(this.gsts, GSTS_RTPS, 1);
+    }
+    const qie = (v & GCMD_QIE) !== 0;
+    if (qie && !this.iq.enabled) this.iq.iqh = 0n;
+    this.iq.enabled = qie;
+    this.gsts = withField(this.gsts, GSTS_QIES, qie);
+    this.gsts = withField(this.gsts, GSTS_TES, (v & GCMD_TE) !== 0);
+  }
+
+  writeIqa(v: bigint): void {
+    this.iq.writeIqa(v);
+  }
+
+  writeIqt(v: bigint): void {
+    this.iq.writeIqt(v, this.faults.hasStatus(FSTS_IQE));
+  }
+
+  writeFsts(v: bigint): void {
+    this.faults.writeFsts(v);
+  }
+
+  writeIcs(v: bigint): void {
+    if (reg(v, ICS_IWC)) this.ics = withField(this.ics, ICS_IWC, 0);
+  }
+
+  /** Software writes 1 to FRCD[i].F. */
+  clearFault(i: number): void {
+    this.faults.clear(i);
+  }
+
+  writePqa(v: bigint): void {
+    this.prq.pqa = v;
+    this.prq.pqh = 0n;
+    this.prq.pqt = 0n;
+  }
+
+  writePqh(v: bigint): void {
+    this.prq.pqh = v;
+  }
+
+  writePrs(v: bigint): void {
+    this.prq.writePrs(v);
+  }
+
+  get translationEnabled(): boolean {
+    return reg(this.gsts, GSTS_TES) === 1;
+  }
+
+  // ---- the hardware walk ------------------------------------------------------------------------
+
+  /** Translates one request: the host frame of the 4 KiB page, or a fault record (also logged in FRCD). */
+  translate(req: DmaRequest): TranslateResult {
+    if (!this.translationEnabled) return req.iovaFrame;
+    const rid = req.rid;
+    const hasPasid = req.pasid >= 0;
+    if (!this.devTlb.empty) {
+      const e = this.devTlb.lookup(rid, req.pasid, req.iovaFrame);
+      if (e && permits(e, req.write, req.privileged && hasPasid)) return outFrame(e, req.iovaFrame);
+    }
+    let ctx = this.contextCache.get(rid);
+    if (!ctx) {
+      const c = this.fetchContext(rid);
+      if (typeof c === 'number') return this.fault(req, c, false);
+      ctx = c;
+      this.contextCache.fill(rid, ctx);
+    }
+    const pasid = hasPasid ? req.pasid : ctx.ridPasid;
+    const privileged = hasPasid ? req.privileged : getField(ctx.raw, CTX_RID_PRIV) === 1n;
+    let pe = this.pasidCache.get(rid, pasid);
+    if (!pe) {
+      const p = this.fetchPasidEntry(ctx, pasid);
+      if ('code' in p) return this.fault(req, p.code, ctx.fpd || p.fpd, { stage: 'pasid-table' });
+      pe = p;
+      this.pasidCache.fill(rid, pasid, pe);
+    }
+    const fpd = ctx.fpd || pe.fpd;
+    const firstLevel = pe.pgtt === PGTT_FL_ONLY || pe.pgtt === PGTT_NESTED;
+    if (privileged && firstLevel && !pe.sre) return this.fault(req, FR.FS_PAGING_ENTRY_US, fpd, { stage: 'first-level' });
+    const hit = this.iotlb.lookup(pe.did, pasid, req.iovaFrame);
+    if (hit && permits(hit, req.write, privileged)) {
+      const f = outFrame(hit, req.iovaFrame);
+      if (f >= IRQ_FIRST && f <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
+      return f;
+    }
+    const o = this.walkOut;
+    o.cause = undefined;
+    let code: number;
+    switch (pe.pgtt) {
+      case PGTT_SL_ONLY:
+        code = this.walker.walkSecondLevel(pe.slRoot, pe.slLevels, req.iovaFrame, req.write, o);
+        break;
+      case PGTT_FL_ONLY:
+      case PGTT_NESTED:
+        code = this.walker.walkFirstLevel(
+          {
+            root: pe.flRoot,
+            levels: pe.flLevels as 4 | 5,
+            sre: pe.sre,
+            wpe: pe.wpe,
+            nested: pe.pgtt === PGTT_NESTED ? { root: pe.slRoot, levels: pe.slLevels } : undefined,
+          },
+          req.iovaFrame,
+          req.write,
+          privileged,
+          o,
+          true,
+        );
+        break;
+      default: // pass-through
+        o.frame = req.iovaFrame;
+        o.shift = 12;
+        o.read = o.write = o.user = true;
+        code = 0;
+    }
+    if (code) {
+      const extra: Record<string, unknown> = { stage: firstLevel && code >= 0x70 ? 'first-level' : 'second-level', level: o.level + 1 };
+      if (o.cause !== undefined) extra.cause = faultName(o.cause);
+      if (firstLevel && ctx.pre && isRecoverable(code)) {
+        const pr = this.pageRequest(req, code, pasid, hasPasid, privileged, extra);
+        if (pr) return pr;
+      }
+      return this.fault(req, code, fpd, extra);
+    }
+    if (o.frame >= IRQ_FIRST && o.frame <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
+    const sizeIdx = sizeIdxForShift(o.shift);
+    const n = SIZE_FRAMES[sizeIdx];
+    const e: TlbEntry = { frame: o.frame - (req.iovaFrame % n), sizeIdx, read: o.read, write: o.write, user: o.user, pgtt: pe.pgtt };
+    this.iotlb.fill(pe.did, pasid, req.iovaFrame, e);
+    if (ctx.dte) this.devTlb.fill(rid, req.pasid, req.iovaFrame, e);
+    return o.frame;
+  }
+
+  /** Root and context entry for `rid` (QEMU vtd_dev_to_context_entry, scalable mode). */
+  private fetchContext(rid: number): ContextCacheEntry | number {
+    if (this.ttm !== TTM_SCALABLE) return FR.RTADDR_INV_TTM;
+    const bus = rid >>> 8;
+    const devfn = rid & 0xff;
+    const rpa = this.rootTable + bus * ROOT_ENTRY_BYTES;
+    if (!this.bus.backed(rpa, ROOT_ENTRY_BYTES)) return FR.ROOT_TABLE_INV;
+    const root = this.bus.qwords(rpa, 2);
+    const upper = (devfn & DEVFN_UPPER) !== 0;
+    if (getField(root, upper ? ROOT_UP : ROOT_LP) !== 1n) return FR.ROOT_ENTRY_P;
+    const rr = rootReserved(this.haw);
+    if ((root[0] & rr) !== 0n || (root[1] & rr) !== 0n) return FR.ROOT_ENTRY_RSVD;
+    const ctp = Number(upper ? getField(root, ROOT_UCTP) << 12n : getField(root, ROOT_LCTP) << 12n);
+    const cpa = ctp + (devfn & 0x7f) * SM_CONTEXT_ENTRY_BYTES;
+    if (!this.bus.backed(cpa, SM_CONTEXT_ENTRY_BYTES)) return FR.CONTEXT_TABLE_INV;
+    const raw = this.bus.qwords(cpa, 4);
+    if (getField(raw, CTX_P) !== 1n) return FR.CONTEXT_ENTRY_P;
+    const cr = contextReserved(this.haw);
+    if (raw.some((q, k) => (q & cr[k]) !== 0n)) return FR.CONTEXT_ENTRY_RSVD;
+    return {
+      raw,
+      fpd: getField(raw, CTX_FPD) === 1n,
+      dte: getField(raw, CTX_DTE) === 1n,
+      pre: getField(raw, CTX_PRE) === 1n,
+      pdts: Number(getField(raw, CTX_PDTS)),
+      pasidDir: Number(getField(raw, CTX_PASIDDIRPTR) << 12n),
+      ridPasid: Number(getField(raw, CTX_RID_PASID)),
+    };
+  }
+
+  /** PASID directory and table entry (QEMU vtd_get_pe_from_pasid_table, vtd_get_pe_in_pasid_leaf_table). */
+  private fetchPasidEntry(ctx: ContextCacheEntry, pasid: number): PasidCacheEntry | { code: number; fpd: boolean } {
+    const di = pasidDirIndex(pasid);
+    if (di >= pasidDirEntries(ctx.pdts)) return { code: FR.PASID_DIR_ENTRY_P, fpd: false };
+    const dpa = ctx.pasidDir + di * PASID_DIR_ENTRY_BYTES;
+    if (!this.bus.backed(dpa, PASID_DIR_ENTRY_BYTES)) return { code: FR.PASID_DIR_ACCESS_ERR, fpd: false };
+    const pde = [this.bus.qword(dpa)];
+    const dirFpd = getField(pde, PDE_FPD) === 1n;
+    if (getField(pde, PDE_P) !== 1n) return { code: FR.PASID_DIR_ENTRY_P, fpd: dirFpd };
+    const table = Number(getField(pde, PDE_PTP) << 12n);
+    const ppa = table + (pasid & 63) * PASID_ENTRY_BYTES;
+    if (!this.bus.backed(ppa, PASID_ENTRY_BYTES)) return { code: FR.PASID_TABLE_ACCESS_ERR, fpd: dirFpd };
+    const raw = this.bus.qwords(ppa, 8);
+    const fpd = dirFpd || getField(raw, PE_FPD) === 1n;
+    const inv = { code: FR.PASID_TABLE_ENTRY_INV, fpd };
+    if (getField(raw, PE_P) !== 1n) return { code: FR.PASID_ENTRY_P, fpd };
+    const pgtt = Number(getField(raw, PE_PGTT));
+    const supported =
+      (pgtt === PGTT_FL_ONLY && reg(this.ecap, ECAP_FLTS)) ||
+      (pgtt === PGTT_SL_ONLY && reg(this.ecap, ECAP_SLTS)) ||
+      (pgtt === PGTT_NESTED && reg(this.ecap, ECAP_NEST)) ||
+      (pgtt === PGTT_PT && reg(this.ecap, ECAP_PT));
+    if (!supported) return inv;
+    const slLevels = Number(getField(raw, PE_AW)) + 2;
+    if ((pgtt === PGTT_SL_ONLY || pgtt === PGTT_NESTED) && !((this.sagaw >> (slLevels - 2)) & 1)) return inv;
+    const flpm = Number(getField(raw, PE_FLPM));
+    if ((pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED) && !(flpm === flpmForLevels(4) || (flpm === flpmForLevels(5) && reg(this.cap, CAP_FL5LP)))) {
+      return inv;
+    }
+    return {
+      raw,
+      did: Number(getField(raw, PE_DID)),
+      pasid,
+      pgtt,
+      fpd,
+      slRoot: Number(getField(raw, PE_SLPTPTR)),
+      slLevels,
+      flRoot: Number(getField(raw, PE_FLPTPTR) << 12n),
+      flLevels: flpm + 4,
+      sre: getField(raw, PE_SRE) === 1n,
+      wpe: getField(raw, PE_WPE) === 1n,
+    };
+  }
+
+  private fault(req: DmaRequest, code: number, fpd: boolean, extra: Record<string, unknown> = {}): UnitFault {
+    const iova = BigInt(req.iovaFrame) << 12n;
+    const hasPasid = req.pasid >= 0;
+    const suppressed = fpd && isQualified(code);
+    const frcd = suppressed ? -1 : this.faults.record({ sid: req.rid, reason: code, addr: iova, write: req.write, pasid: hasPasid ? req.pasid : undefined });
+    const rec: UnitFault = {
+      rid: req.rid,
+      iova,
+      write: req.write,
+      code,
+      name: faultName(code) ?? `FR_0x${code.toString(16)}`,
+      privileged: req.privileged,
+      ...extra,
+      frcd,
+    };
+    if (hasPasid) rec.pasid = req.pasid;
+    if (suppressed) rec.fpd = true;
+    return rec;
+  }
+
+  /**
+   * A recoverable first-level fault of a context with page requests enabled (PRE) goes to the page
+   * request queue instead of the fault log; null if the queue cannot take it (then it is a fault).
+   */
+  private pageRequest(req: DmaRequest, code: number, pasid: number, hasPasid: boolean, privileged: boolean, extra: Record<string, unknown>): UnitFault | null {
+    const prgi = this.prgi;
+    const ok = this.prq.push({
+      rid: req.rid,
+      pasidPresent: hasPasid,
+      pasid: hasPasid ? pasid : 0,
+      privileged: hasPasid && privileged,
+      read: !req.write,
+      write: req.write,
+      lpig: true,
+      prgi,
+      addr: BigInt(req.iovaFrame) << 12n,
+    });
+    if (!ok) return null;
+    this.prgi = (this.prgi + 1) & 0x1ff;
+    const rec: UnitFault = {
+      rid: req.rid,
+      iova: BigInt(req.iovaFrame) << 12n,
+      write: req.write,
+      code,
+      name: faultName(code)!,
+      privileged: req.privileged,
+      ...extra,
+      pageRequest: true,
+      prgi,
+      frcd: -1,
+    };
+    if (hasPasid) rec.pasid = req.pasid;
+    return rec;
+  }
+}
+
+function permits(e: TlbEntry, write: boolean, privileged: boolean): boolean {
+  return (write ? e.write : e.read) && (privileged || e.user);
+}
+
+function outFrame(e: TlbEntry, iovaFrame: number): number {
+  return e.frame + (iovaFrame % SIZE_FRAMES[e.sizeIdx]);
+}

@@ -1,0 +1,215 @@
+import { toFrame } from '@ioasid/core';
+import { FL_A, FL_D, FL_P, FL_PAT_LARGE, FL_RW, FL_US, FirstLevelFormat } from '../formats/first-level.js';
+import { ADDR_HI_MASK, ADDR_LO_MASK } from '../formats/pte-common.js';
+import { SL_R, SL_W, SecondLevelFormat } from '../formats/second-level.js';
+import { FR } from './fault-reasons.js';
+import type { PhysBus } from './phys-bus.js';
+
+/** Result of a page walk: the 4 KiB output frame asked for, the page it lies in and the rights along the way. */
+export interface WalkOut {
+  frame: number;
+  shift: number;
+  read: boolean;
+  write: boolean;
+  user: boolean;
+  /** Level (0-based) the walk stopped at, for fault records. */
+  level: number;
+  /** For a second-stage fault met while fetching a first-stage structure: its reason. */
+  cause?: number;
+}
+
+export function newWalkOut(): WalkOut {
+  return { frame: 0, shift: 12, read: false, write: false, user: false, level: 0 };
+}
+
+/** One visited entry, for LOOKUP views (collected only when asked). */
+export interface WalkTrace {
+  stage: string;
+  level: number;
+  entryAddr: number;
+  lo: number;
+  hi: number;
+}
+
+export interface FirstLevelParams {
+  /** Byte address of the top table (HPA for first-level only, GPA for nested). */
+  root: number;
+  levels: 4 | 5;
+  sre: boolean;
+  wpe: boolean;
+  /** Nested: the second-level table every first-level address goes through. */
+  nested?: { root: number; levels: number };
+}
+
+/**
+ * The hardware page walker: reads only physical memory through the bus, with the entry layouts
+ * of ../formats (the same field definitions the driver writes with). Numbers only on this path.
+ */
+export class Walker {
+  /** Second-level formats by level count (their reserved-bit rules), first-level by level count. */
+  private readonly sl = new Map<number, SecondLevelFormat>();
+  private readonly fl = new Map<number, FirstLevelFormat>();
+  private readonly slOut = newWalkOut();
+  trace: WalkTrace[] | null = null;
+
+  constructor(
+    private readonly bus: PhysBus,
+    readonly haw: number,
+    /** CAP.MGAW + 1: no second-level input at or above 2^mgaw. */
+    readonly mgaw: number,
+    readonly sllps: number,
+    readonly fl1gp: boolean,
+  ) {
+    for (const l of [3, 4, 5] as const) this.sl.set(l, new SecondLevelFormat({ levels: l, sllps, haw }));
+    for (const l of [4, 5] as const) this.fl.set(l, new FirstLevelFormat({ levels: l, fl1gp, haw }));
+  }
+
+  /**
+   * Second-level walk of input frame `inFrame` (QEMU vtd_iova_to_slpte): each level must grant the
+   * access asked; returns 0 or a fault reason.
+   */
+  walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut, stage = 'second-level'): number {
+    const fmt = this.sl.get(levels)!;
+    const width = Math.min(12 + 9 * levels, this.mgaw);
+    if (inFrame >= 2 ** (width - 12)) {
+      out.level = levels - 1;
+      return FR.ADDR_BEYOND_MGAW;
+    }
+    const need = write ? SL_W : SL_R;
+    let table = root;
+    let r = true;
+    let w = true;
+    for (let l = levels - 1; l >= 0; l--) {
+      out.level = l;
+      const span = 2 ** (9 * l);
+      const idx = Math.floor(inFrame / span) % 512;
+      const pa = table * 4096 + idx * 8;
+      if (!this.bus.backed(pa, 8)) return l === levels - 1 ? FR.CONTEXT_ENTRY_INV : FR.PAGING_ENTRY_INV;
+      const lo = this.bus.lo(pa);
+      const hi = this.bus.hi(pa);
+      if (this.trace) this.trace.push({ stage, level: l, entryAddr: pa, lo, hi });
+      r = r && (lo & SL_R) !== 0;
+      w = w && (lo & SL_W) !== 0;
+      if ((lo & need) === 0) return write ? FR.WRITE : FR.READ;
+      if (fmt.reserved(lo, hi, l)) return FR.PAGING_ENTRY_RSVD;
+      const next = toFrame(lo & ADDR_LO_MASK, hi & ADDR_HI_MASK);
+      if (fmt.isLeaf(lo, l)) {
+        out.frame = next + (inFrame % span);
+        out.shift = 12 + 9 * l;
+        out.read = r;
+        out.write = w;
+        out.user = true;
+        return 0;
+      }
+      table = next;
+    }
+    return FR.PAGING_ENTRY_INV;
+  }
+
+  /**
+   * First-level walk (QEMU vtd_iova_to_flpte), optionally nested: every table pointer and the
+   * output are guest-physical and go through the second level. `updateAD` lets the walk set
+   * accessed/dirty flags as hardware does on a real access (never on a debugger's lookup).
+   */
+  walkFirstLevel(p: FirstLevelParams, inFrame: number, write: boolean, privileged: boolean, out: WalkOut, updateAD: boolean): number {
+    const fmt = this.fl.get(p.levels)!;
+    const inBits = p.levels === 4 ? 48 : 57;
+    // Canonical: bits 63:inBits-1 all equal. Frames hold bits 63:12.
+    const top = Math.floor(inFrame / 2 ** (inBits - 1 - 12));
+    const ones = 2 ** (64 - inBits + 1) - 1;
+    if (top !== 0 && top !== ones) {
+      out.level = p.levels - 1;
+      return FR.FS_NON_CANONICAL;
+    }
+    const so = this.slOut;
+    let tableFrame: number;
+    let tableGpa = Math.floor(p.root / 4096);
+    if (p.nested) {
+      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, Math.floor(p.root / 4096), false, so, 'second-level (first-level table fetch)');
+      if (c) {
+        out.level = p.levels - 1;
+        out.cause = c;
+        return FR.PASID_ENTRY_FSPTPTR_INV;
+      }
+      tableFrame = so.frame;
+    } else {
+      tableFrame = Math.floor(p.root / 4096);
+    }
+    let w = true;
+    let u = true;
+    for (let l = p.levels - 1; l >= 0; l--) {
+      out.level = l;
+      const span = 2 ** (9 * l);
+      const idx = Math.floor(inFrame / span) % 512;
+      const pa = tableFrame * 4096 + idx * 8;
+      if (!this.bus.backed(pa, 8)) return l === p.levels - 1 ? FR.PASID_ENTRY_FSPTPTR_INV : FR.FS_PAGING_ENTRY_INV;
+      const lo = this.bus.lo(pa);
+      const hi = this.bus.hi(pa);
+      if (this.trace) this.trace.push({ stage: 'first-level', level: l, entryAddr: pa, lo, hi });
+      if ((lo & FL_P) === 0) return FR.FS_PAGING_ENTRY_P;
+      u = u && (lo & FL_US) !== 0;
+      w = w && (lo & FL_RW) !== 0;
+      if (!privileged && (lo & FL_US) === 0) return FR.FS_PAGING_ENTRY_US;
+      // A supervisor write ignores R/W unless write protection is enabled (WPE).
+      if (write && (lo & FL_RW) === 0 && !(privileged && !p.wpe)) return FR.SM_WRITE;
+      if (fmt.reserved(lo, hi, l)) return FR.FS_PAGING_ENTRY_RSVD;
+      const leaf = fmt.isLeaf(lo, l);
+      if (updateAD) {
+        const bits = ((lo & FL_A) === 0 ? FL_A : 0) | (leaf && write && (lo & FL_D) === 0 ? FL_D : 0);
+        if (bits && !this.setFlags(p, pa, bits, tableGpa)) return FR.FS_BIT_UPDATE_FAILED;
+      }
+      let alo = lo & ADDR_LO_MASK;
+      if (leaf && l > 0) alo &= ~FL_PAT_LARGE;
+      const next = toFrame(alo >>> 0, hi & ADDR_HI_MASK);
+      if (leaf) {
+        const gFrame = next + (inFrame % span);
+        let shift = 12 + 9 * l;
+        let r = true;
+        if (p.nested) {
+          const c = this.walkSecondLevel(p.nested.root, p.nested.levels, gFrame, write, so);
+          if (c) {
+            out.level = so.level;
+            out.cause = undefined;
+            return c;
+          }
+          out.frame = so.frame;
+          shift = Math.min(shift, so.shift);
+          r = so.read;
+          w = w && so.write;
+        } else {
+          out.frame = gFrame;
+        }
+        out.shift = shift;
+        out.read = r;
+        out.write = w || (privileged && !p.wpe);
+        out.user = u;
+        return 0;
+      }
+      if (p.nested) {
+        const c = this.walkSecondLevel(p.nested.root, p.nested.levels, next, false, so, 'second-level (first-level table fetch)');
+        if (c) {
+          out.cause = c;
+          return FR.FS_PAGING_ENTRY_INV;
+        }
+        tableFrame = so.frame;
+      } else {
+        tableFrame = next;
+      }
+      tableGpa = next;
+    }
+    return FR.FS_PAGING_ENTRY_INV;
+  }
+
+  /** Writes A/D into a first-level entry; nested, the table's guest page must be writable in the second level. */
+  private setFlags(p: FirstLevelParams, pa: number, bits: number, tableGpa: number): boolean {
+    if (p.nested) {
+      const saved = this.trace;
+      this.trace = null;
+      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, tableGpa, true, newWalkOut());
+      this.trace = saved;
+      if (c) return false;
+    }
+    this.bus.orLo(pa, bits);
+    return true;
+  }
+}

@@ -1,0 +1,48 @@
+import { registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
+import { VtdDriver } from './driver.js';
+import { DEFAULT_UNIT_CONFIG, type UnitConfig } from './hw/registers.js';
+
+export * from './bits.js';
+export * from './formats/pte-common.js';
+export * from './formats/second-level.js';
+export * from './formats/first-level.js';
+export * from './tables/root-table.js';
+export * from './tables/context-entry.js';
+export * from './tables/pasid-dir.js';
+export * from './tables/pasid-entry.js';
+export * from './tables/inv-desc.js';
+export * from './tables/page-request.js';
+export * from './hw/registers.js';
+export * from './hw/fault-reasons.js';
+export * from './hw/unit.js';
+export { VtdDriver } from './driver.js';
+export { VtdDomain } from './domain.js';
+export { VtdSecondLevelDomain } from './domain-second-level.js';
+export { VtdNestedDomain } from './domain-nested.js';
+
+/** Machine options this vendor reads: `vtdAddressWidth` (48 or 57), `vtdFaultRecords`. */
+export function unitConfig(options: Readonly<Record<string, unknown>>): UnitConfig {
+  const aw = options.vtdAddressWidth ?? DEFAULT_UNIT_CONFIG.addressWidth;
+  if (aw !== 48 && aw !== 57) throw new Error(`vtdAddressWidth must be 48 or 57 (got ${String(aw)})`);
+  const nfr = options.vtdFaultRecords ?? DEFAULT_UNIT_CONFIG.faultRecords;
+  if (typeof nfr !== 'number' || !Number.isInteger(nfr) || nfr < 1 || nfr > 256) throw new Error(`vtdFaultRecords must be 1..256 (got ${String(nfr)})`);
+  return { addressWidth: aw, faultRecords: nfr };
+}
+
+export const intelVtd: VendorRegistration = {
+  vendor: 'intel-vtd',
+  description: 'Intel VT-d in scalable mode: root/context/PASID tables, first-level (x86-64) and second-level paging, hardware nesting, PASID, PRI, ATS',
+  create: (ctx: MachineContext) => new VtdDriver(ctx, unitConfig(ctx.options)),
+  defaultMachine: {
+    devices: [
+      { name: 'dev0', rid: 0x08 },
+      { name: 'dev1', rid: 0x10 },
+    ],
+  },
+};
+
+export function register(container?: DependencyContainer): void {
+  registerVendor(intelVtd, container);
+}
+
+register();

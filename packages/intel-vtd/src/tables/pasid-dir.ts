@@ -1,0 +1,47 @@
+import { decodeFields, addrField, field, getAddr, getField, setAddr, setField } from '../bits.js';
+
+/**
+ * PASID directory entry (64 bits): present, fault-processing disable and the PASID table
+ * pointer; a directory entry covers 64 PASIDs (Linux drivers/iommu/intel/pasid.h PASID_PTE_PRESENT,
+ * PASID_PTE_FPD, PDE_PFN_MASK, PASID_PDE_SHIFT; QEMU VTD_PASID_DIR_FPD, VTD_PASID_TABLE_BASE_ADDR_MASK,
+ * VTD_PASID_DIR_INDEX, VTD_PASID_DIR_ENTRY_SIZE).
+ */
+export const PASID_DIR_ENTRY_BYTES = 8;
+export const PASID_PDE_SHIFT = 6;
+export const PASIDS_PER_TABLE = 1 << PASID_PDE_SHIFT;
+
+export const PDE_P = field('P', 0);
+export const PDE_FPD = field('FPD', 1);
+export const PDE_PTP = addrField('PTP', 63, 12);
+export const PDE_FIELDS = [PDE_P, PDE_FPD, PDE_PTP] as const;
+
+export interface PasidDirEntry {
+  p: boolean;
+  fpd: boolean;
+  ptp: bigint;
+}
+
+export function encodePasidDirEntry(e: PasidDirEntry): bigint {
+  const q = [0n];
+  setField(q, PDE_P, e.p);
+  setField(q, PDE_FPD, e.fpd);
+  setAddr(q, PDE_PTP, e.ptp);
+  return q[0];
+}
+
+export function decodePasidDirEntry(v: bigint): PasidDirEntry {
+  const q = [v];
+  return { p: getField(q, PDE_P) === 1n, fpd: getField(q, PDE_FPD) === 1n, ptp: getAddr(q, PDE_PTP) };
+}
+
+export function pasidDirEntryFields(v: bigint): Record<string, bigint | number | boolean> {
+  return decodeFields([v], PDE_FIELDS);
+}
+
+export function pasidDirIndex(pasid: number): number {
+  return pasid >>> PASID_PDE_SHIFT;
+}
+
+export function pasidDirEntryAddr(dir: bigint, pasid: number): bigint {
+  return dir + BigInt(pasidDirIndex(pasid) * PASID_DIR_ENTRY_BYTES);
+}
