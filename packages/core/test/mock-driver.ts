@@ -72,6 +72,11 @@ class MockHardware {
     return frame;
   }
 
+  /** A context change: drop what was cached for the route. */
+  flushSlot(rid: number, pasid: number): void {
+    for (const k of this.iotlb.keys()) if (k.startsWith(`${rid}:${pasid}:`)) this.iotlb.delete(k);
+  }
+
   flush(root: number): void {
     this.flushes++;
     for (const [k, v] of this.iotlb) if (v.root === root) this.iotlb.delete(k);
@@ -99,19 +104,27 @@ class MockDomain implements IommuDomain {
     return dev.name.startsWith('alien') ? 'device sits behind another IOMMU unit' : null;
   }
   attach(dev: DeviceDesc, pasid: number | undefined): void {
+    this.program(dev, pasid);
+    this.attached.add(`${dev.rid}:${pasid ?? -1}`);
+  }
+  /** Points the device-table slot of (dev, pasid) at this domain's root. */
+  program(dev: DeviceDesc, pasid: number | undefined): void {
     const a = this.hw.slotAddr(dev.rid, pasid ?? -1);
     const mem = this.ctx.hostMemory;
     const w = mem.wordsForWrite(Math.floor(a / 4096));
     const i = mem.wordBase(Math.floor(a / 4096)) + ((a % 4096) >>> 2);
-    w[i] = ((this.pt.root & 0xfffff) << 12 | 1) >>> 0;
+    w[i] = (((this.pt.root & 0xfffff) << 12) | 1) >>> 0;
     w[i + 1] = Math.floor(this.pt.root / 0x100000);
-    this.attached.add(`${dev.rid}:${pasid ?? -1}`);
+    this.hw.flushSlot(dev.rid, pasid ?? -1);
   }
-  detach(dev: DeviceDesc, pasid: number | undefined): void {
+  detach(dev: DeviceDesc, pasid: number | undefined, restoring?: IommuDomain): void {
     if (!this.attached.delete(`${dev.rid}:${pasid ?? -1}`)) fail('EINVAL', `mock: ${dev.name} not attached`);
-    const a = this.hw.slotAddr(dev.rid, pasid ?? -1);
-    this.ctx.hostMemory.write(a, new Uint8Array(8));
-    this.hw.flush(this.pt.root);
+    if (restoring) {
+      (restoring as MockDomain).program(dev, pasid);
+    } else {
+      this.ctx.hostMemory.write(this.hw.slotAddr(dev.rid, pasid ?? -1), new Uint8Array(8));
+      this.hw.flushSlot(dev.rid, pasid ?? -1);
+    }
   }
   map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
     this.pt.map(Number(iova >> BigInt(PAGE_SHIFT)), Number(size >> BigInt(PAGE_SHIFT)), phys, prot);

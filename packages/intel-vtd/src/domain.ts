@@ -51,7 +51,7 @@ export abstract class VtdDomain implements IommuDomain {
     return this.attachments.findIndex((a) => a.dev.name === dev.name && a.ridLevel === (pasid === undefined) && (pasid === undefined || a.pasid === pasid));
   }
 
-  checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null {
+  checkAttach(dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {
     if (this.destroyed) return 'the address space is being destroyed';
     if (pasid !== undefined) {
       if (!Number.isInteger(pasid) || pasid < 0) return `PASID ${pasid} is not a PASID`;
@@ -59,11 +59,11 @@ export abstract class VtdDomain implements IommuDomain {
       if (pasid >= 2 ** this.driver.pasidBits) return `PASID ${hex(pasid)} exceeds the unit's ${this.driver.pasidBits}-bit PASIDs (ECAP.PSS)`;
     }
     if (this.findAttachment(dev, pasid) >= 0) return `${dev.name} is already attached here${pasid === undefined ? '' : ` with PASID ${pasid}`}`;
-    return this.driver.checkRoute(this, dev, pasid);
+    return this.driver.checkRoute(this, dev, pasid, replacing);
   }
 
-  attach(dev: DeviceDesc, pasid: number | undefined): void {
-    const why = this.checkAttach(dev, pasid);
+  attach(dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): void {
+    const why = this.checkAttach(dev, pasid, replacing);
     if (why) fail('EINVAL', why);
     const a = { dev, rid: dev.rid, pasid: pasid ?? 0, ridLevel: pasid === undefined, ats: false };
     this.driver.attachRoute(this, a);

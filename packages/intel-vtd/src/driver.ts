@@ -1,4 +1,5 @@
 import {
+  type IommuDomain,
   fail,
   type DeviceDesc,
   type DmaRequest,
@@ -231,12 +232,12 @@ export class VtdDriver implements IommuDriver {
   }
 
   /** Null if `d` may take the route (dev, pasid), else why not. */
-  checkRoute(d: VtdDomain, dev: DeviceDesc, pasid: number | undefined): string | null {
+  checkRoute(d: VtdDomain, dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {
     const r = this.routes.get(VtdDriver.routeKey(dev.rid, pasid ?? 0));
     if (!r || r.stack.length === 0) return null;
     if (r.ridLevel !== (pasid === undefined)) return `PASID ${pasid ?? 0} of RID ${hex(dev.rid)} is in use`;
     const top = r.stack[r.stack.length - 1];
-    if (d instanceof VtdNestedDomain && top === d.parent) return null;
+    if (top === replacing || (d instanceof VtdNestedDomain && top === d.parent)) return null;
     return `${pasid === undefined ? 'the RID' : `PASID ${pasid}`} of ${dev.name} is already attached to another address space`;
   }
 

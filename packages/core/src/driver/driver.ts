@@ -100,10 +100,20 @@ export interface IommuDomain {
    * capabilities before the attach (a POWER DDW becomes valid in the TVT by the attach itself).
    */
   permittedAfterAttach?(dev: DeviceDesc): IovaRange[];
-  /** Null if `dev` can join this domain, or the reason it cannot (→ EINVAL). */
-  checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null;
-  attach(dev: DeviceDesc, pasid: number | undefined): void;
-  detach(dev: DeviceDesc, pasid: number | undefined): void;
+  /**
+   * Null if `dev` can join this domain, or the reason it cannot (→ EINVAL). `replacing` is the
+   * domain that holds the route now and that this attach takes it over from (a nested child
+   * attached on top of its parent); the route being held by it is no reason to refuse.
+   */
+  checkAttach(dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null;
+  /**
+   * Routes (dev, pasid) to this domain. With `replacing`, the route switches from that domain in
+   * one step (as Linux's replace does: no blocked window, one flush); `replacing` stays attached
+   * underneath and gets the route back when this domain detaches.
+   */
+  attach(dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): void;
+  /** Removes (dev, pasid) from this domain; with `restoring`, the route goes back to that domain. */
+  detach(dev: DeviceDesc, pasid: number | undefined, restoring?: IommuDomain): void;
   map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void;
   unmap(iova: bigint, size: bigint): void;
   bindPgtable?(addr: bigint, format: PgtableFormat): void;

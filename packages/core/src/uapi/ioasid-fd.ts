@@ -483,7 +483,7 @@ export class IoasidFd {
       }
     }
     if (dev.kind === 'pdev') {
-      const reason = o.domain.checkAttach(dev.desc, userPasid);
+      const reason = o.domain.checkAttach(dev.desc, userPasid, below?.ioasid.domain);
       if (reason) fail('EINVAL', `device ${dev.name} cannot attach to IOASID ${ioasid}: ${reason}`);
     }
     // Validated; now allocate and apply, undoing on failure.
@@ -501,16 +501,11 @@ export class IoasidFd {
     const att: Attachment = { device: dev, ioasid: o, userPasid, wirePasid, ownsPasid };
     try {
       if (dev.kind === 'mdev') {
-        const reason = o.domain.checkAttach(dev.desc, wirePasid);
+        const reason = o.domain.checkAttach(dev.desc, wirePasid, below?.wirePasid === wirePasid ? below?.ioasid.domain : undefined);
         if (reason) fail('EINVAL', `device ${dev.name} cannot attach to IOASID ${ioasid}: ${reason}`);
       }
-      if (below) below.ioasid.domain.detach(dev.desc, below.wirePasid);
-      try {
-        o.domain.attach(dev.desc, wirePasid);
-      } catch (e) {
-        if (below) below.ioasid.domain.attach(dev.desc, below.wirePasid);
-        throw e;
-      }
+      // A nested child takes the route over from the attachment below it in one step.
+      o.domain.attach(dev.desc, wirePasid, below && below.wirePasid === wirePasid ? below.ioasid.domain : undefined);
     } catch (e) {
       this.releasePasid(o, att);
       throw e;
@@ -551,12 +546,13 @@ export class IoasidFd {
     if (userPasid === undefined && mine.some((a) => a.ioasid.parent === o)) {
       fail('EBUSY', `device ${dev.name} is still attached to IOASID ${(stacked ?? mine.find((a) => a.ioasid.parent === o))!.ioasid.id}, nested in ${ioasid}; detach that first`);
     }
-    o.domain.detach(dev.desc, att.wirePasid);
+    // What was routed below this attachment (the parent, for a nested child) takes over again.
+    const stack = mine.filter((a) => a.userPasid === userPasid);
+    const isTop = stack[stack.length - 1] === att;
+    const below = isTop ? stack[stack.length - 2] : undefined;
+    o.domain.detach(dev.desc, att.wirePasid, below && below.wirePasid === att.wirePasid ? below.ioasid.domain : undefined);
     o.attachments.splice(o.attachments.indexOf(att), 1);
     this.releasePasid(o, att);
-    // What was routed below this attachment (the parent, for a nested child) takes over again.
-    const below = top(this.attachmentsOf(dev).filter((a) => a.userPasid === userPasid));
-    if (below) below.ioasid.domain.attach(dev.desc, below.wirePasid);
   }
 
   // ---- close ----------------------------------------------------------------------------------
