@@ -131,16 +131,19 @@ export class Machine {
     privileged: boolean,
     move: (pa: number, off: number, n: number) => void,
   ): void {
+    let frame = Number(iova >> BigInt(PAGE_SHIFT));
+    let within = Number(iova & BigInt(PAGE_SIZE - 1));
+    const req = { rid, pasid, iovaFrame: frame, write, privileged };
     let off = 0;
     while (off < length) {
-      const addr = iova + BigInt(off);
-      const frame = Number(addr >> BigInt(PAGE_SHIFT));
-      const within = Number(addr & BigInt(PAGE_SIZE - 1));
       const n = Math.min(length - off, PAGE_SIZE - within);
-      const r = this.driver.translate({ rid, pasid, iovaFrame: frame, write, privileged });
+      req.iovaFrame = frame;
+      const r = this.driver.translate(req);
       if (typeof r !== 'number') this.raise(dev, r);
       move(r * PAGE_SIZE + within, off, n);
       off += n;
+      frame++;
+      within = 0;
     }
   }
 

@@ -123,8 +123,19 @@ export class HostMemory {
     }
   }
 
-  readInto(pa: number, out: Uint8Array): void {
-    out.set(this.read(pa, out.length));
+  /** Copies `n` bytes at `pa` into `out` at `offset` (zeros where never written). */
+  readInto(pa: number, out: Uint8Array, offset = 0, n = out.length - offset): void {
+    let done = 0;
+    while (done < n) {
+      const addr = pa + done;
+      const ci = Math.floor(addr / CHUNK_BYTES);
+      const within = addr - ci * CHUNK_BYTES;
+      const k = Math.min(n - done, CHUNK_BYTES - within);
+      const chunk = this.chunks.get(ci);
+      if (chunk) out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + within, k), offset + done);
+      else out.fill(0, offset + done, offset + done + k);
+      done += k;
+    }
   }
 
   zeroFrames(frame: number, count: number): void {

@@ -95,7 +95,7 @@ export class Device {
     const out = new Uint8Array(length);
     const wire = this.wire(options.pasid);
     this.machine.dma(this, wire.rid, wire.pasid, iova, length, false, options.privileged ?? false, (pa, off, n) =>
-      out.set(this.machine.hostMemory.read(pa, n), off),
+      this.machine.hostMemory.readInto(pa, out, off, n),
     );
     return out;
   }
