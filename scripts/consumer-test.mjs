@@ -99,6 +99,19 @@ console.log(sizes.length, listCases().length, e, r);
     run('npx', ['tsc', '-p', '.'], app);
   });
 
+  step('each package README example runs as written', () => {
+    for (const p of packages) {
+      const readme = readFileSync(join(root, 'packages', p, 'README.md'), 'utf8');
+      const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+      blocks.forEach((code, i) => {
+        const file = join(app, `readme-${p}-${i}.mjs`);
+        writeFileSync(file, code);
+        run('node', [file], app);
+      });
+      console.log(`\n  ${p}: ${blocks.length} README example(s) ran`);
+    }
+  });
+
   step('npx ioasid info from the packed CLI', () => {
     const out = run('npx', ['ioasid', 'info', '--json'], app);
     const parsed = JSON.parse(out);
