@@ -60,6 +60,8 @@ export class Machine {
   constructor(options: MachineOptions) {
     if (!options || typeof options.vendor !== 'string') fail('EINVAL', 'options.vendor must name a registered vendor');
     const reg = findVendor(options.vendor, options.container ?? rootContainer);
+    // The vendor's default machine fills in what the caller left out.
+    options = { ...(reg.defaultMachine ?? {}), ...stripUndefined(options) } as MachineOptions;
     this.vendor = reg.vendor;
     this.hostMemory = new HostMemory(this.injector);
     this.vmm = new VmmMemory(this.hostMemory);
@@ -151,6 +153,10 @@ export class Machine {
     dev.fd?.reportFault(dev, record);
     throw new DmaFault(record);
   }
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 function buildDevices(opts: DeviceOptions[]): DeviceDesc[] {
