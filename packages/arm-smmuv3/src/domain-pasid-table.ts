@@ -1,0 +1,140 @@
+import {
+  RadixPageTable,
+  fail,
+  type DeviceDesc,
+  type DomainDump,
+  type IommuDomain,
+  type InvalidateRequest,
+  type IovaRange,
+  type LookupView,
+  type PgtableFormat,
+} from '@ioasid/core';
+import { lpaeStage1Format } from './formats/lpae.js';
+import { stage1FromTcr, tgDecode } from './formats/lpae-geometry.js';
+import { S1FMT_64K_L2, S1FMT_LINEAR } from './tables/ste.js';
+import type { CdLayout } from './tables/cd-table.js';
+import type { CdFields } from './tables/cd.js';
+import type { SmmuV3Driver } from './driver.js';
+import type { S2Domain } from './domain-s2.js';
+import type { StreamState } from './stream-state.js';
+import { Stage2View } from './stage2-view.js';
+import { readGuestCd, validGuestCds, type CdTablePointer } from './guest-cd.js';
+import { lookupNested } from './lookup.js';
+
+export interface BoundCdTable extends CdTablePointer {
+  layout: CdLayout;
+}
+
+/**
+ * A nesting child that is a guest's whole CD table (BIND_PASID_TABLE): the STE points at it by
+ * GPA and the guest owns every CD and every ASID in it. It has a VMID of its own, so the
+ * guest's ASIDs cannot meet the kernel's in the TLB.
+ */
+export class PasidTableDomain implements IommuDomain {
+  readonly protocol = 'user-pasid-table' as const;
+  readonly vmid: number;
+  bound: BoundCdTable | null = null;
+  readonly streams = new Set<StreamState>();
+
+  constructor(
+    private readonly drv: SmmuV3Driver,
+    readonly parent: S2Domain,
+  ) {
+    this.vmid = drv.vmids.alloc();
+  }
+
+  info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
+    return { pageSizes: this.drv.mapPageSizes(), permittedRanges: [{ start: 0n, last: (1n << BigInt(this.drv.ias)) - 1n }] };
+  }
+
+  checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null {
+    return this.drv.checkChildAttach(this, dev, pasid);
+  }
+
+  attach(dev: DeviceDesc, _pasid: number | undefined, _replacing?: IommuDomain): void {
+    this.drv.attachPasidTable(this, dev);
+  }
+
+  detach(dev: DeviceDesc, _pasid: number | undefined, restoring?: IommuDomain): void {
+    this.drv.detachPasidTable(this, dev, restoring);
+  }
+
+  map(): void {
+    fail('EOPNOTSUPP', 'a user-pasid-table IOASID is not mapped with MAP_DMA');
+  }
+
+  unmap(): void {
+    fail('EOPNOTSUPP', 'a user-pasid-table IOASID is not unmapped with UNMAP_DMA');
+  }
+
+  bindPasidTable(addr: bigint, format: PgtableFormat): void {
+    if (format?.kind !== 'arm-smmuv3-cd') fail('EINVAL', `format.kind must be 'arm-smmuv3-cd' (got ${String(format?.kind)})`);
+    const layout = format.layout;
+    if (layout !== 'linear' && layout !== 'two-level') fail('EINVAL', `format.layout must be 'linear' or 'two-level' (got ${String(layout)})`);
+    if (layout === 'two-level' && !this.drv.caps.cd2l) fail('EINVAL', 'two-level CD tables are not supported (SMMU_IDR0.CD2L is 0)');
+    const s1cdmax = format.s1cdmax;
+    if (typeof s1cdmax !== 'number' || !Number.isInteger(s1cdmax) || s1cdmax < 0 || s1cdmax > this.drv.caps.ssidBits) {
+      fail('EINVAL', `format.s1cdmax must be an integer in 0..${this.drv.caps.ssidBits} (SMMU_IDR1.SSIDSIZE)`);
+    }
+    if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << BigInt(this.drv.ias)) fail('EINVAL', `addr must be a guest-physical address below 2^${this.drv.ias}`);
+    if (addr % 64n !== 0n) fail('EINVAL', `addr 0x${addr.toString(16)} must be 64-byte aligned (STE.S1ContextPtr[51:6])`);
+    this.drv.bindPasidTable(this, {
+      ctxPtr: Number(addr),
+      layout,
+      s1fmt: layout === 'linear' ? S1FMT_LINEAR : S1FMT_64K_L2,
+      s1cdmax,
+    });
+  }
+
+  invalidate(req: InvalidateRequest): void {
+    this.drv.invalidatePasidTable(this, req);
+  }
+
+  /** The guest CD behind a SubstreamID (the kernel reading guest memory), or null. */
+  guestCd(ssid: number): { gpa: number; fields: CdFields } | null {
+    if (!this.bound) return null;
+    return readGuestCd(new Stage2View(this.drv.host, this.parent.table), this.bound, ssid);
+  }
+
+  private s1TableOf(view: Stage2View, f: CdFields): RadixPageTable | null {
+    const granule = tgDecode(f.TG0);
+    const geo = granule === null ? null : stage1FromTcr(granule, f.T0SZ);
+    if (!geo || f.TTB0 % 4096 !== 0 || !f.V || f.EPD0) return null;
+    return RadixPageTable.view(view, lpaeStage1Format(geo.granule, geo.ias), f.TTB0 / 4096);
+  }
+
+  dump(): DomainDump {
+    const b = this.bound;
+    const context: Record<string, unknown> = { VMID: this.vmid, bound: b !== null };
+    if (!b) return { title: 'guest CD table (not bound)', inputBase: 0n, format: 'arm-smmuv3-cd', root: null, context };
+    Object.assign(context, { S1ContextPtr: BigInt(b.ctxPtr), layout: b.layout, S1CDMax: b.s1cdmax });
+    const view = new Stage2View(this.drv.host, this.parent.table);
+    const children: DomainDump[] = [];
+    for (const ssid of validGuestCds(view, b)) {
+      const cd = readGuestCd(view, b, ssid)!;
+      const t = this.s1TableOf(view, cd.fields);
+      children.push({
+        title: `guest stage-1 via CD ${ssid} (CD at GPA 0x${cd.gpa.toString(16)}; table addresses are guest-physical)`,
+        inputBase: 0n,
+        format: t?.fmt.name ?? 'arm-lpae-s1',
+        root: t ? t.dump() : null,
+        context: { SubstreamID: ssid, CD: cd.fields },
+      });
+    }
+    return { title: 'guest CD table', inputBase: 0n, format: `arm-smmuv3-cd-${b.layout}`, root: null, context, children };
+  }
+
+  lookup(iova: bigint, pasid?: number): LookupView {
+    const view = new Stage2View(this.drv.host, this.parent.table);
+    const ssid = pasid ?? 0;
+    const cd = this.bound ? readGuestCd(view, this.bound, ssid) : null;
+    if (!cd) return { iova, steps: [], output: null, fault: `no guest CD for SubstreamID ${ssid}` };
+    const t = this.s1TableOf(view, cd.fields);
+    if (!t) return { iova, steps: [], output: null, fault: `guest CD ${ssid} does not describe a walkable stage 1 table` };
+    return lookupNested(t, this.parent.table, iova);
+  }
+
+  destroy(): void {
+    this.drv.retirePasidTable(this);
+  }
+}

@@ -1,0 +1,227 @@
+import {
+  PROT_READ,
+  PROT_WRITE,
+  type DumpTable,
+  RadixPageTable,
+  contiguousRuns,
+  fail,
+  type DeviceDesc,
+  type DomainDump,
+  type IommuDomain,
+  type InvalidateRequest,
+  type IovaRange,
+  type LookupView,
+  type PhysRuns,
+} from '@ioasid/core';
+import { lpaeStage1Format, lpaeStage2Format, type LpaeFormat } from './formats/lpae.js';
+import { s1Cd } from './cd-builder.js';
+import { sl0Encode, tgEncode } from './formats/lpae-geometry.js';
+import type { CdTableSpace } from './tables/cd-table.js';
+import type { S2Table } from './ste-builder.js';
+import type { SmmuV3Driver } from './driver.js';
+import type { UserPgtableDomain } from './domain-user-pgtable.js';
+import type { PasidTableDomain } from './domain-pasid-table.js';
+import { lookupStage } from './lookup.js';
+
+/** Linux MSI_IOVA_BASE / MSI_IOVA_LENGTH: the software MSI window, a hole in every IOVA space. */
+export const MSI_IOVA_BASE = 0x8000000;
+export const MSI_IOVA_LENGTH = 0x100000;
+const HOLE_FIRST = MSI_IOVA_BASE / 4096;
+const HOLE_FRAMES = MSI_IOVA_LENGTH / 4096;
+
+/**
+ * A kernel-managed address space: a stage 2 table (Linux ARM_SMMU_DOMAIN_S2) with its own VMID.
+ * As a nesting parent it also maps, read-only inside the MSI hole, the frames of the kernel's
+ * CD tables that nested STEs point at by IPA.
+ */
+export class S2Domain implements IommuDomain {
+  readonly protocol = 'map' as const;
+  readonly fmt: LpaeFormat;
+  readonly table: RadixPageTable;
+  readonly vmid: number;
+  readonly children = new Set<UserPgtableDomain | PasidTableDomain>();
+  private readonly holeUsed = new Uint8Array(HOLE_FRAMES);
+  /**
+   * A stage 1 copy of the address space, made the first time a StreamID reaches it through a CD
+   * (attached to a PASID, or at the StreamID of a stream whose PASIDs use CDs), and kept in step
+   * with every map and unmap (Linux would have allocated a stage 1 domain from the start).
+   */
+  s1: { table: RadixPageTable; asid: number } | null = null;
+
+  constructor(private readonly drv: SmmuV3Driver) {
+    this.fmt = lpaeStage2Format(drv.mapGranule, drv.ias);
+    this.table = RadixPageTable.create(drv.host, this.fmt);
+    try {
+      this.vmid = drv.vmids.alloc();
+    } catch (e) {
+      this.table.destroy();
+      throw e;
+    }
+  }
+
+  s2Table(): S2Table {
+    return { vmid: this.vmid, geometry: this.fmt.geometry, ttb: this.table.root * 4096, oasBits: this.drv.caps.oasBits };
+  }
+
+  info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
+    return { pageSizes: this.drv.mapPageSizes(), permittedRanges: this.drv.permittedRanges() };
+  }
+
+  checkAttach(dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {
+    return this.drv.checkParentAttach(this, dev, pasid, replacing);
+  }
+
+  attach(dev: DeviceDesc, pasid: number | undefined, _replacing?: IommuDomain): void {
+    this.drv.attachKernel(this, dev, pasid);
+  }
+
+  detach(dev: DeviceDesc, pasid: number | undefined, restoring?: IommuDomain): void {
+    this.drv.detachKernel(this, dev, pasid, restoring);
+  }
+
+  map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
+    const first = Number(iova >> 12n);
+    const frames = Number(size >> 12n);
+    this.table.map(first, frames, phys, prot);
+    if (this.s1) {
+      try {
+        this.s1.table.map(first, frames, phys, prot);
+      } catch (e) {
+        this.table.unmap(first, frames);
+        throw e;
+      }
+    }
+  }
+
+  unmap(iova: bigint, size: bigint): void {
+    this.table.unmap(Number(iova >> 12n), Number(size >> 12n));
+    this.s1?.table.unmap(Number(iova >> 12n), Number(size >> 12n));
+    this.drv.flushParent(this, Number(iova), Number(size));
+  }
+
+  /** Makes the stage 1 copy (replaying every leaf of the stage 2 table except the MSI window). */
+  ensureS1(): void {
+    if (this.s1) return;
+    const table = RadixPageTable.create(this.drv.host, lpaeStage1Format(this.fmt.granule, this.drv.ias));
+    try {
+      const replay = (t: DumpTable) => {
+        for (const e of t.entries) {
+          if (e.child) {
+            replay(e.child);
+            continue;
+          }
+          if (e.decoded.kind !== 'leaf') continue;
+          const first = Number(e.iova >> 12n);
+          if (first >= HOLE_FIRST && first < HOLE_FIRST + HOLE_FRAMES) continue;
+          const frames = this.table.leafFrames(t.level);
+          const ap = Number(e.decoded.fields.S2AP);
+          const prot = (ap & 1 ? PROT_READ : 0) | (ap & 2 ? PROT_WRITE : 0);
+          table.map(first, frames, contiguousRuns(Number(e.decoded.addr! >> 12n), frames), prot);
+        }
+      };
+      replay(this.table.dump());
+      this.s1 = { table, asid: this.drv.asids.alloc() };
+    } catch (e) {
+      table.destroy();
+      throw e;
+    }
+  }
+
+  /** Drops a stage 1 copy no StreamID has used yet (undoing ensureS1 after a failed attach). */
+  dropUnusedS1(): void {
+    if (!this.s1) return;
+    this.s1.table.destroy();
+    this.drv.asids.free(this.s1.asid);
+    this.s1 = null;
+  }
+
+  /** The CD a StreamID uses to reach the stage 1 copy (Linux arm_smmu_make_s1_cd). */
+  s1Cd(): Uint32Array {
+    const s = this.s1!;
+    return s1Cd({ ttb0: s.table.root * 4096, granule: this.fmt.granule, ias: this.drv.ias, asid: s.asid, ipsBits: this.drv.caps.oasBits });
+  }
+
+  invalidate(req: InvalidateRequest): void {
+    if (req.all) this.drv.flushParent(this, 0, 0);
+    else this.drv.flushParent(this, Number(req.iova), Number(req.size));
+  }
+
+  dump(): DomainDump {
+    const g = this.fmt.geometry;
+    const children: DomainDump[] = this.s1
+      ? [{ title: `stage-1 copy used through CDs (ASID ${this.s1.asid})`, inputBase: 0n, format: this.s1.table.fmt.name, root: this.s1.table.dump() }]
+      : [];
+    return {
+      children,
+      title: 'stage-2',
+      inputBase: 0n,
+      format: this.fmt.name,
+      root: this.table.dump(),
+      context: {
+        S2VMID: this.vmid,
+        S2TTB: BigInt(this.table.root) * 4096n,
+        S2T0SZ: 64 - g.ias,
+        S2SL0: sl0Encode(g.granule, g.startLevel),
+        S2TG: tgEncode(g.granule),
+        startLevel: g.startLevel,
+      },
+    };
+  }
+
+  lookup(iova: bigint, pasid?: number): LookupView {
+    if (pasid !== undefined && this.s1) return lookupStage(this.s1.table, iova, 'stage-1');
+    return lookupStage(this.table, iova, 'stage-2');
+  }
+
+  // ---- kernel structures reached by IPA inside the MSI hole --------------------------------
+
+  /** CD table frames: host frames mapped read-only at hole IPAs of this stage 2. */
+  holeSpace(): CdTableSpace {
+    return {
+      mem: this.drv.host,
+      alloc: (frames) => {
+        let start = -1;
+        for (let i = 0; i + frames <= HOLE_FRAMES && start < 0; i++) {
+          let free = true;
+          for (let k = 0; k < frames && free; k++) free = this.holeUsed[i + k] === 0;
+          if (free) start = i;
+        }
+        if (start < 0) fail('ENOSPC', 'no room left in the MSI window for kernel CD tables');
+        const host = this.drv.host.allocFrames(frames, 1);
+        try {
+          this.table.map(HOLE_FIRST + start, frames, contiguousRuns(host, frames), PROT_READ);
+        } catch (e) {
+          this.drv.host.freeFrames(host, frames);
+          throw e;
+        }
+        this.holeUsed.fill(1, start, start + frames);
+        return { frame: host, addr: (HOLE_FIRST + start) * 4096 };
+      },
+      free: (frame, frames) => {
+        const ipa = this.ipaOfHost(frame);
+        if (ipa >= 0) {
+          this.table.unmap(ipa, frames);
+          this.holeUsed.fill(0, ipa - HOLE_FIRST, ipa - HOLE_FIRST + frames);
+          this.drv.flushParent(this, ipa * 4096, frames * 4096);
+        }
+        this.drv.host.freeFrames(frame, frames);
+      },
+    };
+  }
+
+  private ipaOfHost(hostFrame: number): number {
+    for (let i = 0; i < HOLE_FRAMES; i++) {
+      if (this.holeUsed[i] && this.table.lookup(HOLE_FIRST + i)?.frame === hostFrame) return HOLE_FIRST + i;
+    }
+    return -1;
+  }
+
+  destroy(): void {
+    this.table.destroy();
+    if (this.s1) {
+      this.s1.table.destroy();
+      this.drv.retireAsid(this.s1.asid);
+    }
+    this.drv.retireVmid(this.vmid);
+  }
+}

@@ -1,0 +1,142 @@
+import {
+  RadixPageTable,
+  fail,
+  type DeviceDesc,
+  type DomainDump,
+  type IommuDomain,
+  type InvalidateRequest,
+  type IovaRange,
+  type LookupView,
+  type PgtableFormat,
+} from '@ioasid/core';
+import { lpaeStage1Format, type LpaeFormat } from './formats/lpae.js';
+import { MAX_IAS, MIN_IAS, stage1Geometry, type Granule } from './formats/lpae-geometry.js';
+import { decodeCd } from './tables/cd.js';
+import { s1Cd } from './cd-builder.js';
+import type { SmmuV3Driver } from './driver.js';
+import type { S2Domain } from './domain-s2.js';
+import type { StreamState } from './stream-state.js';
+import { Stage2View } from './stage2-view.js';
+import { lookupNested } from './lookup.js';
+
+export interface BoundS1 {
+  gpa: number;
+  granule: Granule;
+  ias: number;
+}
+
+/** Checks a `{ kind: 'arm-lpae-s1', granule, ias }` format and a table address against the unit. */
+export function checkS1Format(drv: SmmuV3Driver, addr: bigint, format: PgtableFormat): BoundS1 {
+  if (format?.kind !== 'arm-lpae-s1') fail('EINVAL', `format.kind must be 'arm-lpae-s1' (got ${String(format?.kind)})`);
+  const granule = format.granule as Granule;
+  if (!drv.caps.granules.includes(granule)) fail('EINVAL', `format.granule ${String(format.granule)} is not a granule SMMU_IDR5 offers (${drv.caps.granules.join(', ')})`);
+  const ias = format.ias === undefined ? drv.ias : format.ias;
+  if (typeof ias !== 'number' || !Number.isInteger(ias) || ias < MIN_IAS || ias > Math.min(MAX_IAS, drv.ias)) {
+    fail('EINVAL', `format.ias ${String(ias)} must be an integer in ${MIN_IAS}..${Math.min(MAX_IAS, drv.ias)}`);
+  }
+  if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << BigInt(drv.ias)) fail('EINVAL', `addr must be a guest-physical address below 2^${drv.ias}`);
+  const top = 8 * 2 ** stage1Geometry(granule, ias).topBits;
+  if (Number(addr) % top !== 0) fail('EINVAL', `addr 0x${addr.toString(16)} must be aligned to the ${top}-byte top-level table`);
+  return { gpa: Number(addr), granule, ias };
+}
+
+/**
+ * A nesting child bound to one guest stage 1 table (BIND_PGTABLE). The kernel writes one CD per
+ * attachment (StreamID, or StreamID + SubstreamID) into the stream's kernel CD table, with
+ * TTB0 = the table's GPA and an ASID of its own; stage 2 is the parent's.
+ */
+export class UserPgtableDomain implements IommuDomain {
+  readonly protocol = 'user-pgtable' as const;
+  readonly asid: number;
+  bound: BoundS1 | null = null;
+  /** Attachments: stream → SubstreamIDs (0 = the StreamID itself, via S1DSS = SSID0). */
+  readonly attachments = new Map<StreamState, Set<number>>();
+
+  constructor(
+    private readonly drv: SmmuV3Driver,
+    readonly parent: S2Domain,
+  ) {
+    this.asid = drv.asids.alloc();
+  }
+
+  get vmid(): number {
+    return this.parent.vmid;
+  }
+
+  info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
+    const ias = this.bound?.ias ?? this.drv.ias;
+    return { pageSizes: this.drv.mapPageSizes(), permittedRanges: [{ start: 0n, last: (1n << BigInt(ias)) - 1n }] };
+  }
+
+  /** The CD the kernel writes for this table (Linux arm_smmu_make_s1_cd with the guest's TTB0). */
+  cd(): Uint32Array {
+    const b = this.bound!;
+    return s1Cd({ ttb0: b.gpa, granule: b.granule, ias: b.ias, asid: this.asid, ipsBits: Math.min(this.drv.ias, this.drv.caps.oasBits) });
+  }
+
+  checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null {
+    return this.drv.checkChildAttach(this, dev, pasid);
+  }
+
+  attach(dev: DeviceDesc, pasid: number | undefined, _replacing?: IommuDomain): void {
+    this.drv.attachUserPgtable(this, dev, pasid);
+  }
+
+  detach(dev: DeviceDesc, pasid: number | undefined, restoring?: IommuDomain): void {
+    this.drv.detachUserPgtable(this, dev, pasid, restoring);
+  }
+
+  map(): void {
+    fail('EOPNOTSUPP', 'a user-pgtable IOASID is not mapped with MAP_DMA');
+  }
+
+  unmap(): void {
+    fail('EOPNOTSUPP', 'a user-pgtable IOASID is not unmapped with UNMAP_DMA');
+  }
+
+  bindPgtable(addr: bigint, format: PgtableFormat): void {
+    const b = checkS1Format(this.drv, addr, format);
+    this.drv.bindUserPgtable(this, b);
+  }
+
+  invalidate(req: InvalidateRequest): void {
+    this.drv.invalidateUserPgtable(this, req);
+  }
+
+  private s1Table(view: Stage2View): { fmt: LpaeFormat; table: RadixPageTable } | null {
+    const b = this.bound;
+    if (!b || b.gpa % 4096 !== 0) return null;
+    const fmt = lpaeStage1Format(b.granule, b.ias);
+    return { fmt, table: RadixPageTable.view(view, fmt, b.gpa / 4096) };
+  }
+
+  dump(): DomainDump {
+    const view = new Stage2View(this.drv.host, this.parent.table);
+    const t = this.s1Table(view);
+    const context: Record<string, unknown> = { ASID: this.asid, VMID: this.vmid, bound: this.bound !== null };
+    const first = [...this.attachments.entries()][0];
+    if (first?.[0].kcd) {
+      const ssid = [...first[1]][0];
+      context.CD = decodeCd(first[0].kcd.read(ssid));
+      context.CDSubstreamID = ssid;
+    }
+    return {
+      title: `guest stage-1 (ASID ${this.asid}; table addresses are guest-physical)`,
+      inputBase: 0n,
+      format: t?.fmt.name ?? 'arm-lpae-s1',
+      root: t ? t.table.dump() : null,
+      context,
+    };
+  }
+
+  lookup(iova: bigint, _pasid?: number): LookupView {
+    const view = new Stage2View(this.drv.host, this.parent.table);
+    const t = this.s1Table(view);
+    if (!t) return { iova, steps: [], output: null, fault: 'no guest table is bound' };
+    return lookupNested(t.table, this.parent.table, iova);
+  }
+
+  destroy(): void {
+    this.drv.retireUserPgtable(this);
+  }
+}

@@ -1,0 +1,31 @@
+import { HOST_PHYS_BITS, type HostMemory } from '@ioasid/core';
+
+/**
+ * The SMMU's view of the system bus: 32-bit little-endian reads of host physical memory. RAM
+ * occupies [0, 2^HOST_PHYS_BITS); an access above it (still inside a 48-bit OAS) finds no
+ * memory and ends in an external abort, which the walker reports as F_WALK_EABT,
+ * F_STE_FETCH or F_CD_FETCH.
+ */
+export const RAM_LIMIT = 2 ** HOST_PHYS_BITS;
+
+export class Bus {
+  constructor(readonly host: HostMemory) {}
+
+  /** Whether `bytes` at `pa` are backed by RAM. */
+  present(pa: number, bytes: number): boolean {
+    return pa >= 0 && pa + bytes <= RAM_LIMIT;
+  }
+
+  u32(pa: number): number {
+    return this.host.u32(pa);
+  }
+
+  /** Reads `count` words at `pa` into `out` (pa 4-byte aligned, inside RAM). */
+  readWords(pa: number, out: Uint32Array, count = out.length): void {
+    for (let k = 0; k < count; k++) out[k] = this.host.u32(pa + 4 * k);
+  }
+
+  writeWords(pa: number, words: Uint32Array): void {
+    this.host.write(pa, new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+  }
+}

@@ -1,0 +1,321 @@
+import type { DmaRequest, FaultRecord, HostMemory, IommuUnit, TranslateResult } from '@ioasid/core';
+import { CMD_WORDS, CMD_BYTES } from '../tables/commands.js';
+import { EVENT, EVT_BYTES, encodeEvent, eventName } from '../tables/events.js';
+import { PRIQ_BYTES, encodePriq } from '../tables/pri.js';
+import { EATS_TRANS } from '../tables/ste.js';
+import { ATC_READ, ATC_WRITE, Endpoints } from './atc.js';
+import { Bus } from './bus.js';
+import { executeCommand, type ExecutedCommand } from './command-consumer.js';
+import { ConfigCache } from './config-cache.js';
+import { DEFAULT_FEATURES, capsFromIdRegisters, idRegisters, type IdCaps, type IdRegisters, type SmmuFeatures } from './features.js';
+import { permissionFailure } from './lpae-walk.js';
+import { qEmpty, qFull, qInc, qIndex, qMask } from './queue.js';
+import {
+  CMDQ_CONS_ERR,
+  CR0,
+  GBPA,
+  GERROR,
+  IDR5,
+  Q_BASE,
+  Q_OVERFLOW,
+  REG_OFFSET,
+  STRTAB_BASE,
+  STRTAB_BASE_CFG,
+  STRTAB_FMT_2LVL,
+  regField,
+  regWith,
+  type RegName,
+} from './registers.js';
+import { Tlb } from './tlb.js';
+import { Walker, type HwFault, type StreamTableRegs } from './walker.js';
+
+const READ_ONLY: ReadonlySet<RegName> = new Set(['IDR0', 'IDR1', 'IDR2', 'IDR3', 'IDR4', 'IDR5', 'IIDR', 'AIDR', 'CR0ACK', 'GERROR']);
+const CLASS_NAME = ['CD', 'TT', 'IN'] as const;
+const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ACCESS, EVENT.F_PERMISSION]);
+const EXECUTED_LOG = 512;
+
+/** A stalled transaction waiting for CMD_RESUME (SMMUv3 §3.12.2). */
+export interface StalledTransaction {
+  sid: number;
+  ssid: number;
+  iova: bigint;
+  write: boolean;
+}
+
+/**
+ * The SMMUv3 hardware model: a register file, the translation walker with its configuration
+ * cache and TLB, the command queue consumer, and the event and PRI queue producers, all in
+ * host memory. It reads memory and registers only; the driver talks to it through
+ * `write(register, value)` as it would through MMIO.
+ */
+export class SmmuV3 implements IommuUnit {
+  readonly bus: Bus;
+  readonly ids: IdRegisters;
+  readonly caps: IdCaps;
+  readonly configCache = new ConfigCache();
+  readonly tlb = new Tlb();
+  readonly endpoints = new Endpoints();
+  readonly stalls = new Map<number, StalledTransaction>();
+  /** RESUME commands received: (sid, stag, action), oldest first. */
+  readonly resumes: { sid: number; stag: number; action: number }[] = [];
+  /** The last commands consumed (decoded opcode and raw words). */
+  readonly executed: ExecutedCommand[] = [];
+  private readonly regs = new Map<RegName, bigint>();
+  private readonly walker: Walker;
+  private nextStag = 1;
+  private smmuen = false;
+  /** STRTAB_BASE(_CFG) decoded when written (they only change while SMMUEN is 0). */
+  private strtabRegs: StreamTableRegs = { base: 0, twoLevel: false, log2size: 0, split: 0 };
+  private readonly stallMax: number;
+
+  constructor(host: HostMemory, features: Partial<SmmuFeatures> = {}) {
+    this.bus = new Bus(host);
+    this.ids = idRegisters({ ...DEFAULT_FEATURES, ...features });
+    this.caps = capsFromIdRegisters(this.ids);
+    this.stallMax = regField(this.ids.IDR5, IDR5.STALL_MAX);
+    for (const name of Object.keys(REG_OFFSET) as RegName[]) this.regs.set(name, 0n);
+    for (const [k, v] of Object.entries(this.ids)) this.regs.set(k as RegName, v);
+    // Out of reset, incoming transactions abort while the SMMU is disabled (GBPA.ABORT).
+    this.regs.set('GBPA', regWith(0n, GBPA.ABORT, 1));
+    this.walker = new Walker(this.bus, this.caps, this.configCache, this.tlb);
+  }
+
+  // ---- register file -------------------------------------------------------------------
+
+  /** Snapshot of every architectural register (DESIGN §8); no side effect. */
+  registers(): Record<string, bigint> {
+    const out: Record<string, bigint> = {};
+    for (const [k, v] of this.regs) out[k] = v;
+    return out;
+  }
+
+  read(name: RegName): bigint {
+    return this.regs.get(name)!;
+  }
+
+  /** An MMIO write, with the side effects the register has. */
+  write(name: RegName, value: bigint): void {
+    if (READ_ONLY.has(name)) return;
+    switch (name) {
+      case 'CR0':
+        this.regs.set('CR0', value);
+        this.regs.set('CR0ACK', value);
+        this.smmuen = regField(value, CR0.SMMUEN) === 1;
+        if (regField(value, CR0.CMDQEN)) this.consumeCommands();
+        return;
+      case 'STRTAB_BASE':
+      case 'STRTAB_BASE_CFG':
+        if (this.smmuen) return; // only writable while SMMUEN is 0
+        this.regs.set(name, value);
+        this.strtabRegs = this.strtab();
+        return;
+      case 'CMDQ_PROD':
+        this.regs.set(name, value);
+        this.consumeCommands();
+        return;
+      case 'GERRORN':
+        this.regs.set(name, value);
+        return;
+      default:
+        this.regs.set(name, value);
+    }
+  }
+
+  private enabled(f: typeof CR0.SMMUEN): boolean {
+    return regField(this.regs.get('CR0')!, f) === 1;
+  }
+
+  private strtab(): StreamTableRegs {
+    const base = this.regs.get('STRTAB_BASE')!;
+    const cfg = this.regs.get('STRTAB_BASE_CFG')!;
+    return {
+      base: regField(base, STRTAB_BASE.ADDR) * 64,
+      twoLevel: regField(cfg, STRTAB_BASE_CFG.FMT) === STRTAB_FMT_2LVL,
+      log2size: Math.min(regField(cfg, STRTAB_BASE_CFG.LOG2SIZE), this.caps.sidBits),
+      split: regField(cfg, STRTAB_BASE_CFG.SPLIT),
+    };
+  }
+
+  private queue(base: RegName): { addr: number; log2: number } {
+    const v = this.regs.get(base)!;
+    return { addr: regField(v, Q_BASE.ADDR) * 32, log2: regField(v, Q_BASE.LOG2SIZE) };
+  }
+
+  // ---- command queue consumer ----------------------------------------------------------
+
+  private consumeCommands(): void {
+    if (!this.enabled(CR0.CMDQEN)) return;
+    const q = this.queue('CMDQ_BASE');
+    let cons = Number(this.regs.get('CMDQ_CONS')!);
+    if (regField(BigInt(cons), CMDQ_CONS_ERR) !== 0) return; // stopped until the error is cleared
+    const prod = Number(this.regs.get('CMDQ_PROD')!) & qMask(q.log2);
+    const words = new Uint32Array(CMD_WORDS);
+    const sinks = {
+      cache: this.configCache,
+      tlb: this.tlb,
+      endpoints: this.endpoints,
+      resume: (sid: number, stag: number, action: number) => {
+        const s = this.stalls.get(stag);
+        if (s && s.sid === sid) this.stalls.delete(stag);
+        this.resumes.push({ sid, stag, action });
+      },
+      terminateStalls: (sid: number) => {
+        for (const [stag, s] of this.stalls) if (s.sid === sid) this.stalls.delete(stag);
+      },
+    };
+    while (!qEmpty(prod, cons, q.log2)) {
+      const at = q.addr + qIndex(cons, q.log2) * CMD_BYTES;
+      this.bus.readWords(at, words);
+      const err = executeCommand(words, sinks);
+      this.executed.push({ op: words[0] & 0xff, words: [...words] });
+      if (this.executed.length > EXECUTED_LOG) this.executed.shift();
+      if (err !== 0) {
+        this.regs.set('CMDQ_CONS', regWith(BigInt(cons), CMDQ_CONS_ERR, err));
+        const g = this.regs.get('GERROR')!;
+        this.regs.set('GERROR', regWith(g, GERROR.CMDQ_ERR, regField(g, GERROR.CMDQ_ERR) ^ 1));
+        return;
+      }
+      cons = qInc(cons, q.log2);
+    }
+    this.regs.set('CMDQ_CONS', BigInt(cons));
+  }
+
+  // ---- event and PRI queue producers -----------------------------------------------------
+
+  /** Appends an entry to the event or PRI queue; false when disabled or full (overflow flagged). */
+  private produce(base: RegName, prodReg: RegName, consReg: RegName, enable: typeof CR0.SMMUEN, bytes: number, words: Uint32Array): boolean {
+    if (!this.enabled(enable)) return false;
+    const q = this.queue(base);
+    const prodV = this.regs.get(prodReg)!;
+    const prod = Number(prodV & 0x7fffffffn);
+    const cons = Number(this.regs.get(consReg)! & 0x7fffffffn);
+    if (qFull(prod, cons, q.log2)) {
+      // Overflow: PROD.OVFLG is made to differ from CONS.OVACKFLG.
+      const ack = regField(this.regs.get(consReg)!, Q_OVERFLOW);
+      this.regs.set(prodReg, regWith(prodV, Q_OVERFLOW, ack ^ 1));
+      return false;
+    }
+    this.bus.writeWords(q.addr + qIndex(prod, q.log2) * bytes, words);
+    this.regs.set(prodReg, (prodV & 0x80000000n) | BigInt(qInc(prod, q.log2)));
+    return true;
+  }
+
+  // ---- translation -------------------------------------------------------------------------
+
+  /** The hardware: translate one DMA (DmaRequest) to a host frame or a fault record. */
+  translate(req: DmaRequest): TranslateResult {
+    const sid = req.rid;
+    if (!this.smmuen) {
+      if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) {
+        return { rid: sid, iova: BigInt(req.iovaFrame) * 4096n, write: req.write, code: 0, name: 'GBPA_ABORT', recorded: false };
+      }
+      return req.iovaFrame;
+    }
+    const ep = this.endpoints.peek(sid);
+    if (ep?.atsEnabled) {
+      const v = this.endpoints.atcLookup(sid, req.pasid, req.iovaFrame);
+      if (v !== undefined && (v & (req.write ? ATC_WRITE : ATC_READ)) !== 0) return Math.floor(v / 4);
+    }
+    const r = this.walker.translate(this.strtabRegs, sid, req.pasid, req.iovaFrame, req.write, req.privileged);
+    if ('frame' in r) {
+      if (ep?.atsEnabled && r.ste.eats === EATS_TRANS) {
+        const rd = permissionFailure(r.perms, false, req.privileged) === 0 ? ATC_READ : 0;
+        const wr = permissionFailure(r.perms, true, req.privileged) === 0 ? ATC_WRITE : 0;
+        this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, r.frame * 4 + rd + wr);
+      }
+      return r.frame;
+    }
+    return this.report(r, req);
+  }
+
+  private report(f: HwFault, req: DmaRequest): FaultRecord {
+    const iova = BigInt(req.iovaFrame) * 4096n;
+    const rec: FaultRecord = {
+      rid: req.rid,
+      iova,
+      write: req.write,
+      code: f.event,
+      name: f.event === 0 ? 'ABORT' : eventName(f.event),
+      sid: f.sid,
+      recorded: false,
+    };
+    if (f.ssv) {
+      rec.pasid = f.ssid;
+      rec.ssid = f.ssid;
+    }
+    if (f.stage !== undefined) {
+      rec.stage = f.stage;
+      rec.s2 = f.stage === 2;
+    }
+    if (f.cls !== undefined) rec.class = CLASS_NAME[f.cls];
+    if (f.ipa !== undefined) rec.ipa = BigInt(f.ipa);
+    if (f.fetchAddr !== undefined) rec.fetchAddr = BigInt(f.fetchAddr);
+    if (f.lpaeLevel !== undefined) rec.level = f.lpaeLevel;
+    if (f.reason) rec.reason = f.reason;
+    if (f.event === 0) return rec;
+
+    const ep = this.endpoints.peek(req.rid);
+    const stage1 = f.stage === 1 && TRANSLATION_CLASS.has(f.event);
+    let stag = 0;
+    if (f.stallable && this.stalls.size < this.stallMax) {
+      stag = this.nextStag;
+      this.nextStag = (this.nextStag % 0xffff) + 1;
+      this.stalls.set(stag, { sid: f.sid, ssid: f.ssid, iova, write: req.write });
+      rec.stall = true;
+      rec.stag = stag;
+      rec.pageRequest = true;
+    } else if (stage1 && ep?.priEnabled) {
+      // The endpoint's ATS translation failed: it sends a PCIe page request (PRI queue).
+      const prg = ep.nextPrg;
+      ep.nextPrg = (ep.nextPrg + 1) % 512;
+      const entry = encodePriq({
+        SID: f.sid,
+        SSID: f.ssv ? f.ssid : 0,
+        SSID_V: f.ssv ? 1 : 0,
+        PERM_READ: req.write ? 0 : 1,
+        PERM_WRITE: req.write ? 1 : 0,
+        PERM_PRIV: req.privileged ? 1 : 0,
+        PRG_LAST: 1,
+        PRG_IDX: prg,
+        ADDR: req.iovaFrame,
+      });
+      if (this.produce('PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS', CR0.PRIQEN, PRIQ_BYTES, entry)) {
+        ep.pendingPrgs.add(prg);
+        rec.pageRequest = true;
+        rec.prgIndex = prg;
+      }
+      return rec;
+    }
+    if (!f.recordable && !rec.stall) return rec;
+    const ev = encodeEvent({
+      TYPE: f.event,
+      SSV: f.ssv ? 1 : 0,
+      SSID: f.ssv ? f.ssid : 0,
+      SID: f.sid,
+      STAG: stag,
+      STALL: rec.stall ? 1 : 0,
+      PnU: req.privileged ? 1 : 0,
+      RnW: req.write ? 0 : 1,
+      S2: f.stage === 2 ? 1 : 0,
+      CLASS: f.cls ?? 0,
+      ADDR: f.event >= EVENT.F_TRANSLATION || f.event === EVENT.F_WALK_EABT ? req.iovaFrame * 4096 : 0,
+      IPA: f.stage === 2 && f.ipa !== undefined ? Math.floor(f.ipa / 4096) : undefined,
+      FETCH_ADDR: f.fetchAddr !== undefined ? Math.floor(f.fetchAddr / 8) : undefined,
+    });
+    rec.recorded = this.produce('EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', CR0.EVENTQEN, EVT_BYTES, ev);
+    return rec;
+  }
+
+  // ---- PCIe side of the endpoints (config space writes by the driver) ------------------------
+
+  /** Enables or disables ATS / PRI in the endpoint's PCIe capability. Disabling ATS empties its ATC. */
+  configureEndpoint(sid: number, cfg: { ats?: boolean; pri?: boolean }): void {
+    const ep = this.endpoints.get(sid);
+    if (cfg.ats !== undefined) {
+      ep.atsEnabled = cfg.ats;
+      if (!cfg.ats) ep.atc.clear();
+    }
+    if (cfg.pri !== undefined) ep.priEnabled = cfg.pri;
+  }
+}
+

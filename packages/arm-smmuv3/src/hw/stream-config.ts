@@ -1,0 +1,94 @@
+import { GRANULES, psDecode, stage2FromVtcr, tgDecode } from '../formats/lpae-geometry.js';
+import {
+  S1DSS_SSID0,
+  S1FMT_4K_L2,
+  S1FMT_64K_L2,
+  S1FMT_LINEAR,
+  STE,
+  STE_ADDR,
+  STE_CONFIG_BYPASS,
+} from '../tables/ste.js';
+import { getAddr, getField } from '../tables/fields.js';
+import type { IdCaps } from './features.js';
+import type { StageConfig } from './lpae-walk.js';
+
+/** An STE as the hardware decoded and validated it (the configuration cache holds these). */
+export interface StreamConfig {
+  readonly sid: number;
+  readonly config: number;
+  readonly abort: boolean;
+  readonly bypass: boolean;
+  readonly s1: boolean;
+  readonly s2: boolean;
+  readonly s1fmt: number;
+  readonly s1cdmax: number;
+  /** S1ContextPtr: a PA, or an IPA when stage 2 is enabled too. */
+  readonly ctxPtr: number;
+  readonly s1dss: number;
+  readonly s1stalld: boolean;
+  readonly eats: number;
+  readonly vmid: number;
+  readonly s2cfg: StageConfig | null;
+  readonly s2ptw: boolean;
+  readonly s2stall: boolean;
+  readonly s2record: boolean;
+}
+
+/** Why an STE is ILLEGAL (→ C_BAD_STE), or null (SMMUv3 §5.2 field rules, QEMU decode_ste). */
+export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCaps): StreamConfig | string {
+  const f = (name: keyof typeof STE): number => getField(w, 0, STE[name]);
+  if (!f('V')) return 'STE.V is 0';
+  const config = f('Config');
+  // Config 0b0xx aborts without an event (QEMU STE_CFG_ABORT); 0b100 bypasses.
+  const abort = (config & 0b100) === 0;
+  const bypass = config === STE_CONFIG_BYPASS;
+  const s1 = !abort && (config & 0b001) !== 0;
+  const s2 = !abort && (config & 0b010) !== 0;
+  if (s1 && !caps.s1p) return 'stage 1 configured but SMMU_IDR0.S1P is 0';
+  if (s2 && !caps.s2p) return 'stage 2 configured but SMMU_IDR0.S2P is 0';
+  const base: Omit<StreamConfig, 'abort' | 'bypass' | 's1' | 's2'> = {
+    sid,
+    config,
+    s1fmt: f('S1Fmt'),
+    s1cdmax: f('S1CDMax'),
+    ctxPtr: getAddr(w, 0, STE_ADDR.S1ContextPtr),
+    s1dss: f('S1DSS'),
+    s1stalld: f('S1STALLD') === 1,
+    eats: f('EATS'),
+    vmid: f('S2VMID'),
+    s2cfg: null,
+    s2ptw: f('S2PTW') === 1,
+    s2stall: f('S2S') === 1,
+    s2record: f('S2R') === 1,
+  };
+  if (s1) {
+    if (base.s1cdmax > caps.ssidBits) return `S1CDMax ${base.s1cdmax} exceeds SMMU_IDR1.SSIDSIZE ${caps.ssidBits}`;
+    if (base.s1cdmax > 0) {
+      if (base.s1fmt !== S1FMT_LINEAR && base.s1fmt !== S1FMT_4K_L2 && base.s1fmt !== S1FMT_64K_L2) return `S1Fmt ${base.s1fmt} is reserved`;
+      if (base.s1fmt !== S1FMT_LINEAR && !caps.cd2l) return 'two-level CD table but SMMU_IDR0.CD2L is 0';
+      if (base.s1dss > S1DSS_SSID0) return `S1DSS ${base.s1dss} is reserved`;
+    }
+    if (!s2 && base.ctxPtr >= 2 ** caps.oasBits) return 'S1ContextPtr is beyond the output address size';
+  }
+  let s2cfg: StageConfig | null = null;
+  if (s2) {
+    if (!f('S2AA64')) return 'S2AA64 is 0 but only AArch64 tables are supported (SMMU_IDR0.TTF)';
+    if (f('S2ENDI')) return 'S2ENDI is 1 but tables are little-endian only (SMMU_IDR0.TTENDIAN)';
+    const granule = tgDecode(f('S2TG'));
+    if (granule === null || !GRANULES.includes(granule) || !caps.granules.includes(granule)) return `S2TG ${f('S2TG')} is not a supported granule`;
+    const geo = stage2FromVtcr(granule, f('S2T0SZ'), f('S2SL0'));
+    if (!geo) return `S2T0SZ ${f('S2T0SZ')} with S2SL0 ${f('S2SL0')} is not a valid stage 2 walk for the ${granule / 1024}K granule`;
+    if (base.s2stall && !caps.stall) return 'S2S is 1 but the SMMU cannot stall';
+    const ttb = getAddr(w, 0, STE_ADDR.S2TTB);
+    const topBytes = 8 * 2 ** geo.topBits;
+    if (ttb % Math.min(topBytes, 2 ** 52) !== 0) return 'S2TTB is not aligned to the size of the top-level table';
+    s2cfg = {
+      geo,
+      stage: 2,
+      ttb,
+      psBits: Math.min(psDecode(f('S2PS')), caps.oasBits),
+      affd: f('S2AFFD') === 1,
+    };
+  }
+  return { ...base, abort, bypass, s1, s2, s2cfg };
+}

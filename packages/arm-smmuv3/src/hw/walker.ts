@@ -1,0 +1,268 @@
+import { CLASS_CD, CLASS_IN, CLASS_TT, EVENT } from '../tables/events.js';
+import { CD_BYTES, CD_WORDS } from '../tables/cd.js';
+import { L1CD, L1CD_L2PTR, L1STD, L1STD_L2PTR, CD_SPLIT_4K, CD_SPLIT_64K } from '../tables/l1-descriptors.js';
+import { STE_BYTES, STE_WORDS, S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, S1FMT_4K_L2, S1FMT_LINEAR } from '../tables/ste.js';
+import { getAddr, getField } from '../tables/fields.js';
+import type { Bus } from './bus.js';
+import type { ConfigCache } from './config-cache.js';
+import { decodeContextConfig, type ContextConfig } from './context-config.js';
+import type { IdCaps } from './features.js';
+import { P_S1_ALL, P_S2_ALL, P_S2_R, permissionFailure, walkStage, type StageConfig, type WalkFault } from './lpae-walk.js';
+import { decodeStreamConfig, type StreamConfig } from './stream-config.js';
+import { nhTag, s2Tag, type Tlb } from './tlb.js';
+
+/** Where the stream table is, as STRTAB_BASE / STRTAB_BASE_CFG say. */
+export interface StreamTableRegs {
+  base: number;
+  twoLevel: boolean;
+  log2size: number;
+  split: number;
+}
+
+/** A fault the walk ended in, before the unit decides about recording, stalling or PRI. */
+export interface HwFault {
+  /** Event number (SMMUEventType); 0 for an STE-configured abort, which records nothing. */
+  readonly event: number;
+  readonly sid: number;
+  readonly ssid: number;
+  readonly ssv: boolean;
+  readonly stage?: 1 | 2;
+  readonly cls?: number;
+  readonly ipa?: number;
+  readonly fetchAddr?: number;
+  readonly lpaeLevel?: number;
+  /** Translation-class fault recordable per CD.R / STE.S2R (config errors always record). */
+  readonly recordable: boolean;
+  /** The configuration asks for stalling this fault (CD.S with S1STALLD clear, or STE.S2S). */
+  readonly stallable: boolean;
+  /** Why a structure was ILLEGAL (C_BAD_STE, C_BAD_CD). */
+  readonly reason?: string;
+  /** Config of the stream (for ATC fills and PRI decisions), when the STE was good. */
+  readonly ste?: StreamConfig;
+}
+
+export interface TranslateOk {
+  frame: number;
+  ste: StreamConfig;
+  /** P_* bits the translation grants. */
+  perms: number;
+}
+
+const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ADDR_SIZE, EVENT.F_ACCESS, EVENT.F_PERMISSION]);
+
+/**
+ * The SMMU's translation path (SMMUv3 §3: STE → CD → stage 1 → stage 2), reading only the bus,
+ * the register values it is given and its own caches.
+ */
+export class Walker {
+  private readonly steWords = new Uint32Array(STE_WORDS);
+  private readonly cdWords = new Uint32Array(CD_WORDS);
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly caps: IdCaps,
+    private readonly cache: ConfigCache,
+    private readonly tlb: Tlb,
+  ) {}
+
+  /** The stream's configuration: from the cache, or fetched from the stream table. */
+  streamConfig(sid: number, strtab: StreamTableRegs, ssid: number, ssv: boolean): StreamConfig | HwFault {
+    const hit = this.cache.ste(sid);
+    if (hit) return hit;
+    const bad = (event: number, extra: Partial<HwFault> = {}): HwFault => ({ event, sid, ssid, ssv, recordable: true, stallable: false, ...extra });
+    if (sid >= 2 ** strtab.log2size) return bad(EVENT.C_BAD_STREAMID, { reason: `StreamID ${sid} ≥ 2^LOG2SIZE` });
+    let steAddr: number;
+    if (strtab.twoLevel) {
+      const l1 = strtab.base + Math.floor(sid / 2 ** strtab.split) * 8;
+      if (!this.bus.present(l1, 8)) return bad(EVENT.F_STE_FETCH, { fetchAddr: l1 });
+      const d = [this.bus.u32(l1), this.bus.u32(l1 + 4)];
+      const span = getField(d, 0, L1STD.Span);
+      const low = sid % 2 ** strtab.split;
+      if (span === 0 || span > strtab.split + 1 || low >= 2 ** (span - 1)) {
+        return bad(EVENT.C_BAD_STREAMID, { reason: `L1STD Span ${span} does not cover StreamID ${sid}` });
+      }
+      steAddr = getAddr(d, 0, L1STD_L2PTR) + low * STE_BYTES;
+    } else {
+      steAddr = strtab.base + sid * STE_BYTES;
+    }
+    if (!this.bus.present(steAddr, STE_BYTES)) return bad(EVENT.F_STE_FETCH, { fetchAddr: steAddr });
+    this.bus.readWords(steAddr, this.steWords);
+    const cfg = decodeStreamConfig(sid, this.steWords, this.caps);
+    if (typeof cfg === 'string') return bad(EVENT.C_BAD_STE, { reason: cfg });
+    this.cache.putSte(cfg);
+    return cfg;
+  }
+
+  /** Stage 2 translation of an address the SMMU fetches for stage 1 (CD or table), read access. */
+  private s2Fetch(ste: StreamConfig, ipa: number): number | WalkFault {
+    const s2 = ste.s2cfg!;
+    const r = walkStage(this.bus, s2, ipa);
+    if (!r.ok) return { ...r, duringFetch: true };
+    if ((r.perms & P_S2_R) === 0) return { ok: false, event: EVENT.F_PERMISSION, stage: 2, lpaeLevel: r.lpaeLevel, ipa, duringFetch: true };
+    // S2PTW: a stage 1 walk that lands on Device memory at stage 2 is a stage 2 permission fault.
+    if (ste.s2ptw && (r.memAttr & 0xc) === 0) {
+      return { ok: false, event: EVENT.F_PERMISSION, stage: 2, lpaeLevel: r.lpaeLevel, ipa, duringFetch: true };
+    }
+    return r.outBase + (ipa % 2 ** r.shift);
+  }
+
+  /** Reads configuration bytes at a PA or (nested) IPA; returns the PA or the fault. */
+  private cfgAddr(ste: StreamConfig, addr: number, bytes: number, ssid: number, ssv: boolean): number | HwFault {
+    let pa = addr;
+    if (ste.s2) {
+      const r = this.s2Fetch(ste, addr);
+      if (typeof r !== 'number') return this.fromWalk(r, ste, ssid, ssv, CLASS_CD);
+      pa = r;
+    }
+    if (!this.bus.present(pa, bytes)) {
+      return { event: EVENT.F_CD_FETCH, sid: ste.sid, ssid, ssv, fetchAddr: pa, recordable: true, stallable: false, ste };
+    }
+    return pa;
+  }
+
+  contextConfig(ste: StreamConfig, ssid: number, ssv: boolean): ContextConfig | HwFault {
+    const hit = this.cache.cd(ste.sid, ssid);
+    if (hit) return hit;
+    const bad = (event: number, reason: string): HwFault => ({ event, sid: ste.sid, ssid, ssv, recordable: true, stallable: false, reason, ste });
+    let cdAddr: number;
+    if (ste.s1cdmax === 0 || ste.s1fmt === S1FMT_LINEAR) {
+      cdAddr = ste.ctxPtr + ssid * CD_BYTES;
+    } else {
+      const split = ste.s1fmt === S1FMT_4K_L2 ? CD_SPLIT_4K : CD_SPLIT_64K;
+      const l1 = this.cfgAddr(ste, ste.ctxPtr + Math.floor(ssid / 2 ** split) * 8, 8, ssid, ssv);
+      if (typeof l1 !== 'number') return l1;
+      const d = [this.bus.u32(l1), this.bus.u32(l1 + 4)];
+      if (!getField(d, 0, L1CD.V)) return bad(EVENT.C_BAD_SUBSTREAMID, `L1CD for SubstreamID ${ssid} is not valid`);
+      cdAddr = getAddr(d, 0, L1CD_L2PTR) + (ssid % 2 ** split) * CD_BYTES;
+    }
+    const pa = this.cfgAddr(ste, cdAddr, CD_BYTES, ssid, ssv);
+    if (typeof pa !== 'number') return pa;
+    this.bus.readWords(pa, this.cdWords);
+    const cd = decodeContextConfig(ssid, this.cdWords, this.caps, ste.s1stalld);
+    if (typeof cd === 'string') return bad(EVENT.C_BAD_CD, cd);
+    this.cache.putCd(ste.sid, cd);
+    return cd;
+  }
+
+  private fromWalk(f: WalkFault, ste: StreamConfig, ssid: number, ssv: boolean, cls: number, cd?: ContextConfig): HwFault {
+    const translation = TRANSLATION_CLASS.has(f.event);
+    const s2 = f.stage === 2;
+    return {
+      event: f.event,
+      sid: ste.sid,
+      ssid,
+      ssv,
+      stage: f.stage,
+      cls: f.duringFetch ? cls : cls === CLASS_TT ? CLASS_IN : cls,
+      ipa: f.ipa,
+      fetchAddr: f.fetchAddr,
+      lpaeLevel: f.lpaeLevel,
+      recordable: !translation || (s2 ? ste.s2record : (cd?.record ?? true)),
+      stallable: translation && (s2 ? ste.s2stall : !!cd?.stall && !ste.s1stalld),
+      ste,
+    };
+  }
+
+  /** Translates one 4 KiB input frame for (sid, ssid): the output frame, or the fault. */
+  translate(
+    strtab: StreamTableRegs,
+    sid: number,
+    pasid: number,
+    iovaFrame: number,
+    write: boolean,
+    privileged: boolean,
+  ): TranslateOk | HwFault {
+    const ssv = pasid >= 0;
+    let ssid = ssv ? pasid : 0;
+    const ste = this.streamConfig(sid, strtab, ssid, ssv);
+    if ('event' in ste) return ste;
+    const plain = (event: number, extra: Partial<HwFault> = {}): HwFault => ({ event, sid, ssid, ssv, recordable: true, stallable: false, ste, ...extra });
+    if (ste.abort) return plain(0, { recordable: false, reason: 'STE.Config is abort' });
+    // A SubstreamID needs stage 1 (SMMUv3 §3.9: STE.Config[0] = 0 terminates it with C_BAD_SUBSTREAMID).
+    if (ssv && !ste.s1) return plain(EVENT.C_BAD_SUBSTREAMID, { reason: 'a SubstreamID on a stream without stage 1' });
+    if (ste.bypass) return { frame: iovaFrame, ste, perms: P_S1_ALL | P_S2_ALL };
+    let cd: ContextConfig | null = null;
+    if (ste.s1) {
+      let useS1 = true;
+      if (ssv) {
+        if (ste.s1cdmax === 0 || ssid >= 2 ** ste.s1cdmax) return plain(EVENT.C_BAD_SUBSTREAMID, { reason: `SubstreamID ${ssid} is beyond S1CDMax ${ste.s1cdmax}` });
+        if (ssid === 0 && ste.s1dss === S1DSS_SSID0) return plain(EVENT.C_BAD_SUBSTREAMID, { reason: 'SubstreamID 0 is reserved by S1DSS=SSID0' });
+      } else if (ste.s1cdmax > 0) {
+        if (ste.s1dss === S1DSS_TERMINATE) return plain(EVENT.F_STREAM_DISABLED, { reason: 'S1DSS terminates transactions without a SubstreamID' });
+        if (ste.s1dss === S1DSS_BYPASS) useS1 = false;
+        ssid = 0;
+      }
+      if (useS1) {
+        const c = this.contextConfig(ste, ssid, ssv);
+        if ('event' in c) return c;
+        cd = c;
+      }
+    }
+    const tag = cd ? nhTag(ste.vmid, cd.asid) : s2Tag(ste.vmid);
+    const hit = this.tlb.lookup(tag, iovaFrame);
+    if (hit) {
+      const e = hit.entry;
+      const fail = permissionFailure(e.perms, write, privileged);
+      if (fail) {
+        return this.fromWalk(
+          { ok: false, event: EVENT.F_PERMISSION, stage: fail, lpaeLevel: 3, ipa: fail === 2 ? (e.ipa + hit.offset) * 4096 : undefined },
+          ste, ssid, ssv, CLASS_TT, cd ?? undefined,
+        );
+      }
+      return { frame: e.out + hit.offset, ste, perms: e.perms };
+    }
+    const input = iovaFrame * 4096;
+    let ipa = input;
+    let shift = 64;
+    let perms = P_S1_ALL;
+    if (cd) {
+      if (cd.epd0) return this.fromWalk({ ok: false, event: EVENT.F_TRANSLATION, stage: 1, lpaeLevel: cd.s1cfg.geo.startLevel }, ste, ssid, ssv, CLASS_TT, cd);
+      const s1: StageConfig = cd.s1cfg;
+      const r = walkStage(this.bus, s1, input, ste.s2 ? (a) => this.s2Fetch(ste, a) : undefined);
+      if (!r.ok) return this.fromWalk(r, ste, ssid, ssv, CLASS_TT, cd);
+      ipa = r.outBase + (input % 2 ** r.shift);
+      shift = r.shift;
+      perms = r.perms;
+    }
+    if (ste.s2) {
+      const r = walkStage(this.bus, ste.s2cfg!, ipa);
+      if (!r.ok) return this.fromWalk(r, ste, ssid, ssv, CLASS_IN, cd ?? undefined);
+      shift = Math.min(shift, r.shift);
+      perms |= r.perms;
+      const out = r.outBase + (ipa % 2 ** r.shift);
+      return this.finish(tag, iovaFrame, out, ipa, shift, perms, ste, cd, ssid, ssv, write, privileged);
+    }
+    return this.finish(tag, iovaFrame, ipa, ipa, shift, perms | P_S2_ALL, ste, cd, ssid, ssv, write, privileged);
+  }
+
+  private finish(
+    tag: number,
+    iovaFrame: number,
+    out: number,
+    ipa: number,
+    shift: number,
+    perms: number,
+    ste: StreamConfig,
+    cd: ContextConfig | null,
+    ssid: number,
+    ssv: boolean,
+    write: boolean,
+    privileged: boolean,
+  ): TranslateOk | HwFault {
+    const order = shift - 12;
+    const span = 2 ** order;
+    const off = iovaFrame % span;
+    const outFrame = Math.floor(out / 4096);
+    const ipaFrame = Math.floor(ipa / 4096);
+    this.tlb.insert(tag, iovaFrame - off, order, { out: outFrame - off, ipa: ipaFrame - off, perms });
+    const fail = permissionFailure(perms, write, privileged);
+    if (fail) {
+      return this.fromWalk(
+        { ok: false, event: EVENT.F_PERMISSION, stage: fail, lpaeLevel: 3, ipa: fail === 2 ? ipa - (ipa % 4096) : undefined },
+        ste, ssid, ssv, CLASS_TT, cd ?? undefined,
+      );
+    }
+    return { frame: outFrame, ste, perms };
+  }
+}
+

@@ -1,0 +1,48 @@
+import { registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
+import { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';
+
+// Formats and table codecs (for outside checkers and the guest helper).
+export * from './tables/fields.js';
+export * from './formats/lpae-fields.js';
+export * from './formats/lpae-geometry.js';
+export * from './formats/lpae.js';
+export * from './tables/ste.js';
+export * from './tables/cd.js';
+export * from './tables/l1-descriptors.js';
+export * from './tables/commands.js';
+export * from './tables/events.js';
+export * from './tables/pri.js';
+export * from './tables/stream-table.js';
+export * from './tables/cd-table.js';
+// Hardware model.
+export * from './hw/registers.js';
+export * from './hw/features.js';
+export { SmmuV3, type StalledTransaction } from './hw/smmu.js';
+export { Tlb, nhTag, s2Tag } from './hw/tlb.js';
+export { walkStage, type StageConfig, type WalkFault, type WalkLeaf } from './hw/lpae-walk.js';
+// Kernel side.
+export { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';
+export { S2Domain, MSI_IOVA_BASE, MSI_IOVA_LENGTH } from './domain-s2.js';
+export { UserPgtableDomain } from './domain-user-pgtable.js';
+export { PasidTableDomain } from './domain-pasid-table.js';
+export { abortSte, s1Ste, s2Ste, nestedSte, type S2Table, type S1Context } from './ste-builder.js';
+export { s1Cd } from './cd-builder.js';
+export { guestCdTable, guestS1Cd, guestS1Format, smmuGuestHelpers, type GuestCdParams } from './guest.js';
+
+function optionsOf(ctx: MachineContext): SmmuV3Options {
+  const o = ctx.options?.smmuv3;
+  return o && typeof o === 'object' ? (o as SmmuV3Options) : {};
+}
+
+export const registration: VendorRegistration = {
+  vendor: VENDOR,
+  description: 'Arm SMMUv3: stream table → CD table → VMSAv8-64 stage 1 / stage 2 (4K, 16K, 64K granules), nested S1+S2 with guest CD tables',
+  create: (ctx) => new SmmuV3Driver(ctx, optionsOf(ctx)),
+  defaultMachine: { devices: [{ name: 'dev0' }, { name: 'dev1', ats: true, pri: true }] },
+};
+
+export function register(container?: DependencyContainer): void {
+  registerVendor(registration, container);
+}
+
+register();

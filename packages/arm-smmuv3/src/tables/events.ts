@@ -1,0 +1,78 @@
+import { bit, field, getField, setField, type Field } from './fields.js';
+
+/**
+ * Event queue records: 32 bytes (4 doublewords), SMMUv3 §7.3. Event numbers as QEMU
+ * hw/arm/smmuv3-internal.h SMMUEventType (and Linux EVT_ID_*); fields as Linux EVTQ_* and
+ * QEMU EVT_SET_*.
+ */
+export const EVT_BYTES = 32;
+export const EVT_WORDS = 8;
+
+export const EVENT = {
+  F_UUT: 0x01,
+  C_BAD_STREAMID: 0x02,
+  F_STE_FETCH: 0x03,
+  C_BAD_STE: 0x04,
+  F_BAD_ATS_TREQ: 0x05,
+  F_STREAM_DISABLED: 0x06,
+  F_TRANSL_FORBIDDEN: 0x07,
+  C_BAD_SUBSTREAMID: 0x08,
+  F_CD_FETCH: 0x09,
+  C_BAD_CD: 0x0a,
+  F_WALK_EABT: 0x0b,
+  F_TRANSLATION: 0x10,
+  F_ADDR_SIZE: 0x11,
+  F_ACCESS: 0x12,
+  F_PERMISSION: 0x13,
+  F_TLB_CONFLICT: 0x20,
+  F_CFG_CONFLICT: 0x21,
+  E_PAGE_REQUEST: 0x24,
+} as const;
+export type EventName = keyof typeof EVENT;
+
+export const EVT = {
+  TYPE: field(0, 7, 0),
+  SSV: bit(0, 11),
+  SSID: field(0, 31, 12),
+  SID: field(0, 63, 32),
+  STAG: field(1, 15, 0),
+  STALL: bit(1, 31),
+  PnU: bit(1, 33),
+  InD: bit(1, 34),
+  RnW: bit(1, 35),
+  S2: bit(1, 39),
+  CLASS: field(1, 41, 40),
+  /** Input address (dword 2, all 64 bits; our addresses stay below 2^52). */
+  ADDR: field(2, 51, 0),
+  ADDR_HI: field(2, 63, 52),
+  /** Stage 2 faults: faulting IPA[51:12] (Linux EVTQ_3_IPA). */
+  IPA: field(3, 51, 12),
+  /** F_STE_FETCH / F_CD_FETCH / F_WALK_EABT: fetch address[51:3]. */
+  FETCH_ADDR: field(3, 51, 3),
+} as const satisfies Record<string, Field>;
+export type EvtFieldName = keyof typeof EVT;
+
+/** CLASS: what the walk was doing when the fault happened. */
+export const CLASS_CD = 0;
+export const CLASS_TT = 1;
+export const CLASS_IN = 2;
+
+export function encodeEvent(values: Partial<Record<EvtFieldName, number>>): Uint32Array {
+  const w = new Uint32Array(EVT_WORDS);
+  for (const [k, v] of Object.entries(values)) {
+    if (v === undefined) continue;
+    setField(w, 0, EVT[k as EvtFieldName], v);
+  }
+  return w;
+}
+
+export function decodeEvent(w: ArrayLike<number>, base = 0): Record<EvtFieldName, number> {
+  const out = {} as Record<EvtFieldName, number>;
+  for (const k of Object.keys(EVT) as EvtFieldName[]) out[k] = getField(w, base, EVT[k]);
+  return out;
+}
+
+export function eventName(type: number): string {
+  for (const [k, v] of Object.entries(EVENT)) if (v === type) return k;
+  return `EVENT_0x${type.toString(16)}`;
+}
