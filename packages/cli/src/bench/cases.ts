@@ -213,7 +213,11 @@ export function translateNested(vendor: string, s: BenchSettings): BenchRow[] {
   }
   const gpa = fd.alloc({ protocol: 'map' });
   dev.attachIoasid(gpa);
-  fd.mapDma({ ioasid: gpa, iova: 0n, vaddr: m.guest.vaddr, size: m.guest.size });
+  // GPA = IOVA, around the holes between permitted ranges (the SMMU's MSI window).
+  for (const r of fd.getInfo(gpa).permittedRanges) {
+    const end = r.last + 1n < m.guest.size ? r.last + 1n : m.guest.size;
+    if (r.start < end) fd.mapDma({ ioasid: gpa, iova: r.start, vaddr: m.guest.vaddr + r.start, size: end - r.start });
+  }
   const child = fd.createNesting({ parent: gpa, protocol: 'user-pgtable' });
   dev.attachIoasid(child);
   const table = m.guest.createPageTable(m.driver.guest.pageTableFormat(guestFormat));
