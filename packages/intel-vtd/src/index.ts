@@ -1,4 +1,4 @@
-import { registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
+import { fail, registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
 import { VtdDriver } from './driver.js';
 import { DEFAULT_UNIT_CONFIG, type UnitConfig } from './hw/registers.js';
 
@@ -23,9 +23,9 @@ export { VtdNestedDomain } from './domain-nested.js';
 /** Machine options this vendor reads: `vtdAddressWidth` (48 or 57), `vtdFaultRecords`. */
 export function unitConfig(options: Readonly<Record<string, unknown>>): UnitConfig {
   const aw = options.vtdAddressWidth ?? DEFAULT_UNIT_CONFIG.addressWidth;
-  if (aw !== 48 && aw !== 57) throw new Error(`vtdAddressWidth must be 48 or 57 (got ${String(aw)})`);
+  if (aw !== 48 && aw !== 57) fail('EINVAL', `vtdAddressWidth must be 48 or 57 (got ${String(aw)})`);
   const nfr = options.vtdFaultRecords ?? DEFAULT_UNIT_CONFIG.faultRecords;
-  if (typeof nfr !== 'number' || !Number.isInteger(nfr) || nfr < 1 || nfr > 256) throw new Error(`vtdFaultRecords must be 1..256 (got ${String(nfr)})`);
+  if (typeof nfr !== 'number' || !Number.isInteger(nfr) || nfr < 1 || nfr > 256) fail('EINVAL', `vtdFaultRecords must be 1..256 (got ${String(nfr)})`);
   return { addressWidth: aw, faultRecords: nfr };
 }
 

@@ -51,16 +51,7 @@ export class HostMemory {
     const start = typeof pa === 'bigint' ? Number(pa) : pa;
     if (!Number.isSafeInteger(start) || start < 0 || length < 0) fail('EINVAL', `pa 0x${pa.toString(16)} is not a host address`);
     const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const addr = start + done;
-      const ci = Math.floor(addr / CHUNK_BYTES);
-      const within = addr - ci * CHUNK_BYTES;
-      const n = Math.min(length - done, CHUNK_BYTES - within);
-      const chunk = this.chunks.get(ci);
-      if (chunk) out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + within, n), done);
-      done += n;
-    }
+    this.readInto(start, out);
     return out;
   }
 
