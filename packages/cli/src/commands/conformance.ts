@@ -1,0 +1,57 @@
+import { Command, InvalidArgumentError } from 'commander';
+import type { Context } from '../context.js';
+import { EXIT_FAILURE, EXIT_OK } from '../errors.js';
+import { buildMatrix, countStatuses, errorText, renderMatrix } from '../conformance/matrix.js';
+import { loadKit as defaultLoadKit, type ConformanceKit } from '../conformance/kit.js';
+import { createProgress } from '../output/progress.js';
+import { toJson } from '../output/json.js';
+import { selectVendors } from '../vendors.js';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer.');
+  return n;
+}
+
+export function conformanceCommand(ctx: Context, loadKit: () => Promise<ConformanceKit> = defaultLoadKit): Command {
+  return new Command('conformance')
+    .description('run the conformance kit on the vendors and print the case × vendor matrix (exit 1 on any failure)')
+    .option('--vendor <name>', "one vendor, a comma-separated list, or 'all'", 'all')
+    .option('--runs <n>', "runs of each property case (default: the kit's own)", positiveInt)
+    .option('--json', 'print the results as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ioasid conformance                        every vendor, every case
+  ioasid conformance --vendor arm-smmuv3 --runs 100
+  ioasid --plugin ./my-iommu.js conformance --vendor my-iommu`,
+    )
+    .action(async (opts: { vendor: string; runs?: number; json?: boolean }) => {
+      const { vendors } = await ctx.vendors();
+      const chosen = selectVendors(opts.vendor, vendors).map((v) => v.vendor);
+      const kit = await loadKit();
+      const io = ctx.io;
+      const progress = createProgress({ tty: io.tty, quiet: opts.json, write: (t) => io.out(t) });
+      let run;
+      try {
+        run = kit.runConformance({
+          vendors: chosen,
+          ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
+          onCase: (r, done, total) => progress.tick(done, total, `${r.vendor} ${r.id}: ${r.status}`),
+        });
+      } finally {
+        progress.stop();
+      }
+      const counts = countStatuses(run.results);
+      if (opts.json) {
+        const results = run.results.map((r) => ({ ...r, error: r.error === undefined ? undefined : errorText(r.error) }));
+        io.out(toJson({ vendors: run.vendors, runs: run.runs, counts, results }) + '\n');
+      } else {
+        io.out(renderMatrix(buildMatrix(run.vendors, run.results), io.paint));
+        const summary = `${counts.pass} passed, ${counts.fail} failed, ${counts.unsupported} unsupported (${run.vendors.length} vendor${run.vendors.length === 1 ? '' : 's'}, ${run.runs} run${run.runs === 1 ? '' : 's'} per property)`;
+        io.out(`\n${counts.fail > 0 ? io.paint.paint('red', summary) : io.paint.paint('green', summary)}\n`);
+      }
+      ctx.exitCode = counts.fail > 0 ? EXIT_FAILURE : EXIT_OK;
+    });
+}

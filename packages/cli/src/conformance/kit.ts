@@ -1,0 +1,45 @@
+/**
+ * The part of @ioasid/conformance the command uses. Declared here so the command can be given
+ * another kit (tests) and so a kit that fails to load is reported instead of breaking the CLI.
+ */
+export type CaseStatus = 'pass' | 'fail' | 'unsupported';
+
+export interface CaseResult {
+  vendor: string;
+  id: string;
+  title: string;
+  group: string;
+  status: CaseStatus;
+  reason?: string;
+  error?: unknown;
+  ms: number;
+}
+
+export interface ConformanceRun {
+  vendors: string[];
+  runs: number;
+  results: CaseResult[];
+  counts: Record<string, unknown>;
+}
+
+export interface ConformanceKit {
+  listCases(): { id: string; title: string; group: string }[];
+  runConformance(opts: {
+    vendors: string[];
+    runs?: number;
+    onCase?: (result: CaseResult, done: number, total: number) => void;
+  }): ConformanceRun;
+}
+
+export const CONFORMANCE_PACKAGE = '@ioasid/conformance';
+
+/** Loads the kit when the command runs (a kit that fails to load is a runtime error, exit 1). */
+export async function loadKit(): Promise<ConformanceKit> {
+  try {
+    // Typed against the kit's own declarations: if its API drifts from ConformanceKit, this fails to compile.
+    const kit: ConformanceKit = await import('@ioasid/conformance');
+    return kit;
+  } catch (e) {
+    throw new Error(`the conformance kit (${CONFORMANCE_PACKAGE}) did not load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+  }
+}

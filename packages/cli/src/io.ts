@@ -1,0 +1,36 @@
+import { colourEnabled, painter, type Painter } from './output/colour.js';
+
+/** Where a command writes, and whether it talks to a terminal. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** stdout is a terminal (progress bar instead of lines). */
+  tty: boolean;
+  paint: Painter;
+}
+
+export function processIo(): Io {
+  return {
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    tty: process.stdout.isTTY === true,
+    paint: painter(colourEnabled(process.stdout)),
+  };
+}
+
+/** An Io that collects what a command prints (tests). */
+export function memoryIo(): Io & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    tty: false,
+    paint: painter(false),
+    out(t: string) {
+      io.stdout += t;
+    },
+    err(t: string) {
+      io.stderr += t;
+    },
+  };
+  return io;
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import { conformanceCommand } from '../src/commands/conformance.js';
+import { createContext } from '../src/context.js';
+import { memoryIo } from '../src/io.js';
+import type { CaseResult, ConformanceKit } from '../src/conformance/kit.js';
+import { failureText } from '../src/conformance/matrix.js';
+
+/** A stand-in for @ioasid/conformance, only to test how the command presents results. */
+function fakeKit(statuses: Record<string, CaseResult['status']>): ConformanceKit & { calls: unknown[] } {
+  const calls: unknown[] = [];
+  return {
+    calls,
+    listCases: () => [{ id: 'map-basic', title: 'map', group: 'dma' }],
+    runConformance(opts) {
+      calls.push({ vendors: opts.vendors, runs: opts.runs });
+      const results: CaseResult[] = [];
+      for (const v of opts.vendors) {
+        for (const [id, status] of Object.entries(statuses)) {
+          const r: CaseResult = { vendor: v, id, title: id, group: id.startsWith('map') ? 'dma mapping' : 'nesting', status, ms: 1 };
+          if (status === 'unsupported') r.reason = 'no hardware nesting';
+          if (status === 'fail' && v === 'power-tce') r.error = new Error('EINVAL: boom');
+          else if (status === 'fail') r.status = 'pass';
+          results.push(r);
+          opts.onCase?.(r, results.length, opts.vendors.length * Object.keys(statuses).length);
+        }
+      }
+      return { vendors: opts.vendors, runs: opts.runs ?? 1, results, counts: {} };
+    },
+  };
+}
+
+async function runWith(kit: ConformanceKit, args: string[]) {
+  const io = memoryIo();
+  const ctx = createContext(io, () => []);
+  const program = new Command('ioasid').exitOverride();
+  program.addCommand(conformanceCommand(ctx, async () => kit).exitOverride());
+  await program.parseAsync(['conformance', ...args], { from: 'user' });
+  return { io, code: ctx.exitCode };
+}
+
+describe('ioasid conformance (presentation, with a stand-in kit)', () => {
+  it('prints the case × vendor matrix, failures and unsupported reasons, and exits 1 on a failure', async () => {
+    const kit = fakeKit({ 'map-basic': 'pass', 'nest-hw': 'unsupported', 'map-cut': 'fail' });
+    const { io, code } = await runWith(kit, ['--vendor', 'intel-vtd,power-tce']);
+    expect(code).toBe(1);
+    expect(kit.calls).toEqual([{ vendors: ['intel-vtd', 'power-tce'], runs: undefined }]);
+    const out = io.stdout;
+    expect(out).toMatch(/\[1\/6\] intel-vtd map-basic: pass/);
+    expect(out).toMatch(/│ map-basic +│ pass +│ pass +│/);
+    expect(out).toMatch(/│ map-cut +│ pass +│ FAIL +│/);
+    expect(out).toMatch(/│ nest-hw +│ unsupported +│ unsupported +│/);
+    expect(out).toContain('Failures:\n  power-tce map-cut: EINVAL: boom');
+    expect(out).toContain('Unsupported:\n  intel-vtd nest-hw: no hardware nesting');
+    expect(out).toContain('3 passed, 1 failed, 2 unsupported (2 vendors, 1 run per property)');
+  });
+
+  it('exits 0 when nothing fails, and --json prints parseable results', async () => {
+    const { io, code } = await runWith(fakeKit({ 'map-basic': 'pass' }), ['--vendor', 'intel-vtd', '--json', '--runs', '3']);
+    expect(code).toBe(0);
+    const j = JSON.parse(io.stdout);
+    expect(j).toMatchObject({ vendors: ['intel-vtd'], runs: 3, counts: { pass: 1, fail: 0, unsupported: 0 } });
+    expect(j.results[0]).toMatchObject({ vendor: 'intel-vtd', id: 'map-basic', status: 'pass' });
+  });
+
+  it('a failure shows the message without the stack', () => {
+    const r: CaseResult = {
+      vendor: 'v', id: 'p', title: 'p', group: 'property', status: 'fail', ms: 1,
+      error: 'Error: Property failed after 2 tests\n{ seed: 1 }\nCounterexample: [1]\n\nHint: Enable verbose mode\n    at buildError (x.js:1:1)\n    at y (y.js:2:2)',
+    };
+    expect(failureText(r)).toBe('Error: Property failed after 2 tests\n      { seed: 1 }\n      Counterexample: [1]');
+  });
+
+  it('an unknown vendor is a usage error', async () => {
+    await expect(runWith(fakeKit({}), ['--vendor', 'sparc-iommu'])).rejects.toThrow(/unknown vendor 'sparc-iommu'/);
+  });
+});

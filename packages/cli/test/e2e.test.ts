@@ -1,0 +1,175 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/** End to end: the real `ioasid` binary (bin/ioasid.js → dist/main.js), built first with tsc -b. */
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BIN = join(ROOT, 'packages/cli/bin/ioasid.js');
+
+function ioasid(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    timeout: 120_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(() => {
+  // IOASID_E2E_NO_BUILD=1 tests an existing dist/ (e.g. while a sibling package is mid-edit).
+  if (process.env.IOASID_E2E_NO_BUILD) return;
+  try {
+    execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe', timeout: 300_000 });
+  } catch (e) {
+    const out = (e as { stdout?: Buffer }).stdout?.toString() ?? '';
+    throw new Error(`npx tsc -b packages/cli failed:\n${out.slice(0, 2000)}`);
+  }
+}, 320_000);
+
+describe('ioasid (spawned)', () => {
+  it('--help and --version', () => {
+    const h = ioasid(['--help']);
+    expect(h.code).toBe(0);
+    expect(h.out).toMatch(/^Usage: ioasid \[options\] \[command\]/);
+    for (const c of ['info', 'conformance', 'run', 'dump']) expect(h.out).toMatch(new RegExp(`\\n  ${c} `));
+    expect(h.out).toContain('2 a usage error');
+    for (const c of ['info', 'conformance', 'run', 'dump']) {
+      const sub = ioasid([c, '--help']);
+      expect(sub.code).toBe(0);
+      expect(sub.out).toMatch(new RegExp(`^Usage: ioasid ${c} `));
+    }
+    const v = ioasid(['--version']);
+    expect(v).toMatchObject({ code: 0, out: '0.1.0\n' });
+  });
+
+  it('a usage error is one line on stderr and exit code 2', () => {
+    const r = ioasid(['run', '--nonsense']);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe("ioasid: unknown option '--nonsense'\n");
+    const u = ioasid(['frobnicate']);
+    expect(u.code).toBe(2);
+    expect(u.err).toBe("ioasid: unknown command 'frobnicate'\n");
+  });
+
+  it('info --json parses and has every registered vendor with bigints as hex', () => {
+    const r = ioasid(['info', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { vendors: { vendor: string; devices: { info: { pageSizes: string[] } }[]; ioasid: { info: { permittedRanges: { start: string }[] } } }[] };
+    const names = j.vendors.map((v) => v.vendor);
+    expect(names).toEqual(['intel-vtd', 'arm-smmuv3', 'power-tce']);
+    for (const v of j.vendors) {
+      expect(v.ioasid.info.permittedRanges[0].start).toMatch(/^0x[0-9a-f]+$/);
+    }
+    const vtd = j.vendors.find((v) => v.vendor === 'intel-vtd')!;
+    expect(vtd.devices[0].info.pageSizes).toEqual(['0x1000', '0x200000', '0x40000000']);
+  });
+
+  it('info prints the side-by-side table without colour when not a terminal', () => {
+    const r = ioasid(['info', '--vendor', 'intel-vtd,power-tce']);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toMatch(/\u001b\[/);
+    expect(r.out).toMatch(/│ GET_INFO +│ intel-vtd +│ power-tce +│/);
+    expect(r.out).toMatch(/│ permitted IOVA ranges │ 0x0-0xfedfffff +│ 0x0-0x7fffffff +│/);
+  });
+
+  it('--plugin loads a third-party vendor module, which every command then covers', () => {
+    const r = ioasid(['--plugin', './packages/cli/test/fixtures/renamed-vendor.mjs', 'run', '5.1-simple-dma', '--vendor', 'fixture-tce']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^5\.1-simple-dma on fixture-tce: /);
+    expect(r.out).toMatch(/=> pass/);
+  });
+
+  it('a plugin module that does not load is a warning, not the end of the command', () => {
+    const r = ioasid(['--plugin', './no-such-plugin.js', 'info', '--vendor', 'power-tce', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^ioasid: warning: vendor module \.\/no-such-plugin\.js did not load: Cannot find module/);
+    expect(JSON.parse(r.out).vendors[0].vendor).toBe('power-tce');
+  });
+
+  it('conformance runs the real kit: the matrix, and an exit code that follows the failures', () => {
+    const r = ioasid(['conformance', '--runs', '2']);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^\[ 1\/\d+\] intel-vtd 5\.1-simple: (pass|fail|unsupported)\n/);
+    expect(r.out).toMatch(/│ case +│ intel-vtd +│ arm-smmuv3 +│ power-tce +│/);
+    expect(r.out).toMatch(/│ 5\.1-simple +│ (pass|FAIL) +│/);
+    const summary = /(\d+) passed, (\d+) failed, (\d+) unsupported \(3 vendors, 2 runs per property\)\n$/.exec(r.out);
+    expect(summary).not.toBeNull();
+    expect(r.code).toBe(Number(summary![2]) > 0 ? 1 : 0);
+    const j = ioasid(['conformance', '--vendor', 'intel-vtd', '--runs', '1', '--json']);
+    const parsed = JSON.parse(j.out) as { vendors: string[]; runs: number; counts: { fail: number }; results: { vendor: string; status: string }[] };
+    expect(parsed).toMatchObject({ vendors: ['intel-vtd'], runs: 1 });
+    expect(parsed.results.length).toBeGreaterThan(10);
+    expect(parsed.results.every((x) => x.vendor === 'intel-vtd' && ['pass', 'fail', 'unsupported'].includes(x.status))).toBe(true);
+    expect(j.code).toBe(parsed.counts.fail > 0 ? 1 : 0);
+  });
+
+  it('run --list lists the built-in flows', () => {
+    const r = ioasid(['run', '--list']);
+    expect(r.code).toBe(0);
+    for (const f of ['5.1', '5.2', '5.3', '5.4', '5.5', '5.6', '5.7']) expect(r.out).toMatch(new RegExp(`│ ${f.replace('.', '\\.')} `));
+  });
+
+  it('run of a built-in scenario reports every step and passes', () => {
+    for (const vendor of ['intel-vtd', 'arm-smmuv3', 'power-tce']) {
+      const r = ioasid(['run', '5.1-simple-dma', '--vendor', vendor]);
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`^5\\.1-simple-dma on ${vendor}: One device, guest RAM mapped at IOVA = GPA\\n`));
+      expect(r.out).toMatch(/ {3}7 {2}dma-write +ok +dev1 write 0x[0-9a-f]+ ← de ad be ef 01 02 03 04\n/);
+      expect(r.out).toMatch(/EINVAL \(expected\)/);
+      expect(r.out).toMatch(/=> pass \(16 ok, 2 expected errors\)\n$/);
+    }
+  });
+
+  it('run of hardware nesting passes on VT-d and SMMUv3 and is unsupported on POWER', () => {
+    const r = ioasid(['run', '5.4-hardware-nesting', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { results: { vendor: string; status: string; steps: { status: string; detail: string }[] }[] };
+    expect(j.results.map((x) => [x.vendor, x.status])).toEqual([['intel-vtd', 'pass'], ['arm-smmuv3', 'pass'], ['power-tce', 'unsupported']]);
+    expect(j.results[2].steps[4]).toMatchObject({ status: 'unsupported', detail: "GET_INFO of IOASID 1 lists protocols map: no 'user-pgtable'" });
+  });
+
+  it('run of BIND_PASID_TABLE passes on SMMUv3 only', () => {
+    const r = ioasid(['run', '5.7-bind-pasid-table', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { results: { vendor: string; status: string }[] };
+    expect(j.results.map((x) => [x.vendor, x.status])).toEqual([['intel-vtd', 'unsupported'], ['arm-smmuv3', 'pass'], ['power-tce', 'unsupported']]);
+  });
+
+  it('a scenario schema error names file, line and column and exits 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ioasid-e2e-'));
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(file, 'title: broken\nsteps:\n  - bind: { device: dev1 }\n  - attach: { device: dev1, ioasid: [1] }\n');
+    const r = ioasid(['run', file]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`ioasid: ${file}:4:37: steps[1].attach.ioasid: expected an integer (4096, 0x1000, 2M) or a $reference\n`);
+  });
+
+  it('a failing step exits 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ioasid-e2e-'));
+    const file = join(dir, 'fails.yaml');
+    writeFileSync(file, 'title: fails\nsteps:\n  - free: { ioasid: 3 }\n');
+    const r = ioasid(['run', file, '--vendor', 'intel-vtd']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/ {3}1 {2}free +FAIL +ENOENT: ioasid 3 does not exist in this fd\n/);
+  });
+
+  it('dump prints the page table decoded from memory', () => {
+    const r = ioasid(['dump', '5.1-simple-dma', '--ioasid', 'gpa', '--vendor', 'intel-vtd']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^IOASID 1 after scenario 5\.1-simple-dma on intel-vtd \(decoded from memory\)\n/);
+    expect(r.out).toMatch(/level \d table at 0x[0-9a-f]+/);
+    expect(r.out).toMatch(/= 0x[0-9a-f]{16} {2}iova 0x0 {2}/);
+    const dot = ioasid(['dump', '5.1-simple-dma', '--ioasid', '1', '--vendor', 'power-tce', '--format', 'dot']);
+    expect(dot.code).toBe(0);
+    expect(dot.out).toMatch(/^digraph "ioasid 1" \{\n/);
+    expect(dot.out).toMatch(/\}\n$/);
+  });
+});
