@@ -35,9 +35,9 @@ describe('ioasid (spawned)', () => {
     const h = ioasid(['--help']);
     expect(h.code).toBe(0);
     expect(h.out).toMatch(/^Usage: ioasid \[options\] \[command\]/);
-    for (const c of ['info', 'conformance', 'run', 'dump']) expect(h.out).toMatch(new RegExp(`\\n  ${c} `));
+    for (const c of ['info', 'conformance', 'run', 'dump', 'bench']) expect(h.out).toMatch(new RegExp(`\\n  ${c} `));
     expect(h.out).toContain('2 a usage error');
-    for (const c of ['info', 'conformance', 'run', 'dump']) {
+    for (const c of ['info', 'conformance', 'run', 'dump', 'bench']) {
       const sub = ioasid([c, '--help']);
       expect(sub.code).toBe(0);
       expect(sub.out).toMatch(new RegExp(`^Usage: ioasid ${c} `));
@@ -172,4 +172,21 @@ describe('ioasid (spawned)', () => {
     expect(dot.out).toMatch(/^digraph "ioasid 1" \{\n/);
     expect(dot.out).toMatch(/\}\n$/);
   });
+
+  it('bench --quick --json: one object per row, every figure a ratio against its same-process baseline', () => {
+    const r = ioasid(['bench', '--quick', '--json', '--vendor', 'power-tce']);
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.out) as { vendor: string; name: string; value: number | null; unit: string; baseline: number | null; ratio: number | null; target: string }[];
+    const names = new Set(rows.map((x) => x.name));
+    for (const n of ['map-4k', 'unmap-4k', 'map-huge', 'map-scaling', 'translate-hit', 'translate-walk', 'dma-api', 'translate-nested', 'shadow-update', 'memory-per-gib']) {
+      expect(names.has(n), n).toBe(true);
+    }
+    for (const row of rows) {
+      expect(row.vendor).toBe('power-tce');
+      expect(Object.keys(row)).toEqual(expect.arrayContaining(['vendor', 'name', 'value', 'unit', 'baseline', 'ratio', 'target']));
+      if (row.baseline !== null && row.value !== null) expect(row.ratio).toBeCloseTo(row.value / row.baseline, 6);
+    }
+    const bad = ioasid(['bench', '--vendor', 'nonesuch']);
+    expect(bad.code).toBe(2);
+  }, 120_000);
 });
