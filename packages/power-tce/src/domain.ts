@@ -30,6 +30,11 @@ export class TceWindowDomain implements IommuDomain {
   private readonly pes = new Map<number, Set<string>>();
   private readonly pageFrames: number;
   private readonly firstFrame: number;
+  /** IO page size, window end and page mask as bigints, computed once (map/unmap check them per call). */
+  readonly pageSize: bigint;
+  private readonly windowEnd: bigint;
+  private readonly pageMask: bigint;
+  private readonly pageShiftBig: bigint;
 
   constructor(
     private readonly iommu: PowerNvIommu,
@@ -39,10 +44,10 @@ export class TceWindowDomain implements IommuDomain {
     this.table = RadixPageTable.create(iommu.host, this.format);
     this.pageFrames = 2 ** (window.pageShift - 12);
     this.firstFrame = Number(window.busStart >> 12n);
-  }
-
-  get pageSize(): bigint {
-    return 1n << BigInt(this.window.pageShift);
+    this.pageShiftBig = BigInt(window.pageShift);
+    this.pageSize = 1n << this.pageShiftBig;
+    this.pageMask = this.pageSize - 1n;
+    this.windowEnd = window.busStart + window.size;
   }
 
   get tableAddr(): bigint {
@@ -104,12 +109,11 @@ export class TceWindowDomain implements IommuDomain {
 
   /** Window-relative first frame and frame count of [iova, iova+size), or EINVAL naming the window. */
   private frames(iova: bigint, size: bigint, what: string): [number, number] {
-    const w = this.window;
     if (size <= 0n) fail('EINVAL', `${what}: size must be positive`);
-    if (iova < w.busStart || iova + size > w.busStart + w.size) {
+    if (iova < this.window.busStart || iova + size > this.windowEnd) {
       fail('EINVAL', `${what} ${hex(iova)}+${hex(size)} is outside the ${this.label}`);
     }
-    const mask = this.pageSize - 1n;
+    const mask = this.pageMask;
     if ((iova & mask) !== 0n || (size & mask) !== 0n) {
       fail('EINVAL', `${what} ${hex(iova)}+${hex(size)} is not aligned to the ${hex(this.pageSize)} IO page size of the ${this.label}`);
     }
@@ -142,7 +146,8 @@ export class TceWindowDomain implements IommuDomain {
 
   /** pnv_pci_ioda2_tce_invalidate: a page kill for every PE using the table. */
   private kill(iova: bigint, size: bigint): void {
-    const npages = Number(size >> BigInt(this.window.pageShift));
+    if (this.pes.size === 0) return;
+    const npages = Number(size >> this.pageShiftBig);
     for (const pe of this.pes.keys()) this.iommu.firmware.tceKill('pages', pe, this.pageSize, iova, npages);
   }
 

@@ -12,6 +12,7 @@ import {
 } from '@ioasid/core';
 import { TceFormat } from './formats/tce.js';
 import { Phb4 } from './hw/phb.js';
+import { translateDma } from './hw/walker.js';
 import { PHB_RTT_BAR, PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS } from './hw/registers.js';
 import { Phb4Firmware } from './opal.js';
 import { TceWindowDomain } from './domain.js';
@@ -211,7 +212,7 @@ export class PowerNvIommu implements IommuDriver {
   }
 
   translate(req: DmaRequest): TranslateResult {
-    return this.unit.translate(req);
+    return translateDma(this.unit, req);
   }
 
   /** EEH recovery: opal_pci_eeh_freeze_clear for the device's PE. */

@@ -27,6 +27,8 @@ import { encodeTve, PHB4_TCE_PAGE_SHIFTS, TVE_MAX_LEVELS } from './tables/tve.js
 export class Phb4Firmware {
   /** Host address of the RID translation table. */
   readonly rttBase: number;
+  /** PHB_TCE_KILL values of KILL_PE per PE#, composed once (the register value never changes). */
+  private readonly peKills: bigint[] = [];
 
   /**
    * @param hw560152 skiboot turns page kills into PE kills (erratum HW560152: a page kill can be
@@ -81,7 +83,7 @@ export class Phb4Firmware {
   tceKill(kind: 'pages' | 'pe' | 'all', pe: number, tceSize: bigint, dmaAddr: bigint, npages: number): void {
     if (kind === 'pages' && this.hw560152) kind = 'pe';
     if (kind === 'all') return this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'all' }));
-    if (kind === 'pe') return this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'pe', pe }));
+    if (kind === 'pe') return this.phb.writeRegister(PHB_TCE_KILL, (this.peKills[pe] ??= encodeTceKill({ kind: 'pe', pe })));
     const pageShift = ilog2(tceSize);
     if (!tceKillSupportsShift(pageShift) || (dmaAddr & (0xf000000000000000n | (tceSize - 1n))) !== 0n) {
       fail('EINVAL', `OPAL_PARAMETER: page kill of 0x${tceSize.toString(16)} at 0x${dmaAddr.toString(16)}`);

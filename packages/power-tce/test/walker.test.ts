@@ -191,3 +191,54 @@ describe('TCE cache: filled by walks, cleared only by PHB_TCE_KILL', () => {
     }
   });
 });
+
+describe('bounded caches (direct-mapped models)', () => {
+  it('a KILL_PE of one PE leaves the TCE cache entries of other PEs', () => {
+    const { host, phb, fw } = setup();
+    const table = oneLevel(host, fw);
+    writeBe64(host, table, 0x5000003n);
+    const OTHER = 9;
+    const rid2 = 0x0110;
+    fw.setPe(OTHER, rid2, true);
+    const t2 = host.allocFrames(2, 2) * 4096;
+    fw.mapPeDmaWindow(OTHER, OTHER * 2, 1, BigInt(t2), 0x2000n, 0x1000n);
+    writeBe64(host, t2, 0x6000003n);
+    expect(phb.translate(req(0n))).toBe(0x5000);
+    expect(phb.translate(req(0n, false, rid2))).toBe(0x6000);
+    writeBe64(host, table, 0n);
+    writeBe64(host, t2, 0n);
+    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'pe', pe: PE }));
+    expect(phb.tceCache.entries(PE)).toBe(0);
+    expect(phb.tceCache.entries(OTHER)).toBe(1);
+    expect(phb.translate(req(0n, false, rid2))).toBe(0x6000); // still cached (stale)
+    expect(faultOf(phb.translate(req(0n))).name).toBe('TCE_INVALID');
+  });
+
+  it('pages that index the same TCE cache slot replace each other (then the walk reads memory again)', () => {
+    const host = newHost();
+    const phb = new Phb4(host, { tceCacheEntries: 4 });
+    const fw = new Phb4Firmware(phb, host);
+    fw.setPe(PE, RID, true);
+    const table = oneLevel(host, fw);
+    writeBe64(host, table + 1 * 8, 0x1111003n);
+    writeBe64(host, table + 5 * 8, 0x5555003n);
+    expect(phb.translate(req(0x1000n))).toBe(0x1111);
+    writeBe64(host, table + 1 * 8, 0x2222003n); // changed without a kill: the cache keeps 0x1111
+    expect(phb.translate(req(0x1000n))).toBe(0x1111);
+    expect(phb.translate(req(0x5000n))).toBe(0x5555); // page 5 takes page 1's slot (4 slots)
+    expect(phb.tceCache.entries(PE)).toBe(1);
+    expect(phb.translate(req(0x1000n))).toBe(0x2222);
+    expect(() => new Phb4(host, { tceCacheEntries: 3 })).toThrow(RangeError);
+  });
+
+  it('the RTC drops one RID on an invalidate of that RID, and keeps the others', () => {
+    const { phb } = setup();
+    phb.rtc.set(0x0108, 7);
+    phb.rtc.set(0x0110, 9);
+    expect(phb.rtc.get(0x0108)).toBe(7);
+    phb.rtc.invalidateRid(0x0108);
+    expect(phb.rtc.get(0x0108)).toBeUndefined();
+    expect(phb.rtc.get(0x0110)).toBe(9);
+    expect(phb.rtc.size).toBe(1);
+  });
+});

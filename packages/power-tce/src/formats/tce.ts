@@ -30,6 +30,10 @@ export const TCE_ADDR_HI_MASK = 0x000fffff;
 const ADDR_LO_MASK = TCE_ADDR_LO_MASK;
 const ADDR_HI_MASK = TCE_ADDR_HI_MASK;
 const PERM_MASK = TCE_PCI_READ | TCE_PCI_WRITE;
+/** EntryKind values as module constants (no property load, so no type feedback to miss). */
+const KIND_EMPTY = EntryKind.Empty;
+const KIND_LEAF = EntryKind.Leaf;
+const KIND_TABLE = EntryKind.Table;
 
 /** TCE permission bits for core PROT_* rights: WRITE implies READ, as Linux writes them. */
 export function tcePerms(prot: number): number {
@@ -99,8 +103,12 @@ export class TceFormat implements PtFormat {
   }
 
   kind(w: Uint32Array, i: number, level: number): EntryKind {
-    if ((bswap32(w[i + 1]) & PERM_MASK) === 0) return EntryKind.Empty;
-    return level === 0 ? EntryKind.Leaf : EntryKind.Table;
+    // The permission bits are the low byte of the big-endian low word: the top byte of w[i + 1].
+    // Both tests run every time, so code optimised while mapping (all entries empty) still has
+    // type feedback when unmap meets leaves.
+    const empty = ((w[i + 1] >>> 24) & PERM_MASK) === 0;
+    const leaf = level === 0;
+    return empty ? KIND_EMPTY : leaf ? KIND_LEAF : KIND_TABLE;
   }
 
   outFrame(w: Uint32Array, i: number, level: number): number {
@@ -110,7 +118,7 @@ export class TceFormat implements PtFormat {
   }
 
   perms(w: Uint32Array, i: number): number {
-    return bswap32(w[i + 1]) & PERM_MASK;
+    return (w[i + 1] >>> 24) & PERM_MASK;
   }
 
   setTable(w: Uint32Array, i: number, _level: number, childFrame: number): void {

@@ -1,6 +1,6 @@
 import type { DmaRequest, HostMemory, IommuUnit, TranslateResult } from '@ioasid/core';
 import { getField, setField } from '../ppc-bits.js';
-import { decodeTve, TVE_SELECT_SHIFT, type DecodedTve } from '../tables/tve.js';
+import { decodeTve, TVE_SELECT_SHIFT } from '../tables/tve.js';
 import {
   IODA3_PESTA_MMIO_FROZEN,
   IODA3_PESTB_DMA_STOPPED,
@@ -22,15 +22,25 @@ import {
   PHB_TCE_KILL_ALL,
   PHB_TCE_KILL_ONE,
   PHB_TCE_KILL_PE,
+  PHB_TCE_KILL_PENUM,
 } from './registers.js';
 import { RidTranslationCache } from './rid-cache.js';
 import { TceCache } from './tce-cache.js';
 import { decodeTceKill } from './tce-kill.js';
-import { translateDma } from './walker.js';
+import { latchTve, translateDma, type LatchedTve } from './walker.js';
+
+const U64_MAX = (1n << 64n) - 1n;
+/** PHB_TCE_KILL: the kind bits (ALL, PE, ONE are IBM bits 0..2) as a number, and what survives the write. */
+const TCE_KILL_KIND_SHIFT = 61n;
+const KIND_ALL = Number(PHB_TCE_KILL_ALL >> TCE_KILL_KIND_SHIFT);
+const KIND_PE = Number(PHB_TCE_KILL_PE >> TCE_KILL_KIND_SHIFT);
+const TCE_KILL_KEPT = U64_MAX & ~(PHB_TCE_KILL_ALL | PHB_TCE_KILL_PE | PHB_TCE_KILL_ONE);
 
 export interface Phb4Options {
   /** PEs the PHB implements; QEMU's "big" PHB4 (and skiboot's 512-PE mode) by default. */
   numPes?: number;
+  /** Entries of the (direct-mapped) TCE cache, a power of two; TCE_CACHE_ENTRIES by default. */
+  tceCacheEntries?: number;
 }
 
 /**
@@ -43,7 +53,8 @@ export class Phb4 implements IommuUnit {
   readonly reservedPe: number;
   private readonly regs = new Map<number, bigint>();
   private readonly tvt: BigUint64Array;
-  private readonly tves: (DecodedTve | undefined)[];
+  /** The TVT as the walker uses it: decoded (and latched) when an entry is written. */
+  private readonly tves: (LatchedTve | undefined)[];
   private readonly pesta: BigUint64Array;
   private readonly pestb: BigUint64Array;
   /** PESTB DMA_STOPPED per PE, mirrored for the translation fast path. */
@@ -62,7 +73,7 @@ export class Phb4 implements IommuUnit {
     this.pesta = new BigUint64Array(this.numPes);
     this.pestb = new BigUint64Array(this.numPes);
     this.dmaStopped = new Uint8Array(this.numPes);
-    this.tceCache = new TceCache(this.numPes);
+    this.tceCache = new TceCache(this.numPes, opts.tceCacheEntries);
     this.regs.set(PHB_PHB4_EEH_CAP, BigInt(this.numPes) << PHB_PHB4_EEH_CAP_MAX_PES_SHIFT);
   }
 
@@ -74,7 +85,7 @@ export class Phb4 implements IommuUnit {
   }
 
   writeRegister(offset: number, value: bigint): void {
-    value = BigInt.asUintN(64, value);
+    if (value < 0n || value > U64_MAX) value = BigInt.asUintN(64, value);
     switch (offset) {
       case PHB_PHB4_EEH_CAP:
         return; // read-only
@@ -88,7 +99,7 @@ export class Phb4 implements IommuUnit {
       case PHB_TCE_KILL:
         this.tceKill(value);
         // The PHB clears the kind bits once the kill is queued (QEMU pnv_phb4_reg_write).
-        value &= ~(PHB_TCE_KILL_ALL | PHB_TCE_KILL_PE | PHB_TCE_KILL_ONE);
+        value &= TCE_KILL_KEPT;
         break;
     }
     this.regs.set(offset, value);
@@ -104,7 +115,7 @@ export class Phb4 implements IommuUnit {
       index &= this.tvt.length - 1;
       if (value !== null) {
         this.tvt[index] = value;
-        this.tves[index] = value === 0n ? undefined : decodeTve(value);
+        this.tves[index] = value === 0n ? undefined : latchTve(decodeTve(value));
       }
       result = this.tvt[index];
     } else if (table === IODA3_TBL_PESTA || table === IODA3_TBL_PESTB) {
@@ -121,11 +132,17 @@ export class Phb4 implements IommuUnit {
   }
 
   private tceKill(value: bigint): void {
+    // Fast path for what skiboot writes most (KILL_PE, always with HW560152): the kind bits and
+    // PENUM read as numbers; decodeTceKill gives the same answer (ALL wins over PE over ONE).
+    const kinds = Number(value >> TCE_KILL_KIND_SHIFT);
+    if (kinds & KIND_ALL) return this.tceCache.killAll();
+    if (kinds & KIND_PE) {
+      const pe = Number(value & PHB_TCE_KILL_PENUM); // PENUM is IBM bits 55:63, the low bits
+      if (pe < this.numPes) this.tceCache.killPe(pe);
+      return;
+    }
     const k = decodeTceKill(value);
-    if (!k) return;
-    if (k.kind === 'all') return this.tceCache.killAll();
-    if (k.pe >= this.numPes) return;
-    if (k.kind === 'pe') return this.tceCache.killPe(k.pe);
+    if (!k || k.kind !== 'one' || k.pe >= this.numPes) return;
     const select = Number((k.dmaAddr >> BigInt(TVE_SELECT_SHIFT)) & 1n);
     const offset = k.dmaAddr & ((1n << BigInt(TVE_SELECT_SHIFT)) - 1n);
     // Cached entries are whole IO pages of the window's TVE; a kill names one page of its own size.
@@ -140,7 +157,7 @@ export class Phb4 implements IommuUnit {
   // ---- hardware state the walker reads ---------------------------------------------------
 
   /** Decoded TVT entry `index` (undefined when zero). */
-  tve(index: number): DecodedTve | undefined {
+  tve(index: number): LatchedTve | undefined {
     return this.tves[index];
   }
 
