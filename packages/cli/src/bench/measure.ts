@@ -14,9 +14,11 @@ export function median(xs: number[]): number {
 export function interleaved(runs: number, subject: () => number, baseline: () => number): { subject: number; baseline: number } {
   const a: number[] = [];
   const b: number[] = [];
-  // One discarded round each, so both sides are compiled by the optimiser before they are timed.
-  baseline();
-  subject();
+  // Two discarded rounds each, so both sides are compiled by the optimiser before they are timed.
+  for (let w = 0; w < 2; w++) {
+    baseline();
+    subject();
+  }
   for (let r = 0; r < runs; r++) {
     if (r % 2 === 0) {
       b.push(baseline());

@@ -6,6 +6,7 @@ import { PAGE_SHIFT, PAGE_SIZE } from './host-memory.js';
 import type { VmmMemory, VmmRegion } from './vmm.js';
 import { RadixPageTable } from '../pgtable/engine.js';
 import type { PtFormat } from '../pgtable/format.js';
+import { ContiguousRuns } from './phys-runs.js';
 
 /**
  * Guest-physical memory (DESIGN §8): guest RAM is the VMM range [vaddr, vaddr+size), so GPA g
@@ -116,7 +117,7 @@ export class GuestPageTable {
     const p = (prot.read === false ? 0 : 1) | (prot.write ? 2 : 0);
     const first = Number(gpa >> BigInt(PAGE_SHIFT));
     const frames = Number(size >> BigInt(PAGE_SHIFT));
-    this.table.map(Number(gva >> BigInt(PAGE_SHIFT)), frames, { frame: (i) => first + i, run: (i) => frames - i }, p);
+    this.table.map(Number(gva >> BigInt(PAGE_SHIFT)), frames, new ContiguousRuns(first, frames), p);
   }
 
   unmap(gva: bigint, size: bigint): void {

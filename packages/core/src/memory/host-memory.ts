@@ -78,6 +78,7 @@ export class HostMemory {
   /** The chunk holding `frame`, allocating its storage; index with wordBase(frame). */
   wordsForWrite(frame: number): Uint32Array {
     const ci = Math.floor(frame / CHUNK_FRAMES);
+    if (ci === this.lastChunkIndex && this.lastChunk !== ZERO_CHUNK) return this.lastChunk;
     let chunk = this.chunks.get(ci);
     if (!chunk) {
       chunk = new Uint32Array(CHUNK_WORDS);

@@ -2,7 +2,7 @@ import { fail } from '../uapi/errors.js';
 import { u64, hex } from '../uapi/args.js';
 import type { HostMemory } from './host-memory.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './host-memory.js';
-import type { PhysRuns } from './phys-runs.js';
+import { HugePageRuns, ScatteredRuns, type PhysRuns } from './phys-runs.js';
 
 export type HugePageSize = '2M' | '1G';
 const HUGE_FRAMES: Record<HugePageSize, number> = { '2M': 512, '1G': 262144 };
@@ -43,13 +43,8 @@ export class VmmRegion {
   }
 
   runs(firstPage: number): PhysRuns {
-    if (this.hugeFrames === 1) {
-      const top = this.baseFrame + this.pages - 1 - firstPage;
-      return { frame: (i) => top - i, run: () => 1 };
-    }
-    const base = this.baseFrame + firstPage;
-    const h = this.hugeFrames;
-    return { frame: (i) => base + i, run: (i) => h - ((firstPage + i) % h) };
+    if (this.hugeFrames === 1) return new ScatteredRuns(this.baseFrame + this.pages - 1 - firstPage);
+    return new HugePageRuns(this.baseFrame + firstPage, firstPage, this.hugeFrames);
   }
 
   /** Populates (first touch) the pages [first, first+count). */

@@ -229,11 +229,18 @@ export class RadixPageTable {
 
   private unmapIn(table: number, level: number, base: number, lo: number, hi: number, strict: boolean): void {
     const fmt = this.fmt;
+    const mem = this.mem;
     const n = this.entryFrames[level];
     const first = Math.floor((lo - base) / n);
     const last = Math.ceil((hi - base) / n);
+    let w = mem.wordsForWrite(table + (first >>> 9));
+    let wb = mem.wordBase(table + (first >>> 9));
     for (let idx = first; idx < last; idx++) {
-      const [w, i] = this.entryWord(table, idx, true);
+      if ((idx & 511) === 0 && idx !== first) {
+        w = mem.wordsForWrite(table + (idx >>> 9));
+        wb = mem.wordBase(table + (idx >>> 9));
+      }
+      const i = wb + ((idx & 511) << 1);
       const k = fmt.kind(w, i, level);
       if (k === EntryKind.Empty) continue;
       const eb = base + idx * n;
@@ -249,15 +256,15 @@ export class RadixPageTable {
       const child = fmt.outFrame(w, i, level);
       if (whole) {
         this.freeSubtree(child, level - 1);
-        fmt.clear(w, i, level);
       } else {
         this.unmapIn(child, level - 1, eb, Math.max(lo, eb), Math.min(hi, eb + n), strict);
-        if (this.isEmpty(child, level - 1)) {
-          this.freeTable(child, level - 1);
-          const [w2, i2] = this.entryWord(table, idx, true);
-          fmt.clear(w2, i2, level);
-        }
+        if (!this.isEmpty(child, level - 1)) continue;
+        this.freeTable(child, level - 1);
       }
+      // The recursion may have moved the memory's chunk cache: fetch this table's words again.
+      w = mem.wordsForWrite(table + (idx >>> 9));
+      wb = mem.wordBase(table + (idx >>> 9));
+      fmt.clear(w, wb + ((idx & 511) << 1), level);
     }
   }
 
@@ -274,9 +281,12 @@ export class RadixPageTable {
 
   private isEmpty(table: number, level: number): boolean {
     const count = 2 ** this.entryBits[level];
-    for (let idx = 0; idx < count; idx++) {
-      const [w, i] = this.entryWord(table, idx, false);
-      if (this.fmt.kind(w, i, level) !== EntryKind.Empty) return false;
+    const mem = this.mem;
+    for (let f = 0; f * 512 < count; f++) {
+      const w = mem.wordsForRead(table + f);
+      const wb = mem.wordBase(table + f);
+      const end = Math.min(512, count - f * 512);
+      for (let e = 0; e < end; e++) if (this.fmt.kind(w, wb + (e << 1), level) !== EntryKind.Empty) return false;
     }
     return true;
   }
