@@ -1,0 +1,313 @@
+import { toFrame, type DmaRequest, type FaultRecord, type HostMemory, type TranslateResult } from '@ioasid/core';
+import { FLAT_ADDR_HI, FLAT_R, FLAT_RSVD_HI, FLAT_V, FLAT_W, S1_MAX_INPUT_BITS, S1_MIN_INPUT_BITS, S2_INPUT_BITS } from './format.js';
+import {
+  CTX_ENTRY_BYTES,
+  GUEST_PASID_ENTRY_BYTES,
+  HOST_PASID_ENTRY_BYTES,
+  TT_BLOCKED,
+  TT_NESTED,
+  TT_S2,
+  bytesToQwords,
+  decodeContext,
+  decodeGuestPasidEntry,
+  decodeHostPasidEntry,
+  type ContextEntry,
+  type TranslationEntry,
+} from './tables.js';
+
+/**
+ * The hardware side of the flat IOMMU. It reads only its registers and raw memory (context
+ * table, PASID tables, flat tables), and keeps three caches that only a write of INV_CMD clears:
+ * a context cache (per RID), a PASID cache (per RID + PASID) and an IOTLB (per DID + PASID + page).
+ *
+ * Registers (64-bit):
+ *   CAP        RO  bits 7:0 stage-2 input bits; 15:8 stage-1 max input bits (0 = no nesting);
+ *                  20:16 PASID bits; bit 24 PRI (page requests); bit 25 PTB (guest PASID
+ *                  tables); bit 26 ENQ (ENQCMD-tagged requests)
+ *   CTX_BASE   RW  bits 51:12 context table address; bit 0 EN (translation enabled)
+ *   INV_ADDR   RW  bits 63:12 first page; bits 5:0 log2 of the page count (IOTLB_PAGES)
+ *   INV_CMD    WO  bits 3:0 type; 19:4 RID or DID; bit 20 PV (PASID valid); 40:21 PASID
+ *                  types: 1 GLOBAL, 2 CONTEXT(RID), 3 PASID_CACHE(RID[, PASID]),
+ *                         4 IOTLB_DOMAIN(DID[, PASID]), 5 IOTLB_PAGES(DID[, PASID], INV_ADDR)
+ *   FAULT_COUNT RO number of faults reported
+ */
+export const INV_GLOBAL = 1;
+export const INV_CONTEXT = 2;
+export const INV_PASID_CACHE = 3;
+export const INV_IOTLB_DOMAIN = 4;
+export const INV_IOTLB_PAGES = 5;
+
+export const CAP_PRI = 1n << 24n;
+export const CAP_PTB = 1n << 25n;
+export const CAP_ENQ = 1n << 26n;
+
+/** Fault reasons (the record's `code`) and their names. */
+export const FAULT = {
+  CTX_DISABLED: 1,
+  CTX_NOT_PRESENT: 2,
+  CTX_INVALID: 3,
+  BLOCKED: 4,
+  PASID_DISABLED: 5,
+  PASID_RANGE: 6,
+  PASID_NOT_PRESENT: 7,
+  PASID_RSVD: 8,
+  S1_RANGE: 9,
+  S1_NOT_PRESENT: 10,
+  S1_RSVD: 11,
+  S1_PERMISSION: 12,
+  S2_RANGE: 13,
+  S2_NOT_PRESENT: 14,
+  S2_RSVD: 15,
+  S2_PERMISSION: 16,
+} as const;
+export type FaultName = keyof typeof FAULT;
+
+export interface CapFields {
+  s2Bits: number;
+  s1MaxBits: number;
+  pasidBits: number;
+  pri: boolean;
+  pasidTables: boolean;
+  enqcmd: boolean;
+}
+
+export function encodeCap(c: CapFields): bigint {
+  return (
+    BigInt(c.s2Bits) |
+    (BigInt(c.s1MaxBits) << 8n) |
+    (BigInt(c.pasidBits) << 16n) |
+    (c.pri ? CAP_PRI : 0n) |
+    (c.pasidTables ? CAP_PTB : 0n) |
+    (c.enqcmd ? CAP_ENQ : 0n)
+  );
+}
+
+export function decodeCap(cap: bigint): CapFields {
+  return {
+    s2Bits: Number(cap & 0xffn),
+    s1MaxBits: Number((cap >> 8n) & 0xffn),
+    pasidBits: Number((cap >> 16n) & 0x1fn),
+    pri: (cap & CAP_PRI) !== 0n,
+    pasidTables: (cap & CAP_PTB) !== 0n,
+    enqcmd: (cap & CAP_ENQ) !== 0n,
+  };
+}
+
+export function invCommand(type: number, id: number, pasid?: number): bigint {
+  return BigInt(type) | (BigInt(id & 0xffff) << 4n) | (pasid !== undefined ? (1n << 20n) | (BigInt(pasid) << 21n) : 0n);
+}
+
+interface TlbEntry {
+  frame: number;
+  perms: number;
+  /** Permissions stage 1 granted (nested only; 3 otherwise), to name the faulting stage. */
+  s1perms: number;
+}
+
+type Walk = { frame: number; perms: number; s1perms: number } | FaultRecord;
+
+const READ = 1;
+const WRITE = 2;
+
+export class FlatHardware {
+  private readonly regs = new Map<string, bigint>();
+  private readonly ctxCache = new Map<number, ContextEntry>();
+  private readonly pasidCache = new Map<number, TranslationEntry>();
+  /** IOTLB: DID → ((PASID + 1) · 2^20 + input frame) → entry. */
+  private readonly iotlb = new Map<number, Map<number, TlbEntry>>();
+  private faults = 0;
+  private readonly cap: CapFields;
+
+  constructor(
+    private readonly mem: HostMemory,
+    cap: bigint,
+  ) {
+    this.cap = decodeCap(cap);
+    this.regs.set('CAP', cap);
+    this.regs.set('CTX_BASE', 0n);
+    this.regs.set('INV_ADDR', 0n);
+    this.regs.set('INV_CMD', 0n);
+  }
+
+  /** A snapshot of the registers (no side effect: reading never clears a cache). */
+  registers(): Record<string, bigint> {
+    return { ...Object.fromEntries(this.regs), FAULT_COUNT: BigInt(this.faults) };
+  }
+
+  /** A register write from the kernel. Writing INV_CMD performs the invalidation. */
+  write(reg: 'CTX_BASE' | 'INV_ADDR' | 'INV_CMD', value: bigint): void {
+    this.regs.set(reg, value);
+    if (reg === 'CTX_BASE') this.invalidate(BigInt(INV_GLOBAL));
+    if (reg === 'INV_CMD') this.invalidate(value);
+  }
+
+  private invalidate(cmd: bigint): void {
+    const type = Number(cmd & 0xfn);
+    const id = Number((cmd >> 4n) & 0xffffn);
+    const pv = (cmd & (1n << 20n)) !== 0n;
+    const pasid = Number((cmd >> 21n) & 0xfffffn);
+    switch (type) {
+      case INV_GLOBAL:
+        this.ctxCache.clear();
+        this.pasidCache.clear();
+        this.iotlb.clear();
+        return;
+      case INV_CONTEXT:
+        this.ctxCache.delete(id);
+        this.dropPasids(id, undefined);
+        return;
+      case INV_PASID_CACHE:
+        this.dropPasids(id, pv ? pasid : undefined);
+        return;
+      case INV_IOTLB_DOMAIN:
+      case INV_IOTLB_PAGES: {
+        const tlb = this.iotlb.get(id);
+        if (!tlb) return;
+        if (type === INV_IOTLB_DOMAIN && !pv) {
+          this.iotlb.delete(id);
+          return;
+        }
+        let lo = 0;
+        let hi = Infinity;
+        if (type === INV_IOTLB_PAGES) {
+          const a = this.regs.get('INV_ADDR')!;
+          const count = 2 ** Number(a & 0x3fn);
+          lo = Number(a >> 12n);
+          lo -= lo % count;
+          hi = lo + count;
+        }
+        for (const key of tlb.keys()) {
+          const frame = key % 2 ** 20;
+          const p = Math.floor(key / 2 ** 20) - 1;
+          if (frame >= lo && frame < hi && (!pv || p === pasid)) tlb.delete(key);
+        }
+        return;
+      }
+      default:
+        return; // unknown command types are ignored, as a write to a reserved encoding
+    }
+  }
+
+  private dropPasids(rid: number, pasid: number | undefined): void {
+    if (pasid !== undefined) {
+      this.pasidCache.delete(rid * 2 ** 20 + pasid);
+      return;
+    }
+    for (const key of [...this.pasidCache.keys()]) if (Math.floor(key / 2 ** 20) === rid) this.pasidCache.delete(key);
+  }
+
+  // ---- the walker ------------------------------------------------------------------------------
+
+  private qwords(pa: number, n: number): bigint[] {
+    return bytesToQwords(this.mem.read(pa, n * 8));
+  }
+
+  translate(req: DmaRequest): TranslateResult {
+    const { rid, pasid, iovaFrame, write } = req;
+    const fault = (name: FaultName, extra: Record<string, unknown> = {}): FaultRecord => {
+      this.faults++;
+      return { rid, pasid: pasid < 0 ? undefined : pasid, iova: BigInt(iovaFrame) * 4096n, write, code: FAULT[name], name, ...extra };
+    };
+
+    // Context entry (cached per RID).
+    let ctx = this.ctxCache.get(rid);
+    if (!ctx) {
+      const base = this.regs.get('CTX_BASE')!;
+      if ((base & 1n) === 0n) return fault('CTX_DISABLED');
+      const decoded = decodeContext(this.qwords(Number(base & ~0xfffn) + rid * CTX_ENTRY_BYTES, 4));
+      if (!decoded) return fault('CTX_INVALID');
+      if (!decoded.valid) return fault('CTX_NOT_PRESENT');
+      ctx = decoded;
+      this.ctxCache.set(rid, ctx);
+    }
+
+    // The translation context: the RID's own, or a PASID entry (cached per RID + PASID).
+    let ent: TranslationEntry;
+    if (pasid < 0) {
+      ent = ctx;
+    } else {
+      if (!ctx.ptValid) return fault('PASID_DISABLED');
+      if (pasid >= 2 ** ctx.ptLog2) return fault('PASID_RANGE');
+      const key = rid * 2 ** 20 + pasid;
+      const cached = this.pasidCache.get(key);
+      if (cached) {
+        ent = cached;
+      } else if (!ctx.ptGuest) {
+        const e = decodeHostPasidEntry(this.qwords(ctx.ptRoot * 4096 + pasid * HOST_PASID_ENTRY_BYTES, 4));
+        if (!e) return fault('PASID_RSVD');
+        if (!e.valid) return fault('PASID_NOT_PRESENT');
+        ent = e;
+        this.pasidCache.set(key, ent);
+      } else {
+        // A guest-owned table: fetched through the context's stage 2.
+        if (ctx.tt !== TT_S2) return fault('CTX_INVALID');
+        const gpa = ctx.ptRoot * 4096 + pasid * GUEST_PASID_ENTRY_BYTES;
+        const s2 = this.stage2(ctx.s2Root, Math.floor(gpa / 4096), false, fault, 'pasid-table');
+        if ('code' in s2) return s2;
+        const g = decodeGuestPasidEntry(this.qwords(s2.frame * 4096 + (gpa % 4096), 1)[0]);
+        if (!g || (g.valid && (g.s1Bits < S1_MIN_INPUT_BITS || g.s1Bits > S1_MAX_INPUT_BITS))) return fault('PASID_RSVD');
+        if (!g.valid) return fault('PASID_NOT_PRESENT', { pageRequest: false });
+        ent = { valid: true, tt: TT_NESTED, s2Root: ctx.s2Root, s1Valid: true, s1Bits: g.s1Bits, s1Root: g.s1Root, did: ctx.pasidDid };
+        this.pasidCache.set(key, ent);
+      }
+    }
+    if (ent.tt === TT_BLOCKED) return fault('BLOCKED');
+
+    // IOTLB, then the walk.
+    const tlbKey = (pasid + 1) * 2 ** 20 + iovaFrame;
+    let tlb = this.iotlb.get(ent.did);
+    let hit = tlb?.get(tlbKey);
+    if (!hit) {
+      const w = ent.tt === TT_NESTED ? this.nested(ent, iovaFrame, write, fault) : this.stage2(ent.s2Root, iovaFrame, write, fault, undefined);
+      if ('code' in w) return w;
+      hit = { frame: w.frame, perms: w.perms, s1perms: w.s1perms };
+      if (!tlb) this.iotlb.set(ent.did, (tlb = new Map()));
+      tlb.set(tlbKey, hit);
+    }
+    const need = write ? WRITE : READ;
+    if ((hit.perms & need) === 0) {
+      return (hit.s1perms & need) === 0 ? fault('S1_PERMISSION', { pageRequest: this.cap.pri }) : fault('S2_PERMISSION');
+    }
+    return hit.frame;
+  }
+
+  /** Stage 2: input frame → host frame, reading the kernel's flat table. */
+  private stage2(
+    root: number,
+    frame: number,
+    _write: boolean,
+    fault: (name: FaultName, extra?: Record<string, unknown>) => FaultRecord,
+    fetch: string | undefined,
+  ): Walk {
+    const extra = fetch ? { stage: 2, fetch } : { stage: 2 };
+    if (frame >= 2 ** (S2_INPUT_BITS - 12)) return fault('S2_RANGE', extra);
+    const pa = root * 4096 + frame * 8;
+    const lo = this.mem.u32(pa);
+    const hi = this.mem.u32(pa + 4);
+    if ((lo & FLAT_V) === 0) return fault('S2_NOT_PRESENT', extra);
+    if ((hi & FLAT_RSVD_HI) !== 0) return fault('S2_RSVD', extra);
+    const perms = ((lo & FLAT_R) !== 0 ? READ : 0) | ((lo & FLAT_W) !== 0 ? WRITE : 0);
+    if (fetch && (perms & READ) === 0) return fault('S2_PERMISSION', extra);
+    return { frame: toFrame(lo & 0xfffff000, hi & FLAT_ADDR_HI), perms, s1perms: READ | WRITE };
+  }
+
+  /** Stage 1 (the guest's flat table, read through stage 2), then stage 2 of its output. */
+  private nested(ent: TranslationEntry, frame: number, write: boolean, fault: (name: FaultName, extra?: Record<string, unknown>) => FaultRecord): Walk {
+    const pri = { stage: 1, pageRequest: this.cap.pri };
+    if (!ent.s1Valid) return fault('S1_NOT_PRESENT', pri);
+    if (ent.s1Bits < S1_MIN_INPUT_BITS || ent.s1Bits > S1_MAX_INPUT_BITS) return fault('CTX_INVALID');
+    if (frame >= 2 ** (ent.s1Bits - 12)) return fault('S1_RANGE', { stage: 1 });
+    const gpa = ent.s1Root * 4096 + frame * 8;
+    const table = this.stage2(ent.s2Root, Math.floor(gpa / 4096), false, fault, 's1-table');
+    if ('code' in table) return table;
+    const pa = table.frame * 4096 + (gpa % 4096);
+    const lo = this.mem.u32(pa);
+    const hi = this.mem.u32(pa + 4);
+    if ((lo & FLAT_V) === 0) return fault('S1_NOT_PRESENT', pri);
+    if ((hi & FLAT_RSVD_HI) !== 0) return fault('S1_RSVD', { stage: 1 });
+    const s1perms = ((lo & FLAT_R) !== 0 ? READ : 0) | ((lo & FLAT_W) !== 0 ? WRITE : 0);
+    const out = this.stage2(ent.s2Root, toFrame(lo & 0xfffff000, hi & FLAT_ADDR_HI), write, fault, undefined);
+    if ('code' in out) return out;
+    return { frame: out.frame, perms: out.perms & s1perms, s1perms };
+  }
+}

@@ -1,0 +1,21 @@
+import { registerVendor, type VendorRegistration } from '@ioasid/core';
+import { FlatIommuDriver } from './driver.js';
+
+/**
+ * The flat IOMMU: a deliberately small fourth vendor. Importing this module registers it in
+ * core's DI container under the IOMMU_DRIVER token, so `createMachine({ vendor: 'flat-iommu' })`
+ * and the conformance kit can find it.
+ */
+export const flatIommu: VendorRegistration = {
+  vendor: 'flat-iommu',
+  description: 'flat one-level IOMMU (example plugin): per-RID context table, flat 64-bit entries, IOTLB cleared by INV_CMD',
+  create: (ctx) => new FlatIommuDriver(ctx),
+};
+
+registerVendor(flatIommu);
+
+export { FlatIommuDriver, MapDomain, NestedDomain, PasidTableDomain, MSI_HOLE, type FlatOptions } from './driver.js';
+export { FlatHardware, FAULT, INV_GLOBAL, INV_CONTEXT, INV_PASID_CACHE, INV_IOTLB_DOMAIN, INV_IOTLB_PAGES, encodeCap, decodeCap, invCommand, type CapFields, type FaultName } from './hw.js';
+export { flatFormat, decodeFlatEntry, encodeFlatEntry, FLAT_V, FLAT_R, FLAT_W, FLAT_RSVD_HI, S1_MAX_INPUT_BITS, S1_MIN_INPUT_BITS, S2_INPUT_BITS } from './format.js';
+export { flatGuestHelpers, checkS1Format, checkPasidTableFormat, FLAT_V1, FLAT_PASID_TABLE } from './guest.js';
+export * from './tables.js';

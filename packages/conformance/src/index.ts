@@ -1,0 +1,19 @@
+/**
+ * @ioasid/conformance — the cross-architecture conformance kit: the proposal's scenarios, the
+ * uAPI contract and properties, runnable on any registered vendor (DESIGN §1, issue 6).
+ */
+export type { CaseGroup, CaseStatus, CaseInfo, CaseResult, ConformanceReport, Caps, CaseDef, KitEnv } from './types.js';
+export { listCases, runConformance, executeCase, unsupportedReason } from './runner.js';
+export { defineConformanceSuite } from './suite.js';
+export { CASES } from './cases.js';
+export {
+  DEFAULT_RUNS,
+  KIT_DEVICES,
+  KIT_GUEST_MEMORY,
+  ConformanceFailure,
+  Unsupported,
+  expectErrno,
+  expectDmaFault,
+  expectOk,
+  probeCaps,
+} from './kit.js';

@@ -1,0 +1,82 @@
+import type { CaseDef, CaseInfo, CaseResult, Caps, ConformanceReport, KitEnv } from './types.js';
+import { CASES } from './cases.js';
+import { DEFAULT_RUNS, Unsupported, probeCaps } from './kit.js';
+
+export function listCases(): CaseInfo[] {
+  return CASES.map(({ id, title, group }) => ({ id, title, group }));
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.stack && !e.stack.includes(e.message) ? `${e.message}\n${e.stack}` : (e.stack ?? e.message);
+  return String(e);
+}
+
+export function normalizeRuns(runs: number | undefined): number {
+  if (runs === undefined) return DEFAULT_RUNS;
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`runs must be a positive integer (got ${String(runs)})`);
+  return runs;
+}
+
+/** The status a case will have before it runs: the unsupported reason from GET_INFO, if any. */
+export function unsupportedReason(def: CaseDef, caps: Caps): string | null {
+  return def.needs ? def.needs(caps) : null;
+}
+
+/** Runs one case; `thrown` is what a test framework should rethrow for a failure. */
+export function executeCase(def: CaseDef, env: KitEnv, caps: Caps | Error): { result: CaseResult; thrown?: unknown } {
+  const t0 = performance.now();
+  const base = { id: def.id, title: def.title, group: def.group, vendor: env.vendor };
+  const done = (r: Omit<CaseResult, 'ms' | keyof CaseInfo | 'vendor'>, thrown?: unknown) => ({
+    result: { ...base, ...r, ms: Math.round((performance.now() - t0) * 10) / 10 },
+    thrown,
+  });
+  if (caps instanceof Error) return done({ status: 'fail', error: `GET_INFO probe failed: ${errorText(caps)}` }, caps);
+  try {
+    const reason = unsupportedReason(def, caps);
+    if (reason !== null) {
+      if (!def.rejects) throw new Error(`case ${def.id} has no rejection check for '${reason}'`);
+      const amended = def.rejects(env, caps, reason);
+      return done({ status: 'unsupported', reason: amended ?? reason });
+    }
+    def.run(env, caps);
+    return done({ status: 'pass' });
+  } catch (e) {
+    if (e instanceof Unsupported) return done({ status: 'unsupported', reason: e.reason });
+    return done({ status: 'fail', error: errorText(e) }, e);
+  }
+}
+
+/** GET_INFO of the standard devices, or the error that prevented it. */
+export function safeProbe(env: KitEnv): Caps | Error {
+  try {
+    return probeCaps(env);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
+
+/** Runs the kit on each vendor (synchronously, as everything in core is) and reports. */
+export function runConformance(opts: {
+  vendors: string[];
+  runs?: number;
+  machineOptions?: Record<string, unknown>;
+  filter?: (id: string) => boolean;
+  onCase?: (r: CaseResult, done: number, total: number) => void;
+}): ConformanceReport {
+  const runs = normalizeRuns(opts.runs);
+  const cases = CASES.filter((c) => !opts.filter || opts.filter(c.id));
+  const total = opts.vendors.length * cases.length;
+  const results: CaseResult[] = [];
+  for (const vendor of opts.vendors) {
+    const env: KitEnv = { vendor, runs, machineOptions: opts.machineOptions ?? {} };
+    const caps = safeProbe(env);
+    for (const def of cases) {
+      const { result } = executeCase(def, env, caps);
+      results.push(result);
+      opts.onCase?.(result, results.length, total);
+    }
+  }
+  const counts = { pass: 0, fail: 0, unsupported: 0 };
+  for (const r of results) counts[r.status]++;
+  return { vendors: [...opts.vendors], runs, results, counts };
+}

@@ -1,0 +1,64 @@
+import type { GuestKernelHelpers, IoasidInfo } from '@ioasid/core';
+
+export type CaseGroup = 'scenario' | 'contract' | 'property';
+export type CaseStatus = 'pass' | 'fail' | 'unsupported';
+
+export interface CaseInfo {
+  id: string;
+  title: string;
+  group: CaseGroup;
+}
+
+export interface CaseResult extends CaseInfo {
+  vendor: string;
+  status: CaseStatus;
+  /** Why the case is unsupported (the capability GET_INFO does not claim). */
+  reason?: string;
+  /** What failed (message and stack). */
+  error?: string;
+  ms: number;
+}
+
+export interface ConformanceReport {
+  vendors: string[];
+  runs: number;
+  results: CaseResult[];
+  counts: { pass: number; fail: number; unsupported: number };
+}
+
+/** Where a case runs: the vendor, the property run count and the user's machine options. */
+export interface KitEnv {
+  vendor: string;
+  runs: number;
+  machineOptions: Record<string, unknown>;
+}
+
+/** GET_INFO of the kit's standard devices on a fresh machine (see KIT_DEVICES). */
+export interface Caps {
+  /** An ordinary pdev ('dev0'). */
+  dev: IoasidInfo;
+  /** A pdev with PRI ('pri0'). */
+  pri: IoasidInfo;
+  /** A PASID-tagged mdev ('md0'), when the vendor can describe one. */
+  md?: IoasidInfo;
+  /** An ENQCMD-capable mdev ('wq0'). */
+  wq?: IoasidInfo;
+  /** The vendor's guest-kernel helpers (machine.driver.guest). */
+  guest?: GuestKernelHelpers;
+  /** A 'map' IOASID took a pdev vPASID attach (true), or what refused it. */
+  pasidMapAttach: true | string;
+  /** A 'map' IOASID took an mdev (host PASID) attach (true), or what refused it. */
+  mdevAttach: true | string;
+}
+
+/**
+ * One conformance case. `needs` reads GET_INFO: null when the vendor claims what the case
+ * exercises, else the reason; then `rejects` proves the vendor refuses the command with the
+ * right errno. A vendor that claims a capability gets `run`, and any failure there is a failure.
+ */
+export interface CaseDef extends CaseInfo {
+  needs?(caps: Caps): string | null;
+  run(env: KitEnv, caps: Caps): void;
+  /** Checks the rejection; may return an amended reason (e.g. when a check could not be made). */
+  rejects?(env: KitEnv, caps: Caps, reason: string): string | void;
+}
