@@ -86,4 +86,13 @@ describe('mdev PASIDs and ENQCMD through KVM (proposal §4, §5.5)', () => {
     m.device('vf').attachIoasid(a, { userPasid: 3 });
     expectErrno(() => m.kvm.mapPasid({ guestPasid: 7, fd, ioasid: a }), 'EBUSY', /pdev vf/);
   });
+
+  it('refuses KVM_MAP_PASID when no device of the fd accepts ENQCMD', () => {
+    const { m } = mockMachine();
+    const fd = m.openIoasidFd();
+    m.device('dev0').bindIoasidFd(fd);
+    const a = fd.alloc({ protocol: 'map' });
+    expectErrno(() => m.kvm.mapPasid({ guestPasid: 1, fd, ioasid: a }), 'EOPNOTSUPP', /ENQCMD/);
+    expect(m.kvm.hasMappings).toBe(false);
+  });
 });

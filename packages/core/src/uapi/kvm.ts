@@ -28,6 +28,9 @@ export class Kvm {
     if (!fd || fd.machine !== this.machine) fail('EBADF', 'fd is not an IOASID fd of this machine');
     fd.ioasidObject(ioasid);
     if (this.table.has(guestPasid)) fail('EEXIST', `guestPasid ${guestPasid} is already translated`);
+    if (![...fd.devices].some((d) => this.machine.driver.capabilities(d.desc).enqcmd)) {
+      fail('EOPNOTSUPP', 'no device bound to this fd accepts ENQCMD, so there is no guest PASID to translate');
+    }
     const pdev = this.machine.deviceList.find(
       (d) => d.kind === 'pdev' && d.desc.enqcmd && d.fd && d.fd.attachmentsOf(d).some((a) => a.userPasid !== undefined),
     );
