@@ -286,7 +286,7 @@ export class VtdDriver implements IommuDriver {
 
   translate(req: DmaRequest): TranslateResult {
     // The fault interrupt of earlier DMA has been handled by the time the device issues this one.
-    this.serviceFaults();
+    if (this.unit.faults.pendingCount !== 0) this.serviceFaults();
     const r = this.unit.translate(req);
     if (typeof r === 'number') return r;
     if ((r as UnitFault).pageRequest) return this.servicePageRequest(r as UnitFault);
@@ -296,9 +296,8 @@ export class VtdDriver implements IommuDriver {
   /** The fault interrupt handler (Linux dmar_fault): reads each pending FRCD and writes F back to release it. */
   serviceFaults(): void {
     if (!this.unit.faults.pending()) return;
-    const regs = this.unit.registers();
     for (let i = 0; i < this.unit.faults.count; i++) {
-      const v = regs[`FRCD_REG[${i}]`];
+      const v = this.unit.readFrcd(i);
       const q = [v & ((1n << 64n) - 1n), v >> 64n];
       if (getField(q, FRCD_F) !== 1n) continue;
       this.faultLog.push(this.unit.faults.describe(i));

@@ -1,12 +1,13 @@
 import { fail, type HostMemory } from '@ioasid/core';
 import { withField, IQA_DW, IQA_IQA, IQA_QS, IQT_QT, FSTS_IQE, reg } from './hw/registers.js';
 import type { VtdUnit } from './hw/unit.js';
-import { encodeInvDesc, INV_DESC_BYTES, QI_DONE, QI_IN_USE, type InvDesc } from './tables/inv-desc.js';
-import { writeQwords } from './tables/qwords.js';
+import { encodeInvDescWords, INV_DESC_BYTES, QI_DONE, QI_IN_USE, type InvDesc } from './tables/inv-desc.js';
 
 /** Queue size as Linux sets it: 2 pages of 256-bit descriptors (QS = 1, DW = 1), 256 slots. */
 const QS = 1;
 const SLOTS = (4096 << QS) / INV_DESC_BYTES;
+/** Descriptors kept in the history trace (the newest; older ones are dropped in batches). */
+const HISTORY_MAX = 4096;
 
 /**
  * The kernel side of queued invalidation (Linux dmar.c qi_submit_sync): descriptors are written
@@ -17,8 +18,12 @@ export class QueuedInvalidation {
   readonly base: number;
   private readonly status: number;
   private tail = 0;
-  /** Every descriptor submitted, oldest first (a trace for debugging and tests). */
+  /** Descriptors submitted, oldest first: a bounded trace (the last few thousand) for debugging and tests. */
   readonly history: InvDesc[] = [];
+  /** The wait descriptor every batch ends with (its status address never changes). */
+  private readonly wait: InvDesc;
+  /** One descriptor's words while it is written. */
+  private readonly words = new Uint32Array(INV_DESC_BYTES / 4);
 
   constructor(
     private readonly host: HostMemory,
@@ -35,42 +40,51 @@ export class QueuedInvalidation {
     iqa = withField(iqa, IQA_DW, 1);
     iqa = withField(iqa, IQA_QS, QS);
     unit.writeIqa(iqa);
+    this.wait = { type: 'wait', sw: true, fn: true, iflag: false, pd: false, statusData: QI_DONE, statusAddr: BigInt(this.status) * 4096n };
   }
 
   get iqaValue(): bigint {
     return withField(withField(withField(0n, IQA_IQA, this.base), IQA_DW, 1), IQA_QS, QS);
   }
 
-  /** Submits descriptors and waits for their completion. */
+  /**
+   * Submits descriptors and waits for their completion: as qi_submit_sync, the wait descriptor's
+   * status word is polled, and FSTS is read only when it does not say done.
+   */
   submit(descs: readonly InvDesc[]): void {
-    if (descs.length === 0) return;
-    const statusAddr = BigInt(this.status) * 4096n;
+    const statusPa = this.status * 4096;
     for (let i = 0; i < descs.length; i += SLOTS - 2) {
-      const batch = descs.slice(i, i + SLOTS - 2);
-      this.host.write(this.status * 4096, u32le(QI_IN_USE));
-      for (const d of batch) this.put(d);
-      this.put({ type: 'wait', sw: true, fn: true, iflag: false, pd: false, statusData: QI_DONE, statusAddr });
+      const end = Math.min(descs.length, i + SLOTS - 2);
+      this.writeWord(statusPa, QI_IN_USE);
+      for (let k = i; k < end; k++) this.put(descs[k]);
+      this.put(this.wait);
       this.unit.writeIqt(withField(0n, IQT_QT, (this.tail * INV_DESC_BYTES) >> 4));
-      if (this.host.u32(this.status * 4096) !== QI_DONE || reg(this.unit.registers().FSTS_REG, FSTS_IQE)) {
-        fail('EFAULT', 'invalidation queue error: the unit stopped before the wait descriptor');
+      if (this.host.u32(statusPa) !== QI_DONE) {
+        const iqe = reg(this.unit.registers().FSTS_REG, FSTS_IQE) === 1;
+        fail('EFAULT', `invalidation queue error: the unit stopped before the wait descriptor${iqe ? ' (FSTS.IQE)' : ''}`);
       }
     }
   }
 
   private put(d: InvDesc): void {
-    writeQwords(this.host, BigInt(this.base) * 4096n + BigInt(this.tail * INV_DESC_BYTES), encodeInvDesc(d));
-    this.history.push(d);
+    const w = this.words;
+    encodeInvDescWords(d, w);
+    const pa = this.base * 4096 + this.tail * INV_DESC_BYTES;
+    const frame = Math.floor(pa / 4096);
+    this.host.wordsForWrite(frame).set(w, this.host.wordBase(frame) + ((pa % 4096) >>> 2));
+    const h = this.history;
+    h.push(d);
+    if (h.length >= 2 * HISTORY_MAX) h.splice(0, h.length - HISTORY_MAX);
     this.tail = (this.tail + 1) % SLOTS;
+  }
+
+  private writeWord(pa: number, v: number): void {
+    const frame = Math.floor(pa / 4096);
+    this.host.wordsForWrite(frame)[this.host.wordBase(frame) + ((pa % 4096) >>> 2)] = v >>> 0;
   }
 
   destroy(): void {
     this.host.freeFrames(this.base, 1 << QS);
     this.host.freeFrame(this.status);
   }
-}
-
-function u32le(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v, true);
-  return b;
 }

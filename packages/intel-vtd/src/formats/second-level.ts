@@ -74,6 +74,10 @@ export class SecondLevelFormat implements PtFormat {
   readonly sllps: number;
   readonly haw: number;
   private readonly rsvdHi: number;
+  /** Per level, decoded once from the rules above: whether a leaf may sit there, and the reserved low-word bits of a leaf and of a table entry. */
+  private readonly leafOk: boolean[] = [];
+  private readonly rsvdLeafLo: number[] = [];
+  private readonly rsvdTableLo: number[] = [];
 
   constructor(opts: SecondLevelOptions) {
     this.levels = opts.levels;
@@ -81,6 +85,13 @@ export class SecondLevelFormat implements PtFormat {
     this.haw = opts.haw ?? VTD_HAW;
     this.rsvdHi = slReservedHi(this.haw);
     this.name = `vtd-second-level-${this.levels}`;
+    for (let l = 0; l < 5; l++) {
+      const ok = l === 0 || (l <= 2 && ((this.sllps >> (l - 1)) & 1) === 1);
+      this.leafOk.push(ok);
+      this.rsvdLeafLo.push(slReservedLo(l, true));
+      // PS in a table entry is reserved where the size is not supported (PML4E/PML5E always).
+      this.rsvdTableLo.push((slReservedLo(l, false) | (l > 0 && !ok ? SL_PS : 0)) >>> 0);
+    }
   }
 
   levelBits(): number {
@@ -88,11 +99,11 @@ export class SecondLevelFormat implements PtFormat {
   }
 
   leafAllowed(level: number): boolean {
-    return level === 0 || (level <= 2 && ((this.sllps >> (level - 1)) & 1) === 1);
+    return this.leafOk[level] === true;
   }
 
   isLeaf(lo: number, level: number): boolean {
-    return level === 0 || ((lo & SL_PS) !== 0 && this.leafAllowed(level));
+    return level === 0 || ((lo & SL_PS) !== 0 && this.leafOk[level]);
   }
 
   kind(w: Uint32Array, i: number, level: number): EntryKind {
@@ -129,9 +140,13 @@ export class SecondLevelFormat implements PtFormat {
 
   /** Whether a present entry sets a reserved bit (QEMU vtd_slpte_nonzero_rsvd). */
   reserved(lo: number, hi: number, level: number): boolean {
-    const leaf = this.isLeaf(lo, level);
-    if (!leaf && (lo & SL_PS) !== 0 && level > 0 && level <= 2) return true; // PS where SLLPS lacks the size
-    return (lo & slReservedLo(level, leaf)) !== 0 || (hi & this.rsvdHi) !== 0;
+    return this.reservedAs(lo, hi, level, this.isLeaf(lo, level));
+  }
+
+  /** reserved() for an entry already known to be a leaf or not (isLeaf), as the walker has it. */
+  reservedAs(lo: number, hi: number, level: number, leaf: boolean): boolean {
+    // A table entry with PS where SLLPS lacks the size has PS reserved (rsvdTableLo).
+    return ((lo & (leaf ? this.rsvdLeafLo[level] : this.rsvdTableLo[level])) | (hi & this.rsvdHi)) !== 0;
   }
 
   decode(lo: number, hi: number, level: number): DecodedEntry {

@@ -12,6 +12,8 @@ export interface ContextCacheEntry {
   /** PASID directory byte address. */
   pasidDir: number;
   ridPasid: number;
+  /** RID_PRIV: requests without PASID are treated as privileged. */
+  ridPriv: boolean;
 }
 
 /** Function-mask bits of the source-id a device-selective invalidation ignores (FM 0–3). */
@@ -19,13 +21,26 @@ const FM_MASK = [0, 0x4, 0x6, 0x7];
 
 export class ContextCache {
   private readonly entries = new Map<number, ContextCacheEntry>();
+  /**
+   * The entry last looked up, a shortcut into `entries` (not a second cache: it is always one of
+   * them, and forgotten whenever any entry leaves).
+   */
+  private lastRid = -1;
+  private last: ContextCacheEntry | undefined = undefined;
 
   get(rid: number): ContextCacheEntry | undefined {
-    return this.entries.get(rid);
+    if (rid === this.lastRid) return this.last;
+    const e = this.entries.get(rid);
+    if (e !== undefined) {
+      this.lastRid = rid;
+      this.last = e;
+    }
+    return e;
   }
 
   fill(rid: number, e: ContextCacheEntry): void {
     this.entries.set(rid, e);
+    if (rid === this.lastRid) this.last = e;
   }
 
   get size(): number {
@@ -34,10 +49,17 @@ export class ContextCache {
 
   invalidateAll(): void {
     this.entries.clear();
+    this.forgetLast();
   }
 
   invalidateDevice(sid: number, fm: number): void {
     const mask = ~FM_MASK[fm & 3];
     for (const rid of [...this.entries.keys()]) if ((rid & mask) === (sid & mask)) this.entries.delete(rid);
+    this.forgetLast();
+  }
+
+  private forgetLast(): void {
+    this.lastRid = -1;
+    this.last = undefined;
   }
 }

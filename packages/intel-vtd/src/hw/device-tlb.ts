@@ -23,6 +23,7 @@ export class DeviceTlb {
   fill(rid: number, pasid: number, iovaFrame: number, e: TlbEntry): void {
     let d = this.devs.get(rid);
     if (!d) this.devs.set(rid, (d = new Map()));
+    this.empty = false;
     let t = d.get(pasid);
     if (!t) d.set(pasid, (t = new Map()));
     const n = SIZE_FRAMES[e.sizeIdx];
@@ -35,9 +36,8 @@ export class DeviceTlb {
     return n;
   }
 
-  get empty(): boolean {
-    return this.devs.size === 0;
-  }
+  /** No device holds an entry (kept as a field: the unit asks on every request). */
+  empty = true;
 
   /** Invalidates entries of `rid` for `pasid` (-1 = without PASID; null = every PASID) in a range. */
   invalidate(rid: number, pasid: number | null, range: { frame: number; frames: number }): void {
@@ -49,5 +49,6 @@ export class DeviceTlb {
       if (t.size === 0) d.delete(p);
     }
     if (d.size === 0) this.devs.delete(rid);
+    this.empty = this.devs.size === 0;
   }
 }

@@ -1,4 +1,4 @@
-import { decodeInvDesc, devTlbRange, INV_DESC_BYTES, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DOMAIN, IOTLB_GLOBAL, IOTLB_PAGE, PC_DOMAIN, PC_GLOBAL, PC_PASID_SEL, PIOTLB_ALL_IN_PASID, PIOTLB_PAGE_IN_PASID, type InvDesc } from '../tables/inv-desc.js';
+import { decodeInvDescWords, devTlbRange, INV_DESC_BYTES, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DOMAIN, IOTLB_GLOBAL, IOTLB_PAGE, PC_DOMAIN, PC_GLOBAL, PC_PASID_SEL, PIOTLB_ALL_IN_PASID, PIOTLB_PAGE_IN_PASID, type InvDesc } from '../tables/inv-desc.js';
 import type { ContextCache } from './context-cache.js';
 import type { DeviceTlb } from './device-tlb.js';
 import type { Iotlb } from './iotlb.js';
@@ -41,6 +41,12 @@ export class InvalidationQueue {
   iqh = 0n;
   iqt = 0n;
   enabled = false;
+  /** IQA_REG decoded when written: queue base (bytes), slot size and count. */
+  private base = 0;
+  private bytes = 16;
+  private count = 256;
+  /** One descriptor's words as fetched. */
+  private readonly words = new Uint32Array(INV_DESC_BYTES / 4);
 
   constructor(
     private readonly bus: PhysBus,
@@ -48,41 +54,45 @@ export class InvalidationQueue {
   ) {}
 
   get descBytes(): number {
-    return reg(this.iqa, IQA_DW) ? INV_DESC_BYTES : 16;
+    return this.bytes;
   }
 
   get slots(): number {
-    return (4096 * 2 ** reg(this.iqa, IQA_QS)) / this.descBytes;
+    return this.count;
   }
 
   private index(v: bigint, f: typeof IQH_QH): number {
-    return Number(regBig(v, f) << 4n) / this.descBytes;
+    return Number(regBig(v, f) << 4n) / this.bytes;
   }
 
   writeIqa(v: bigint): void {
     this.iqa = v;
     this.iqh = 0n;
     this.iqt = 0n;
+    this.base = Number(regBig(v, IQA_IQA) << 12n);
+    this.bytes = reg(v, IQA_DW) ? INV_DESC_BYTES : 16;
+    this.count = (4096 * 2 ** reg(v, IQA_QS)) / this.bytes;
   }
 
   /** Software moves the tail; the unit runs the queue up to it (synchronously). */
   writeIqt(v: bigint, queueErrorPending: boolean): void {
     this.iqt = v;
     if (!this.enabled || queueErrorPending) return;
-    const base = Number(regBig(this.iqa, IQA_IQA) << 12n);
     const tail = this.index(this.iqt, IQT_QT);
     let head = this.index(this.iqh, IQH_QH);
+    const w = this.words;
     while (head !== tail) {
-      const q = this.bus.qwords(base + head * this.descBytes, this.descBytes / 8);
-      while (q.length < 4) q.push(0n);
-      const d = decodeInvDesc(q);
+      // A 128-bit descriptor (DW = 0) leaves the upper words zero.
+      w.fill(0);
+      this.bus.readWords(this.base + head * this.bytes, this.bytes / 4, w);
+      const d = decodeInvDescWords(w);
       if (!d || !this.execute(d)) {
         this.t.queueError();
         break;
       }
-      head = (head + 1) % this.slots;
+      head = (head + 1) % this.count;
     }
-    this.iqh = withField(0n, IQH_QH, (head * this.descBytes) >> 4);
+    this.iqh = withField(0n, IQH_QH, (head * this.bytes) >> 4);
   }
 
   /** Applies one descriptor; false if it is malformed. */

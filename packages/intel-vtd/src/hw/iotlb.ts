@@ -4,6 +4,7 @@ import { PGTT_FL_ONLY, PGTT_NESTED, PGTT_PT, PGTT_SL_ONLY } from '../tables/pasi
 export const SIZE_FRAMES = [1, 512, 262144] as const;
 export const SIZE_SHIFTS = [12, 21, 30] as const;
 
+/** A cached translation as the device-TLB holds it. */
 export interface TlbEntry {
   /** Host frame of the page's first 4 KiB. */
   frame: number;
@@ -15,46 +16,287 @@ export interface TlbEntry {
   pgtt: number;
 }
 
+/** Access bits of an IOTLB entry. */
+export const TLB_R = 1;
+export const TLB_W = 2;
+/** An unprivileged request may use the entry (first level: U/S at every level). */
+export const TLB_U = 4;
+
+/** Geometry of the modelled IOTLB: 4096 sets of 4 ways, 16384 entries. */
+export const IOTLB_SETS = 4096;
+export const IOTLB_WAYS = 4;
+
+const DIDS = 1 << 16;
+/** The tag's radix for PASIDs (20 bits) and for the size index (2 bits). */
+const TAG_PASID = 1 << 20;
+const TAG_SIZE = 4;
+
 /**
  * IOTLB: final translations tagged with DID and PASID (the RID_PASID for requests without
  * PASID) and the page size they were found at. Filled by successful walks, cleared only by IOTLB
  * (second-level, pass-through and nested entries) and PASID-based IOTLB (first-level and nested
- * entries) invalidation descriptors.
+ * entries) invalidation descriptors, and by replacement when a set is full.
+ *
+ * Like the hardware it is bounded and set-associative: `sets` × `ways` entries in typed arrays,
+ * the set chosen by the page number (at the entry's size) and the DID, round-robin replacement
+ * within a set. A page-selective invalidation probes only the sets its pages map to; a
+ * domain-selective one looks at the entries only when the DID has any.
  */
 export class Iotlb {
-  private readonly tags = new Map<number, Map<number, TlbEntry>>();
+  readonly sets: number;
+  readonly ways: number;
+  private readonly setMask: number;
+  /**
+   * The entries, 4 × ways numbers per set: first each way's key — 1 + the page number at the
+   * entry's size (0 marks an invalid way) and tag, (DID × 2^20 + PASID) × 4 + size index — then each
+   * way's data — output host frame of the page's first 4 KiB, and access bits | PGTT << 3 |
+   * size index << 6. A set is one contiguous block, as a set is one row of a hardware array.
+   * Slot `i` (set × ways + way) has its key at keyAt(i) and its data 2 × ways further on.
+   */
+  private readonly mem: Float64Array;
+  /** Next way to replace, per set. */
+  private readonly victim: Uint8Array;
+  /** Valid entries per DID and per DID with PGTT nested (grown as DIDs appear), per page size, and in all. */
+  private perDid = new Uint16Array(64);
+  private nestedPerDid = new Uint16Array(64);
+  private readonly perSize = [0, 0, 0];
+  private valid = 0;
 
-  private static tag(did: number, pasid: number): number {
-    return did * 0x100000 + pasid;
+  constructor(sets = IOTLB_SETS, ways = IOTLB_WAYS) {
+    if (sets <= 0 || (sets & (sets - 1)) !== 0) throw new Error('IOTLB sets must be a power of two');
+    if (ways <= 0 || ways > 255 || sets * ways > 0xffff) throw new Error('IOTLB geometry out of range');
+    this.sets = sets;
+    this.ways = ways;
+    this.setMask = sets - 1;
+    // All zeros: every way invalid (and data only ever holds zeros or valid values).
+    this.mem = new Float64Array(4 * sets * ways);
+    this.victim = new Uint8Array(sets);
   }
 
-  lookup(did: number, pasid: number, iovaFrame: number): TlbEntry | undefined {
-    const t = this.tags.get(Iotlb.tag(did, pasid));
-    if (!t) return undefined;
-    for (let s = 0; s < 3; s++) {
-      const n = SIZE_FRAMES[s];
-      const e = t.get((iovaFrame - (iovaFrame % n)) * 4 + s);
-      if (e) return e;
+  get capacity(): number {
+    return this.sets * this.ways;
+  }
+
+  /** Index in `mem` of slot `i`'s key (its data is 2 × ways further on). */
+  private keyAt(i: number): number {
+    const way = i % this.ways;
+    return 4 * (i - way) + 2 * way;
+  }
+
+  /** First slot of the set a page (number `pn` at size `s`) of domain `did` lives in. */
+  private setBase(pn: number, s: number, did: number): number {
+    return (((pn >>> 0) ^ (s << 10) ^ (Math.imul(did, 0x9e3779b1) >>> 20)) & this.setMask) * this.ways;
+  }
+
+  /** The way of the set at `base` holding page `pn` under `tag`, or -1 (every way compared in full). */
+  private probe(base: number, pn: number, tag: number): number {
+    const mem = this.mem;
+    const k0 = 4 * base;
+    const key = pn + 1;
+    for (let w = 0; w < this.ways; w++) if (((mem[k0 + 2 * w] === key ? 1 : 0) & (mem[k0 + 2 * w + 1] === tag ? 1 : 0)) !== 0) return base + w;
+    return -1;
+  }
+
+  /** The slot holding a translation of `iovaFrame` for (DID, PASID), or -1. Smaller pages first. */
+  lookup(did: number, pasid: number, iovaFrame: number): number {
+    const tag = (did * TAG_PASID + pasid) * TAG_SIZE;
+    const slot = this.perSize[0] !== 0 ? this.probe(this.setBase(iovaFrame, 0, did), iovaFrame, tag) : -1;
+    return slot >= 0 ? slot : this.lookupLarge(did, tag, iovaFrame);
+  }
+
+  /** lookup() for the 2 MiB and 1 GiB entries. */
+  private lookupLarge(did: number, tag: number, iovaFrame: number): number {
+    const sz = this.perSize;
+    let slot = -1;
+    if (sz[1] !== 0) {
+      const pn = Math.floor(iovaFrame / SIZE_FRAMES[1]);
+      slot = this.probe(this.setBase(pn, 1, did), pn, tag + 1);
     }
-    return undefined;
+    if (slot < 0 && sz[2] !== 0) {
+      const pn = Math.floor(iovaFrame / SIZE_FRAMES[2]);
+      slot = this.probe(this.setBase(pn, 2, did), pn, tag + 2);
+    }
+    return slot;
   }
 
-  fill(did: number, pasid: number, iovaFrame: number, e: TlbEntry): void {
-    const tag = Iotlb.tag(did, pasid);
-    let t = this.tags.get(tag);
-    if (!t) this.tags.set(tag, (t = new Map()));
-    const n = SIZE_FRAMES[e.sizeIdx];
-    t.set((iovaFrame - (iovaFrame % n)) * 4 + e.sizeIdx, e);
+  /**
+   * The translation path in one call: the host frame for `iovaFrame` if a cached entry of
+   * (DID, PASID) grants the access, else -1 (a miss, or an entry that does not grant it: then the
+   * unit walks). The 4 KiB probe is lookup() written out, and a hit runs no operation a miss
+   * did not (so that code optimised during misses is not thrown away at the first hit).
+   */
+  translate(did: number, pasid: number, iovaFrame: number, write: boolean, privileged: boolean): number {
+    const tag = (did * TAG_PASID + pasid) * TAG_SIZE;
+    const mem = this.mem;
+    const ways = this.ways;
+    let slot = -1;
+    // Where the data of the slot found is. On a miss, the first way's of the set probed (zeros or
+    // an old valid entry: the arithmetic below stays well-typed, and the fill that follows a
+    // miss finds the set's data already fetched). Every operation here runs on hits and misses
+    // alike: both outcomes are computed, then selected.
+    let d = 2 * ways;
+    if (this.perSize[0] !== 0) {
+      // probe(setBase(iovaFrame, 0, did), iovaFrame, tag)
+      const base = (((iovaFrame >>> 0) ^ (Math.imul(did, 0x9e3779b1) >>> 20)) & this.setMask) * ways;
+      const k0 = 4 * base;
+      const key = iovaFrame + 1;
+      let found = -1;
+      for (let w = 0; w < ways; w++) {
+        if (((mem[k0 + 2 * w] === key ? 1 : 0) & (mem[k0 + 2 * w + 1] === tag ? 1 : 0)) !== 0) {
+          found = w;
+          break;
+        }
+      }
+      const hitSlot = base + found;
+      const hitData = k0 + 2 * ways + 2 * found;
+      slot = found >= 0 ? hitSlot : -1;
+      d = found >= 0 ? hitData : k0 + 2 * ways;
+    }
+    if (slot < 0) {
+      slot = this.lookupLarge(did, tag, iovaFrame);
+      if (slot >= 0) d = this.keyAt(slot) + 2 * ways;
+    }
+    const meta = mem[d + 1];
+    const s = (meta >> 6) & 3;
+    const out = mem[d] + (s === 0 ? 0 : iovaFrame % SIZE_FRAMES[s]);
+    const granted = ((meta & (write ? TLB_W : TLB_R)) !== 0 ? 1 : 0) & (privileged || (meta & TLB_U) !== 0 ? 1 : 0);
+    return (granted & (slot >= 0 ? 1 : 0)) === 1 ? out : -1;
+  }
+
+  /** Whether the entry in `slot` grants the access. */
+  permits(slot: number, write: boolean, privileged: boolean): boolean {
+    const p = this.metaOf(slot);
+    return (p & (write ? TLB_W : TLB_R)) !== 0 && (privileged || (p & TLB_U) !== 0);
+  }
+
+  /** The host frame the entry in `slot` gives for `iovaFrame`. */
+  outFrame(slot: number, iovaFrame: number): number {
+    return this.mem[this.keyAt(slot) + 2 * this.ways] + (iovaFrame % SIZE_FRAMES[this.sizeOf(slot)]);
+  }
+
+  /** The entry in `slot` as an object (for tests and dumps). */
+  entry(slot: number): TlbEntry & { did: number; pasid: number } {
+    const p = this.metaOf(slot);
+    return {
+      did: this.didOf(slot),
+      pasid: this.pasidOf(slot),
+      frame: this.mem[this.keyAt(slot) + 2 * this.ways],
+      sizeIdx: this.sizeOf(slot),
+      read: (p & TLB_R) !== 0,
+      write: (p & TLB_W) !== 0,
+      user: (p & TLB_U) !== 0,
+      pgtt: this.pgttOf(slot),
+    };
+  }
+
+  /**
+   * Caches a translation: page `iovaFrame` lies in a page of size index `sizeIdx` whose first
+   * 4 KiB is host frame `outFrame`; `perm` is TLB_R | TLB_W | TLB_U.
+   */
+  fill(did: number, pasid: number, iovaFrame: number, sizeIdx: number, outFrame: number, perm: number, pgtt: number): void {
+    if (did >= this.perDid.length) this.counters(did);
+    const mem = this.mem;
+    const ways = this.ways;
+    const tag = (did * TAG_PASID + pasid) * TAG_SIZE + sizeIdx;
+    const pn = sizeIdx === 0 ? iovaFrame : Math.floor(iovaFrame / SIZE_FRAMES[sizeIdx]);
+    const base = this.setBase(pn, sizeIdx, did);
+    const k0 = 4 * base;
+    // The way already holding this page (a refill), else a free way, else the next victim.
+    let way = -1;
+    let free = -1;
+    for (let w = 0; w < ways; w++) {
+      const k = mem[k0 + 2 * w];
+      if (k === pn + 1 && mem[k0 + 2 * w + 1] === tag) {
+        way = w;
+        break;
+      }
+      if (free < 0 && k === 0) free = w;
+    }
+    if (way < 0) way = free;
+    if (way < 0) {
+      const set = base / ways;
+      way = this.victim[set];
+      this.victim[set] = (way + 1) % ways;
+    }
+    const slot = base + way;
+    if (mem[k0 + 2 * way] !== 0) this.drop(slot);
+    mem[k0 + 2 * way] = pn + 1;
+    mem[k0 + 2 * way + 1] = tag;
+    mem[k0 + 2 * ways + 2 * way] = sizeIdx === 0 ? outFrame : outFrame - (iovaFrame % SIZE_FRAMES[sizeIdx]);
+    mem[k0 + 2 * ways + 2 * way + 1] = perm | (pgtt << 3) | (sizeIdx << 6);
+    this.perDid[did]++;
+    if (pgtt === PGTT_NESTED) this.nestedPerDid[did]++;
+    this.perSize[sizeIdx]++;
+    this.valid++;
+  }
+
+  /** Makes the per-DID counters cover `did`. */
+  private counters(did: number): void {
+    let len = this.perDid.length;
+    while (len <= did) len *= 2;
+    const a = new Uint16Array(Math.min(len, DIDS));
+    const b = new Uint16Array(a.length);
+    a.set(this.perDid);
+    b.set(this.nestedPerDid);
+    this.perDid = a;
+    this.nestedPerDid = b;
+  }
+
+  /** Valid entries tagged with `did`. */
+  private entriesOf(did: number): number {
+    return did < this.perDid.length ? this.perDid[did] : 0;
+  }
+
+  private isValid(i: number): boolean {
+    return this.mem[this.keyAt(i)] !== 0;
+  }
+
+  private pnOf(i: number): number {
+    return this.mem[this.keyAt(i)] - 1;
+  }
+
+  private didOf(i: number): number {
+    return Math.floor(this.mem[this.keyAt(i) + 1] / (TAG_PASID * TAG_SIZE));
+  }
+
+  private pasidOf(i: number): number {
+    return Math.floor(this.mem[this.keyAt(i) + 1] / TAG_SIZE) % TAG_PASID;
+  }
+
+  private metaOf(i: number): number {
+    return this.mem[this.keyAt(i) + 2 * this.ways + 1];
+  }
+
+  private sizeOf(i: number): number {
+    return (this.metaOf(i) >> 6) & 3;
+  }
+
+  private pgttOf(i: number): number {
+    return (this.metaOf(i) >> 3) & 7;
+  }
+
+  private drop(i: number): void {
+    const did = this.didOf(i);
+    this.perDid[did]--;
+    if (this.pgttOf(i) === PGTT_NESTED) this.nestedPerDid[did]--;
+    this.perSize[this.sizeOf(i)]--;
+    this.valid--;
+    const k = this.keyAt(i);
+    this.mem[k] = 0;
+    this.mem[k + 1] = 0;
   }
 
   get size(): number {
-    let n = 0;
-    for (const t of this.tags.values()) n += t.size;
-    return n;
+    return this.valid;
   }
 
   invalidateAll(): void {
-    this.tags.clear();
+    if (this.valid === 0) return;
+    this.mem.fill(0);
+    this.perDid.fill(0);
+    this.nestedPerDid.fill(0);
+    this.perSize.fill(0);
+    this.valid = 0;
   }
 
   /**
@@ -63,29 +305,82 @@ export class Iotlb {
    * the range is in second-stage input (GPA) terms and the cached input is first-stage (GVA).
    */
   invalidateDomain(did: number, range?: { frame: number; frames: number }): void {
-    for (const [tag, t] of this.tags) {
-      if (Math.floor(tag / 0x100000) !== did) continue;
-      for (const [k, e] of [...t]) {
-        if (e.pgtt === PGTT_FL_ONLY) continue;
-        if (range && e.pgtt !== PGTT_NESTED && !overlaps(k, range)) continue;
-        t.delete(k);
-      }
-    }
+    if (this.entriesOf(did) === 0) return;
+    // Nested entries go whatever their address: that needs a look at every entry of the DID.
+    if (!range || this.nestedPerDid[did] !== 0) this.sweep(did, -1, range);
+    else this.inRange(did, -1, range);
   }
 
   /** PASID-based IOTLB invalidation: first-level and nested entries of (DID, PASID), all or in a range. */
   invalidatePasid(did: number, pasid: number, range?: { frame: number; frames: number }): void {
-    const t = this.tags.get(Iotlb.tag(did, pasid));
-    if (!t) return;
-    for (const [k, e] of [...t]) {
-      if (e.pgtt === PGTT_SL_ONLY || e.pgtt === PGTT_PT) continue;
-      if (range && !overlaps(k, range)) continue;
-      t.delete(k);
+    if (this.entriesOf(did) === 0) return;
+    if (!range) this.sweep(did, pasid, range);
+    else this.inRange(did, pasid, range);
+  }
+
+  /**
+   * Whether an invalidation drops the valid entry in slot `i`: an IOTLB invalidation (pasid -1)
+   * the DID's second-level, pass-through and nested entries (nested ones whatever the range); a
+   * PASID-based one the first-level and nested entries of (DID, PASID); with a range, only entries
+   * overlapping it (but for nested ones in an IOTLB invalidation).
+   */
+  private selects(i: number, did: number, pasid: number, range: { frame: number; frames: number } | undefined): boolean {
+    if (this.didOf(i) !== did) return false;
+    const pgtt = this.pgttOf(i);
+    if (pasid < 0) {
+      if (pgtt === PGTT_FL_ONLY) return false;
+      return !range || pgtt === PGTT_NESTED || this.overlaps(i, range);
     }
+    if (this.pasidOf(i) !== pasid || pgtt === PGTT_SL_ONLY || pgtt === PGTT_PT) return false;
+    return !range || this.overlaps(i, range);
+  }
+
+  /** Looks at every entry: drops those selects() picks. Entries of other DIDs cost a tag comparison. */
+  private sweep(did: number, pasid: number, range: { frame: number; frames: number } | undefined): void {
+    const mem = this.mem;
+    const ways = this.ways;
+    // Tags of the DID lie in [lo, lo + 2^22).
+    const lo = did * TAG_PASID * TAG_SIZE;
+    const hi = lo + TAG_PASID * TAG_SIZE;
+    for (let set = 0; set < this.sets; set++) {
+      const k0 = 4 * ways * set;
+      for (let w = 0; w < ways; w++) {
+        if (mem[k0 + 2 * w] === 0) continue;
+        const tag = mem[k0 + 2 * w + 1];
+        if (tag < lo || tag >= hi) continue;
+        const i = set * ways + w;
+        if (this.selects(i, did, pasid, range)) this.drop(i);
+      }
+    }
+  }
+
+  /** sweep() for a range: probes only the sets its pages map to, unless they are more than the sets. */
+  private inRange(did: number, pasid: number, range: { frame: number; frames: number }): void {
+    const last = range.frame + range.frames - 1;
+    let probes = 0;
+    for (let s = 0; s < 3; s++) if (this.perSize[s] !== 0) probes += Math.floor(last / SIZE_FRAMES[s]) - Math.floor(range.frame / SIZE_FRAMES[s]) + 1;
+    if (probes > this.sets) return this.sweep(did, pasid, range);
+    for (let s = 0; s < 3; s++) {
+      if (this.perSize[s] === 0) continue;
+      const n = SIZE_FRAMES[s];
+      for (let pn = Math.floor(range.frame / n); pn <= Math.floor(last / n); pn++) {
+        const base = this.setBase(pn, s, did);
+        for (let i = base; i < base + this.ways; i++) {
+          if (this.isValid(i) && this.pnOf(i) === pn && this.sizeOf(i) === s && this.selects(i, did, pasid, range)) this.drop(i);
+        }
+      }
+    }
+  }
+
+  /** Whether the page cached in slot `i` overlaps [frame, frame+frames). */
+  private overlaps(i: number, range: { frame: number; frames: number }): boolean {
+    const n = SIZE_FRAMES[this.sizeOf(i)];
+    const base = this.pnOf(i) * n;
+    return base < range.frame + range.frames && range.frame < base + n;
   }
 }
 
-/** Whether the cached page under key `k` overlaps [frame, frame+frames). */
+/** Whether the cached page under key `k` (page base × 4 + size index) overlaps [frame, frame+frames). */
 export function overlaps(k: number, range: { frame: number; frames: number }): boolean {
   const s = k % 4;
   const base = (k - s) / 4;

@@ -15,6 +15,15 @@ export class PhysBus {
     return pa >= 0 && pa + len <= MEMORY_LIMIT;
   }
 
+  /** The words holding `frame` (index them from wordBase(frame)); reading only. */
+  words(frame: number): Uint32Array {
+    return this.host.wordsForRead(frame);
+  }
+
+  wordBase(frame: number): number {
+    return this.host.wordBase(frame);
+  }
+
   lo(pa: number): number {
     return this.host.u32(pa);
   }
@@ -41,7 +50,18 @@ export class PhysBus {
     w[i] = (w[i] | bits) >>> 0;
   }
 
+  /** Reads `n` consecutive 32-bit words at `pa` (4-byte aligned) into `out`. */
+  readWords(pa: number, n: number, out: Uint32Array | number[]): void {
+    for (let k = 0; k < n; k++) out[k] = this.host.u32(pa + 4 * k);
+  }
+
   writeU32(pa: number, value: number): void {
+    if (pa % 4 === 0) {
+      const frame = Math.floor(pa / 4096);
+      const w = this.host.wordsForWrite(frame);
+      w[this.host.wordBase(frame) + ((pa % 4096) >>> 2)] = value >>> 0;
+      return;
+    }
     const b = new Uint8Array(4);
     new DataView(b.buffer).setUint32(0, value >>> 0, true);
     this.host.write(pa, b);

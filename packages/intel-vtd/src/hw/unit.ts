@@ -13,7 +13,7 @@ import { DeviceTlb } from './device-tlb.js';
 import { FR, faultName, isQualified, isRecoverable } from './fault-reasons.js';
 import { FaultRecording } from './fault-recording.js';
 import { InvalidationQueue, type DeliveredResponse } from './inv-queue.js';
-import { Iotlb, sizeIdxForShift, SIZE_FRAMES, type TlbEntry } from './iotlb.js';
+import { Iotlb, sizeIdxForShift, SIZE_FRAMES, TLB_R, TLB_U, TLB_W, type TlbEntry } from './iotlb.js';
 import { PageRequestQueue } from './page-request-queue.js';
 import { PasidCache, type PasidCacheEntry } from './pasid-cache.js';
 import { PhysBus } from './phys-bus.js';
@@ -56,6 +56,8 @@ export class VtdUnit implements IommuUnit {
   /** Page-group responses delivered to devices. */
   readonly responses: DeliveredResponse[] = [];
   private gsts = 0n;
+  /** GSTS.TES, kept as a boolean for the translation path. */
+  private te = false;
   private rtaddr = 0n;
   /** Root table address latched by the last SRTP command. */
   private rootTable = 0;
@@ -108,6 +110,11 @@ export class VtdUnit implements IommuUnit {
     return r;
   }
 
+  /** One fault recording register, FRCD_REG[i] (128 bits), as software reads it. */
+  readFrcd(i: number): bigint {
+    return this.faults.value(i);
+  }
+
   writeRtaddr(v: bigint): void {
     this.rtaddr = v;
   }
@@ -123,7 +130,8 @@ export class VtdUnit implements IommuUnit {
     if (qie && !this.iq.enabled) this.iq.iqh = 0n;
     this.iq.enabled = qie;
     this.gsts = withField(this.gsts, GSTS_QIES, qie);
-    this.gsts = withField(this.gsts, GSTS_TES, (v & GCMD_TE) !== 0);
+    this.te = (v & GCMD_TE) !== 0;
+    this.gsts = withField(this.gsts, GSTS_TES, this.te);
   }
 
   writeIqa(v: bigint): void {
@@ -162,45 +170,52 @@ export class VtdUnit implements IommuUnit {
   }
 
   get translationEnabled(): boolean {
-    return reg(this.gsts, GSTS_TES) === 1;
+    return this.te;
   }
 
   // ---- the hardware walk ------------------------------------------------------------------------
 
   /** Translates one request: the host frame of the 4 KiB page, or a fault record (also logged in FRCD). */
   translate(req: DmaRequest): TranslateResult {
-    if (!this.translationEnabled) return req.iovaFrame;
+    if (!this.te) return req.iovaFrame;
     const rid = req.rid;
+    const frame = req.iovaFrame;
     const hasPasid = req.pasid >= 0;
     if (!this.devTlb.empty) {
-      const e = this.devTlb.lookup(rid, req.pasid, req.iovaFrame);
-      if (e && permits(e, req.write, req.privileged && hasPasid)) return outFrame(e, req.iovaFrame);
+      const e = this.devTlb.lookup(rid, req.pasid, frame);
+      if (e && permits(e, req.write, req.privileged && hasPasid)) return outFrame(e, frame);
     }
     let ctx = this.contextCache.get(rid);
-    if (!ctx) {
+    if (ctx === undefined) {
       const c = this.fetchContext(rid);
       if (typeof c === 'number') return this.fault(req, c, false);
       ctx = c;
       this.contextCache.fill(rid, ctx);
     }
     const pasid = hasPasid ? req.pasid : ctx.ridPasid;
-    const privileged = hasPasid ? req.privileged : getField(ctx.raw, CTX_RID_PRIV) === 1n;
+    const privileged = hasPasid ? req.privileged : ctx.ridPriv;
     let pe = this.pasidCache.get(rid, pasid);
-    if (!pe) {
+    if (pe === undefined) {
       const p = this.fetchPasidEntry(ctx, pasid);
       if ('code' in p) return this.fault(req, p.code, ctx.fpd || p.fpd, { stage: 'pasid-table' });
       pe = p;
       this.pasidCache.fill(rid, pasid, pe);
     }
     const fpd = ctx.fpd || pe.fpd;
-    const firstLevel = pe.pgtt === PGTT_FL_ONLY || pe.pgtt === PGTT_NESTED;
+    const firstLevel = pe.fl !== null;
     if (privileged && firstLevel && !pe.sre) return this.fault(req, FR.FS_PAGING_ENTRY_US, fpd, { stage: 'first-level' });
-    const hit = this.iotlb.lookup(pe.did, pasid, req.iovaFrame);
-    if (hit && permits(hit, req.write, privileged)) {
-      const f = outFrame(hit, req.iovaFrame);
-      if (f >= IRQ_FIRST && f <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
-      return f;
-    }
+    const f = this.iotlb.translate(pe.did, pasid, frame, req.write, privileged);
+    // Both comparisons run on every request (see Iotlb.translate).
+    const irq = (f >= IRQ_FIRST ? 1 : 0) & (f <= IRQ_LAST ? 1 : 0);
+    if (f >= 0) return irq ? this.fault(req, FR.SM_INTERRUPT_ADDR, fpd) : f;
+    return this.miss(req, ctx, pe, pasid, privileged, fpd);
+  }
+
+  /** An IOTLB miss: the page walk, then the IOTLB (and device-TLB) fill or a fault. */
+  private miss(req: DmaRequest, ctx: ContextCacheEntry, pe: PasidCacheEntry, pasid: number, privileged: boolean, fpd: boolean): TranslateResult {
+    const rid = req.rid;
+    const hasPasid = req.pasid >= 0;
+    const firstLevel = pe.fl !== null;
     const o = this.walkOut;
     o.cause = undefined;
     let code: number;
@@ -211,13 +226,7 @@ export class VtdUnit implements IommuUnit {
       case PGTT_FL_ONLY:
       case PGTT_NESTED:
         code = this.walker.walkFirstLevel(
-          {
-            root: pe.flRoot,
-            levels: pe.flLevels as 4 | 5,
-            sre: pe.sre,
-            wpe: pe.wpe,
-            nested: pe.pgtt === PGTT_NESTED ? { root: pe.slRoot, levels: pe.slLevels } : undefined,
-          },
+          pe.fl!,
           req.iovaFrame,
           req.write,
           privileged,
@@ -242,10 +251,13 @@ export class VtdUnit implements IommuUnit {
     }
     if (o.frame >= IRQ_FIRST && o.frame <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
     const sizeIdx = sizeIdxForShift(o.shift);
-    const n = SIZE_FRAMES[sizeIdx];
-    const e: TlbEntry = { frame: o.frame - (req.iovaFrame % n), sizeIdx, read: o.read, write: o.write, user: o.user, pgtt: pe.pgtt };
-    this.iotlb.fill(pe.did, pasid, req.iovaFrame, e);
-    if (ctx.dte) this.devTlb.fill(rid, req.pasid, req.iovaFrame, e);
+    const perm = (o.read ? TLB_R : 0) | (o.write ? TLB_W : 0) | (o.user ? TLB_U : 0);
+    this.iotlb.fill(pe.did, pasid, req.iovaFrame, sizeIdx, o.frame, perm, pe.pgtt);
+    if (ctx.dte) {
+      const n = SIZE_FRAMES[sizeIdx];
+      const e: TlbEntry = { frame: o.frame - (req.iovaFrame % n), sizeIdx, read: o.read, write: o.write, user: o.user, pgtt: pe.pgtt };
+      this.devTlb.fill(rid, req.pasid, req.iovaFrame, e);
+    }
     return o.frame;
   }
 
@@ -276,6 +288,7 @@ export class VtdUnit implements IommuUnit {
       pdts: Number(getField(raw, CTX_PDTS)),
       pasidDir: Number(getField(raw, CTX_PASIDDIRPTR) << 12n),
       ridPasid: Number(getField(raw, CTX_RID_PASID)),
+      ridPriv: getField(raw, CTX_RID_PRIV) === 1n,
     };
   }
 
@@ -308,18 +321,26 @@ export class VtdUnit implements IommuUnit {
     if ((pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED) && !(flpm === flpmForLevels(4) || (flpm === flpmForLevels(5) && reg(this.cap, CAP_FL5LP)))) {
       return inv;
     }
+    const slRoot = Number(getField(raw, PE_SLPTPTR));
+    const flRoot = Number(getField(raw, PE_FLPTPTR) << 12n);
+    const sre = getField(raw, PE_SRE) === 1n;
+    const wpe = getField(raw, PE_WPE) === 1n;
+    const firstLevel = pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED;
     return {
       raw,
       did: Number(getField(raw, PE_DID)),
       pasid,
       pgtt,
       fpd,
-      slRoot: Number(getField(raw, PE_SLPTPTR)),
+      slRoot,
       slLevels,
-      flRoot: Number(getField(raw, PE_FLPTPTR) << 12n),
+      flRoot,
       flLevels: flpm + 4,
-      sre: getField(raw, PE_SRE) === 1n,
-      wpe: getField(raw, PE_WPE) === 1n,
+      sre,
+      wpe,
+      fl: firstLevel
+        ? { root: flRoot, levels: (flpm + 4) as 4 | 5, sre, wpe, nested: pgtt === PGTT_NESTED ? { root: slRoot, levels: slLevels } : undefined }
+        : null,
     };
   }
 

@@ -41,15 +41,22 @@ export interface FirstLevelParams {
   nested?: { root: number; levels: number };
 }
 
+/** Input frames one entry spans at each level (512^level). */
+const SPAN = [1, 512, 512 ** 2, 512 ** 3, 512 ** 4, 512 ** 5];
+
 /**
  * The hardware page walker: reads only physical memory through the bus, with the entry layouts
  * of ../formats (the same field definitions the driver writes with). Numbers only on this path.
  */
 export class Walker {
   /** Second-level formats by level count (their reserved-bit rules), first-level by level count. */
-  private readonly sl = new Map<number, SecondLevelFormat>();
-  private readonly fl = new Map<number, FirstLevelFormat>();
+  private readonly sl: SecondLevelFormat[] = [];
+  private readonly fl: FirstLevelFormat[] = [];
+  /** Second-level input frames below this limit per level count (the smaller of the table's reach and MGAW). */
+  private readonly slLimit: number[] = [];
   private readonly slOut = newWalkOut();
+  /** Scratch for the second-level check of an A/D update. */
+  private readonly adOut = newWalkOut();
   trace: WalkTrace[] | null = null;
 
   constructor(
@@ -60,8 +67,11 @@ export class Walker {
     readonly sllps: number,
     readonly fl1gp: boolean,
   ) {
-    for (const l of [3, 4, 5] as const) this.sl.set(l, new SecondLevelFormat({ levels: l, sllps, haw }));
-    for (const l of [4, 5] as const) this.fl.set(l, new FirstLevelFormat({ levels: l, fl1gp, haw }));
+    for (const l of [3, 4, 5] as const) {
+      this.sl[l] = new SecondLevelFormat({ levels: l, sllps, haw });
+      this.slLimit[l] = 2 ** (Math.min(12 + 9 * l, mgaw) - 12);
+    }
+    for (const l of [4, 5] as const) this.fl[l] = new FirstLevelFormat({ levels: l, fl1gp, haw });
   }
 
   /**
@@ -69,35 +79,38 @@ export class Walker {
    * access asked; returns 0 or a fault reason.
    */
   walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut, stage = 'second-level'): number {
-    const fmt = this.sl.get(levels)!;
-    const width = Math.min(12 + 9 * levels, this.mgaw);
-    if (inFrame >= 2 ** (width - 12)) {
+    const fmt = this.sl[levels];
+    if (inFrame >= this.slLimit[levels]) {
       out.level = levels - 1;
       return FR.ADDR_BEYOND_MGAW;
     }
+    const bus = this.bus;
+    const trace = this.trace;
     const need = write ? SL_W : SL_R;
     let table = root;
-    let r = true;
-    let w = true;
+    let rw = SL_R | SL_W;
     for (let l = levels - 1; l >= 0; l--) {
       out.level = l;
-      const span = 2 ** (9 * l);
-      const idx = Math.floor(inFrame / span) % 512;
+      const span = SPAN[l];
+      // Spans are powers of two, so the quotient is exact; ToInt32 keeps its low bits.
+      const idx = (inFrame / span) & 511;
       const pa = table * 4096 + idx * 8;
-      if (!this.bus.backed(pa, 8)) return l === levels - 1 ? FR.CONTEXT_ENTRY_INV : FR.PAGING_ENTRY_INV;
-      const lo = this.bus.lo(pa);
-      const hi = this.bus.hi(pa);
-      if (this.trace) this.trace.push({ stage, level: l, entryAddr: pa, lo, hi });
-      r = r && (lo & SL_R) !== 0;
-      w = w && (lo & SL_W) !== 0;
+      if (!bus.backed(pa, 8)) return l === levels - 1 ? FR.CONTEXT_ENTRY_INV : FR.PAGING_ENTRY_INV;
+      const words = bus.words(table);
+      const wi = bus.wordBase(table) + 2 * idx;
+      const lo = words[wi];
+      const hi = words[wi + 1];
+      if (trace) trace.push({ stage, level: l, entryAddr: pa, lo, hi });
+      rw &= lo;
       if ((lo & need) === 0) return write ? FR.WRITE : FR.READ;
-      if (fmt.reserved(lo, hi, l)) return FR.PAGING_ENTRY_RSVD;
+      const leaf = fmt.isLeaf(lo, l);
+      if (fmt.reservedAs(lo, hi, l, leaf)) return FR.PAGING_ENTRY_RSVD;
       const next = toFrame(lo & ADDR_LO_MASK, hi & ADDR_HI_MASK);
-      if (fmt.isLeaf(lo, l)) {
-        out.frame = next + (inFrame % span);
+      if (leaf) {
+        out.frame = l === 0 ? next : next + (inFrame % span);
         out.shift = 12 + 9 * l;
-        out.read = r;
-        out.write = w;
+        out.read = (rw & SL_R) !== 0;
+        out.write = (rw & SL_W) !== 0;
         out.user = true;
         return 0;
       }
@@ -112,7 +125,7 @@ export class Walker {
    * accessed/dirty flags as hardware does on a real access (never on a debugger's lookup).
    */
   walkFirstLevel(p: FirstLevelParams, inFrame: number, write: boolean, privileged: boolean, out: WalkOut, updateAD: boolean): number {
-    const fmt = this.fl.get(p.levels)!;
+    const fmt = this.fl[p.levels];
     const inBits = p.levels === 4 ? 48 : 57;
     // Canonical: bits 63:inBits-1 all equal. Frames hold bits 63:12.
     const top = Math.floor(inFrame / 2 ** (inBits - 1 - 12));
@@ -139,12 +152,15 @@ export class Walker {
     let u = true;
     for (let l = p.levels - 1; l >= 0; l--) {
       out.level = l;
-      const span = 2 ** (9 * l);
-      const idx = Math.floor(inFrame / span) % 512;
+      const span = SPAN[l];
+      // Spans are powers of two, so the quotient is exact; ToInt32 keeps its low bits.
+      const idx = (inFrame / span) & 511;
       const pa = tableFrame * 4096 + idx * 8;
       if (!this.bus.backed(pa, 8)) return l === p.levels - 1 ? FR.PASID_ENTRY_FSPTPTR_INV : FR.FS_PAGING_ENTRY_INV;
-      const lo = this.bus.lo(pa);
-      const hi = this.bus.hi(pa);
+      const words = this.bus.words(tableFrame);
+      const wi = this.bus.wordBase(tableFrame) + 2 * idx;
+      const lo = words[wi];
+      const hi = words[wi + 1];
       if (this.trace) this.trace.push({ stage: 'first-level', level: l, entryAddr: pa, lo, hi });
       if ((lo & FL_P) === 0) return FR.FS_PAGING_ENTRY_P;
       u = u && (lo & FL_US) !== 0;
@@ -162,7 +178,7 @@ export class Walker {
       if (leaf && l > 0) alo &= ~FL_PAT_LARGE;
       const next = toFrame(alo >>> 0, hi & ADDR_HI_MASK);
       if (leaf) {
-        const gFrame = next + (inFrame % span);
+        const gFrame = l === 0 ? next : next + (inFrame % span);
         let shift = 12 + 9 * l;
         let r = true;
         if (p.nested) {
@@ -205,7 +221,7 @@ export class Walker {
     if (p.nested) {
       const saved = this.trace;
       this.trace = null;
-      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, tableGpa, true, newWalkOut());
+      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, tableGpa, true, this.adOut);
       this.trace = saved;
       if (c) return false;
     }

@@ -1,4 +1,4 @@
-import { decodeFields, addrField, field, getAddr, getField, setAddr, setField, type BitField } from '../bits.js';
+import { decodeFields, addrField, field, getWordAddr, getWordField, inOneWord, setWordAddr, setWordField, type BitField } from '../bits.js';
 
 /**
  * Invalidation-queue descriptors, 256 bits each in scalable mode (IQA_REG.DW = 1).
@@ -85,6 +85,10 @@ export const INV_DESC_FIELDS: Record<InvDesc['type'], readonly BitField[]> = {
   'pgrp-resp': [DESC_TYPE, PGRP_PASID_P, PGRP_PDP, PGRP_RESP_CODE, PGRP_RID, PGRP_PASID, PGRP_LPIG, PGRP_PRGI],
 };
 
+for (const fields of Object.values(INV_DESC_FIELDS)) {
+  for (const f of fields) if (!f.addr && !inOneWord(f)) throw new Error(`descriptor field ${f.name} must lie within one 32-bit word`);
+}
+
 export const CC_GLOBAL = 1;
 export const CC_DOMAIN = 2;
 export const CC_DEVICE = 3;
@@ -116,118 +120,122 @@ export type InvDesc =
   | { type: 'dev-piotlb'; sid: number; pfsid: number; qdep: number; pasid: number; addr: bigint; s: boolean; g: boolean }
   | { type: 'pgrp-resp'; rid: number; pasid: number; pasidPresent: boolean; pdp: boolean; code: number; lpig: boolean; prgi: number };
 
-export function encodeInvDesc(d: InvDesc): bigint[] {
-  const q = [0n, 0n, 0n, 0n];
+/**
+ * Encodes a descriptor into eight little-endian 32-bit words (the 256-bit slot as memory holds it);
+ * `w` is cleared first. Numbers only, except the address fields.
+ */
+export function encodeInvDescWords(d: InvDesc, w: Uint32Array | number[]): void {
+  w.fill(0);
+  const q = w;
   switch (d.type) {
     case 'cc':
-      setField(q, DESC_TYPE, INV_CC);
-      setField(q, DESC_GRAN, d.gran);
-      setField(q, CC_DID, d.did);
-      setField(q, CC_SID, d.sid);
-      setField(q, CC_FM, d.fm);
+      setWordField(q, DESC_TYPE, INV_CC);
+      setWordField(q, DESC_GRAN, d.gran);
+      setWordField(q, CC_DID, d.did);
+      setWordField(q, CC_SID, d.sid);
+      setWordField(q, CC_FM, d.fm);
       break;
     case 'iotlb':
-      setField(q, DESC_TYPE, INV_IOTLB);
-      setField(q, DESC_GRAN, d.gran);
-      setField(q, IOTLB_DR, d.dr);
-      setField(q, IOTLB_DW, d.dw);
-      setField(q, IOTLB_DID, d.did);
-      setAddr(q, IOTLB_ADDR, d.addr);
-      setField(q, IOTLB_IH, d.ih);
-      setField(q, IOTLB_AM, d.am);
+      setWordField(q, DESC_TYPE, INV_IOTLB);
+      setWordField(q, DESC_GRAN, d.gran);
+      setWordField(q, IOTLB_DR, d.dr);
+      setWordField(q, IOTLB_DW, d.dw);
+      setWordField(q, IOTLB_DID, d.did);
+      setWordAddr(q, IOTLB_ADDR, d.addr);
+      setWordField(q, IOTLB_IH, d.ih);
+      setWordField(q, IOTLB_AM, d.am);
       break;
     case 'devtlb':
-      setField(q, DESC_TYPE, INV_DEVTLB);
-      setField(q, DEVTLB_PFSID_LO, d.pfsid & 0xf);
-      setField(q, DEVTLB_PFSID_HI, d.pfsid >>> 4);
-      setField(q, DEVTLB_QDEP, d.qdep);
-      setField(q, DEVTLB_SID, d.sid);
-      setField(q, DEVTLB_S, d.s);
-      setAddr(q, DEVTLB_ADDR, d.addr);
+      setWordField(q, DESC_TYPE, INV_DEVTLB);
+      setWordField(q, DEVTLB_PFSID_LO, d.pfsid & 0xf);
+      setWordField(q, DEVTLB_PFSID_HI, d.pfsid >>> 4);
+      setWordField(q, DEVTLB_QDEP, d.qdep);
+      setWordField(q, DEVTLB_SID, d.sid);
+      setWordField(q, DEVTLB_S, d.s);
+      setWordAddr(q, DEVTLB_ADDR, d.addr);
       break;
     case 'wait':
-      setField(q, DESC_TYPE, INV_WAIT);
-      setField(q, WAIT_IF, d.iflag);
-      setField(q, WAIT_SW, d.sw);
-      setField(q, WAIT_FN, d.fn);
-      setField(q, WAIT_PD, d.pd);
-      setField(q, WAIT_STATUS_DATA, d.statusData);
-      setAddr(q, WAIT_STATUS_ADDR, d.statusAddr);
+      setWordField(q, DESC_TYPE, INV_WAIT);
+      setWordField(q, WAIT_IF, d.iflag);
+      setWordField(q, WAIT_SW, d.sw);
+      setWordField(q, WAIT_FN, d.fn);
+      setWordField(q, WAIT_PD, d.pd);
+      setWordField(q, WAIT_STATUS_DATA, d.statusData);
+      setWordAddr(q, WAIT_STATUS_ADDR, d.statusAddr);
       break;
     case 'piotlb':
-      setField(q, DESC_TYPE, INV_PIOTLB);
-      setField(q, DESC_GRAN, d.gran);
-      setField(q, PIOTLB_DID, d.did);
-      setField(q, PIOTLB_PASID, d.pasid);
-      setAddr(q, PIOTLB_ADDR, d.addr);
-      setField(q, PIOTLB_IH, d.ih);
-      setField(q, PIOTLB_AM, d.am);
+      setWordField(q, DESC_TYPE, INV_PIOTLB);
+      setWordField(q, DESC_GRAN, d.gran);
+      setWordField(q, PIOTLB_DID, d.did);
+      setWordField(q, PIOTLB_PASID, d.pasid);
+      setWordAddr(q, PIOTLB_ADDR, d.addr);
+      setWordField(q, PIOTLB_IH, d.ih);
+      setWordField(q, PIOTLB_AM, d.am);
       break;
     case 'pc':
-      setField(q, DESC_TYPE, INV_PC);
-      setField(q, DESC_GRAN, d.gran);
-      setField(q, PC_DID, d.did);
-      setField(q, PC_PASID_F, d.pasid);
+      setWordField(q, DESC_TYPE, INV_PC);
+      setWordField(q, DESC_GRAN, d.gran);
+      setWordField(q, PC_DID, d.did);
+      setWordField(q, PC_PASID_F, d.pasid);
       break;
     case 'dev-piotlb':
-      setField(q, DESC_TYPE, INV_DEV_PIOTLB);
-      setField(q, DPIOTLB_PFSID_LO, d.pfsid & 0xf);
-      setField(q, DPIOTLB_PFSID_HI, d.pfsid >>> 4);
-      setField(q, DPIOTLB_QDEP, d.qdep);
-      setField(q, DPIOTLB_SID, d.sid);
-      setField(q, DPIOTLB_PASID, d.pasid);
-      setField(q, DPIOTLB_G, d.g);
-      setField(q, DPIOTLB_S, d.s);
-      setAddr(q, DPIOTLB_ADDR, d.addr);
+      setWordField(q, DESC_TYPE, INV_DEV_PIOTLB);
+      setWordField(q, DPIOTLB_PFSID_LO, d.pfsid & 0xf);
+      setWordField(q, DPIOTLB_PFSID_HI, d.pfsid >>> 4);
+      setWordField(q, DPIOTLB_QDEP, d.qdep);
+      setWordField(q, DPIOTLB_SID, d.sid);
+      setWordField(q, DPIOTLB_PASID, d.pasid);
+      setWordField(q, DPIOTLB_G, d.g);
+      setWordField(q, DPIOTLB_S, d.s);
+      setWordAddr(q, DPIOTLB_ADDR, d.addr);
       break;
     case 'pgrp-resp':
-      setField(q, DESC_TYPE, INV_PGRP_RESP);
-      setField(q, PGRP_PASID_P, d.pasidPresent);
-      setField(q, PGRP_PDP, d.pdp);
-      setField(q, PGRP_RESP_CODE, d.code);
-      setField(q, PGRP_RID, d.rid);
-      setField(q, PGRP_PASID, d.pasid);
-      setField(q, PGRP_LPIG, d.lpig);
-      setField(q, PGRP_PRGI, d.prgi);
+      setWordField(q, DESC_TYPE, INV_PGRP_RESP);
+      setWordField(q, PGRP_PASID_P, d.pasidPresent);
+      setWordField(q, PGRP_PDP, d.pdp);
+      setWordField(q, PGRP_RESP_CODE, d.code);
+      setWordField(q, PGRP_RID, d.rid);
+      setWordField(q, PGRP_PASID, d.pasid);
+      setWordField(q, PGRP_LPIG, d.lpig);
+      setWordField(q, PGRP_PRGI, d.prgi);
       break;
   }
-  return q;
 }
 
-const n = (q: readonly bigint[], f: BitField): number => Number(getField(q, f));
-const b = (q: readonly bigint[], f: BitField): boolean => getField(q, f) === 1n;
+const n = (q: ArrayLike<number>, f: BitField): number => getWordField(q, f);
+const b = (q: ArrayLike<number>, f: BitField): boolean => getWordField(q, f) === 1;
 
-/** Decodes a descriptor; null for a type the unit does not implement (an invalidation-queue error). */
-export function decodeInvDesc(q: readonly bigint[]): InvDesc | null {
+/** Decodes a descriptor from its 32-bit words; null for a type the unit does not implement (an invalidation-queue error). */
+export function decodeInvDescWords(q: ArrayLike<number>): InvDesc | null {
   switch (n(q, DESC_TYPE)) {
     case INV_CC:
       return { type: 'cc', gran: n(q, DESC_GRAN), did: n(q, CC_DID), sid: n(q, CC_SID), fm: n(q, CC_FM) };
     case INV_IOTLB:
       return {
-        type: 'iotlb', gran: n(q, DESC_GRAN), did: n(q, IOTLB_DID), addr: getAddr(q, IOTLB_ADDR), am: n(q, IOTLB_AM),
+        type: 'iotlb', gran: n(q, DESC_GRAN), did: n(q, IOTLB_DID), addr: getWordAddr(q, IOTLB_ADDR), am: n(q, IOTLB_AM),
         ih: b(q, IOTLB_IH), dr: b(q, IOTLB_DR), dw: b(q, IOTLB_DW),
       };
     case INV_DEVTLB:
       return {
         type: 'devtlb', sid: n(q, DEVTLB_SID), pfsid: n(q, DEVTLB_PFSID_LO) | (n(q, DEVTLB_PFSID_HI) << 4),
-        qdep: n(q, DEVTLB_QDEP), addr: getAddr(q, DEVTLB_ADDR), s: b(q, DEVTLB_S),
+        qdep: n(q, DEVTLB_QDEP), addr: getWordAddr(q, DEVTLB_ADDR), s: b(q, DEVTLB_S),
       };
     case INV_WAIT:
       return {
         type: 'wait', iflag: b(q, WAIT_IF), sw: b(q, WAIT_SW), fn: b(q, WAIT_FN), pd: b(q, WAIT_PD),
-        statusData: n(q, WAIT_STATUS_DATA), statusAddr: getAddr(q, WAIT_STATUS_ADDR),
+        statusData: n(q, WAIT_STATUS_DATA), statusAddr: getWordAddr(q, WAIT_STATUS_ADDR),
       };
     case INV_PIOTLB:
       return {
         type: 'piotlb', gran: n(q, DESC_GRAN), did: n(q, PIOTLB_DID), pasid: n(q, PIOTLB_PASID),
-        addr: getAddr(q, PIOTLB_ADDR), am: n(q, PIOTLB_AM), ih: b(q, PIOTLB_IH),
+        addr: getWordAddr(q, PIOTLB_ADDR), am: n(q, PIOTLB_AM), ih: b(q, PIOTLB_IH),
       };
     case INV_PC:
       return { type: 'pc', gran: n(q, DESC_GRAN), did: n(q, PC_DID), pasid: n(q, PC_PASID_F) };
     case INV_DEV_PIOTLB:
       return {
         type: 'dev-piotlb', sid: n(q, DPIOTLB_SID), pfsid: n(q, DPIOTLB_PFSID_LO) | (n(q, DPIOTLB_PFSID_HI) << 4),
-        qdep: n(q, DPIOTLB_QDEP), pasid: n(q, DPIOTLB_PASID), addr: getAddr(q, DPIOTLB_ADDR), s: b(q, DPIOTLB_S), g: b(q, DPIOTLB_G),
+        qdep: n(q, DPIOTLB_QDEP), pasid: n(q, DPIOTLB_PASID), addr: getWordAddr(q, DPIOTLB_ADDR), s: b(q, DPIOTLB_S), g: b(q, DPIOTLB_G),
       };
     case INV_PGRP_RESP:
       return {
@@ -237,6 +245,26 @@ export function decodeInvDesc(q: readonly bigint[]): InvDesc | null {
     default:
       return null;
   }
+}
+
+
+/** The descriptor as four qwords (bits 63:0 first). */
+export function encodeInvDesc(d: InvDesc): bigint[] {
+  const w = new Array<number>(8).fill(0);
+  encodeInvDescWords(d, w);
+  const q: bigint[] = [];
+  for (let k = 0; k < 4; k++) q.push((BigInt(w[2 * k + 1]) << 32n) | BigInt(w[2 * k]));
+  return q;
+}
+
+/** Decodes a descriptor given as qwords (up to four; missing ones read as zero). */
+export function decodeInvDesc(q: readonly bigint[]): InvDesc | null {
+  const w: number[] = [];
+  for (let k = 0; k < 4; k++) {
+    const v = q[k] ?? 0n;
+    w.push(Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn));
+  }
+  return decodeInvDescWords(w);
 }
 
 /** Raw field view of a descriptor, for dumps and tests. */
