@@ -13,7 +13,7 @@ const SUITE: [string, (vendor: string, s: BenchSettings) => BenchRow[]][] = [
 ];
 
 export function benchSettings(quick: boolean): BenchSettings {
-  return quick ? { runs: 3, mapPages: 262144, lookups: 4096 } : { runs: 9, mapPages: 262144, lookups: 16384 };
+  return quick ? { runs: 5, mapPages: 262144, lookups: 8192 } : { runs: 11, mapPages: 262144, lookups: 16384 };
 }
 
 /** Runs every benchmark on every vendor, calling `onStep` before each one. */

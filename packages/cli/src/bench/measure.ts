@@ -14,8 +14,8 @@ export function median(xs: number[]): number {
 export function interleaved(runs: number, subject: () => number, baseline: () => number): { subject: number; baseline: number } {
   const a: number[] = [];
   const b: number[] = [];
-  // Two discarded rounds each, so both sides are compiled by the optimiser before they are timed.
-  for (let w = 0; w < 2; w++) {
+  // Discarded rounds, so both sides are compiled by the optimiser before they are timed.
+  for (let w = 0; w < 4; w++) {
     baseline();
     subject();
   }

@@ -50,6 +50,11 @@ export class RadixPageTable {
   private readonly cacheFrame: number[];
   private readonly cacheBase: number[];
   private tables = 0;
+  /**
+   * Non-empty entries per table this engine built, keyed by the table's first frame (one number
+   * per table, never per entry), so an unmap knows a table emptied without rescanning it.
+   */
+  private readonly used = new Map<number, number>();
 
   private constructor(
     readonly mem: FrameMemory,
@@ -118,6 +123,7 @@ export class RadixPageTable {
   }
 
   private freeTable(frame: number, level: number): void {
+    this.used.delete(frame);
     this.mem.freeFrames(frame, tableFrames(this.fmt, level));
     this.tables--;
   }
@@ -136,6 +142,8 @@ export class RadixPageTable {
     const fmt = this.fmt;
     const mem = this.mem;
     let done = 0;
+    let runTable = -1;
+    let written = 0;
     try {
       while (done < frames) {
         let out = phys.frame(done);
@@ -149,10 +157,13 @@ export class RadixPageTable {
         let w = mem.wordsForWrite(frame);
         let base = mem.wordBase(frame);
         // Fill consecutive entries of this table while the same leaf size still fits.
+        runTable = table;
+        written = 0;
         for (;;) {
           const i = base + ((idx & 511) << 1);
           if (fmt.kind(w, i, level) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${at.toString(16)} is already mapped`);
           fmt.setLeaf(w, i, level, out, prot);
+          written++;
           done += n;
           if (++idx === perTable || done >= frames) break;
           out = phys.frame(done);
@@ -164,8 +175,11 @@ export class RadixPageTable {
             base = mem.wordBase(frame);
           }
         }
+        this.used.set(table, (this.used.get(table) ?? 0) + written);
+        runTable = -1;
       }
     } catch (e) {
+      if (runTable >= 0) this.used.set(runTable, (this.used.get(runTable) ?? 0) + written);
       this.resetCache();
       this.unmapRange(iova, Math.min(frames, done + this.entryFrames[this.top]), false);
       throw e;
@@ -202,6 +216,7 @@ export class RadixPageTable {
         child = this.allocTable(l - 1);
         const [w2, i2] = this.entryWord(table, idx, true);
         fmt.setTable(w2, i2, l, child);
+        this.used.set(table, (this.used.get(table) ?? 0) + 1);
       } else if (k === EntryKind.Table) {
         child = fmt.outFrame(w, i, l);
       } else {
@@ -251,6 +266,7 @@ export class RadixPageTable {
           continue;
         }
         fmt.clear(w, i, level);
+        this.release(table);
         continue;
       }
       const child = fmt.outFrame(w, i, level);
@@ -261,6 +277,7 @@ export class RadixPageTable {
         if (!this.isEmpty(child, level - 1)) continue;
         this.freeTable(child, level - 1);
       }
+      this.release(table);
       // The recursion may have moved the memory's chunk cache: fetch this table's words again.
       w = mem.wordsForWrite(table + (idx >>> 9));
       wb = mem.wordBase(table + (idx >>> 9));
@@ -279,7 +296,14 @@ export class RadixPageTable {
     this.freeTable(table, level);
   }
 
+  private release(table: number): void {
+    const n = this.used.get(table);
+    if (n !== undefined) this.used.set(table, n - 1);
+  }
+
   private isEmpty(table: number, level: number): boolean {
+    const known = this.used.get(table);
+    if (known !== undefined) return known <= 0;
     const count = 2 ** this.entryBits[level];
     const mem = this.mem;
     for (let f = 0; f * 512 < count; f++) {
