@@ -1,8 +1,11 @@
 import type { HostMemory } from '@ioasid/core';
-import { CERROR_NONE, CMD_BYTES, OP, encodeCommand, opName, type CmdFields } from './tables/commands.js';
-import { CMDQ_CONS_ERR, Q_BASE, regField, regValue } from './hw/registers.js';
-import { qFull, qInc, qMask } from './hw/queue.js';
+import { CERROR_NONE, CMD_BYTES, CMD_WORDS, OP, encodeCommandInto, opName, type CmdFields } from './tables/commands.js';
+import { CMDQ_CONS_ERR, Q_BASE, regValue } from './hw/registers.js';
+import { qFull, qInc, qIndex, qMask } from './hw/queue.js';
 import type { SmmuV3 } from './hw/smmu.js';
+import { POW2 } from './tables/fields.js';
+
+const SYNC: [number, CmdFields] = [OP.SYNC, {}];
 
 /**
  * The kernel's side of the command queue (Linux arm_smmu_cmdq_issue_cmdlist): commands are
@@ -13,6 +16,7 @@ export class CommandQueue {
   readonly frame: number;
   readonly frames: number;
   private prod = 0;
+  private readonly words = new Uint32Array(CMD_WORDS);
   /** Commands issued per opcode name (for tests: which invalidations a call made). */
   readonly issued = new Map<string, number>();
   /** Every command issued, in order (opcode and fields), when `trace` is on. */
@@ -41,11 +45,17 @@ export class CommandQueue {
 
   /** Issues `cmds` followed by CMD_SYNC. */
   issue(cmds: readonly [number, CmdFields][]): void {
-    for (const [op, fields] of [...cmds, [OP.SYNC, {}] as [number, CmdFields]]) {
+    const w = this.words;
+    for (let k = 0; k <= cmds.length; k++) {
+      const [op, fields] = k < cmds.length ? cmds[k] : SYNC;
       if (qFull(this.prod, this.consumer(), this.log2)) this.publish();
-      const w = encodeCommand(op, fields);
-      const idx = this.prod & (2 ** this.log2 - 1);
-      this.host.write(this.frame * 4096 + idx * CMD_BYTES, new Uint8Array(w.buffer));
+      encodeCommandInto(w, op, fields);
+      // The entry's words, stored little-endian in queue memory.
+      const idx = qIndex(this.prod, this.log2);
+      const frame = this.frame + Math.floor((idx * CMD_BYTES) / 4096);
+      const mem = this.host.wordsForWrite(frame);
+      const at = this.host.wordBase(frame) + ((idx * CMD_BYTES) % 4096) / 4;
+      for (let i = 0; i < CMD_WORDS; i++) mem[at + i] = w[i];
       this.prod = qInc(this.prod, this.log2);
       const name = opName(op);
       this.issued.set(name, (this.issued.get(name) ?? 0) + 1);
@@ -53,7 +63,7 @@ export class CommandQueue {
     }
     this.publish();
     const cons = this.consumer();
-    const err = regField(BigInt(cons), CMDQ_CONS_ERR);
+    const err = (cons >>> CMDQ_CONS_ERR.lo) & (POW2[CMDQ_CONS_ERR.width] - 1);
     if (err !== CERROR_NONE || (cons & qMask(this.log2)) !== this.prod) {
       throw new Error(`SMMU command queue stopped with CERROR ${err} at CONS 0x${cons.toString(16)}`);
     }

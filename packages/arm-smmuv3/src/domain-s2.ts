@@ -64,7 +64,7 @@ export class S2Domain implements IommuDomain {
   }
 
   info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
-    return { pageSizes: this.drv.mapPageSizes(), permittedRanges: this.drv.permittedRanges() };
+    return this.drv.mapDomainInfo();
   }
 
   checkAttach(dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {

@@ -110,6 +110,21 @@ export class SmmuV3Driver implements IommuDriver {
     return permittedRanges(this.ias);
   }
 
+  private mapInfo: { pageSizes: bigint[]; permittedRanges: IovaRange[] } | null = null;
+
+  /**
+   * What a kernel-managed (MAP_DMA) domain allows: fixed by the probe, so built once (core reads it
+   * on every MAP_DMA / UNMAP_DMA) and frozen, as callers share it.
+   */
+  mapDomainInfo(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
+    if (this.mapInfo === null) {
+      const pageSizes = Object.freeze(this.mapPageSizes()) as bigint[];
+      const permittedRanges = Object.freeze(this.permittedRanges().map((r) => Object.freeze(r))) as IovaRange[];
+      this.mapInfo = Object.freeze({ pageSizes, permittedRanges });
+    }
+    return this.mapInfo;
+  }
+
   capabilities(dev: DeviceDesc): IoasidInfo {
     return deviceCapabilities(this.caps, this.ias, this.mapGranule, dev);
   }

@@ -18,7 +18,7 @@ export * from './tables/cd-table.js';
 export * from './hw/registers.js';
 export * from './hw/features.js';
 export { SmmuV3, type StalledTransaction } from './hw/smmu.js';
-export { Tlb, nhTag, s2Tag } from './hw/tlb.js';
+export { Tlb, nhTag, s2Tag, TLB_SETS, TLB_WAYS, TLB_CAPACITY } from './hw/tlb.js';
 export { walkStage, type StageConfig, type WalkFault, type WalkLeaf } from './hw/lpae-walk.js';
 // Kernel side.
 export { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';

@@ -28,20 +28,35 @@ export function tlbiRange(
 ): Cmd[] {
   const cmds: Cmd[] = [];
   const end = iova + size;
-  const addrField = op === OP.TLBI_S2_IPA ? 'IPA' : 'ADDR';
+  const ipa = op === OP.TLBI_S2_IPA;
+  const at4k = (at: number): CmdFields => {
+    // Object.assign onto a fresh literal: a spread copy that then grows new keys leaves V8's fast
+    // paths (microseconds per command).
+    const f: CmdFields = Object.assign({}, base);
+    if (ipa) f.IPA = at / 4096;
+    else f.ADDR = at / 4096;
+    f.LEAF = 1;
+    return f;
+  };
   if (ril) {
-    let pages = Math.floor(size / 2 ** granuleShift);
+    const tg = tlbiTg(granuleShift);
+    const granule = 2 ** granuleShift;
+    let pages = Math.floor(size / granule);
     let at = iova;
     while (at < end && pages > 0) {
       const scale = ctz(pages);
       const num = Math.floor(pages / 2 ** scale) % 32;
-      cmds.push([op, { ...base, [addrField]: at / 4096, LEAF: 1, TG: tlbiTg(granuleShift), NUM: num - 1, SCALE: scale }]);
-      at += num * 2 ** (scale + granuleShift);
+      const f = at4k(at);
+      f.TG = tg;
+      f.NUM = num - 1;
+      f.SCALE = scale;
+      cmds.push([op, f]);
+      at += num * 2 ** scale * granule;
       pages -= num * 2 ** scale;
     }
     return cmds;
   }
-  for (let at = iova; at < end; at += leafBytes) cmds.push([op, { ...base, [addrField]: at / 4096, LEAF: 1 }]);
+  for (let at = iova; at < end; at += leafBytes) cmds.push([op, at4k(at)]);
   return cmds;
 }
 
@@ -55,11 +70,16 @@ export function atcInv(sid: number, ssid: number | null, iova: number, size: num
     fields.SSV = 1;
     fields.SSID = ssid;
   }
-  if (size === 0) return [OP.ATC_INV, { ...fields, ATC_SIZE: ATC_INV_SIZE_ALL }];
+  if (size === 0) {
+    fields.ATC_SIZE = ATC_INV_SIZE_ALL;
+    return [OP.ATC_INV, fields];
+  }
   let start = Math.floor(iova / 4096);
   const last = Math.floor((iova + size - 1) / 4096);
   let log2 = 0;
   while (Math.floor(start / 2 ** log2) !== Math.floor(last / 2 ** log2)) log2++;
   start -= start % 2 ** log2;
-  return [OP.ATC_INV, { ...fields, ADDR: start, ATC_SIZE: log2 }];
+  fields.ADDR = start;
+  fields.ATC_SIZE = log2;
+  return [OP.ATC_INV, fields];
 }

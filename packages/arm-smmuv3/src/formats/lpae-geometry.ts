@@ -54,13 +54,36 @@ export interface LpaeGeometry {
   readonly levels: number;
   /** Index bits of the top table (more than `stride` when top tables are concatenated). */
   readonly topBits: number;
+  /** Precomputed for walkers, by LPAE level 0..3: the span of one entry (2^levelShift) … */
+  readonly spans: readonly number[];
+  /** … the index bits of a table at that level … */
+  readonly bits: readonly number[];
+  /** … and its number of entries (2^bits) … */
+  readonly entries: readonly number[];
+  /** … and their reciprocals (exact powers of two: a walker multiplies instead of dividing). */
+  readonly invSpans: readonly number[];
+  readonly invEntries: readonly number[];
+  /** 2^ias: the first input address outside the table. */
+  readonly inputLimit: number;
+  /** Descriptor bits 31:granule (the low word's share of an output address). */
+  readonly addrLoMask: number;
 }
 
 function make(granule: Granule, ias: number, startLevel: number): LpaeGeometry {
   const gshift = granuleShift(granule);
   const stride = granuleStride(granule);
   const topBits = ias - gshift - stride * (3 - startLevel);
-  return { granule, gshift, stride, ias, startLevel, levels: 4 - startLevel, topBits };
+  const spans: number[] = [];
+  const bits: number[] = [];
+  for (let l = 0; l <= 3; l++) {
+    spans.push(2 ** (gshift + stride * (3 - l)));
+    bits.push(l === startLevel ? topBits : stride);
+  }
+  const entries = bits.map((b) => 2 ** b);
+  const addrLoMask = (0xffffffff - (granule - 1)) >>> 0;
+  const invSpans = spans.map((x) => 1 / x);
+  const invEntries = entries.map((x) => 1 / x);
+  return { granule, gshift, stride, ias, startLevel, levels: 4 - startLevel, topBits, spans, bits, entries, invSpans, invEntries, inputLimit: 2 ** ias, addrLoMask };
 }
 
 /** The smallest walk that covers `ias` bits: stage 1 geometry. */
@@ -116,7 +139,7 @@ export function levelShift(g: LpaeGeometry, lpaeLevel: number): number {
 
 /** Index bits at LPAE level `lpaeLevel`. */
 export function levelBits(g: LpaeGeometry, lpaeLevel: number): number {
-  return lpaeLevel === g.startLevel ? g.topBits : g.stride;
+  return g.bits[lpaeLevel];
 }
 
 /** IPS / PS / OAS encoding to address bits (SMMU_IDR5.OAS, CD.IPS, STE.S2PS; Linux ARM_LPAE_TCR_PS_*). */

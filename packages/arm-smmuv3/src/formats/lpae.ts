@@ -60,6 +60,10 @@ export class LpaeFormat implements PtFormat {
   readonly pageShift: number;
   readonly bigEndian = false;
   private readonly addrLoMask: number;
+  /** 4 KiB frames per granule (an output frame must be a multiple). */
+  private readonly granuleFrames: number;
+  /** Low-word attribute bits of a leaf, at [(page ? 0 : 4) + prot] (computed once; see setLeaf). */
+  private readonly leafAttrs: readonly number[];
 
   constructor(
     readonly geometry: LpaeGeometry,
@@ -69,6 +73,22 @@ export class LpaeFormat implements PtFormat {
     this.levels = geometry.levels;
     this.pageShift = geometry.gshift;
     this.addrLoMask = (0xffffffff - (geometry.granule - 1)) >>> 0;
+    this.granuleFrames = geometry.granule / 4096;
+    this.leafAttrs = [0, 1].flatMap((block) => [0, 1, 2, 3].map((prot) => this.leafAttrBits(block === 0, prot)));
+  }
+
+  /** A leaf's low-word attributes, as Linux arm_lpae_prot_to_pte + arm_lpae_init_pte write them (IOMMU_CACHE set). */
+  private leafAttrBits(page: boolean, prot: number): number {
+    let lo = (page ? DESC_TYPE_PAGE : DESC_TYPE_BLOCK) | AF | (SH_IS << SH_SHIFT);
+    if (this.stage === 1) {
+      lo |= S1_NG | S1_AP_UNPRIV | (MAIR_IDX_CACHE << S1_ATTRINDX_SHIFT);
+      if (!(prot & PROT_WRITE) && prot & PROT_READ) lo |= S1_AP_RDONLY;
+    } else {
+      lo |= S2_MEMATTR_OIWB << S2_MEMATTR_SHIFT;
+      if (prot & PROT_READ) lo |= S2_AP_READ;
+      if (prot & PROT_WRITE) lo |= S2_AP_WRITE;
+    }
+    return lo;
   }
 
   get granule(): Granule {
@@ -118,19 +138,10 @@ export class LpaeFormat implements PtFormat {
 
   /** A leaf as Linux arm_lpae_prot_to_pte + arm_lpae_init_pte write it (IOMMU_CACHE set). */
   setLeaf(w: Uint32Array, i: number, level: number, frame: number, prot: number): void {
-    if (frame % (this.geometry.granule / 4096) !== 0) {
+    if (this.granuleFrames !== 1 && frame % this.granuleFrames !== 0) {
       fail('EINVAL', `output frame 0x${frame.toString(16)} is not aligned to the ${this.geometry.granule / 1024}K granule`);
     }
-    let lo = frameLo(frame) | (level === 0 ? DESC_TYPE_PAGE : DESC_TYPE_BLOCK) | AF | (SH_IS << SH_SHIFT);
-    if (this.stage === 1) {
-      lo |= S1_NG | S1_AP_UNPRIV | (MAIR_IDX_CACHE << S1_ATTRINDX_SHIFT);
-      if (!(prot & PROT_WRITE) && prot & PROT_READ) lo |= S1_AP_RDONLY;
-    } else {
-      lo |= S2_MEMATTR_OIWB << S2_MEMATTR_SHIFT;
-      if (prot & PROT_READ) lo |= S2_AP_READ;
-      if (prot & PROT_WRITE) lo |= S2_AP_WRITE;
-    }
-    w[i] = lo >>> 0;
+    w[i] = (frameLo(frame) | this.leafAttrs[(level === 0 ? 0 : 4) + (prot & 3)]) >>> 0;
     w[i + 1] = frameHi(frame);
   }
 

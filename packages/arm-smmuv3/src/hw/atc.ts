@@ -20,18 +20,26 @@ export const ATC_WRITE = 2;
 
 export class Endpoints {
   private readonly eps = new Map<number, Endpoint>();
+  /** The StreamID peeked last and what it found (endpoints are never removed). */
+  private lastSid = -1;
+  private lastEp: Endpoint | undefined = undefined;
 
   get(sid: number): Endpoint {
     let e = this.eps.get(sid);
     if (!e) {
       e = { atsEnabled: false, priEnabled: false, atc: new Map(), pendingPrgs: new Set(), responses: [], nextPrg: 0 };
       this.eps.set(sid, e);
+      if (sid === this.lastSid) this.lastEp = e;
     }
     return e;
   }
 
   peek(sid: number): Endpoint | undefined {
-    return this.eps.get(sid);
+    if (sid === this.lastSid) return this.lastEp;
+    const e = this.eps.get(sid);
+    this.lastSid = sid;
+    this.lastEp = e;
+    return e;
   }
 
   atcLookup(sid: number, ssid: number, frame: number): number | undefined {

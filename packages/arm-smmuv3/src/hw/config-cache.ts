@@ -9,13 +9,20 @@ import type { StreamConfig } from './stream-config.js';
 export class ConfigCache {
   private readonly stes = new Map<number, StreamConfig>();
   private readonly cds = new Map<number, Map<number, ContextConfig>>();
+  /** The entry looked up last (most traffic comes from one stream), cleared with it. */
+  private lastSte: StreamConfig | undefined = undefined;
 
   ste(sid: number): StreamConfig | undefined {
-    return this.stes.get(sid);
+    const last = this.lastSte;
+    if (last !== undefined && last.sid === sid) return last;
+    const e = this.stes.get(sid);
+    if (e !== undefined) this.lastSte = e;
+    return e;
   }
 
   putSte(cfg: StreamConfig): void {
     this.stes.set(cfg.sid, cfg);
+    this.lastSte = cfg;
   }
 
   cd(sid: number, ssid: number): ContextConfig | undefined {
@@ -32,6 +39,7 @@ export class ConfigCache {
   }
 
   invalidateSte(sid: number): void {
+    if (this.lastSte?.sid === sid) this.lastSte = undefined;
     this.stes.delete(sid);
     this.cds.delete(sid);
   }
@@ -45,6 +53,7 @@ export class ConfigCache {
   }
 
   invalidateAll(): void {
+    this.lastSte = undefined;
     this.stes.clear();
     this.cds.clear();
   }

@@ -12,10 +12,11 @@ import {
   S2_AP_WRITE,
   S2_MEMATTR_MASK,
   S2_MEMATTR_SHIFT,
-  descOutAddr,
+  OA_HI_MASK,
 } from '../formats/lpae-fields.js';
-import { blockAllowed, levelBits, levelShift, type LpaeGeometry } from '../formats/lpae-geometry.js';
+import { blockAllowed, levelShift, type LpaeGeometry } from '../formats/lpae-geometry.js';
 import { EVENT } from '../tables/events.js';
+import { POW2 } from '../tables/fields.js';
 import type { Bus } from './bus.js';
 
 /** One stage of translation as the STE (stage 2) or CD (stage 1) configures it. */
@@ -69,8 +70,26 @@ export interface WalkFault {
 /** Translates a table address of stage 1 into the PA to read (identity, or stage 2 when nested). */
 export type TableFetch = (addr: number) => number | WalkFault;
 
-function fault(event: number, stage: 1 | 2, lpaeLevel: number, extra: Partial<WalkFault> = {}): WalkFault {
-  return { ok: false, event, stage, lpaeLevel, ...extra };
+/** A fault of the stage being walked: stage 2 faults carry the input address as the IPA. */
+function stageFault(event: number, stage: 1 | 2, lpaeLevel: number, input: number, fetchAddr?: number): WalkFault {
+  if (stage === 2) {
+    return fetchAddr === undefined ? { ok: false, event, stage, lpaeLevel, ipa: input } : { ok: false, event, stage, lpaeLevel, ipa: input, fetchAddr };
+  }
+  return fetchAddr === undefined ? { ok: false, event, stage, lpaeLevel } : { ok: false, event, stage, lpaeLevel, fetchAddr };
+}
+
+/** Where walkInto leaves a leaf (a walker reuses one, so a walk allocates nothing). */
+export interface WalkResult {
+  outBase: number;
+  shift: number;
+  perms: number;
+  lpaeLevel: number;
+  memAttr: number;
+}
+
+export function newWalkResult(): WalkResult {
+  // outBase is a byte address (often above 2^31): NaN makes the field a double from the start.
+  return { outBase: NaN, shift: 0, perms: 0, lpaeLevel: 0, memAttr: 0 };
 }
 
 /**
@@ -78,46 +97,59 @@ function fault(event: number, stage: 1 | 2, lpaeLevel: number, extra: Partial<Wa
  * writes (no hardware update of AF/dirty: IDR0.HTTU = 0).
  */
 export function walkStage(bus: Bus, cfg: StageConfig, input: number, fetch?: TableFetch): WalkLeaf | WalkFault {
+  const r = newWalkResult();
+  const f = walkInto(bus, cfg, input, fetch, r);
+  return f ?? { ok: true, outBase: r.outBase, shift: r.shift, perms: r.perms, lpaeLevel: r.lpaeLevel, memAttr: r.memAttr };
+}
+
+/** walkStage into `res`: null when a leaf was found (then `res` holds it), else the fault. */
+export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: TableFetch | undefined, res: WalkResult): WalkFault | null {
   const g = cfg.geo;
   const st = cfg.stage;
-  const ipaOf = (lvl: number, extra: Partial<WalkFault> = {}): WalkFault =>
-    fault(extra.event ?? EVENT.F_TRANSLATION, st, lvl, st === 2 ? { ipa: input, ...extra } : extra);
-  if (input >= 2 ** g.ias) return ipaOf(g.startLevel);
-  const psLimit = 2 ** cfg.psBits;
+  if (input >= g.inputLimit) return stageFault(EVENT.F_TRANSLATION, st, g.startLevel, input);
+  const psLimit = POW2[cfg.psBits];
   let table = cfg.ttb;
-  if (table >= psLimit) return ipaOf(g.startLevel, { event: EVENT.F_ADDR_SIZE });
+  if (table >= psLimit) return stageFault(EVENT.F_ADDR_SIZE, st, g.startLevel, input);
+  const spans = g.spans;
+  const entries = g.entries;
+  const invSpans = g.invSpans;
+  const invEntries = g.invEntries;
+  const addrLo = g.addrLoMask;
   let noEl0 = false;
   let rdonly = false;
   for (let lvl = g.startLevel; lvl <= 3; lvl++) {
-    const shift = levelShift(g, lvl);
-    const idx = Math.floor(input / 2 ** shift) % 2 ** levelBits(g, lvl);
+    const span = spans[lvl];
+    // Index bits of this level. Spans and table sizes are powers of two, so multiplying by their
+    // reciprocals is exact (no division, and no float modulo, which is a slow fmod call).
+    const q = Math.floor(input * invSpans[lvl]);
+    const idx = q - Math.floor(q * invEntries[lvl]) * entries[lvl];
     const descAddr = table + idx * 8;
     let pa = descAddr;
-    if (fetch) {
+    if (fetch !== undefined) {
       const r = fetch(descAddr);
       if (typeof r !== 'number') return r;
       pa = r;
     }
-    if (!bus.present(pa, 8)) return ipaOf(lvl, { event: EVENT.F_WALK_EABT, fetchAddr: pa });
+    if (!bus.present(pa, 8)) return stageFault(EVENT.F_WALK_EABT, st, lvl, input, pa);
     const lo = bus.u32(pa);
     const hi = bus.u32(pa + 4);
-    if ((lo & DESC_VALID) === 0) return ipaOf(lvl);
+    if ((lo & DESC_VALID) === 0) return stageFault(EVENT.F_TRANSLATION, st, lvl, input);
     const type = lo & DESC_TYPE_MASK;
+    // Output address: bits 51:granule (bits 51:48 kept, so that a set bit is an Address size fault).
+    let out = (hi & OA_HI_MASK) * 0x100000000 + ((lo & addrLo) >>> 0);
     if (lvl < 3 && type === DESC_TYPE_TABLE) {
-      const next = descOutAddr(lo, hi, g.gshift);
-      if (next >= psLimit) return ipaOf(lvl, { event: EVENT.F_ADDR_SIZE });
+      if (out >= psLimit) return stageFault(EVENT.F_ADDR_SIZE, st, lvl, input);
       if (st === 1) {
         noEl0 ||= (hi & HI_APTABLE_NO_EL0) !== 0;
         rdonly ||= (hi & HI_APTABLE_RDONLY) !== 0;
       }
-      table = next;
+      table = out;
       continue;
     }
-    if (lvl === 3 ? type !== DESC_TYPE_PAGE : !blockAllowed(g.granule, lvl)) return ipaOf(lvl);
-    let out = descOutAddr(lo, hi, g.gshift);
-    out -= out % 2 ** shift; // block output bits below the block size are RES0
-    if (out >= psLimit) return ipaOf(lvl, { event: EVENT.F_ADDR_SIZE });
-    if ((lo & AF) === 0 && !cfg.affd) return ipaOf(lvl, { event: EVENT.F_ACCESS });
+    if (lvl === 3 ? type !== DESC_TYPE_PAGE : !blockAllowed(g.granule, lvl)) return stageFault(EVENT.F_TRANSLATION, st, lvl, input);
+    out = Math.floor(out * invSpans[lvl]) * span; // block output bits below the block size are RES0
+    if (out >= psLimit) return stageFault(EVENT.F_ADDR_SIZE, st, lvl, input);
+    if ((lo & AF) === 0 && !cfg.affd) return stageFault(EVENT.F_ACCESS, st, lvl, input);
     let perms: number;
     let memAttr = 0;
     if (st === 1) {
@@ -128,9 +160,14 @@ export function walkStage(bus: Bus, cfg: StageConfig, input: number, fetch?: Tab
       perms = (lo & S2_AP_READ ? P_S2_R : 0) | (lo & S2_AP_WRITE ? P_S2_W : 0);
       memAttr = (lo >>> S2_MEMATTR_SHIFT) & S2_MEMATTR_MASK;
     }
-    return { ok: true, outBase: out, shift, perms, lpaeLevel: lvl, memAttr };
+    res.outBase = out;
+    res.shift = levelShift(g, lvl);
+    res.perms = perms;
+    res.lpaeLevel = lvl;
+    res.memAttr = memAttr;
+    return null;
   }
-  return ipaOf(3);
+  return stageFault(EVENT.F_TRANSLATION, st, 3, input);
 }
 
 /** Whether `perms` allow the access; returns the failing stage (1 or 2) or 0. */

@@ -2,14 +2,15 @@
  * Circular queue pointers (SMMUv3 §3.5.1): an index of LOG2SIZE bits plus a wrap bit just above
  * it. Empty when index and wrap both match; full when the indexes match and the wraps differ.
  * Bit 31 of the PROD/CONS registers (overflow flags, CMDQ_CONS.ERR above the pointer) is kept
- * apart by the callers.
+ * apart by the callers. LOG2SIZE is at most 19 (SMMU_IDR1.CMDQS/EVENTQS/PRIQS), so the pointers
+ * fit 32-bit integer arithmetic.
  */
 export function qMask(log2: number): number {
-  return (2 ** (log2 + 1) - 1) >>> 0;
+  return ((1 << (log2 + 1)) - 1) >>> 0;
 }
 
 export function qIndex(p: number, log2: number): number {
-  return p & (2 ** log2 - 1);
+  return p & ((1 << log2) - 1);
 }
 
 export function qWrap(p: number, log2: number): number {
@@ -17,11 +18,11 @@ export function qWrap(p: number, log2: number): number {
 }
 
 export function qEmpty(prod: number, cons: number, log2: number): boolean {
-  return (prod & qMask(log2)) === (cons & qMask(log2));
+  return ((prod ^ cons) & qMask(log2)) === 0;
 }
 
 export function qFull(prod: number, cons: number, log2: number): boolean {
-  return qIndex(prod, log2) === qIndex(cons, log2) && qWrap(prod, log2) !== qWrap(cons, log2);
+  return ((prod ^ cons) & qMask(log2)) === 1 << log2;
 }
 
 export function qInc(p: number, log2: number): number {
@@ -30,6 +31,6 @@ export function qInc(p: number, log2: number): number {
 
 /** Entries between cons and prod. */
 export function qUsed(prod: number, cons: number, log2: number): number {
-  const size = 2 ** log2;
+  const size = 1 << log2;
   return ((prod & qMask(log2)) - (cons & qMask(log2)) + 2 * size) % (2 * size);
 }

@@ -3,9 +3,10 @@ import { CMD_WORDS, CMD_BYTES } from '../tables/commands.js';
 import { EVENT, EVT_BYTES, encodeEvent, eventName } from '../tables/events.js';
 import { PRIQ_BYTES, encodePriq } from '../tables/pri.js';
 import { EATS_TRANS } from '../tables/ste.js';
+import { POW2 } from '../tables/fields.js';
 import { ATC_READ, ATC_WRITE, Endpoints } from './atc.js';
 import { Bus } from './bus.js';
-import { executeCommand, type ExecutedCommand } from './command-consumer.js';
+import { executeCommand, type CommandSinks, type ExecutedCommand } from './command-consumer.js';
 import { ConfigCache } from './config-cache.js';
 import { DEFAULT_FEATURES, capsFromIdRegisters, idRegisters, type IdCaps, type IdRegisters, type SmmuFeatures } from './features.js';
 import { permissionFailure } from './lpae-walk.js';
@@ -34,6 +35,12 @@ const CLASS_NAME = ['CD', 'TT', 'IN'] as const;
 const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ACCESS, EVENT.F_PERMISSION]);
 const EXECUTED_LOG = 512;
 
+/** A queue as its *_BASE register places it (LOG2SIZE capped at the IDR1 maximum, as the architecture does). */
+interface QueueRegs {
+  addr: number;
+  log2: number;
+}
+
 /** A stalled transaction waiting for CMD_RESUME (SMMUv3 §3.12.2). */
 export interface StalledTransaction {
   sid: number;
@@ -58,7 +65,7 @@ export class SmmuV3 implements IommuUnit {
   readonly stalls = new Map<number, StalledTransaction>();
   /** RESUME commands received: (sid, stag, action), oldest first. */
   readonly resumes: { sid: number; stag: number; action: number }[] = [];
-  /** The last commands consumed (decoded opcode and raw words). */
+  /** The last commands consumed (decoded opcode and raw words), at least the last EXECUTED_LOG. */
   readonly executed: ExecutedCommand[] = [];
   private readonly regs = new Map<RegName, bigint>();
   private readonly walker: Walker;
@@ -67,6 +74,11 @@ export class SmmuV3 implements IommuUnit {
   /** STRTAB_BASE(_CFG) decoded when written (they only change while SMMUEN is 0). */
   private strtabRegs: StreamTableRegs = { base: 0, twoLevel: false, log2size: 0, split: 0 };
   private readonly stallMax: number;
+  /** CR0.CMDQEN and CMDQ_BASE decoded when written. */
+  private cmdqen = false;
+  private cmdqRegs: QueueRegs = { addr: 0, log2: 0 };
+  private readonly cmdWords = new Uint32Array(CMD_WORDS);
+  private readonly sinks: CommandSinks;
 
   constructor(host: HostMemory, features: Partial<SmmuFeatures> = {}) {
     this.bus = new Bus(host);
@@ -78,6 +90,19 @@ export class SmmuV3 implements IommuUnit {
     // Out of reset, incoming transactions abort while the SMMU is disabled (GBPA.ABORT).
     this.regs.set('GBPA', regWith(0n, GBPA.ABORT, 1));
     this.walker = new Walker(this.bus, this.caps, this.configCache, this.tlb);
+    this.sinks = {
+      cache: this.configCache,
+      tlb: this.tlb,
+      endpoints: this.endpoints,
+      resume: (sid: number, stag: number, action: number) => {
+        const s = this.stalls.get(stag);
+        if (s && s.sid === sid) this.stalls.delete(stag);
+        this.resumes.push({ sid, stag, action });
+      },
+      terminateStalls: (sid: number) => {
+        for (const [stag, s] of this.stalls) if (s.sid === sid) this.stalls.delete(stag);
+      },
+    };
   }
 
   // ---- register file -------------------------------------------------------------------
@@ -101,13 +126,18 @@ export class SmmuV3 implements IommuUnit {
         this.regs.set('CR0', value);
         this.regs.set('CR0ACK', value);
         this.smmuen = regField(value, CR0.SMMUEN) === 1;
-        if (regField(value, CR0.CMDQEN)) this.consumeCommands();
+        this.cmdqen = regField(value, CR0.CMDQEN) === 1;
+        if (this.cmdqen) this.consumeCommands();
         return;
       case 'STRTAB_BASE':
       case 'STRTAB_BASE_CFG':
         if (this.smmuen) return; // only writable while SMMUEN is 0
         this.regs.set(name, value);
         this.strtabRegs = this.strtab();
+        return;
+      case 'CMDQ_BASE':
+        this.regs.set(name, value);
+        this.cmdqRegs = this.queue('CMDQ_BASE');
         return;
       case 'CMDQ_PROD':
         this.regs.set(name, value);
@@ -136,39 +166,26 @@ export class SmmuV3 implements IommuUnit {
     };
   }
 
-  private queue(base: RegName): { addr: number; log2: number } {
+  private queue(base: RegName): QueueRegs {
     const v = this.regs.get(base)!;
-    return { addr: regField(v, Q_BASE.ADDR) * 32, log2: regField(v, Q_BASE.LOG2SIZE) };
+    const max = base === 'CMDQ_BASE' ? this.caps.cmdqs : base === 'EVENTQ_BASE' ? this.caps.eventqs : this.caps.priqs;
+    return { addr: regField(v, Q_BASE.ADDR) * 32, log2: Math.min(regField(v, Q_BASE.LOG2SIZE), max) };
   }
 
   // ---- command queue consumer ----------------------------------------------------------
 
   private consumeCommands(): void {
-    if (!this.enabled(CR0.CMDQEN)) return;
-    const q = this.queue('CMDQ_BASE');
+    if (!this.cmdqen) return;
+    const q = this.cmdqRegs;
     let cons = Number(this.regs.get('CMDQ_CONS')!);
-    if (regField(BigInt(cons), CMDQ_CONS_ERR) !== 0) return; // stopped until the error is cleared
+    if (((cons >>> CMDQ_CONS_ERR.lo) & (POW2[CMDQ_CONS_ERR.width] - 1)) !== 0) return; // stopped until the error is cleared
     const prod = Number(this.regs.get('CMDQ_PROD')!) & qMask(q.log2);
-    const words = new Uint32Array(CMD_WORDS);
-    const sinks = {
-      cache: this.configCache,
-      tlb: this.tlb,
-      endpoints: this.endpoints,
-      resume: (sid: number, stag: number, action: number) => {
-        const s = this.stalls.get(stag);
-        if (s && s.sid === sid) this.stalls.delete(stag);
-        this.resumes.push({ sid, stag, action });
-      },
-      terminateStalls: (sid: number) => {
-        for (const [stag, s] of this.stalls) if (s.sid === sid) this.stalls.delete(stag);
-      },
-    };
+    const words = this.cmdWords;
     while (!qEmpty(prod, cons, q.log2)) {
       const at = q.addr + qIndex(cons, q.log2) * CMD_BYTES;
       this.bus.readWords(at, words);
-      const err = executeCommand(words, sinks);
-      this.executed.push({ op: words[0] & 0xff, words: [...words] });
-      if (this.executed.length > EXECUTED_LOG) this.executed.shift();
+      const err = executeCommand(words, this.sinks);
+      this.logExecuted(words);
       if (err !== 0) {
         this.regs.set('CMDQ_CONS', regWith(BigInt(cons), CMDQ_CONS_ERR, err));
         const g = this.regs.get('GERROR')!;
@@ -178,6 +195,12 @@ export class SmmuV3 implements IommuUnit {
       cons = qInc(cons, q.log2);
     }
     this.regs.set('CMDQ_CONS', BigInt(cons));
+  }
+
+  private logExecuted(words: Uint32Array): void {
+    this.executed.push({ op: words[0] & 0xff, words: [words[0], words[1], words[2], words[3]] });
+    // Trimmed in batches, so the log costs O(1) per command.
+    if (this.executed.length >= 2 * EXECUTED_LOG) this.executed.splice(0, this.executed.length - EXECUTED_LOG);
   }
 
   // ---- event and PRI queue producers -----------------------------------------------------
@@ -217,13 +240,14 @@ export class SmmuV3 implements IommuUnit {
       if (v !== undefined && (v & (req.write ? ATC_WRITE : ATC_READ)) !== 0) return Math.floor(v / 4);
     }
     const r = this.walker.translate(this.strtabRegs, sid, req.pasid, req.iovaFrame, req.write, req.privileged);
-    if ('frame' in r) {
-      if (ep?.atsEnabled && r.ste.eats === EATS_TRANS) {
-        const rd = permissionFailure(r.perms, false, req.privileged) === 0 ? ATC_READ : 0;
-        const wr = permissionFailure(r.perms, true, req.privileged) === 0 ? ATC_WRITE : 0;
-        this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, r.frame * 4 + rd + wr);
+    if (typeof r === 'number') {
+      if (ep?.atsEnabled && this.walker.okSte!.eats === EATS_TRANS) {
+        const perms = this.walker.okPerms;
+        const rd = permissionFailure(perms, false, req.privileged) === 0 ? ATC_READ : 0;
+        const wr = permissionFailure(perms, true, req.privileged) === 0 ? ATC_WRITE : 0;
+        this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, r * 4 + rd + wr);
       }
-      return r.frame;
+      return r;
     }
     return this.report(r, req);
   }

@@ -11,6 +11,7 @@ import {
 import { getAddr, getField } from '../tables/fields.js';
 import type { IdCaps } from './features.js';
 import type { StageConfig } from './lpae-walk.js';
+import { s2Tag } from './tlb.js';
 
 /** An STE as the hardware decoded and validated it (the configuration cache holds these). */
 export interface StreamConfig {
@@ -32,6 +33,8 @@ export interface StreamConfig {
   readonly s2ptw: boolean;
   readonly s2stall: boolean;
   readonly s2record: boolean;
+  /** TLB tag of the stream's stage-2-only entries (s2Tag(vmid)), computed when the STE is cached. */
+  readonly s2tag: number;
 }
 
 /** Why an STE is ILLEGAL (→ C_BAD_STE), or null (SMMUv3 §5.2 field rules, QEMU decode_ste). */
@@ -46,7 +49,7 @@ export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCa
   const s2 = !abort && (config & 0b010) !== 0;
   if (s1 && !caps.s1p) return 'stage 1 configured but SMMU_IDR0.S1P is 0';
   if (s2 && !caps.s2p) return 'stage 2 configured but SMMU_IDR0.S2P is 0';
-  const base: Omit<StreamConfig, 'abort' | 'bypass' | 's1' | 's2'> = {
+  const base: Omit<StreamConfig, 'abort' | 'bypass' | 's1' | 's2' | 's2tag'> = {
     sid,
     config,
     s1fmt: f('S1Fmt'),
@@ -90,5 +93,5 @@ export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCa
       affd: f('S2AFFD') === 1,
     };
   }
-  return { ...base, abort, bypass, s1, s2, s2cfg };
+  return { ...base, abort, bypass, s1, s2, s2cfg, s2tag: s2Tag(base.vmid) };
 }

@@ -2,17 +2,16 @@
  * The SMMU TLB. Entries are tagged like the architecture's: stage 1 (and combined stage 1+2)
  * entries by (VMID, ASID) — "NH" entries —, stage-2-only entries by VMID. An entry covers one
  * leaf of the combined translation (the smaller of the stage 1 and stage 2 leaves) and is found
- * by probing each leaf size present for its tag. Only TLBI commands remove entries (and a full
- * TLB drops everything, which any TLB may do).
+ * by probing each leaf size present for its tag.
+ *
+ * As in hardware it is a bounded, set-associative array (TLB_SETS × TLB_WAYS entries, indexed by
+ * input address bits), held in typed arrays: a fill writes an entry in place and a full set evicts
+ * one of its ways (round robin), which any TLB may do. Otherwise only TLBI commands remove
+ * entries: by address (looking up only the sets the range maps to, or sweeping the array when the
+ * range has more pages than the tag has entries) or by context. A context's entries are found
+ * through its slot: a context invalidation retires the slot's generation number, so every entry
+ * filled under it stops matching at once, without a sweep of unrelated entries.
  */
-export interface TlbEntry {
-  /** Output (host) 4 KiB frame of the leaf's first page. */
-  readonly out: number;
-  /** Intermediate (IPA) frame of the leaf's first page, for stage 2 fault reports. */
-  readonly ipa: number;
-  /** P_* permission bits of both stages. */
-  readonly perms: number;
-}
 
 const KIND_NH = 1;
 const KIND_S2 = 2;
@@ -35,16 +34,49 @@ function tagAsid(tag: number): number {
   return tag % 65536;
 }
 
-interface TagSet {
-  /** Leaf sizes present, as log2 of the leaf in 4 KiB frames (0 = 4 KiB). */
-  orders: number[];
-  maps: Map<number, TlbEntry>[];
-}
+export const TLB_SETS = 4096;
+export const TLB_WAYS = 4;
+export const TLB_CAPACITY = TLB_SETS * TLB_WAYS;
+const SET_MASK = TLB_SETS - 1;
+/** Orders (log2 of a leaf in 4 KiB frames) run 0..18 (a 1 GiB block); an entry's key is base · 32 + order. */
+const ORDER_SLOTS = 32;
 
-export const TLB_CAPACITY = 1 << 16;
+/** 2^n for the orders a leaf can have. */
+const SPAN: readonly number[] = Array.from({ length: ORDER_SLOTS }, (_, n) => 2 ** n);
+/** 2^-n (exact): dividing by a span is a multiplication. */
+const INV_SPAN: readonly number[] = SPAN.map((x) => 1 / x);
+
+/** Doubles per entry: key (base · 32 + order, −1 when empty), generation, output frame, IPA frame. */
+const STRIDE = 4;
+const F_KEY = 0;
+const F_GEN = 1;
+const F_OUT = 2;
+const F_IPA = 3;
 
 export class Tlb {
-  private readonly tags = new Map<number, TagSet>();
+  /** Context (tag) → its slot; insertion-ordered, like the contexts' first fills. */
+  private readonly slots = new Map<number, number>();
+  /**
+   * Current generation of each slot (−1 when free); an entry is live while its generation matches.
+   * Slot 0 is reserved for empty entries (generation 0, which never matches its −1).
+   */
+  private slotGen: number[] = [-1];
+  /** Live entries and leaf orders present (bit mask), per slot. */
+  private slotCount: number[] = [0];
+  private slotOrders: number[] = [0];
+  private freeSlots: number[] = [];
+  private nextGen = 1;
+  /** The context looked up last (NaN: none; tags are doubles, so the field starts as one). */
+  private lastTag = NaN;
+  private lastSlot = -1;
+
+  /** The entries, STRIDE doubles each, a set's ways side by side (allocated at the first fill). */
+  private ent = new Float64Array(0);
+  /** Per entry: slot · 64 + P_* permissions (slot 0: empty). */
+  private meta = new Int32Array(0);
+  /** Next victim way, per set. */
+  private victim: Uint8Array = new Uint8Array(0);
+
   private count = 0;
   /** Totals for tests and the bench. */
   hits = 0;
@@ -54,78 +86,201 @@ export class Tlb {
     return this.count;
   }
 
-  /** The entry covering input frame `frame` and the frame's offset in it, or undefined. */
-  lookup(tag: number, frame: number): { entry: TlbEntry; offset: number } | undefined {
-    const t = this.tags.get(tag);
-    if (t) {
-      for (let k = 0; k < t.orders.length; k++) {
-        const span = 2 ** t.orders[k];
-        const base = frame - (frame % span);
-        const e = t.maps[k].get(base);
-        if (e) {
-          this.hits++;
-          return { entry: e, offset: frame - base };
+  private slot(tag: number): number {
+    if (tag === this.lastTag) return this.lastSlot;
+    const s = this.slots.get(tag);
+    if (s === undefined) return -1;
+    this.lastTag = tag;
+    this.lastSlot = s;
+    return s;
+  }
+
+  private static setOf(base: number, order: number): number {
+    // Input address bits above the leaf select the set (ToInt32 keeps the low 32 bits exactly).
+    return ((order === 0 ? base : base * INV_SPAN[order]) ^ (order << 7)) & SET_MASK;
+  }
+
+  private live(i: number): boolean {
+    return this.ent[i * STRIDE + F_GEN] === this.slotGen[this.meta[i] >> 6];
+  }
+
+  /** The index of the entry of `tag` covering input frame `frame`, or −1 (read it with entryBase/Out/Ipa/Perms). */
+  lookup(tag: number, frame: number): number {
+    // One function for the whole probe (the context's slot, each leaf size present, the set's ways).
+    let i = -1;
+    const s = tag === this.lastTag ? this.lastSlot : this.slot(tag);
+    const ent = this.ent;
+    if (s >= 0 && ent.length !== 0) {
+      const g = this.slotGen[s];
+      let orders = this.slotOrders[s];
+      for (let order = 0; orders !== 0 && i < 0; order++, orders >>>= 1) {
+        if ((orders & 1) === 0) continue;
+        const base = order === 0 ? frame : Math.floor(frame * INV_SPAN[order]) * SPAN[order];
+        const k = base * ORDER_SLOTS + order;
+        // Input address bits above the leaf select the set (as Tlb.setOf).
+        const first = (((order === 0 ? base : base * INV_SPAN[order]) ^ (order << 7)) & SET_MASK) * TLB_WAYS;
+        for (let w = first; w < first + TLB_WAYS; w++) {
+          const j = w * STRIDE;
+          // Both compares run on every way (no short circuit that only a hit would take).
+          if (((ent[j + F_KEY] === k ? 1 : 0) & (ent[j + F_GEN] === g ? 1 : 0)) !== 0) {
+            i = w;
+            break;
+          }
         }
       }
     }
-    this.misses++;
-    return undefined;
+    // Both counters are touched on every lookup (no branch that only hits or only misses take).
+    this.hits += i >= 0 ? 1 : 0;
+    this.misses += i >= 0 ? 0 : 1;
+    return i;
   }
 
-  /** Caches a leaf of 2^order frames starting at input frame `base`. */
-  insert(tag: number, base: number, order: number, entry: TlbEntry): void {
-    if (this.count >= TLB_CAPACITY) this.invalidateAll();
-    let t = this.tags.get(tag);
-    if (!t) {
-      t = { orders: [], maps: [] };
-      this.tags.set(tag, t);
-    }
-    let k = t.orders.indexOf(order);
-    if (k < 0) {
-      t.orders.push(order);
-      t.maps.push(new Map());
-      k = t.orders.length - 1;
-    }
-    if (!t.maps[k].has(base)) this.count++;
-    t.maps[k].set(base, entry);
+  /** Output frame of input frame `frame` through entry `i` (which covers it). */
+  outFor(i: number, frame: number): number {
+    const j = i * STRIDE;
+    return this.ent[j + F_OUT] + (frame - Math.floor(this.ent[j + F_KEY] * (1 / ORDER_SLOTS)));
   }
 
+  /** First input frame, output frame, IPA frame and P_* permissions of entry `i`. */
+  entryBase(i: number): number {
+    return Math.floor(this.ent[i * STRIDE + F_KEY] * (1 / ORDER_SLOTS));
+  }
+  entryOut(i: number): number {
+    return this.ent[i * STRIDE + F_OUT];
+  }
+  entryIpa(i: number): number {
+    return this.ent[i * STRIDE + F_IPA];
+  }
+  entryPerms(i: number): number {
+    return this.meta[i] & 63;
+  }
+
+  private allocate(): void {
+    const ent = new Float64Array(TLB_CAPACITY * STRIDE);
+    for (let i = 0; i < TLB_CAPACITY; i++) ent[i * STRIDE + F_KEY] = -1;
+    this.ent = ent;
+    this.meta = new Int32Array(TLB_CAPACITY);
+    this.victim = new Uint8Array(TLB_SETS);
+  }
+
+  private newSlot(tag: number): number {
+    const s = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slotGen.length;
+    this.slotGen[s] = this.nextGen++;
+    this.slotCount[s] = 0;
+    this.slotOrders[s] = 0;
+    this.slots.set(tag, s);
+    this.lastTag = tag;
+    this.lastSlot = s;
+    return s;
+  }
+
+  /** Caches a leaf of 2^order frames starting at input frame `base` (frames are 4 KiB frame numbers); returns its index. */
+  insert(tag: number, order: number, base: number, out: number, ipa: number, perms: number): number {
+    if (this.ent.length === 0) this.allocate();
+    const ent = this.ent;
+    let s = this.slot(tag);
+    if (s < 0) s = this.newSlot(tag);
+    const g = this.slotGen[s];
+    const k = base * ORDER_SLOTS + order;
+    const set = Tlb.setOf(base, order);
+    const first = set * TLB_WAYS;
+    // A fill follows a miss, so no live entry holds this leaf. Replacement: the set's round-robin
+    // victim if it is free, else the next free way, else the victim is evicted.
+    const v = this.victim[set];
+    this.victim[set] = (v + 1) % TLB_WAYS;
+    let at = first + v;
+    if (this.live(at)) {
+      for (let w = 1; w < TLB_WAYS; w++) {
+        const i = first + ((v + w) % TLB_WAYS);
+        if (!this.live(i)) {
+          at = i;
+          break;
+        }
+      }
+      if (this.live(at)) {
+        this.slotCount[this.meta[at] >> 6]--;
+        this.count--;
+      }
+    }
+    const j = at * STRIDE;
+    ent[j + F_KEY] = k;
+    ent[j + F_GEN] = g;
+    ent[j + F_OUT] = out;
+    ent[j + F_IPA] = ipa;
+    this.meta[at] = (s << 6) | perms;
+    this.slotOrders[s] |= 1 << order;
+    this.slotCount[s]++;
+    this.count++;
+    return at;
+  }
+
+  /**
+   * Every entry of a context: the slot's generation is retired, so none of them matches any more
+   * (the slot stays, under a fresh generation, for the context's next fills).
+   */
   private dropTag(tag: number): void {
-    const t = this.tags.get(tag);
-    if (!t) return;
-    for (const m of t.maps) this.count -= m.size;
-    this.tags.delete(tag);
+    const s = this.slots.get(tag);
+    if (s === undefined) return;
+    this.count -= this.slotCount[s];
+    this.slotGen[s] = this.nextGen++;
+    this.slotCount[s] = 0;
+    this.slotOrders[s] = 0;
   }
 
   private dropWhere(pred: (tag: number) => boolean): void {
-    for (const tag of [...this.tags.keys()]) if (pred(tag)) this.dropTag(tag);
+    for (const tag of [...this.slots.keys()]) if (pred(tag)) this.dropTag(tag);
+  }
+
+  private kill(i: number, s: number): void {
+    this.ent[i * STRIDE + F_KEY] = -1;
+    this.ent[i * STRIDE + F_GEN] = 0;
+    this.meta[i] = 0;
+    this.slotCount[s]--;
+    this.count--;
   }
 
   /** Removes the entries of `tag` whose leaf overlaps input frames [first, first+frames). */
   private dropRange(tag: number, first: number, frames: number): void {
-    const t = this.tags.get(tag);
-    if (!t) return;
+    const s = this.slots.get(tag);
+    if (s === undefined || this.slotCount[s] === 0) return;
+    const ent = this.ent;
+    const g = this.slotGen[s];
     const end = first + frames;
-    for (let k = 0; k < t.orders.length; k++) {
-      const span = 2 ** t.orders[k];
-      const m = t.maps[k];
-      const lo = first - (first % span);
+    for (let order = 0; order < ORDER_SLOTS; order++) {
+      if ((this.slotOrders[s] & (1 << order)) === 0) continue;
+      const span = SPAN[order];
+      const lo = Math.floor(first * INV_SPAN[order]) * span;
       const probes = Math.ceil((end - lo) / span);
-      if (probes <= m.size) {
-        for (let b = lo; b < end; b += span) if (m.delete(b)) this.count--;
+      if (probes <= this.slotCount[s]) {
+        // Look up only the sets the range maps to.
+        for (let b = lo; b < end; b += span) {
+          const k = b * ORDER_SLOTS + order;
+          const f = Tlb.setOf(b, order) * TLB_WAYS;
+          for (let i = f; i < f + TLB_WAYS; i++) if (ent[i * STRIDE + F_KEY] === k && ent[i * STRIDE + F_GEN] === g) this.kill(i, s);
+        }
       } else {
-        for (const b of [...m.keys()]) {
-          if (b < end && b + span > first) {
-            m.delete(b);
-            this.count--;
-          }
+        // More pages than entries of this context: one sweep of the (bounded) array.
+        for (let i = 0; i < TLB_CAPACITY && this.slotCount[s] > 0; i++) {
+          const k = ent[i * STRIDE + F_KEY];
+          if (ent[i * STRIDE + F_GEN] !== g || k < 0 || k % ORDER_SLOTS !== order) continue;
+          const b = (k - order) / ORDER_SLOTS;
+          if (b < end && b + span > first) this.kill(i, s);
         }
       }
     }
   }
 
   invalidateAll(): void {
-    this.tags.clear();
+    // Every slot is freed; entries keep generations no slot will have again.
+    for (const s of this.slots.values()) {
+      this.slotGen[s] = -1;
+      this.slotCount[s] = 0;
+      this.slotOrders[s] = 0;
+      this.freeSlots.push(s);
+    }
+    this.slots.clear();
+    this.lastTag = NaN;
+    this.lastSlot = -1;
     this.count = 0;
   }
 
@@ -145,7 +300,7 @@ export class Tlb {
       this.dropRange(nhTag(vmid, asid), first, frames);
       return;
     }
-    for (const tag of [...this.tags.keys()]) {
+    for (const tag of [...this.slots.keys()]) {
       if (tagKind(tag) === KIND_NH && tagVmid(tag) === vmid) this.dropRange(tag, first, frames);
     }
   }
@@ -160,13 +315,15 @@ export class Tlb {
     this.dropWhere((t) => tagVmid(t) === vmid);
   }
 
-  /** Tags present (for tests: which contexts hold entries). */
+  /** Contexts holding entries (for tests), in the order of their first fill since the last TLBI_NSNH_ALL. */
   tagList(): { kind: 'nh' | 's2'; vmid: number; asid: number; entries: number }[] {
-    return [...this.tags.entries()].map(([t, s]) => ({
-      kind: tagKind(t) === KIND_NH ? 'nh' : 's2',
-      vmid: tagVmid(t),
-      asid: tagAsid(t),
-      entries: s.maps.reduce((n, m) => n + m.size, 0),
-    }));
+    return [...this.slots.entries()]
+      .filter(([, s]) => this.slotCount[s] > 0)
+      .map(([t, s]) => ({
+        kind: tagKind(t) === KIND_NH ? ('nh' as const) : ('s2' as const),
+        vmid: tagVmid(t),
+        asid: tagAsid(t),
+        entries: this.slotCount[s],
+      }));
   }
 }

@@ -2,14 +2,14 @@ import { CLASS_CD, CLASS_IN, CLASS_TT, EVENT } from '../tables/events.js';
 import { CD_BYTES, CD_WORDS } from '../tables/cd.js';
 import { L1CD, L1CD_L2PTR, L1STD, L1STD_L2PTR, CD_SPLIT_4K, CD_SPLIT_64K } from '../tables/l1-descriptors.js';
 import { STE_BYTES, STE_WORDS, S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, S1FMT_4K_L2, S1FMT_LINEAR } from '../tables/ste.js';
-import { getAddr, getField } from '../tables/fields.js';
+import { INV_POW2, POW2, getAddr, getField } from '../tables/fields.js';
 import type { Bus } from './bus.js';
 import type { ConfigCache } from './config-cache.js';
 import { decodeContextConfig, type ContextConfig } from './context-config.js';
 import type { IdCaps } from './features.js';
-import { P_S1_ALL, P_S2_ALL, P_S2_R, permissionFailure, walkStage, type StageConfig, type WalkFault } from './lpae-walk.js';
+import { P_PRIV_R, P_PRIV_W, P_S1_ALL, P_S2_ALL, P_S2_R, P_S2_W, P_USER_R, P_USER_W, newWalkResult, permissionFailure, walkInto, type StageConfig, type WalkFault } from './lpae-walk.js';
 import { decodeStreamConfig, type StreamConfig } from './stream-config.js';
-import { nhTag, s2Tag, type Tlb } from './tlb.js';
+import { nhTag, type Tlb } from './tlb.js';
 
 /** Where the stream table is, as STRTAB_BASE / STRTAB_BASE_CFG say. */
 export interface StreamTableRegs {
@@ -41,11 +41,9 @@ export interface HwFault {
   readonly ste?: StreamConfig;
 }
 
-export interface TranslateOk {
-  frame: number;
-  ste: StreamConfig;
-  /** P_* bits the translation grants. */
-  perms: number;
+/** The low `bits` bits of a non-negative integer below 2^53 (exact; avoids a float modulo). */
+function lowBits(x: number, bits: number): number {
+  return x - Math.floor(x * INV_POW2[bits]) * POW2[bits];
 }
 
 const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ADDR_SIZE, EVENT.F_ACCESS, EVENT.F_PERMISSION]);
@@ -57,6 +55,11 @@ const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ADDR_SIZ
 export class Walker {
   private readonly steWords = new Uint32Array(STE_WORDS);
   private readonly cdWords = new Uint32Array(CD_WORDS);
+  /** Leaves of the stage 1 walk, and of stage 2 walks (the final one and those fetching stage 1 tables). */
+  private readonly s1Leaf = newWalkResult();
+  private readonly s2Leaf = newWalkResult();
+  private readonly fetchS2 = (a: number): number | WalkFault => this.s2Fetch(this.fetchSte!, a);
+  private fetchSte: StreamConfig | null = null;
 
   constructor(
     private readonly bus: Bus,
@@ -96,14 +99,15 @@ export class Walker {
   /** Stage 2 translation of an address the SMMU fetches for stage 1 (CD or table), read access. */
   private s2Fetch(ste: StreamConfig, ipa: number): number | WalkFault {
     const s2 = ste.s2cfg!;
-    const r = walkStage(this.bus, s2, ipa);
-    if (!r.ok) return { ...r, duringFetch: true };
+    const r = this.s2Leaf;
+    const f = walkInto(this.bus, s2, ipa, undefined, r);
+    if (f !== null) return { ...f, duringFetch: true };
     if ((r.perms & P_S2_R) === 0) return { ok: false, event: EVENT.F_PERMISSION, stage: 2, lpaeLevel: r.lpaeLevel, ipa, duringFetch: true };
     // S2PTW: a stage 1 walk that lands on Device memory at stage 2 is a stage 2 permission fault.
     if (ste.s2ptw && (r.memAttr & 0xc) === 0) {
       return { ok: false, event: EVENT.F_PERMISSION, stage: 2, lpaeLevel: r.lpaeLevel, ipa, duringFetch: true };
     }
-    return r.outBase + (ipa % 2 ** r.shift);
+    return r.outBase + lowBits(ipa, r.shift);
   }
 
   /** Reads configuration bytes at a PA or (nested) IPA; returns the PA or the fault. */
@@ -163,7 +167,36 @@ export class Walker {
     };
   }
 
-  /** Translates one 4 KiB input frame for (sid, ssid): the output frame, or the fault. */
+  /** The stream configuration and permissions of the last successful translate(). */
+  okSte: StreamConfig | null = null;
+  okPerms = 0;
+
+  private plain(event: number, sid: number, ssid: number, ssv: boolean, ste: StreamConfig, reason?: string, recordable = true): HwFault {
+    return reason === undefined
+      ? { event, sid, ssid, ssv, recordable, stallable: false, ste }
+      : { event, sid, ssid, ssv, recordable, stallable: false, ste, reason };
+  }
+
+  /** The stage 1 context of a transaction (null: stage 1 is bypassed), or the fault the STE gives it. */
+  private context(ste: StreamConfig, sid: number, ssid: number, ssv: boolean): ContextConfig | HwFault | null {
+    if (ste.abort) return this.plain(0, sid, ssid, ssv, ste, 'STE.Config is abort', false);
+    // A SubstreamID needs stage 1 (SMMUv3 §3.9: STE.Config[0] = 0 terminates it with C_BAD_SUBSTREAMID).
+    if (ssv && !ste.s1) return this.plain(EVENT.C_BAD_SUBSTREAMID, sid, ssid, ssv, ste, 'a SubstreamID on a stream without stage 1');
+    if (!ste.s1) return null;
+    if (ssv) {
+      if (ste.s1cdmax === 0 || ssid >= POW2[ste.s1cdmax]) return this.plain(EVENT.C_BAD_SUBSTREAMID, sid, ssid, ssv, ste, `SubstreamID ${ssid} is beyond S1CDMax ${ste.s1cdmax}`);
+      if (ssid === 0 && ste.s1dss === S1DSS_SSID0) return this.plain(EVENT.C_BAD_SUBSTREAMID, sid, ssid, ssv, ste, 'SubstreamID 0 is reserved by S1DSS=SSID0');
+    } else if (ste.s1cdmax > 0) {
+      if (ste.s1dss === S1DSS_TERMINATE) return this.plain(EVENT.F_STREAM_DISABLED, sid, ssid, ssv, ste, 'S1DSS terminates transactions without a SubstreamID');
+      if (ste.s1dss === S1DSS_BYPASS) return null;
+    }
+    return this.contextConfig(ste, ssid, ssv);
+  }
+
+  /**
+   * Translates one 4 KiB input frame for (sid, ssid): the output frame (then `okSte` and
+   * `okPerms` describe the translation), or the fault.
+   */
   translate(
     strtab: StreamTableRegs,
     sid: number,
@@ -171,98 +204,90 @@ export class Walker {
     iovaFrame: number,
     write: boolean,
     privileged: boolean,
-  ): TranslateOk | HwFault {
+  ): number | HwFault {
     const ssv = pasid >= 0;
-    let ssid = ssv ? pasid : 0;
-    const ste = this.streamConfig(sid, strtab, ssid, ssv);
-    if ('event' in ste) return ste;
-    const plain = (event: number, extra: Partial<HwFault> = {}): HwFault => ({ event, sid, ssid, ssv, recordable: true, stallable: false, ste, ...extra });
-    if (ste.abort) return plain(0, { recordable: false, reason: 'STE.Config is abort' });
-    // A SubstreamID needs stage 1 (SMMUv3 §3.9: STE.Config[0] = 0 terminates it with C_BAD_SUBSTREAMID).
-    if (ssv && !ste.s1) return plain(EVENT.C_BAD_SUBSTREAMID, { reason: 'a SubstreamID on a stream without stage 1' });
-    if (ste.bypass) return { frame: iovaFrame, ste, perms: P_S1_ALL | P_S2_ALL };
+    const ssid = ssv ? pasid : 0;
+    let ste = this.cache.ste(sid);
+    if (ste === undefined) {
+      const r = this.streamConfig(sid, strtab, ssid, ssv);
+      if ('event' in r) return r;
+      ste = r;
+    }
     let cd: ContextConfig | null = null;
-    if (ste.s1) {
-      let useS1 = true;
-      if (ssv) {
-        if (ste.s1cdmax === 0 || ssid >= 2 ** ste.s1cdmax) return plain(EVENT.C_BAD_SUBSTREAMID, { reason: `SubstreamID ${ssid} is beyond S1CDMax ${ste.s1cdmax}` });
-        if (ssid === 0 && ste.s1dss === S1DSS_SSID0) return plain(EVENT.C_BAD_SUBSTREAMID, { reason: 'SubstreamID 0 is reserved by S1DSS=SSID0' });
-      } else if (ste.s1cdmax > 0) {
-        if (ste.s1dss === S1DSS_TERMINATE) return plain(EVENT.F_STREAM_DISABLED, { reason: 'S1DSS terminates transactions without a SubstreamID' });
-        if (ste.s1dss === S1DSS_BYPASS) useS1 = false;
-        ssid = 0;
-      }
-      if (useS1) {
-        const c = this.contextConfig(ste, ssid, ssv);
+    // Anything but a stage-2-only stream without a SubstreamID: abort, bypass, stage 1 contexts.
+    if (ste.s1 || !ste.s2 || ssv) {
+      const c = this.context(ste, sid, ssid, ssv);
+      if (c !== null) {
         if ('event' in c) return c;
         cd = c;
       }
     }
-    const tag = cd ? nhTag(ste.vmid, cd.asid) : s2Tag(ste.vmid);
-    const hit = this.tlb.lookup(tag, iovaFrame);
-    if (hit) {
-      const e = hit.entry;
-      const fail = permissionFailure(e.perms, write, privileged);
-      if (fail) {
-        return this.fromWalk(
-          { ok: false, event: EVENT.F_PERMISSION, stage: fail, lpaeLevel: 3, ipa: fail === 2 ? (e.ipa + hit.offset) * 4096 : undefined },
-          ste, ssid, ssv, CLASS_TT, cd ?? undefined,
-        );
-      }
-      return { frame: e.out + hit.offset, ste, perms: e.perms };
+    // Stage 1 bypassed (STE.Config or S1DSS) and no stage 2: nothing translates, nothing is cached.
+    if (cd === null && !ste.s2) return this.ok(iovaFrame, ste, P_S1_ALL | P_S2_ALL);
+    const tag = cd !== null ? nhTag(ste.vmid, cd.asid) : ste.s2tag;
+    const tlb = this.tlb;
+    // A miss walks the tables and fills the TLB; the access then completes from the new entry,
+    // exactly as a hit does.
+    let e = tlb.lookup(tag, iovaFrame);
+    if (e < 0) {
+      const f = this.walk(tag, iovaFrame, ste, cd, ssid, ssv);
+      if (typeof f !== 'number') return f;
+      e = f;
     }
+    const perms = tlb.entryPerms(e);
+    // Stage 1 (privileged or not) and stage 2 permission for the access, both needed.
+    const need = (privileged ? (write ? P_PRIV_W : P_PRIV_R) : write ? P_USER_W : P_USER_R) | (write ? P_S2_W : P_S2_R);
+    if ((perms & need) !== need) return this.permissionFault(e, iovaFrame, perms, write, privileged, ste, cd, ssid, ssv);
+    this.okSte = ste;
+    this.okPerms = perms;
+    return tlb.outFor(e, iovaFrame);
+  }
+
+  private permissionFault(e: number, iovaFrame: number, perms: number, write: boolean, privileged: boolean, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean): HwFault {
+    const fail = permissionFailure(perms, write, privileged);
+    const offset = iovaFrame - this.tlb.entryBase(e);
+    return this.fromWalk(
+      { ok: false, event: EVENT.F_PERMISSION, stage: fail === 2 ? 2 : 1, lpaeLevel: 3, ipa: fail === 2 ? (this.tlb.entryIpa(e) + offset) * 4096 : undefined },
+      ste, ssid, ssv, CLASS_TT, cd ?? undefined,
+    );
+  }
+
+  private ok(frame: number, ste: StreamConfig, perms: number): number {
+    this.okSte = ste;
+    this.okPerms = perms;
+    return frame;
+  }
+
+  /** The table walk of a TLB miss: fills the TLB (returning the entry's index), or returns the fault. */
+  private walk(tag: number, iovaFrame: number, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean): number | HwFault {
     const input = iovaFrame * 4096;
     let ipa = input;
+    let out = input;
     let shift = 64;
     let perms = P_S1_ALL;
     if (cd) {
       if (cd.epd0) return this.fromWalk({ ok: false, event: EVENT.F_TRANSLATION, stage: 1, lpaeLevel: cd.s1cfg.geo.startLevel }, ste, ssid, ssv, CLASS_TT, cd);
       const s1: StageConfig = cd.s1cfg;
-      const r = walkStage(this.bus, s1, input, ste.s2 ? (a) => this.s2Fetch(ste, a) : undefined);
-      if (!r.ok) return this.fromWalk(r, ste, ssid, ssv, CLASS_TT, cd);
-      ipa = r.outBase + (input % 2 ** r.shift);
+      const r = this.s1Leaf;
+      this.fetchSte = ste;
+      const f = walkInto(this.bus, s1, input, ste.s2 ? this.fetchS2 : undefined, r);
+      if (f !== null) return this.fromWalk(f, ste, ssid, ssv, CLASS_TT, cd);
+      ipa = r.outBase + lowBits(input, r.shift);
+      out = ipa;
       shift = r.shift;
       perms = r.perms;
     }
     if (ste.s2) {
-      const r = walkStage(this.bus, ste.s2cfg!, ipa);
-      if (!r.ok) return this.fromWalk(r, ste, ssid, ssv, CLASS_IN, cd ?? undefined);
+      const r = this.s2Leaf;
+      const f = walkInto(this.bus, ste.s2cfg!, ipa, undefined, r);
+      if (f !== null) return this.fromWalk(f, ste, ssid, ssv, CLASS_IN, cd ?? undefined);
       shift = Math.min(shift, r.shift);
       perms |= r.perms;
-      const out = r.outBase + (ipa % 2 ** r.shift);
-      return this.finish(tag, iovaFrame, out, ipa, shift, perms, ste, cd, ssid, ssv, write, privileged);
-    }
-    return this.finish(tag, iovaFrame, ipa, ipa, shift, perms | P_S2_ALL, ste, cd, ssid, ssv, write, privileged);
-  }
-
-  private finish(
-    tag: number,
-    iovaFrame: number,
-    out: number,
-    ipa: number,
-    shift: number,
-    perms: number,
-    ste: StreamConfig,
-    cd: ContextConfig | null,
-    ssid: number,
-    ssv: boolean,
-    write: boolean,
-    privileged: boolean,
-  ): TranslateOk | HwFault {
+      out = r.outBase + lowBits(ipa, r.shift);
+    } else perms |= P_S2_ALL;
+    // The entry covers the smaller of the two leaves.
     const order = shift - 12;
-    const span = 2 ** order;
-    const off = iovaFrame % span;
-    const outFrame = Math.floor(out / 4096);
-    const ipaFrame = Math.floor(ipa / 4096);
-    this.tlb.insert(tag, iovaFrame - off, order, { out: outFrame - off, ipa: ipaFrame - off, perms });
-    const fail = permissionFailure(perms, write, privileged);
-    if (fail) {
-      return this.fromWalk(
-        { ok: false, event: EVENT.F_PERMISSION, stage: fail, lpaeLevel: 3, ipa: fail === 2 ? ipa - (ipa % 4096) : undefined },
-        ste, ssid, ssv, CLASS_TT, cd ?? undefined,
-      );
-    }
-    return { frame: outFrame, ste, perms };
+    const off = order === 0 ? 0 : lowBits(iovaFrame, order);
+    return this.tlb.insert(tag, order, iovaFrame - off, Math.floor(out * (1 / 4096)) - off, Math.floor(ipa * (1 / 4096)) - off, perms);
   }
 }
-

@@ -93,20 +93,29 @@ export const CERROR_ATC_INV_SYNC = 3;
 
 export function encodeCommand(op: number, values: CmdFields = {}): Uint32Array {
   const w = new Uint32Array(CMD_WORDS);
+  encodeCommandInto(w, op, values);
+  return w;
+}
+
+/** Encodes a command into `w` (CMD_WORDS words, overwritten). */
+export function encodeCommandInto(w: Uint32Array, op: number, values: CmdFields): void {
+  w.fill(0, 0, CMD_WORDS);
   setField(w, 0, CMD.OP, op);
-  for (const [k, v] of Object.entries(values)) {
+  for (const k in values) {
+    const v = values[k as CmdFieldName];
     if (v === undefined) continue;
-    if (!(k in CMD)) throw new RangeError(`unknown command field ${k}`);
+    if (!Object.prototype.hasOwnProperty.call(CMD, k)) throw new RangeError(`unknown command field ${k}`);
     setField(w, 0, CMD[k as CmdFieldName], v);
   }
-  return w;
 }
 
 export function cmdField(w: ArrayLike<number>, base: number, name: CmdFieldName): number {
   return getField(w, base, CMD[name]);
 }
 
+const OP_NAMES: string[] = Array.from({ length: 256 }, (_, op) => `0x${op.toString(16)}`);
+for (const [k, v] of Object.entries(OP)) OP_NAMES[v] = k;
+
 export function opName(op: number): string {
-  for (const [k, v] of Object.entries(OP)) if (v === op) return k;
-  return `0x${op.toString(16)}`;
+  return Number.isInteger(op) && op >= 0 && op < 256 ? OP_NAMES[op] : `0x${op.toString(16)}`;
 }

@@ -18,22 +18,22 @@ export function bit(dw: number, b: number): Field {
   return { dw, lo: b, width: 1 };
 }
 
-function bits32(x: number, lo: number, n: number): number {
-  if (n >= 32) return x >>> 0;
-  return ((x >>> lo) & ((1 << n) - 1)) >>> 0;
-}
+/** 2^n for n in 0..64 (exact doubles): hot paths index this instead of computing `2 ** n` (a Math.pow call). */
+export const POW2: readonly number[] = Array.from({ length: 65 }, (_, n) => 2 ** n);
+/** 2^-n: multiplying by it divides exactly by 2^n, at a fraction of a division's latency. */
+export const INV_POW2: readonly number[] = Array.from({ length: 65 }, (_, n) => 2 ** -n);
 
 /** Reads field `f` from the structure whose first word is `w[base]`. */
 export function getField(w: ArrayLike<number>, base: number, f: Field): number {
   const i = base + f.dw * 2;
-  const end = f.lo + f.width;
-  let v = 0;
-  if (f.lo < 32) v = bits32(w[i], f.lo, Math.min(end, 32) - f.lo);
-  if (end > 32) {
-    const s = Math.max(f.lo, 32);
-    v += bits32(w[i + 1], s - 32, end - s) * 2 ** (s - f.lo);
-  }
-  return v;
+  const lo = f.lo;
+  const end = lo + f.width;
+  if (end <= 32) return ((w[i] >>> lo) & (0xffffffff >>> (32 - f.width))) >>> 0;
+  if (lo >= 32) return ((w[i + 1] >>> (lo - 32)) & (0xffffffff >>> (32 - f.width))) >>> 0;
+  // The field straddles the two words: bits lo..31 of the low word, then bits 0..end-33 of the high.
+  const low = w[i] >>> lo;
+  const high = (w[i + 1] & (0xffffffff >>> (64 - end))) >>> 0;
+  return high * POW2[32 - lo] + low;
 }
 
 function put32(x: number, lo: number, n: number, v: number): number {
@@ -43,18 +43,18 @@ function put32(x: number, lo: number, n: number, v: number): number {
 
 /** Writes `value` into field `f` (bits above the field's width are an error of the caller). */
 export function setField(w: Uint32Array | number[], base: number, f: Field, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0 || value >= 2 ** f.width) {
+  if (!Number.isSafeInteger(value) || value < 0 || value >= POW2[f.width]) {
     throw new RangeError(`value ${value} does not fit a ${f.width}-bit field`);
   }
   const i = base + f.dw * 2;
   const end = f.lo + f.width;
   if (f.lo < 32) {
     const n = Math.min(end, 32) - f.lo;
-    w[i] = put32(w[i], f.lo, n, value % 2 ** n);
+    w[i] = put32(w[i], f.lo, n, value % POW2[n]);
   }
   if (end > 32) {
     const s = Math.max(f.lo, 32);
-    w[i + 1] = put32(w[i + 1], s - 32, end - s, Math.floor(value / 2 ** (s - f.lo)));
+    w[i + 1] = put32(w[i + 1], s - 32, end - s, Math.floor(value / POW2[s - f.lo]));
   }
 }
 
