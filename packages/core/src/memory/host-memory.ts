@@ -25,6 +25,8 @@ export const HOST_PHYS_BITS = 46;
 export class HostMemory {
   private readonly chunks = new Map<number, Uint32Array>();
   private lastChunkIndex = -1;
+  /** Byte address of the last chunk (-CHUNK_BYTES·2 when none), for the range test in u32. */
+  private lastChunkBase = -2 * CHUNK_BYTES;
   private lastChunk: Uint32Array = ZERO_CHUNK;
   private nextKernelFrame = KERNEL_BASE_FRAME;
   private freeKernelFrames: number[] = [];
@@ -57,9 +59,11 @@ export class HostMemory {
 
   /** One little-endian 32-bit word at a 4-byte-aligned physical address. */
   u32(pa: number): number {
+    // Hot path of every hardware walk: a hit in the last chunk costs a subtraction, no division.
+    const off = pa - this.lastChunkBase;
+    if (off >= 0 && off < CHUNK_BYTES) return this.lastChunk[off >>> 2];
     const ci = Math.floor(pa / CHUNK_BYTES);
-    const chunk = ci === this.lastChunkIndex ? this.lastChunk : this.chunkForRead(ci);
-    return chunk[(pa - ci * CHUNK_BYTES) >>> 2];
+    return this.chunkForRead(ci)[(pa - ci * CHUNK_BYTES) >>> 2];
   }
 
   /** A 64-bit little-endian value as a bigint (slow path: decoders and dumps). */
@@ -85,6 +89,7 @@ export class HostMemory {
       this.chunks.set(ci, chunk);
     }
     this.lastChunkIndex = ci;
+    this.lastChunkBase = ci * CHUNK_BYTES;
     this.lastChunk = chunk;
     return chunk;
   }
@@ -98,6 +103,7 @@ export class HostMemory {
     const chunk = this.chunks.get(ci);
     if (!chunk) return ZERO_CHUNK;
     this.lastChunkIndex = ci;
+    this.lastChunkBase = ci * CHUNK_BYTES;
     this.lastChunk = chunk;
     return chunk;
   }
@@ -144,7 +150,11 @@ export class HostMemory {
       const hi = Math.min(end, (ci + 1) * CHUNK_FRAMES) - ci * CHUNK_FRAMES;
       if (lo === 0 && hi === CHUNK_FRAMES && count > CHUNK_FRAMES) {
         this.chunks.delete(ci);
-        if (this.lastChunkIndex === ci) this.lastChunkIndex = -1;
+        if (this.lastChunkIndex === ci) {
+          this.lastChunkIndex = -1;
+          this.lastChunkBase = -2 * CHUNK_BYTES;
+          this.lastChunk = ZERO_CHUNK;
+        }
       } else {
         chunk.fill(0, lo * WORDS_PER_FRAME, hi * WORDS_PER_FRAME);
       }
