@@ -27,15 +27,26 @@ export function collectVendorInfo(reg: VendorRegistration): VendorInfoView {
   const view: VendorInfoView = { vendor: reg.vendor, description: reg.description, devices: [] };
   try {
     const machine = createMachine(defaultMachineOptions(reg) as { vendor: string });
-    for (const d of machine.deviceList) view.devices.push({ name: d.name, rid: d.rid, kind: d.kind, info: d.getInfo() });
     const fd = machine.openIoasidFd();
     try {
-      const id = fd.alloc({ protocol: 'map' });
-      const attached: string[] = [];
+      // Device GET_INFO after BIND_IOASID_FD and before any IOASID exists: binding is when a
+      // vendor sets the device up (on POWER, its RTT entry and default-window TVE).
+      const bound = new Set<string>();
       const notAttached: { device: string; reason: string }[] = [];
       for (const d of machine.deviceList) {
         try {
           d.bindIoasidFd(fd, { label: d.name });
+          bound.add(d.name);
+        } catch (e) {
+          notAttached.push({ device: d.name, reason: e instanceof Error ? e.message : String(e) });
+        }
+        view.devices.push({ name: d.name, rid: d.rid, kind: d.kind, info: d.getInfo() });
+      }
+      const id = fd.alloc({ protocol: 'map' });
+      const attached: string[] = [];
+      for (const d of machine.deviceList) {
+        if (!bound.has(d.name)) continue;
+        try {
           d.attachIoasid(id);
           attached.push(d.name);
         } catch (e) {

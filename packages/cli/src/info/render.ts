@@ -65,7 +65,7 @@ export function renderInfo(views: VendorInfoView[], p: Painter): string {
   let out = '';
   const ok = views.filter((v) => !v.error);
   if (ok.length > 0) {
-    out += table('Per device (device GET_INFO, before any IOASID exists)', deviceColumns(ok), p);
+    out += table('Per device (device GET_INFO after BIND_IOASID_FD, before any IOASID exists)', deviceColumns(ok), p);
     out += '\n' + table("Per IOASID (GET_INFO of a 'map' IOASID after attaching the devices)", ioasidColumns(ok), p);
   }
   for (const v of ok) {
