@@ -1,5 +1,4 @@
-import { expect } from 'vitest';
-import { AllocInjector, createMachine, HostMemory, IoasidError, type MachineOptions } from '@ioasid/core';
+import { AllocInjector, createMachine, HostMemory, type MachineOptions } from '@ioasid/core';
 import '../src/index.js';
 import type { VtdDriver } from '../src/index.js';
 
@@ -16,18 +15,7 @@ export function newHost(): HostMemory {
   return new HostMemory(new AllocInjector());
 }
 
-export function expectErrno(fn: () => unknown, errno: string, message?: RegExp): IoasidError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${errno}`).toBeInstanceOf(IoasidError);
-  expect((err as IoasidError).errno).toBe(errno);
-  if (message) expect((err as IoasidError).message).toMatch(message);
-  return err as IoasidError;
-}
+export { expectErrno } from '../../../test/support/expect-errno.js';
 
 export const bytes = (...b: number[]) => new Uint8Array(b);
 

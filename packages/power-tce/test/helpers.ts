@@ -19,8 +19,7 @@ export function bytes(...b: number[]): Uint8Array {
   return new Uint8Array(b);
 }
 
-import { createMachine, IoasidError, type MachineOptions } from '@ioasid/core';
-import { expect } from 'vitest';
+import { createMachine, type MachineOptions } from '@ioasid/core';
 import '../src/index.js';
 import type { PowerNvIommu } from '../src/index.js';
 
@@ -34,16 +33,4 @@ export function powerMachine(extra: Partial<MachineOptions> = {}) {
   return { m, iommu: m.driver as PowerNvIommu };
 }
 
-/** Runs `fn` and asserts it fails with exactly `errno`. */
-export function expectErrno(fn: () => unknown, errno: string, message?: RegExp): IoasidError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${errno}`).toBeInstanceOf(IoasidError);
-  expect((err as IoasidError).errno).toBe(errno);
-  if (message) expect((err as IoasidError).message).toMatch(message);
-  return err as IoasidError;
-}
+export { expectErrno } from '../../../test/support/expect-errno.js';
