@@ -25,6 +25,8 @@ export interface PowerNvOptions {
   numPes?: number;
   /** skiboot's HW560152 workaround: page kills become PE kills (default true, as skiboot does). */
   hw560152?: boolean;
+  /** Entries of the PHB's TCE cache (a power of two). */
+  tceCacheEntries?: number;
 }
 
 /** One partitionable endpoint: the devices of one IOMMU group (pnv_ioda_pe). */
@@ -62,7 +64,7 @@ export class PowerNvIommu implements IommuDriver {
     readonly host: HostMemory,
     options: PowerNvOptions = {},
   ) {
-    this.unit = new Phb4(host, { numPes: options.numPes });
+    this.unit = new Phb4(host, { numPes: options.numPes, tceCacheEntries: options.tceCacheEntries });
     this.firmware = new Phb4Firmware(this.unit, host, options.hw560152 ?? true);
     const w = this.idleWindow;
     this.idleFormat = new TceFormat({ pageShift: w.pageShift, levels: w.levels, levelBits: w.levelBits });

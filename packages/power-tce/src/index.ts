@@ -1,4 +1,4 @@
-import { registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
+import { fail, registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
 import { PowerNvIommu, type PowerNvOptions } from './driver.js';
 
 export * from './ppc-bits.js';
@@ -19,9 +19,14 @@ export * from './driver.js';
 
 function optionsOf(ctx: MachineContext): PowerNvOptions {
   const o = (ctx.options['power-tce'] ?? ctx.options) as Record<string, unknown>;
+  const n = o.tceCacheEntries;
+  if (n !== undefined && !(typeof n === 'number' && Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 1 << 20)) {
+    fail('EINVAL', `tceCacheEntries must be a power of two from 1 to 2^20 (got ${String(n)})`);
+  }
   return {
     numPes: typeof o.numPes === 'number' ? o.numPes : undefined,
     hw560152: typeof o.hw560152 === 'boolean' ? o.hw560152 : undefined,
+    tceCacheEntries: typeof o.tceCacheEntries === 'number' ? o.tceCacheEntries : undefined,
   };
 }
 

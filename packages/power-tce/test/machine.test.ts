@@ -421,3 +421,21 @@ describe('flow 5.2: several IOASIDs, several PEs', () => {
     expect(dmaFault(() => d1.dmaRead(DDW + 0x1000n, 1)).name).toBe('TCE_INVALID');
   });
 });
+
+describe('machine options', () => {
+  it('tceCacheEntries sizes the PHB TCE cache: a one-entry cache still translates every page from memory', () => {
+    const { m } = powerMachine({ tceCacheEntries: 1 });
+    const fd = m.openIoasidFd();
+    const dev = m.device('dev0');
+    dev.bindIoasidFd(fd);
+    const id = fd.alloc({ protocol: 'map' });
+    dev.attachIoasid(id);
+    const va = m.vmm.mmap(4n * KiB * 4n);
+    for (let i = 0; i < 4; i++) m.vmm.write(va + BigInt(i) * 4096n, bytes(0x10 + i));
+    fd.mapDma({ ioasid: id, iova: 0x100000n, vaddr: va, size: 4n * 4096n });
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 4; i++) expect([...dev.dmaRead(0x100000n + BigInt(i) * 4096n, 1)]).toEqual([0x10 + i]);
+    }
+    expectErrno(() => powerMachine({ tceCacheEntries: 3 }), 'EINVAL', /tceCacheEntries/);
+  });
+});
