@@ -1,0 +1,132 @@
+import type { InvalidateRequest } from '@ioasid/core';
+import { granuleShift } from './formats/lpae-geometry.js';
+import { OP } from './tables/commands.js';
+import { getField } from './tables/fields.js';
+import { STE, STE_CONFIG_NESTED } from './tables/ste.js';
+import { atcInv, tlbiRange, type Cmd } from './invalidation.js';
+import type { S2Domain } from './domain-s2.js';
+import { UserPgtableDomain } from './domain-user-pgtable.js';
+import { PasidTableDomain } from './domain-pasid-table.js';
+import { streamUses, type StreamState } from './stream-state.js';
+import type { SmmuKernel } from './kernel-context.js';
+
+// Keeping the unit's caches coherent with the kernel's tables: TLBI_* and ATC_INV commands after
+// an INVALIDATE_CACHE or an unmap, and before a VMID or an ASID is reused.
+
+export function atcFlushChild(k: SmmuKernel, child: UserPgtableDomain, iova: number, size: number): void {
+  const cmds: Cmd[] = [];
+  for (const [s, set] of child.attachments) {
+    if (!k.unit.endpoints.peek(s.sid)?.atsEnabled) continue;
+    for (const ssid of set) cmds.push(atcInv(s.sid, ssid === 0 ? null : ssid, iova, size));
+  }
+  if (cmds.length) k.cmdq.issue(cmds);
+}
+
+export function atcFlushStreams(k: SmmuKernel, streams: Iterable<StreamState>, ssid: number | null, iova: number, size: number): void {
+  const cmds: Cmd[] = [];
+  for (const s of streams) if (k.unit.endpoints.peek(s.sid)?.atsEnabled) cmds.push(atcInv(s.sid, ssid, iova, size));
+  if (cmds.length) k.cmdq.issue(cmds);
+}
+
+export function invalidateUserPgtable(k: SmmuKernel, child: UserPgtableDomain, req: InvalidateRequest): void {
+  if (req.all) {
+    k.cmdq.issue([[OP.TLBI_NH_ASID, { VMID: child.vmid, ASID: child.asid }]]);
+    atcFlushChild(k, child, 0, 0);
+    return;
+  }
+  const iova = Number(req.iova);
+  const size = Number(req.size);
+  const g = child.bound?.granule ?? 4096;
+  k.cmdq.issue(tlbiRange(OP.TLBI_NH_VA, { VMID: child.vmid, ASID: child.asid }, iova, size, granuleShift(g), g, k.caps.rangeInvalidation));
+  atcFlushChild(k, child, iova, size);
+}
+
+/** INVALIDATE_CACHE on a bound guest CD table (DESIGN §9): CFGI_CD(_ALL) and TLBI_NH_* for its contexts. */
+export function invalidatePasidTable(k: SmmuKernel, child: PasidTableDomain, req: InvalidateRequest): void {
+  const vmid = child.vmid;
+  if (req.all && req.pasid === undefined) {
+    const cmds: Cmd[] = [...child.streams].map((s) => [OP.CFGI_CD_ALL, { SID: s.sid }] as Cmd);
+    cmds.push([OP.TLBI_NH_ALL, { VMID: vmid }]);
+    k.cmdq.issue(cmds);
+    atcFlushStreams(k, child.streams, null, 0, 0);
+    return;
+  }
+  const ssid = req.pasid ?? 0;
+  if (req.all) {
+    k.cmdq.issue([...child.streams].map((s) => [OP.CFGI_CD, { SID: s.sid, SSID: ssid, LEAF: 1 }] as Cmd));
+  }
+  // The ASID (and granule) of that context, read from the guest's CD as the kernel sees it.
+  const cd = child.guestCd(ssid);
+  const valid = cd !== null && cd.fields.V === 1;
+  if (req.all) {
+    k.cmdq.issue([valid ? [OP.TLBI_NH_ASID, { VMID: vmid, ASID: cd!.fields.ASID }] : [OP.TLBI_NH_ALL, { VMID: vmid }]]);
+    atcFlushStreams(k, child.streams, req.pasid ?? null, 0, 0);
+    return;
+  }
+  const iova = Number(req.iova);
+  const size = Number(req.size);
+  if (valid) {
+    const g = ([4096, 65536, 16384] as const)[cd!.fields.TG0] ?? 4096;
+    k.cmdq.issue(tlbiRange(OP.TLBI_NH_VA, { VMID: vmid, ASID: cd!.fields.ASID }, iova, size, granuleShift(g), g, k.caps.rangeInvalidation));
+  } else {
+    k.cmdq.issue([[OP.TLBI_NH_ALL, { VMID: vmid }]]);
+  }
+  atcFlushStreams(k, child.streams, req.pasid ?? null, iova, size);
+}
+
+/**
+ * After a stage 2 change (unmap, INVALIDATE_CACHE): TLBI_S2_IPA for the range, TLBI_NH_ALL for
+ * the kernel's stage 1 children (they share the VMID, as Linux does for a nesting parent),
+ * TLBI_S12_VMALL for each PASID-table child's VMID; then the ATCs. `size` 0 means everything.
+ */
+export function flushParent(k: SmmuKernel, d: S2Domain, iova: number, size: number): void {
+  const cmds: Cmd[] = [];
+  if (size === 0) cmds.push([OP.TLBI_S12_VMALL, { VMID: d.vmid }]);
+  else {
+    cmds.push(...tlbiRange(OP.TLBI_S2_IPA, { VMID: d.vmid }, iova, size, granuleShift(d.fmt.granule), d.fmt.granule, k.caps.rangeInvalidation));
+    for (const c of d.children) {
+      if (c instanceof UserPgtableDomain) {
+        cmds.push([OP.TLBI_NH_ALL, { VMID: d.vmid }]);
+        break;
+      }
+    }
+  }
+  for (const c of d.children) if (c instanceof PasidTableDomain) cmds.push([OP.TLBI_S12_VMALL, { VMID: c.vmid }]);
+  if (d.s1) {
+    // The stage 1 copy: stage 1 STEs tag its entries with VMID 0 and its ASID.
+    const base = { VMID: 0, ASID: d.s1.asid };
+    if (size === 0) cmds.push([OP.TLBI_NH_ASID, base]);
+    else cmds.push(...tlbiRange(OP.TLBI_NH_VA, base, iova, size, granuleShift(d.fmt.granule), d.fmt.granule, k.caps.rangeInvalidation));
+  }
+  k.cmdq.issue(cmds);
+  const atc: Cmd[] = [];
+  for (const s of k.streams.values()) {
+    if (!streamUses(s, d) || !k.unit.endpoints.peek(s.sid)?.atsEnabled) continue;
+    const s2only = s.ste !== null && getField(s.ste, 0, STE.Config) !== STE_CONFIG_NESTED;
+    atc.push(s2only ? atcInv(s.sid, null, iova, size) : atcInv(s.sid, null, 0, 0));
+  }
+  if (atc.length) k.cmdq.issue(atc);
+}
+
+export function retireUserPgtable(k: SmmuKernel, child: UserPgtableDomain): void {
+  child.parent.children.delete(child);
+  k.cmdq.issue([[OP.TLBI_NH_ASID, { VMID: child.vmid, ASID: child.asid }]]);
+  k.asids.free(child.asid);
+}
+
+export function retirePasidTable(k: SmmuKernel, child: PasidTableDomain): void {
+  child.parent.children.delete(child);
+  retireVmid(k, child.vmid);
+}
+
+/** An ASID of the kernel's stage 1 (VMID 0) leaves use. */
+export function retireAsid(k: SmmuKernel, asid: number): void {
+  k.cmdq.issue([[OP.TLBI_NH_ASID, { VMID: 0, ASID: asid }]]);
+  k.asids.free(asid);
+}
+
+/** A VMID leaves use: TLBI_S12_VMALL so a later owner finds no stale entry. */
+export function retireVmid(k: SmmuKernel, vmid: number): void {
+  k.cmdq.issue([[OP.TLBI_S12_VMALL, { VMID: vmid }]]);
+  k.vmids.free(vmid);
+}

@@ -1,0 +1,10 @@
+import type { IdAllocator } from './id-alloc.js';
+import type { ProbedUnit } from './probe.js';
+import type { Streams } from './streams.js';
+
+/** What the driver's parts share: the probed unit, its StreamIDs and the VMID / ASID allocators. */
+export interface SmmuKernel extends ProbedUnit {
+  readonly streams: Streams;
+  readonly vmids: IdAllocator;
+  readonly asids: IdAllocator;
+}
