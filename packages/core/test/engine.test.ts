@@ -105,4 +105,21 @@ describe('host memory', () => {
     expect(f % 16).toBe(0);
     expect(mem.framesInUse).toBe(17);
   });
+
+  it('copies bytes exactly across word, frame and chunk boundaries, small and large', () => {
+    const mem = new HostMemory(new AllocInjector());
+    const chunkEnd = 2 * 1024 * 1024 * 7; // a 2 MiB chunk boundary
+    for (const [start, n] of [[chunkEnd - 3, 5], [chunkEnd - 33, 64], [chunkEnd - 1, 65], [chunkEnd - 4097, 9000], [0x12345, 1]] as const) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 37 + start) & 0xff);
+      mem.write(start, data);
+      expect(mem.read(BigInt(start), n)).toEqual(data);
+      const out = new Uint8Array(n + 4).fill(0xee);
+      mem.readInto(start, out, 2, n);
+      expect(out.subarray(2, 2 + n)).toEqual(data);
+      expect([out[0], out[1], out[n + 2], out[n + 3]]).toEqual([0xee, 0xee, 0xee, 0xee]);
+    }
+    mem.write(100, new Uint8Array([1, 2, 3, 4, 5]));
+    mem.write(101, new Uint8Array([9]));
+    expect([...mem.read(100n, 5)]).toEqual([1, 9, 3, 4, 5]);
+  });
 });

@@ -11,6 +11,26 @@ const CHUNK_BYTES = CHUNK_FRAMES * PAGE_SIZE;
 const CHUNK_WORDS = CHUNK_BYTES / 4;
 const ZERO_CHUNK = new Uint32Array(CHUNK_WORDS);
 
+/** Copies up to this many bytes with a loop instead of creating typed-array views (a DMA of a few bytes). */
+const SMALL_COPY = 64;
+
+/** Byte `b` of a little-endian word array, as memory holds it. */
+function copyBytes(words: Uint32Array, from: number, out: Uint8Array, at: number, n: number): void {
+  for (let j = 0; j < n; j++) {
+    const b = from + j;
+    out[at + j] = (words[b >>> 2] >>> ((b & 3) << 3)) & 0xff;
+  }
+}
+
+function storeBytes(words: Uint32Array, to: number, src: Uint8Array, from: number, n: number): void {
+  for (let j = 0; j < n; j++) {
+    const b = to + j;
+    const sh = (b & 3) << 3;
+    const w = b >>> 2;
+    words[w] = ((words[w] & ~(0xff << sh)) | (src[from + j] << sh)) >>> 0;
+  }
+}
+
 /** Physical layout of the simulated host: kernel frames low, user reservations above. */
 const KERNEL_BASE_FRAME = 0x1000; // 16 MiB
 const USER_BASE_FRAME = 0x1000000; // 64 GiB
@@ -116,7 +136,8 @@ export class HostMemory {
       const within = addr - ci * CHUNK_BYTES;
       const n = Math.min(bytes.length - done, CHUNK_BYTES - within);
       const chunk = this.wordsForWrite(ci * CHUNK_FRAMES);
-      new Uint8Array(chunk.buffer, chunk.byteOffset + within, n).set(bytes.subarray(done, done + n));
+      if (n <= SMALL_COPY) storeBytes(chunk, within, bytes, done, n);
+      else new Uint8Array(chunk.buffer, chunk.byteOffset + within, n).set(bytes.subarray(done, done + n));
       done += n;
     }
   }
@@ -130,8 +151,9 @@ export class HostMemory {
       const within = addr - ci * CHUNK_BYTES;
       const k = Math.min(n - done, CHUNK_BYTES - within);
       const chunk = this.chunks.get(ci);
-      if (chunk) out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + within, k), offset + done);
-      else out.fill(0, offset + done, offset + done + k);
+      if (!chunk) out.fill(0, offset + done, offset + done + k);
+      else if (k <= SMALL_COPY) copyBytes(chunk, within, out, offset + done, k);
+      else out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + within, k), offset + done);
       done += k;
     }
   }
