@@ -11,6 +11,17 @@ const CHUNK_BYTES = CHUNK_FRAMES * PAGE_SIZE;
 const CHUNK_WORDS = CHUNK_BYTES / 4;
 const ZERO_CHUNK = new Uint32Array(CHUNK_WORDS);
 
+const INV_CHUNK_BYTES = 1 / CHUNK_BYTES;
+const INV_CHUNK_FRAMES = 1 / CHUNK_FRAMES;
+
+/**
+ * Chunk index of a frame without a division. `frame & (CHUNK_FRAMES - 1)` is exact for any safe
+ * integer (ToInt32 keeps the low bits), and scaling by a power of two is exact in a double.
+ */
+function chunkOfFrame(frame: number): number {
+  return (frame - (frame & (CHUNK_FRAMES - 1))) * INV_CHUNK_FRAMES;
+}
+
 /** Copies up to this many bytes with a loop instead of creating typed-array views (a DMA of a few bytes). */
 const SMALL_COPY = 64;
 
@@ -82,8 +93,8 @@ export class HostMemory {
     // Hot path of every hardware walk: a hit in the last chunk costs a subtraction, no division.
     const off = pa - this.lastChunkBase;
     if (off >= 0 && off < CHUNK_BYTES) return this.lastChunk[off >>> 2];
-    const ci = Math.floor(pa / CHUNK_BYTES);
-    return this.chunkForRead(ci)[(pa - ci * CHUNK_BYTES) >>> 2];
+    const within = pa & (CHUNK_BYTES - 1);
+    return this.chunkForRead((pa - within) * INV_CHUNK_BYTES)[within >>> 2];
   }
 
   /** A 64-bit little-endian value as a bigint (slow path: decoders and dumps). */
@@ -95,13 +106,13 @@ export class HostMemory {
 
   /** The chunk holding `frame`, for reading (a shared zero chunk if never written). */
   wordsForRead(frame: number): Uint32Array {
-    const ci = Math.floor(frame / CHUNK_FRAMES);
+    const ci = chunkOfFrame(frame);
     return ci === this.lastChunkIndex ? this.lastChunk : this.chunkForRead(ci);
   }
 
   /** The chunk holding `frame`, allocating its storage; index with wordBase(frame). */
   wordsForWrite(frame: number): Uint32Array {
-    const ci = Math.floor(frame / CHUNK_FRAMES);
+    const ci = chunkOfFrame(frame);
     if (ci === this.lastChunkIndex && this.lastChunk !== ZERO_CHUNK) return this.lastChunk;
     let chunk = this.chunks.get(ci);
     if (!chunk) {
@@ -116,7 +127,7 @@ export class HostMemory {
 
   /** Index of the frame's first word in its chunk. */
   wordBase(frame: number): number {
-    return (frame % CHUNK_FRAMES) * WORDS_PER_FRAME;
+    return (frame & (CHUNK_FRAMES - 1)) << 10;
   }
 
   private chunkForRead(ci: number): Uint32Array {

@@ -201,33 +201,36 @@ export class Iotlb {
     const pn = sizeIdx === 0 ? iovaFrame : Math.floor(iovaFrame / SIZE_FRAMES[sizeIdx]);
     const base = this.setBase(pn, sizeIdx, did);
     const k0 = 4 * base;
-    // The way already holding this page (a refill), else a free way, else the next victim.
-    let way = -1;
-    let free = -1;
-    for (let w = 0; w < ways; w++) {
-      const k = mem[k0 + 2 * w];
-      if (k === pn + 1 && mem[k0 + 2 * w + 1] === tag) {
-        way = w;
-        break;
-      }
-      if (free < 0 && k === 0) free = w;
-    }
-    if (way < 0) way = free;
-    if (way < 0) {
-      const set = base / ways;
-      way = this.victim[set];
-      this.victim[set] = (way + 1) % ways;
-    }
-    const slot = base + way;
-    if (mem[k0 + 2 * way] !== 0) this.drop(slot);
-    mem[k0 + 2 * way] = pn + 1;
-    mem[k0 + 2 * way + 1] = tag;
-    mem[k0 + 2 * ways + 2 * way] = sizeIdx === 0 ? outFrame : outFrame - (iovaFrame % SIZE_FRAMES[sizeIdx]);
-    mem[k0 + 2 * ways + 2 * way + 1] = perm | (pgtt << 3) | (sizeIdx << 6);
+    const key = pn + 1;
+    const way = this.wayFor(base, key, tag);
+    const k = k0 + 2 * way;
+    if (mem[k] !== 0) this.dropKey(k);
+    mem[k] = key;
+    mem[k + 1] = tag;
+    mem[k + 2 * ways] = sizeIdx === 0 ? outFrame : outFrame - (iovaFrame % SIZE_FRAMES[sizeIdx]);
+    mem[k + 2 * ways + 1] = perm | (pgtt << 3) | (sizeIdx << 6);
     this.perDid[did]++;
     if (pgtt === PGTT_NESTED) this.nestedPerDid[did]++;
     this.perSize[sizeIdx]++;
     this.valid++;
+  }
+
+  /** The way of the set at `base` to fill for `key` and `tag`: the one holding it already (a refill), else a free one, else the next victim. */
+  private wayFor(base: number, key: number, tag: number): number {
+    const mem = this.mem;
+    const ways = this.ways;
+    const k0 = 4 * base;
+    let free = -1;
+    for (let w = 0; w < ways; w++) {
+      const k = mem[k0 + 2 * w];
+      if (k === key && mem[k0 + 2 * w + 1] === tag) return w;
+      if (free < 0 && k === 0) free = w;
+    }
+    if (free >= 0) return free;
+    const set = base / ways;
+    const way = this.victim[set];
+    this.victim[set] = way + 1 === ways ? 0 : way + 1;
+    return way;
   }
 
   /** Makes the per-DID counters cover `did`. */
@@ -276,14 +279,21 @@ export class Iotlb {
   }
 
   private drop(i: number): void {
-    const did = this.didOf(i);
+    this.dropKey(this.keyAt(i));
+  }
+
+  /** Invalidates the valid entry whose key is at `k` in `mem` (its data is 2 × ways further on). */
+  private dropKey(k: number): void {
+    const mem = this.mem;
+    const did = Math.floor(mem[k + 1] / (TAG_PASID * TAG_SIZE));
+    const meta = mem[k + 2 * this.ways + 1];
     this.perDid[did]--;
-    if (this.pgttOf(i) === PGTT_NESTED) this.nestedPerDid[did]--;
-    this.perSize[this.sizeOf(i)]--;
+    if (((meta >> 3) & 7) === PGTT_NESTED) this.nestedPerDid[did]--;
+    this.perSize[(meta >> 6) & 3]--;
     this.valid--;
-    const k = this.keyAt(i);
-    this.mem[k] = 0;
-    this.mem[k + 1] = 0;
+    mem[k] = 0;
+    mem[k + 1] = 0;
+
   }
 
   get size(): number {

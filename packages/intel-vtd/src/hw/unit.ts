@@ -213,9 +213,6 @@ export class VtdUnit implements IommuUnit {
 
   /** An IOTLB miss: the page walk, then the IOTLB (and device-TLB) fill or a fault. */
   private miss(req: DmaRequest, ctx: ContextCacheEntry, pe: PasidCacheEntry, pasid: number, privileged: boolean, fpd: boolean): TranslateResult {
-    const rid = req.rid;
-    const hasPasid = req.pasid >= 0;
-    const firstLevel = pe.fl !== null;
     const o = this.walkOut;
     o.cause = undefined;
     let code: number;
@@ -225,14 +222,7 @@ export class VtdUnit implements IommuUnit {
         break;
       case PGTT_FL_ONLY:
       case PGTT_NESTED:
-        code = this.walker.walkFirstLevel(
-          pe.fl!,
-          req.iovaFrame,
-          req.write,
-          privileged,
-          o,
-          true,
-        );
+        code = this.walker.walkFirstLevel(pe.fl!, req.iovaFrame, req.write, privileged, o, true);
         break;
       default: // pass-through
         o.frame = req.iovaFrame;
@@ -240,25 +230,34 @@ export class VtdUnit implements IommuUnit {
         o.read = o.write = o.user = true;
         code = 0;
     }
-    if (code) {
-      const extra: Record<string, unknown> = { stage: firstLevel && code >= 0x70 ? 'first-level' : 'second-level', level: o.level + 1 };
-      if (o.cause !== undefined) extra.cause = faultName(o.cause);
-      if (firstLevel && ctx.pre && isRecoverable(code)) {
-        const pr = this.pageRequest(req, code, pasid, hasPasid, privileged, extra);
-        if (pr) return pr;
-      }
-      return this.fault(req, code, fpd, extra);
-    }
+    if (code) return this.walkFault(req, ctx, pe, pasid, privileged, fpd, code);
     if (o.frame >= IRQ_FIRST && o.frame <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
     const sizeIdx = sizeIdxForShift(o.shift);
     const perm = (o.read ? TLB_R : 0) | (o.write ? TLB_W : 0) | (o.user ? TLB_U : 0);
     this.iotlb.fill(pe.did, pasid, req.iovaFrame, sizeIdx, o.frame, perm, pe.pgtt);
-    if (ctx.dte) {
-      const n = SIZE_FRAMES[sizeIdx];
-      const e: TlbEntry = { frame: o.frame - (req.iovaFrame % n), sizeIdx, read: o.read, write: o.write, user: o.user, pgtt: pe.pgtt };
-      this.devTlb.fill(rid, req.pasid, req.iovaFrame, e);
-    }
+    if (ctx.dte) this.fillDevTlb(req, pe, sizeIdx);
     return o.frame;
+  }
+
+  /** A walk that faulted (walkOut holds where): a page request, or a recorded fault. */
+  private walkFault(req: DmaRequest, ctx: ContextCacheEntry, pe: PasidCacheEntry, pasid: number, privileged: boolean, fpd: boolean, code: number): TranslateResult {
+    const o = this.walkOut;
+    const firstLevel = pe.fl !== null;
+    const extra: Record<string, unknown> = { stage: firstLevel && code >= 0x70 ? 'first-level' : 'second-level', level: o.level + 1 };
+    if (o.cause !== undefined) extra.cause = faultName(o.cause);
+    if (firstLevel && ctx.pre && isRecoverable(code)) {
+      const pr = this.pageRequest(req, code, pasid, req.pasid >= 0, privileged, extra);
+      if (pr) return pr;
+    }
+    return this.fault(req, code, fpd, extra);
+  }
+
+  /** The device-TLB copy of the translation the walk just found (walkOut). */
+  private fillDevTlb(req: DmaRequest, pe: PasidCacheEntry, sizeIdx: number): void {
+    const o = this.walkOut;
+    const n = SIZE_FRAMES[sizeIdx];
+    const e: TlbEntry = { frame: o.frame - (req.iovaFrame % n), sizeIdx, read: o.read, write: o.write, user: o.user, pgtt: pe.pgtt };
+    this.devTlb.fill(req.rid, req.pasid, req.iovaFrame, e);
   }
 
   /** Root and context entry for `rid` (QEMU vtd_dev_to_context_entry, scalable mode). */

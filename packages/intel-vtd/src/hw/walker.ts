@@ -1,9 +1,9 @@
-import { toFrame } from '@ioasid/core';
+import { toFrame, type HostMemory } from '@ioasid/core';
 import { FL_A, FL_D, FL_P, FL_PAT_LARGE, FL_RW, FL_US, FirstLevelFormat } from '../formats/first-level.js';
 import { ADDR_HI_MASK, ADDR_LO_MASK } from '../formats/pte-common.js';
-import { SL_R, SL_W, SecondLevelFormat } from '../formats/second-level.js';
+import { SL_PS, SL_R, SL_W, SecondLevelFormat, slReservedHi, slReservedLo } from '../formats/second-level.js';
 import { FR } from './fault-reasons.js';
-import type { PhysBus } from './phys-bus.js';
+import { MEMORY_LIMIT, type PhysBus } from './phys-bus.js';
 
 /** Result of a page walk: the 4 KiB output frame asked for, the page it lies in and the rights along the way. */
 export interface WalkOut {
@@ -20,6 +20,11 @@ export interface WalkOut {
 
 export function newWalkOut(): WalkOut {
   return { frame: 0, shift: 12, read: false, write: false, user: false, level: 0 };
+}
+
+/** A trace record, made out of line so that the walk's own code stays small. */
+function traceStep(stage: string, level: number, entryAddr: number, lo: number, hi: number): WalkTrace {
+  return { stage, level, entryAddr, lo, hi };
 }
 
 /** One visited entry, for LOOKUP views (collected only when asked). */
@@ -43,6 +48,15 @@ export interface FirstLevelParams {
 
 /** Input frames one entry spans at each level (512^level). */
 const SPAN = [1, 512, 512 ** 2, 512 ** 3, 512 ** 4, 512 ** 5];
+/** Input frames under one level-3 entry (2^27), where the walker splits the input frame. */
+const SPAN_27 = 512 ** 3;
+/** Slots of Walker.slRules: three per level, and the high-word mask in the fourth slot of level 0. */
+const RULE_PS_LEAF = 0;
+const RULE_RSVD_LEAF = 1;
+const RULE_RSVD_TABLE = 2;
+const RULE_RSVD_HI = 3;
+/** Frames with memory behind them (a table at or above is an access error). */
+const MEMORY_FRAMES = MEMORY_LIMIT / 4096;
 
 /**
  * The hardware page walker: reads only physical memory through the bus, with the entry layouts
@@ -58,6 +72,13 @@ export class Walker {
   /** Scratch for the second-level check of an A/D update. */
   private readonly adOut = newWalkOut();
   trace: WalkTrace[] | null = null;
+  private readonly host: HostMemory;
+  /**
+   * Second-level rules decoded once from SecondLevelFormat, 4 per level (0–4): SL_PS where a
+   * leaf may sit at that level, reserved low-word bits of a leaf and of a table entry, and (at
+   * RULE_RSVD_HI) the reserved high-word bits of every level (above HAW, TM).
+   */
+  private readonly slRules = new Int32Array(20);
 
   constructor(
     private readonly bus: PhysBus,
@@ -71,6 +92,14 @@ export class Walker {
       this.sl[l] = new SecondLevelFormat({ levels: l, sllps, haw });
       this.slLimit[l] = 2 ** (Math.min(12 + 9 * l, mgaw) - 12);
     }
+    this.host = bus.host;
+    const f = this.sl[5];
+    for (let l = 0; l < 5; l++) {
+      this.slRules[RULE_PS_LEAF + 4 * l] = l > 0 && f.leafAllowed(l) ? SL_PS : 0;
+      this.slRules[RULE_RSVD_LEAF + 4 * l] = slReservedLo(l, true);
+      this.slRules[RULE_RSVD_TABLE + 4 * l] = slReservedLo(l, false) | (l > 0 && !f.leafAllowed(l) ? SL_PS : 0);
+    }
+    this.slRules[RULE_RSVD_HI] = slReservedHi(haw);
     for (const l of [4, 5] as const) this.fl[l] = new FirstLevelFormat({ levels: l, fl1gp, haw });
   }
 
@@ -79,35 +108,48 @@ export class Walker {
    * access asked; returns 0 or a fault reason.
    */
   walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut, stage = 'second-level'): number {
-    const fmt = this.sl[levels];
     if (inFrame >= this.slLimit[levels]) {
       out.level = levels - 1;
       return FR.ADDR_BEYOND_MGAW;
     }
-    const bus = this.bus;
-    const trace = this.trace;
+    const host = this.host;
     const need = write ? SL_W : SL_R;
+    const rules = this.slRules;
+    const trace = this.trace;
+    // The input frame is below 2^45 (MGAW ≤ 57): index bits 26:0 (levels 0–2) and 44:27
+    // (levels 3–4) as two integers, so each level's index is a shift and a mask.
+    // (ToInt32 keeps the low 27 bits of any integer below 2^53.)
+    const upper = levels > 3 ? Math.floor(inFrame / SPAN_27) : 0;
+    const lower = inFrame & 0x7ffffff;
     let table = root;
     let rw = SL_R | SL_W;
     for (let l = levels - 1; l >= 0; l--) {
-      out.level = l;
-      const span = SPAN[l];
-      // Spans are powers of two, so the quotient is exact; ToInt32 keeps its low bits.
-      const idx = (inFrame / span) & 511;
-      const pa = table * 4096 + idx * 8;
-      if (!bus.backed(pa, 8)) return l === levels - 1 ? FR.CONTEXT_ENTRY_INV : FR.PAGING_ENTRY_INV;
-      const words = bus.words(table);
-      const wi = bus.wordBase(table) + 2 * idx;
+      const idx = l < 3 ? (lower >>> (9 * l)) & 511 : (upper >>> (9 * l - 27)) & 511;
+      // The entry (8 bytes at table·4096 + idx·8) lies below MEMORY_LIMIT exactly when its table does.
+      if (!(table < MEMORY_FRAMES)) {
+        out.level = l;
+        return l === levels - 1 ? FR.CONTEXT_ENTRY_INV : FR.PAGING_ENTRY_INV;
+      }
+      // One look-up of the memory holding the table, then both words of the entry.
+      const words = host.wordsForRead(table);
+      const wi = host.wordBase(table) + 2 * idx;
       const lo = words[wi];
       const hi = words[wi + 1];
-      if (trace) trace.push({ stage, level: l, entryAddr: pa, lo, hi });
+      if (trace !== null) trace.push(traceStep(stage, l, table * 4096 + idx * 8, lo, hi));
       rw &= lo;
-      if ((lo & need) === 0) return write ? FR.WRITE : FR.READ;
-      const leaf = fmt.isLeaf(lo, l);
-      if (fmt.reservedAs(lo, hi, l, leaf)) return FR.PAGING_ENTRY_RSVD;
-      const next = toFrame(lo & ADDR_LO_MASK, hi & ADDR_HI_MASK);
+      // A leaf: any PTE, or PS where SLLPS has the size (SecondLevelFormat.isLeaf).
+      const leaf = l === 0 || (lo & rules[RULE_PS_LEAF + 4 * l]) !== 0;
+      // Access, then reserved bits (SecondLevelFormat.reservedAs, with its per-level masks).
+      const rsvd = (lo & rules[(leaf ? RULE_RSVD_LEAF : RULE_RSVD_TABLE) + 4 * l]) | (hi & rules[RULE_RSVD_HI]);
+      if ((lo & need) === 0 || rsvd !== 0) {
+        out.level = l;
+        return (lo & need) === 0 ? (write ? FR.WRITE : FR.READ) : FR.PAGING_ENTRY_RSVD;
+      }
+      const next = (hi & ADDR_HI_MASK) * 0x100000 + (lo >>> 12);
       if (leaf) {
-        out.frame = l === 0 ? next : next + (inFrame % span);
+        out.level = l;
+        // Frame within a large page: input bits 8:0 (2 MiB) or 17:0 (1 GiB).
+        out.frame = l === 0 ? next : next + (lower & (l === 1 ? 0x1ff : 0x3ffff));
         out.shift = 12 + 9 * l;
         out.read = (rw & SL_R) !== 0;
         out.write = (rw & SL_W) !== 0;
@@ -116,6 +158,7 @@ export class Walker {
       }
       table = next;
     }
+    out.level = 0;
     return FR.PAGING_ENTRY_INV;
   }
 

@@ -30,6 +30,8 @@ import { decodeTceKill } from './tce-kill.js';
 import { latchTve, translateDma, type LatchedTve } from './walker.js';
 
 const U64_MAX = (1n << 64n) - 1n;
+/** The latch of a zero TVT entry (mode TVE_NO_TRANSLATE). */
+const ZERO_TVE = latchTve(decodeTve(0n));
 /** PHB_TCE_KILL: the kind bits (ALL, PE, ONE are IBM bits 0..2) as a number, and what survives the write. */
 const TCE_KILL_KIND_SHIFT = 61n;
 const KIND_ALL = Number(PHB_TCE_KILL_ALL >> TCE_KILL_KIND_SHIFT);
@@ -54,7 +56,7 @@ export class Phb4 implements IommuUnit {
   private readonly regs = new Map<number, bigint>();
   private readonly tvt: BigUint64Array;
   /** The TVT as the walker uses it: decoded (and latched) when an entry is written. */
-  private readonly tves: (LatchedTve | undefined)[];
+  private readonly tves: LatchedTve[];
   private readonly pesta: BigUint64Array;
   private readonly pestb: BigUint64Array;
   /** PESTB DMA_STOPPED per PE, mirrored for the translation fast path. */
@@ -69,7 +71,8 @@ export class Phb4 implements IommuUnit {
     this.numPes = opts.numPes ?? 512;
     this.reservedPe = this.numPes - 1;
     this.tvt = new BigUint64Array(this.numPes * 2);
-    this.tves = new Array(this.numPes * 2);
+    // Zero entries latch as a non-translating TVE, so the array holds one kind of element.
+    this.tves = Array.from({ length: this.numPes * 2 }, () => ZERO_TVE);
     this.pesta = new BigUint64Array(this.numPes);
     this.pestb = new BigUint64Array(this.numPes);
     this.dmaStopped = new Uint8Array(this.numPes);
@@ -115,7 +118,7 @@ export class Phb4 implements IommuUnit {
       index &= this.tvt.length - 1;
       if (value !== null) {
         this.tvt[index] = value;
-        this.tves[index] = value === 0n ? undefined : latchTve(decodeTve(value));
+        this.tves[index] = value === 0n ? ZERO_TVE : latchTve(decodeTve(value));
       }
       result = this.tvt[index];
     } else if (table === IODA3_TBL_PESTA || table === IODA3_TBL_PESTB) {
@@ -147,7 +150,7 @@ export class Phb4 implements IommuUnit {
     const offset = k.dmaAddr & ((1n << BigInt(TVE_SELECT_SHIFT)) - 1n);
     // Cached entries are whole IO pages of the window's TVE; a kill names one page of its own size.
     const tve = this.tves[k.pe * 2 + select];
-    const pageShift = tve && tve.pageShift ? tve.pageShift : k.pageShift;
+    const pageShift = tve.pageShift ? tve.pageShift : k.pageShift;
     const killBase = offset >> BigInt(k.pageShift);
     const first = Number((killBase << BigInt(k.pageShift)) >> BigInt(pageShift));
     const count = k.pageShift > pageShift ? 2 ** (k.pageShift - pageShift) : 1;
@@ -156,8 +159,8 @@ export class Phb4 implements IommuUnit {
 
   // ---- hardware state the walker reads ---------------------------------------------------
 
-  /** Decoded TVT entry `index` (undefined when zero). */
-  tve(index: number): LatchedTve | undefined {
+  /** Decoded TVT entry `index` (the non-translating latch of 0 when the entry is zero). */
+  tve(index: number): LatchedTve {
     return this.tves[index];
   }
 
