@@ -5,7 +5,7 @@ import { AllocInjector } from './memory/alloc-injector.js';
 import { HostMemory, PAGE_SHIFT, PAGE_SIZE } from './memory/host-memory.js';
 import { VmmMemory, type HugePageSize } from './memory/vmm.js';
 import { GuestMemory } from './memory/guest.js';
-import type { DeviceDesc, IommuDriver, IommuUnit, MachineContext } from './driver/driver.js';
+import type { DeviceDesc, DmaRequest, IommuDriver, IommuUnit, MachineContext } from './driver/driver.js';
 import { findVendor } from './driver/registry.js';
 import { MACHINE_CONTEXT } from './driver/tokens.js';
 import { Device } from './uapi/device.js';
@@ -119,30 +119,32 @@ export class Machine {
     this.injector.failNth(n);
   }
 
+  /** One request object reused by every DMA: the bus model is synchronous. */
+  private readonly request: DmaRequest = { rid: 0, pasid: -1, iovaFrame: 0, write: false, privileged: false };
+
   /**
    * A DMA on the bus: translated page by page by the IOMMU model; bytes move through host
-   * memory. A blocked page stops the transfer and throws DmaFault with the vendor record.
+   * memory between `buf` and the pages. A blocked page stops the transfer and throws DmaFault
+   * with the vendor record.
    */
-  dma(
-    dev: Device,
-    rid: number,
-    pasid: number,
-    iova: bigint,
-    length: number,
-    write: boolean,
-    privileged: boolean,
-    move: (pa: number, off: number, n: number) => void,
-  ): void {
-    let frame = Number(iova >> BigInt(PAGE_SHIFT));
-    let within = Number(iova & BigInt(PAGE_SIZE - 1));
-    const req = { rid, pasid, iovaFrame: frame, write, privileged };
+  dma(dev: Device, rid: number, pasid: number, iova: bigint, buf: Uint8Array, write: boolean, privileged: boolean): void {
+    const length = buf.length;
+    let frame = Number(iova >> 12n);
+    let within = Number(iova & 0xfffn);
+    const req = this.request;
+    req.rid = rid;
+    req.pasid = pasid;
+    req.write = write;
+    req.privileged = privileged;
+    const mem = this.hostMemory;
     let off = 0;
     while (off < length) {
       const n = Math.min(length - off, PAGE_SIZE - within);
       req.iovaFrame = frame;
       const r = this.driver.translate(req);
       if (typeof r !== 'number') this.raise(dev, r);
-      move(r * PAGE_SIZE + within, off, n);
+      if (write) mem.writeFrom(r * PAGE_SIZE + within, buf, off, n);
+      else mem.readInto(r * PAGE_SIZE + within, buf, off, n);
       off += n;
       frame++;
       within = 0;

@@ -140,16 +140,20 @@ export class HostMemory {
   }
 
   write(pa: number, bytes: Uint8Array): void {
+    this.writeFrom(pa, bytes, 0, bytes.length);
+  }
+
+  /** Copies `n` bytes of `src` from `from` to physical address `pa` (allocating chunk storage). */
+  writeFrom(pa: number, src: Uint8Array, from: number, n: number): void {
     let done = 0;
-    while (done < bytes.length) {
+    while (done < n) {
       const addr = pa + done;
-      const ci = Math.floor(addr / CHUNK_BYTES);
-      const within = addr - ci * CHUNK_BYTES;
-      const n = Math.min(bytes.length - done, CHUNK_BYTES - within);
-      const chunk = this.wordsForWrite(ci * CHUNK_FRAMES);
-      if (n <= SMALL_COPY) storeBytes(chunk, within, bytes, done, n);
-      else new Uint8Array(chunk.buffer, chunk.byteOffset + within, n).set(bytes.subarray(done, done + n));
-      done += n;
+      const within = addr & (CHUNK_BYTES - 1);
+      const k = Math.min(n - done, CHUNK_BYTES - within);
+      const chunk = this.wordsForWrite(((addr - within) * INV_CHUNK_BYTES) * CHUNK_FRAMES);
+      if (k <= SMALL_COPY) storeBytes(chunk, within, src, from + done, k);
+      else new Uint8Array(chunk.buffer, chunk.byteOffset + within, k).set(src.subarray(from + done, from + done + k));
+      done += k;
     }
   }
 
@@ -158,15 +162,25 @@ export class HostMemory {
     let done = 0;
     while (done < n) {
       const addr = pa + done;
-      const ci = Math.floor(addr / CHUNK_BYTES);
-      const within = addr - ci * CHUNK_BYTES;
+      const within = addr & (CHUNK_BYTES - 1);
       const k = Math.min(n - done, CHUNK_BYTES - within);
-      const chunk = this.chunks.get(ci);
+      const base = addr - within;
+      const chunk = base === this.lastChunkBase ? this.lastChunk : this.chunkOrUndefined(base * INV_CHUNK_BYTES);
       if (!chunk) out.fill(0, offset + done, offset + done + k);
       else if (k <= SMALL_COPY) copyBytes(chunk, within, out, offset + done, k);
       else out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + within, k), offset + done);
       done += k;
     }
+  }
+
+  private chunkOrUndefined(ci: number): Uint32Array | undefined {
+    const chunk = this.chunks.get(ci);
+    if (chunk) {
+      this.lastChunkIndex = ci;
+      this.lastChunkBase = ci * CHUNK_BYTES;
+      this.lastChunk = chunk;
+    }
+    return chunk;
   }
 
   zeroFrames(frame: number, count: number): void {

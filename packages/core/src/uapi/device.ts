@@ -84,9 +84,7 @@ export class Device {
   dmaWrite(iova: bigint, bytes: Uint8Array, options: DmaOptions = {}): void {
     u64(iova, 'iova');
     const wire = this.wire(options.pasid);
-    this.machine.dma(this, wire.rid, wire.pasid, iova, bytes.length, true, options.privileged ?? false, (pa, off, n) =>
-      this.machine.hostMemory.write(pa, bytes.subarray(off, off + n)),
-    );
+    this.machine.dma(this, wire.rid, wire.pasid, iova, bytes, true, options.privileged ?? false);
   }
 
   dmaRead(iova: bigint, length: number, options: DmaOptions = {}): Uint8Array {
@@ -94,9 +92,7 @@ export class Device {
     if (!Number.isInteger(length) || length < 0) fail('EINVAL', `length must be a non-negative integer (got ${length})`);
     const out = new Uint8Array(length);
     const wire = this.wire(options.pasid);
-    this.machine.dma(this, wire.rid, wire.pasid, iova, length, false, options.privileged ?? false, (pa, off, n) =>
-      this.machine.hostMemory.readInto(pa, out, off, n),
-    );
+    this.machine.dma(this, wire.rid, wire.pasid, iova, out, false, options.privileged ?? false);
     return out;
   }
 

@@ -65,8 +65,6 @@ export class Kvm {
     if (host === undefined) fail('EPERM', `ENQCMD with guest PASID ${guestPasid} raised #GP: KVM has no translation for it`);
     const iova = u64(descriptor.iova, 'descriptor.iova');
     const data = descriptor.data;
-    this.machine.dma(device, device.rid, host, iova, data.length, true, false, (pa, off, n) =>
-      this.machine.hostMemory.write(pa, data.subarray(off, off + n)),
-    );
+    this.machine.dma(device, device.rid, host, iova, data, true, false);
   }
 }
