@@ -1,7 +1,6 @@
-import type { InvalidateRequest } from '@ioasid/core';
+import { getField, type InvalidateRequest } from '@ioasid/core';
 import { granuleShift } from './formats/lpae-geometry.js';
 import { OP } from './tables/commands.js';
-import { getField } from './tables/fields.js';
 import { STE, STE_CONFIG_NESTED } from './tables/ste.js';
 import { atcInv, tlbiRange, type Cmd } from './invalidation.js';
 import type { S2Domain } from './domain-s2.js';

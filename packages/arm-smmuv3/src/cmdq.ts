@@ -1,9 +1,8 @@
-import type { HostMemory } from '@ioasid/core';
+import { POW2, type HostMemory } from '@ioasid/core';
 import { CERROR_NONE, CMD_BYTES, CMD_WORDS, OP, encodeCommandInto, opName, type CmdFields } from './tables/commands.js';
 import { CMDQ_CONS_ERR, Q_BASE, regValue } from './hw/registers.js';
 import { qFull, qInc, qIndex, qMask } from './hw/queue.js';
 import type { SmmuV3 } from './hw/smmu.js';
-import { POW2 } from './tables/fields.js';
 
 const SYNC: [number, CmdFields] = [OP.SYNC, {}];
 

@@ -1,5 +1,5 @@
+import { getAddr, getField } from '@ioasid/core';
 import { CD_BYTES, CD_WORDS, decodeCd, type CdFields } from './tables/cd.js';
-import { getAddr, getField } from './tables/fields.js';
 import { CD_SPLIT_4K, CD_SPLIT_64K, L1CD, L1CD_L2PTR } from './tables/l1-descriptors.js';
 import { S1FMT_4K_L2, S1FMT_LINEAR } from './tables/ste.js';
 import type { Stage2View } from './stage2-view.js';

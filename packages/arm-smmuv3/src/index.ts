@@ -2,7 +2,6 @@ import { registerVendor, type DependencyContainer, type MachineContext, type Ven
 import { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';
 
 // Formats and table codecs (for outside checkers and the guest helper).
-export * from './tables/fields.js';
 export * from './formats/lpae-fields.js';
 export * from './formats/lpae-geometry.js';
 export * from './formats/lpae.js';

@@ -1,5 +1,5 @@
+import { getField } from '@ioasid/core';
 import { OP } from './tables/commands.js';
-import { getField } from './tables/fields.js';
 import { S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, STE, STE_CONFIG_NESTED } from './tables/ste.js';
 import type { IdCaps } from './hw/features.js';
 import { abortSte, nestedSte, s1Ste, s2Ste } from './ste-builder.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FaultRecord } from '@ioasid/core';
+import { setAddr, setField, type FaultRecord } from '@ioasid/core';
 import {
   CdTable,
   EVENT,
@@ -14,8 +14,6 @@ import {
   regValue,
   s1Cd,
   s2Ste,
-  setAddr,
-  setField,
   L1STD,
   L1STD_L2PTR,
   writeCdFields,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createMachine } from '@ioasid/core';
-import { CMDQ_CONS_ERR, CR0, IDR0, IDR1, IDR3, IDR5, Q_BASE, REG_OFFSET, STRTAB_BASE, STRTAB_BASE_CFG, type Field } from '../src/index.js';
+import { createMachine, type BitField } from '@ioasid/core';
+import { CMDQ_CONS_ERR, CR0, IDR0, IDR1, IDR3, IDR5, Q_BASE, REG_OFFSET, STRTAB_BASE, STRTAB_BASE_CFG } from '../src/index.js';
 import type { SmmuV3Driver } from '../src/driver.js';
 
-const pos = (f: Field): [number, number] => [f.lo + f.width - 1, f.lo];
+const pos = (f: BitField): [number, number] => [f.lo + f.width - 1, f.lo];
 /** Bits [hi:lo] of a register value, read by the test itself (not by our helpers). */
 const bits = (v: bigint, hi: number, lo: number): number => Number((v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
 
@@ -18,7 +18,7 @@ describe('register offsets — Linux arm-smmu-v3.h ARM_SMMU_*, QEMU smmuv3-inter
 });
 
 describe('register field positions — Linux IDR0_* / IDR1_* / IDR3_* / IDR5_* / CR0_* / STRTAB_BASE_* / Q_BASE_*', () => {
-  const table: [string, Field, [number, number]][] = [
+  const table: [string, BitField, [number, number]][] = [
     ['IDR0.S2P', IDR0.S2P, [0, 0]],
     ['IDR0.S1P', IDR0.S1P, [1, 1]],
     ['IDR0.TTF', IDR0.TTF, [3, 2]],

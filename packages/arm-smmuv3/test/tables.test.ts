@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AllocInjector, HostMemory } from '@ioasid/core';
+import { AllocInjector, HostMemory, toDwords, type BitField } from '@ioasid/core';
 import {
   CD,
   CD_ADDR,
@@ -27,8 +27,6 @@ import {
   encodePriq,
   encodeSte,
   steDwords,
-  toDwords,
-  type Field,
 } from '../src/index.js';
 import { abortSte, nestedSte, s2Ste } from '../src/ste-builder.js';
 import { s1Cd } from '../src/cd-builder.js';
@@ -36,7 +34,7 @@ import { stage2Geometry } from '../src/formats/lpae-geometry.js';
 
 /** [dword, hi, lo] as the source gives the field (GENMASK_ULL(hi, lo) of dword n). */
 type Pos = [number, number, number];
-function pos(f: Field): Pos {
+function pos(f: BitField): Pos {
   return [f.dw, f.lo + f.width - 1, f.lo];
 }
 
@@ -77,8 +75,8 @@ describe('STE field positions — Linux arm-smmu-v3.h STRTAB_STE_*, QEMU smmuv3-
     });
   }
   it('S1ContextPtr is dword 0 bits 51:6 (STRTAB_STE_0_S1CTXPTR_MASK), S2TTB dword 3 bits 51:4 (STRTAB_STE_3_S2TTB_MASK)', () => {
-    expect(pos(STE_ADDR.S1ContextPtr.f)).toEqual([0, 51, 6]);
-    expect(pos(STE_ADDR.S2TTB.f)).toEqual([3, 51, 4]);
+    expect(pos(STE_ADDR.S1ContextPtr)).toEqual([0, 51, 6]);
+    expect(pos(STE_ADDR.S2TTB)).toEqual([3, 51, 4]);
   });
 });
 
@@ -113,7 +111,7 @@ describe('CD field positions — Linux CTXDESC_CD_*, QEMU CD_*', () => {
     });
   }
   it('TTB0 is dword 1 bits 51:4 (CTXDESC_CD_1_TTB0_MASK)', () => {
-    expect(pos(CD_ADDR.TTB0.f)).toEqual([1, 51, 4]);
+    expect(pos(CD_ADDR.TTB0)).toEqual([1, 51, 4]);
   });
 });
 
@@ -178,9 +176,9 @@ describe('CD golden vector (Linux arm_smmu_make_s1_cd)', () => {
 describe('L1 descriptors (Linux STRTAB_L1_DESC_*, CTXDESC_L1_DESC_*; QEMU L1STD_SPAN, l1std_l2ptr)', () => {
   it('L1STD: Span 4:0, L2Ptr 51:6; L1CD: V bit 0, L2Ptr 51:12', () => {
     expect(pos(L1STD.Span)).toEqual([0, 4, 0]);
-    expect(pos(L1STD_L2PTR.f)).toEqual([0, 51, 6]);
+    expect(pos(L1STD_L2PTR)).toEqual([0, 51, 6]);
     expect(pos(L1CD.V)).toEqual([0, 0, 0]);
-    expect(pos(L1CD_L2PTR.f)).toEqual([0, 51, 12]);
+    expect(pos(L1CD_L2PTR)).toEqual([0, 51, 12]);
   });
   it('the two-level stream table writes Span = STRTAB_SPLIT + 1 = 9 and the leaf address', () => {
     const host = new HostMemory(new AllocInjector());

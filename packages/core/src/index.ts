@@ -25,4 +25,5 @@ export * from './rules/pasid-alloc.js';
 export * from './rules/groups.js';
 export * from './nesting/software-nesting.js';
 export * from './faults/fault-queue.js';
+export * from './hw/bitfield.js';
 export * from './machine.js';

@@ -1,20 +1,20 @@
 import {
-  type IommuDomain,
-  fail,
   type DeviceDesc,
   type DmaRequest,
   type DomainRequest,
+  fail,
   type FaultRecord,
+  getFieldBig,
   type GuestKernelHelpers,
   type HostMemory,
   type IoasidInfo,
+  type IommuDomain,
   type IommuDriver,
   type MachineContext,
   type PageResponseCode,
   type PgtableFormat,
   type TranslateResult,
 } from '@ioasid/core';
-import { getField } from './bits.js';
 import { devTlbFlush, pasidEntryChangeFlush, type Attachment, type FlushCaps } from './cache-tags.js';
 import { ContextTables } from './context-table.js';
 import { VtdNestedDomain } from './domain-nested.js';
@@ -299,7 +299,7 @@ export class VtdDriver implements IommuDriver {
     for (let i = 0; i < this.unit.faults.count; i++) {
       const v = this.unit.readFrcd(i);
       const q = [v & ((1n << 64n) - 1n), v >> 64n];
-      if (getField(q, FRCD_F) !== 1n) continue;
+      if (getFieldBig(q, FRCD_F) !== 1n) continue;
       this.faultLog.push(this.unit.faults.describe(i));
       this.unit.clearFault(i);
     }

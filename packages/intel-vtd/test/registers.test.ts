@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { setFieldBig, type BitField } from '@ioasid/core';
 import {
-  CAP_FIELDS, ECAP_FIELDS, decodeRegister, setField, VtdUnit, buildCap, buildEcap, GSTS_FIELDS, FSTS_FIELDS, FRCD_FIELDS, IQA_FIELDS,
-  RTADDR_FIELDS, PQA_FIELDS, REGISTER_FIELDS, type BitField, unitAddressWidth, slPageSizes, pasidBits, REG_OFFSET,
+  CAP_FIELDS, ECAP_FIELDS, decodeRegister, VtdUnit, buildCap, buildEcap, GSTS_FIELDS, FSTS_FIELDS, FRCD_FIELDS, IQA_FIELDS,
+  RTADDR_FIELDS, PQA_FIELDS, REGISTER_FIELDS, unitAddressWidth, slPageSizes, pasidBits, REG_OFFSET,
 } from '../src/index.js';
 import { newHost, vtdMachine } from './helpers.js';
 
 function ones(f: BitField): bigint {
   const q = [0n, 0n];
-  setField(q, f, (1n << BigInt(f.width)) - 1n);
+  setFieldBig(q, f, (1n << BigInt(f.width)) - 1n);
   return (q[1] << 64n) | q[0];
 }
 

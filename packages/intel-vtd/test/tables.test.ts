@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { setFieldBig, type BitField } from '@ioasid/core';
 import {
-  CTX_FIELDS, PE_FIELDS, PDE_FIELDS, ROOT_FIELDS, PRD_FIELDS, setField, type BitField,
+  CTX_FIELDS, PE_FIELDS, PDE_FIELDS, ROOT_FIELDS, PRD_FIELDS,
   encodeRootEntry, decodeRootEntry, encodeContextEntry, decodeContextEntry, encodePasidDirEntry, decodePasidDirEntry,
   encodePasidEntry, decodePasidEntry, encodeInvDesc, decodeInvDesc, devTlbRange, devTlbEncode, encodePageRequest, decodePageRequest,
   INV_DESC_FIELDS, contextEntryAddr, pasidDirEntryAddr, pasidEntryAddr, rootEntryAddr, contextReserved, rootReserved, type InvDesc,
@@ -9,7 +10,7 @@ import {
 /** The structure's qwords with only `f` set to all ones. */
 function ones(f: BitField, qwords: number): bigint[] {
   const q = new Array<bigint>(qwords).fill(0n);
-  setField(q, f, (1n << BigInt(f.width)) - 1n);
+  setFieldBig(q, f, (1n << BigInt(f.width)) - 1n);
   return q;
 }
 

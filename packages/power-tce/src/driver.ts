@@ -1,5 +1,6 @@
 import {
   fail,
+  getAddrBig,
   RadixPageTable,
   type DeviceDesc,
   type DmaRequest,
@@ -180,7 +181,7 @@ export class PowerNvIommu implements IommuDriver {
     const ranges: IovaRange[] = [];
     const sizes = new Set<bigint>();
     const bar = this.unit.readRegister(PHB_RTT_BAR);
-    const pe = bar & PHB_RTT_BAR_ENABLE ? readRte(this.host, Number(bar & PHB_RTT_BASE_ADDRESS), dev.rid) : -1;
+    const pe = bar & PHB_RTT_BAR_ENABLE ? readRte(this.host, Number(getAddrBig(bar, PHB_RTT_BASE_ADDRESS)), dev.rid) : -1;
     if (pe >= 0 && pe < this.unit.reservedPe) {
       for (const sel of [0, 1] as const) {
         const tve = decodeTve(this.unit.tveRaw(tveIndex(pe, sel)));

@@ -1,7 +1,7 @@
 import { fail, registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
 import { PowerNvIommu, type PowerNvOptions } from './driver.js';
 
-export * from './ppc-bits.js';
+export * from './log2.js';
 export * from './formats/tce.js';
 export * from './tables/rtt.js';
 export * from './tables/tve.js';

@@ -1,5 +1,5 @@
-import { fail, type HostMemory } from '@ioasid/core';
-import { ilog2, setField } from './ppc-bits.js';
+import { fail, setFieldBig, type HostMemory } from '@ioasid/core';
+import { ilog2 } from './log2.js';
 import type { Phb4 } from './hw/phb.js';
 import {
   IODA3_TBL_PESTA,
@@ -48,7 +48,7 @@ export class Phb4Firmware {
   }
 
   private iodaSelect(table: number, index: number): void {
-    this.phb.writeRegister(PHB_IODA_ADDR, setField(PHB_IODA_AD_TADR, setField(PHB_IODA_AD_TSEL, 0n, BigInt(table)), BigInt(index)));
+    this.phb.writeRegister(PHB_IODA_ADDR, setFieldBig(setFieldBig(0n, PHB_IODA_AD_TSEL, table), PHB_IODA_AD_TADR, index));
   }
 
   /** opal_pci_set_pe for one bus/dev/func: RTT entry, then an RTC invalidate. */

@@ -1,5 +1,5 @@
 import { fail } from '@ioasid/core';
-import { ilog2 } from './ppc-bits.js';
+import { ilog2 } from './log2.js';
 import { DDW_BUS_BASE, PHB4_TCE_PAGE_SHIFTS, TVE_MAX_LEVELS, TVE_SELECT_SHIFT } from './tables/tve.js';
 
 /**

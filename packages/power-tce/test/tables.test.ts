@@ -11,34 +11,31 @@ import {
   decodeTve,
   encodeTve,
   fillRtt,
-  getField,
-  ppcBit,
-  ppcBitmask,
   readRte,
   rteAddr,
-  setField,
   tveIndex,
   writeRte,
 } from '../src/index.js';
+import { fieldMaskBig, getFieldBig, ibmField, setFieldBig } from '@ioasid/core';
 import { bytes, newHost } from './helpers.js';
 
 describe('IBM bit numbering (skiboot include/bitutils.h PPC_BIT / PPC_BITMASK)', () => {
   it('PPC_BIT(0) is the MSB, PPC_BITMASK(59,63) the low five bits', () => {
-    expect(ppcBit(0)).toBe(0x8000000000000000n);
-    expect(ppcBit(63)).toBe(1n);
-    expect(ppcBitmask(59, 63)).toBe(0x1fn);
-    expect(setField(ppcBitmask(48, 50), 0n, 4n)).toBe(0x8000n);
-    expect(getField(ppcBitmask(48, 50), 0xa000n)).toBe(5n);
+    expect(fieldMaskBig(ibmField('b', 0))).toBe(0x8000000000000000n);
+    expect(fieldMaskBig(ibmField('b', 63))).toBe(1n);
+    expect(fieldMaskBig(ibmField('m', 59, 63))).toBe(0x1fn);
+    expect(setFieldBig(0n, ibmField('m', 48, 50), 4n)).toBe(0x8000n);
+    expect(getFieldBig(0xa000n, ibmField('m', 48, 50))).toBe(5n);
   });
 });
 
 describe('IODA3 TVE fields (skiboot include/phb4-regs.h IODA3_TVT_*)', () => {
   it('field masks at their architectural positions', () => {
-    expect(IODA3_TVT_TABLE_ADDR).toBe(0xffffffffffff0000n); // PPC_BITMASK(0,47)
-    expect(IODA3_TVT_NUM_LEVELS).toBe(0xe000n); // PPC_BITMASK(48,50)
-    expect(IODA3_TVT_TCE_TABLE_SIZE).toBe(0x1f00n); // PPC_BITMASK(51,55)
+    expect(fieldMaskBig(IODA3_TVT_TABLE_ADDR)).toBe(0xffffffffffff0000n); // PPC_BITMASK(0,47)
+    expect(fieldMaskBig(IODA3_TVT_NUM_LEVELS)).toBe(0xe000n); // PPC_BITMASK(48,50)
+    expect(fieldMaskBig(IODA3_TVT_TCE_TABLE_SIZE)).toBe(0x1f00n); // PPC_BITMASK(51,55)
     expect(IODA3_TVT_NON_TRANSLATE_50).toBe(0x80n); // PPC_BIT(56)
-    expect(IODA3_TVT_IO_PSIZE).toBe(0x1fn); // PPC_BITMASK(59,63)
+    expect(fieldMaskBig(IODA3_TVT_IO_PSIZE)).toBe(0x1fn); // PPC_BITMASK(59,63)
   });
 
   it('skiboot phb4_map_pe_dma_window: 4 MiB one-level table at 0x1000000, 4K pages -> 0x10000b01', () => {

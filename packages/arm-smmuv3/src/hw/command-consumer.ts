@@ -1,5 +1,5 @@
+import { getField } from '@ioasid/core';
 import { CERROR_ILL, CERROR_NONE, CMD, OP } from '../tables/commands.js';
-import { getField } from '../tables/fields.js';
 import type { Endpoints } from './atc.js';
 import type { ConfigCache } from './config-cache.js';
 import type { Tlb } from './tlb.js';

@@ -1,6 +1,6 @@
+import { getAddr, getField } from '@ioasid/core';
 import { psDecode, stage1FromTcr, tgDecode } from '../formats/lpae-geometry.js';
 import { CD, CD_ADDR, type CdFieldName } from '../tables/cd.js';
-import { getAddr, getField } from '../tables/fields.js';
 import type { IdCaps } from './features.js';
 import type { StageConfig } from './lpae-walk.js';
 

@@ -1,3 +1,4 @@
+import { getFieldBig, type BitField } from '@ioasid/core';
 import type { Granule } from '../formats/lpae-geometry.js';
 import { psEncode } from '../formats/lpae-geometry.js';
 import {
@@ -125,7 +126,7 @@ export interface IdCaps {
 }
 
 export function capsFromIdRegisters(r: Pick<IdRegisters, 'IDR0' | 'IDR1' | 'IDR3' | 'IDR5'>): IdCaps {
-  const f = (v: bigint, fl: { lo: number; width: number }): number => Number((v >> BigInt(fl.lo)) & ((1n << BigInt(fl.width)) - 1n));
+  const f = (v: bigint, fl: BitField): number => Number(getFieldBig(v, fl));
   const granules: Granule[] = [];
   if (f(r.IDR5, IDR5.GRAN4K)) granules.push(4096);
   if (f(r.IDR5, IDR5.GRAN16K)) granules.push(16384);

@@ -1,3 +1,4 @@
+import { POW2 } from '@ioasid/core';
 import {
   AF,
   DESC_TYPE_MASK,
@@ -16,7 +17,6 @@ import {
 } from '../formats/lpae-fields.js';
 import { blockAllowed, levelShift, type LpaeGeometry } from '../formats/lpae-geometry.js';
 import { EVENT } from '../tables/events.js';
-import { POW2 } from '../tables/fields.js';
 import type { Bus } from './bus.js';
 
 /** One stage of translation as the STE (stage 2) or CD (stage 1) configures it. */

@@ -1,9 +1,8 @@
-import type { DmaRequest, FaultRecord, HostMemory, IommuUnit, TranslateResult } from '@ioasid/core';
+import { POW2, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
 import { CMD_WORDS, CMD_BYTES } from '../tables/commands.js';
 import { EVENT, EVT_BYTES, encodeEvent, eventName } from '../tables/events.js';
 import { PRIQ_BYTES, encodePriq } from '../tables/pri.js';
 import { EATS_TRANS } from '../tables/ste.js';
-import { POW2 } from '../tables/fields.js';
 import { ATC_READ, ATC_WRITE, Endpoints } from './atc.js';
 import { Bus } from './bus.js';
 import { executeCommand, type CommandSinks, type ExecutedCommand } from './command-consumer.js';

@@ -1,3 +1,4 @@
+import { getAddr, getField } from '@ioasid/core';
 import { GRANULES, psDecode, stage2FromVtcr, tgDecode } from '../formats/lpae-geometry.js';
 import {
   S1DSS_SSID0,
@@ -8,7 +9,6 @@ import {
   STE_ADDR,
   STE_CONFIG_BYPASS,
 } from '../tables/ste.js';
-import { getAddr, getField } from '../tables/fields.js';
 import type { IdCaps } from './features.js';
 import type { StageConfig } from './lpae-walk.js';
 import { s2Tag } from './tlb.js';

@@ -1,8 +1,8 @@
+import { getAddr, getField, INV_POW2, POW2 } from '@ioasid/core';
 import { CLASS_CD, CLASS_IN, CLASS_TT, EVENT } from '../tables/events.js';
 import { CD_BYTES, CD_WORDS } from '../tables/cd.js';
 import { L1CD, L1CD_L2PTR, L1STD, L1STD_L2PTR, CD_SPLIT_4K, CD_SPLIT_64K } from '../tables/l1-descriptors.js';
 import { STE_BYTES, STE_WORDS, S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, S1FMT_4K_L2, S1FMT_LINEAR } from '../tables/ste.js';
-import { INV_POW2, POW2, getAddr, getField } from '../tables/fields.js';
 import type { Bus } from './bus.js';
 import type { ConfigCache } from './config-cache.js';
 import { decodeContextConfig, type ContextConfig } from './context-config.js';

@@ -1,5 +1,4 @@
-import { fail, type FrameMemory } from '@ioasid/core';
-import { getAddr, getField, setAddr, setField } from './fields.js';
+import { fail, type FrameMemory, getAddr, getField, setAddr, setField } from '@ioasid/core';
 import { CD_BYTES, CD_WORDS } from './cd.js';
 import { CD_SPLIT_64K, L1CD, L1CD_L2PTR, L1_DESC_BYTES } from './l1-descriptors.js';
 import { S1FMT_64K_L2, S1FMT_LINEAR } from './ste.js';

@@ -1,4 +1,4 @@
-import { addrField, bit, field, getAddr, getField, setAddr, setField, toDwords, type Field } from './fields.js';
+import { addrField, type BitField, dwField, getAddr, getField, setAddr, setField, toDwords } from '@ioasid/core';
 
 /**
  * Context Descriptor: 64 bytes (8 doublewords), SMMUv3 §5.4. Positions as Linux
@@ -9,45 +9,45 @@ export const CD_BYTES = 64;
 export const CD_WORDS = 16;
 
 export const CD = {
-  T0SZ: field(0, 5, 0),
-  TG0: field(0, 7, 6),
-  IRGN0: field(0, 9, 8),
-  ORGN0: field(0, 11, 10),
-  SH0: field(0, 13, 12),
-  EPD0: bit(0, 14),
-  ENDI: bit(0, 15),
-  T1SZ: field(0, 21, 16),
-  TG1: field(0, 23, 22),
-  IRGN1: field(0, 25, 24),
-  ORGN1: field(0, 27, 26),
-  SH1: field(0, 29, 28),
-  EPD1: bit(0, 30),
-  V: bit(0, 31),
-  IPS: field(0, 34, 32),
-  AFFD: bit(0, 35),
-  WXN: bit(0, 36),
-  UWXN: bit(0, 37),
-  TBI0: bit(0, 38),
-  TBI1: bit(0, 39),
-  PAN: bit(0, 40),
-  AA64: bit(0, 41),
-  HD: bit(0, 42),
-  HA: bit(0, 43),
-  S: bit(0, 44),
-  R: bit(0, 45),
-  A: bit(0, 46),
-  ASET: bit(0, 47),
-  ASID: field(0, 63, 48),
-  HAD0: bit(1, 1),
-  HAD1: bit(2, 1),
-  MAIR0: field(3, 31, 0),
-  MAIR0_HI: field(3, 63, 32),
-} as const satisfies Record<string, Field>;
+  T0SZ: dwField('T0SZ', 0, 5, 0),
+  TG0: dwField('TG0', 0, 7, 6),
+  IRGN0: dwField('IRGN0', 0, 9, 8),
+  ORGN0: dwField('ORGN0', 0, 11, 10),
+  SH0: dwField('SH0', 0, 13, 12),
+  EPD0: dwField('EPD0', 0, 14),
+  ENDI: dwField('ENDI', 0, 15),
+  T1SZ: dwField('T1SZ', 0, 21, 16),
+  TG1: dwField('TG1', 0, 23, 22),
+  IRGN1: dwField('IRGN1', 0, 25, 24),
+  ORGN1: dwField('ORGN1', 0, 27, 26),
+  SH1: dwField('SH1', 0, 29, 28),
+  EPD1: dwField('EPD1', 0, 30),
+  V: dwField('V', 0, 31),
+  IPS: dwField('IPS', 0, 34, 32),
+  AFFD: dwField('AFFD', 0, 35),
+  WXN: dwField('WXN', 0, 36),
+  UWXN: dwField('UWXN', 0, 37),
+  TBI0: dwField('TBI0', 0, 38),
+  TBI1: dwField('TBI1', 0, 39),
+  PAN: dwField('PAN', 0, 40),
+  AA64: dwField('AA64', 0, 41),
+  HD: dwField('HD', 0, 42),
+  HA: dwField('HA', 0, 43),
+  S: dwField('S', 0, 44),
+  R: dwField('R', 0, 45),
+  A: dwField('A', 0, 46),
+  ASET: dwField('ASET', 0, 47),
+  ASID: dwField('ASID', 0, 63, 48),
+  HAD0: dwField('HAD0', 1, 1),
+  HAD1: dwField('HAD1', 2, 1),
+  MAIR0: dwField('MAIR0', 3, 31, 0),
+  MAIR0_HI: dwField('MAIR0_HI', 3, 63, 32),
+} as const satisfies Record<string, BitField>;
 
 /** TTB0[51:4] in dword 1 (CTXDESC_CD_1_TTB0_MASK), TTB1[51:4] in dword 2. */
 export const CD_ADDR = {
-  TTB0: addrField(1, 51, 4),
-  TTB1: addrField(2, 51, 4),
+  TTB0: addrField(dwField('TTB0', 1, 51, 4)),
+  TTB1: addrField(dwField('TTB1', 2, 51, 4)),
 } as const;
 
 export type CdFieldName = keyof typeof CD;

@@ -1,4 +1,4 @@
-import { bit, field, getField, setField, type Field } from './fields.js';
+import { type BitField, dwField, getField, setField } from '@ioasid/core';
 
 /**
  * Command queue entries: 16 bytes (2 doublewords), SMMUv3 §4. Opcodes and field positions as
@@ -31,42 +31,42 @@ export const OP = {
 export type OpName = keyof typeof OP;
 
 export const CMD = {
-  OP: field(0, 7, 0),
-  SSV: bit(0, 11),
+  OP: dwField('OP', 0, 7, 0),
+  SSV: dwField('SSV', 0, 11),
   /** CFGI_*, ATC_INV, PRI_RESP: SubstreamID[31:12]; StreamID[63:32]. */
-  SSID: field(0, 31, 12),
-  SID: field(0, 63, 32),
+  SSID: dwField('SSID', 0, 31, 12),
+  SID: dwField('SID', 0, 63, 32),
   /** CFGI_STE/CFGI_CD and TLBI_*: Leaf (dword 1 bit 0). */
-  LEAF: bit(1, 0),
+  LEAF: dwField('LEAF', 1, 0),
   /** CFGI_STE_RANGE: Range[4:0], invalidates 2^(Range+1) StreamIDs. */
-  RANGE: field(1, 4, 0),
+  RANGE: dwField('RANGE', 1, 4, 0),
   /** TLBI_*: range NUM/SCALE (dword 0), VMID, ASID; TTL, TG and the address (dword 1). */
-  NUM: field(0, 16, 12),
-  SCALE: field(0, 24, 20),
-  VMID: field(0, 47, 32),
-  ASID: field(0, 63, 48),
-  TTL: field(1, 9, 8),
-  TG: field(1, 11, 10),
+  NUM: dwField('NUM', 0, 16, 12),
+  SCALE: dwField('SCALE', 0, 24, 20),
+  VMID: dwField('VMID', 0, 47, 32),
+  ASID: dwField('ASID', 0, 63, 48),
+  TTL: dwField('TTL', 1, 9, 8),
+  TG: dwField('TG', 1, 11, 10),
   /** TLBI_NH_VA / ATC_INV: address bits 63:12 (stored in place). */
-  ADDR: field(1, 63, 12),
+  ADDR: dwField('ADDR', 1, 63, 12),
   /** TLBI_S2_IPA: IPA bits 51:12. */
-  IPA: field(1, 51, 12),
+  IPA: dwField('IPA', 1, 51, 12),
   /** ATC_INV: Global (dword 0 bit 9) and Size[5:0] (log2 of the span in 4 KiB pages). */
-  GLOBAL: bit(0, 9),
-  ATC_SIZE: field(1, 5, 0),
+  GLOBAL: dwField('GLOBAL', 0, 9),
+  ATC_SIZE: dwField('ATC_SIZE', 1, 5, 0),
   /** PRI_RESP: PRG index and Resp (dword 1). */
-  GRPID: field(1, 8, 0),
-  PRI_RESP: field(1, 13, 12),
+  GRPID: dwField('GRPID', 1, 8, 0),
+  PRI_RESP: dwField('PRI_RESP', 1, 13, 12),
   /** RESUME: Action (dword 0 bits 13:12) and STAG (dword 1). */
-  RESUME_RESP: field(0, 13, 12),
-  STAG: field(1, 15, 0),
+  RESUME_RESP: dwField('RESUME_RESP', 0, 13, 12),
+  STAG: dwField('STAG', 1, 15, 0),
   /** SYNC: completion signal, MSI attributes and data. */
-  CS: field(0, 13, 12),
-  MSH: field(0, 23, 22),
-  MSIATTR: field(0, 27, 24),
-  MSIDATA: field(0, 63, 32),
-  MSIADDR: field(1, 51, 2),
-} as const satisfies Record<string, Field>;
+  CS: dwField('CS', 0, 13, 12),
+  MSH: dwField('MSH', 0, 23, 22),
+  MSIATTR: dwField('MSIATTR', 0, 27, 24),
+  MSIDATA: dwField('MSIDATA', 0, 63, 32),
+  MSIADDR: dwField('MSIADDR', 1, 51, 2),
+} as const satisfies Record<string, BitField>;
 export type CmdFieldName = keyof typeof CMD;
 export type CmdFields = Partial<Record<CmdFieldName, number>>;
 

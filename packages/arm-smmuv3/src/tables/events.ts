@@ -1,4 +1,4 @@
-import { bit, field, getField, setField, type Field } from './fields.js';
+import { type BitField, dwField, getField, setField } from '@ioasid/core';
 
 /**
  * Event queue records: 32 bytes (4 doublewords), SMMUv3 §7.3. Event numbers as QEMU
@@ -31,25 +31,25 @@ export const EVENT = {
 export type EventName = keyof typeof EVENT;
 
 export const EVT = {
-  TYPE: field(0, 7, 0),
-  SSV: bit(0, 11),
-  SSID: field(0, 31, 12),
-  SID: field(0, 63, 32),
-  STAG: field(1, 15, 0),
-  STALL: bit(1, 31),
-  PnU: bit(1, 33),
-  InD: bit(1, 34),
-  RnW: bit(1, 35),
-  S2: bit(1, 39),
-  CLASS: field(1, 41, 40),
+  TYPE: dwField('TYPE', 0, 7, 0),
+  SSV: dwField('SSV', 0, 11),
+  SSID: dwField('SSID', 0, 31, 12),
+  SID: dwField('SID', 0, 63, 32),
+  STAG: dwField('STAG', 1, 15, 0),
+  STALL: dwField('STALL', 1, 31),
+  PnU: dwField('PnU', 1, 33),
+  InD: dwField('InD', 1, 34),
+  RnW: dwField('RnW', 1, 35),
+  S2: dwField('S2', 1, 39),
+  CLASS: dwField('CLASS', 1, 41, 40),
   /** Input address (dword 2, all 64 bits; our addresses stay below 2^52). */
-  ADDR: field(2, 51, 0),
-  ADDR_HI: field(2, 63, 52),
+  ADDR: dwField('ADDR', 2, 51, 0),
+  ADDR_HI: dwField('ADDR_HI', 2, 63, 52),
   /** Stage 2 faults: faulting IPA[51:12] (Linux EVTQ_3_IPA). */
-  IPA: field(3, 51, 12),
+  IPA: dwField('IPA', 3, 51, 12),
   /** F_STE_FETCH / F_CD_FETCH / F_WALK_EABT: fetch address[51:3]. */
-  FETCH_ADDR: field(3, 51, 3),
-} as const satisfies Record<string, Field>;
+  FETCH_ADDR: dwField('FETCH_ADDR', 3, 51, 3),
+} as const satisfies Record<string, BitField>;
 export type EvtFieldName = keyof typeof EVT;
 
 /** CLASS: what the walk was doing when the fault happened. */

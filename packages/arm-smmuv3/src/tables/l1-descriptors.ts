@@ -1,4 +1,4 @@
-import { addrField, bit, field } from './fields.js';
+import { addrField, dwField } from '@ioasid/core';
 
 /**
  * Level-1 descriptors of the two-level stream table and CD table (8 bytes each).
@@ -9,14 +9,14 @@ import { addrField, bit, field } from './fields.js';
 export const L1_DESC_BYTES = 8;
 
 export const L1STD = {
-  Span: field(0, 4, 0),
+  Span: dwField('Span', 0, 4, 0),
 } as const;
-export const L1STD_L2PTR = addrField(0, 51, 6);
+export const L1STD_L2PTR = addrField(dwField('L1STD_L2PTR', 0, 51, 6));
 
 export const L1CD = {
-  V: bit(0, 0),
+  V: dwField('V', 0, 0),
 } as const;
-export const L1CD_L2PTR = addrField(0, 51, 12);
+export const L1CD_L2PTR = addrField(dwField('L1CD_L2PTR', 0, 51, 12));
 
 /** Linux STRTAB_SPLIT: 2-level stream tables with 256 STEs (one PCI bus) per L2 table. */
 export const STRTAB_SPLIT = 8;

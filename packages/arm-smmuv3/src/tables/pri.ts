@@ -1,4 +1,4 @@
-import { bit, field, getField, setField, type Field } from './fields.js';
+import { type BitField, dwField, getField, setField } from '@ioasid/core';
 
 /**
  * PRI queue entries (PCIe page requests): 16 bytes, SMMUv3 §8. Positions as Linux
@@ -8,18 +8,18 @@ export const PRIQ_BYTES = 16;
 export const PRIQ_WORDS = 4;
 
 export const PRIQ = {
-  SID: field(0, 31, 0),
-  SSID: field(0, 51, 32),
-  PERM_PRIV: bit(0, 58),
-  PERM_EXEC: bit(0, 59),
-  PERM_READ: bit(0, 60),
-  PERM_WRITE: bit(0, 61),
-  PRG_LAST: bit(0, 62),
-  SSID_V: bit(0, 63),
-  PRG_IDX: field(1, 8, 0),
+  SID: dwField('SID', 0, 31, 0),
+  SSID: dwField('SSID', 0, 51, 32),
+  PERM_PRIV: dwField('PERM_PRIV', 0, 58),
+  PERM_EXEC: dwField('PERM_EXEC', 0, 59),
+  PERM_READ: dwField('PERM_READ', 0, 60),
+  PERM_WRITE: dwField('PERM_WRITE', 0, 61),
+  PRG_LAST: dwField('PRG_LAST', 0, 62),
+  SSID_V: dwField('SSID_V', 0, 63),
+  PRG_IDX: dwField('PRG_IDX', 1, 8, 0),
   /** Page address bits 63:12 (stored in place). */
-  ADDR: field(1, 63, 12),
-} as const satisfies Record<string, Field>;
+  ADDR: dwField('ADDR', 1, 63, 12),
+} as const satisfies Record<string, BitField>;
 export type PriqFieldName = keyof typeof PRIQ;
 
 export function encodePriq(values: Partial<Record<PriqFieldName, number>>): Uint32Array {

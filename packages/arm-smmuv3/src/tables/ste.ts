@@ -1,4 +1,4 @@
-import { addrField, bit, field, getAddr, getField, setAddr, setField, toDwords, type Field } from './fields.js';
+import { addrField, type BitField, dwField, getAddr, getField, setAddr, setField, toDwords } from '@ioasid/core';
 
 /**
  * Stream Table Entry: 64 bytes (8 doublewords), SMMUv3 §5.2. Positions as Linux
@@ -8,40 +8,40 @@ export const STE_BYTES = 64;
 export const STE_WORDS = 16;
 
 export const STE = {
-  V: bit(0, 0),
-  Config: field(0, 3, 1),
-  S1Fmt: field(0, 5, 4),
-  S1CDMax: field(0, 63, 59),
-  S1DSS: field(1, 1, 0),
-  S1CIR: field(1, 3, 2),
-  S1COR: field(1, 5, 4),
-  S1CSH: field(1, 7, 6),
-  S1STALLD: bit(1, 27),
-  EATS: field(1, 29, 28),
-  STRW: field(1, 31, 30),
-  SHCFG: field(1, 45, 44),
-  S2VMID: field(2, 15, 0),
-  S2T0SZ: field(2, 37, 32),
-  S2SL0: field(2, 39, 38),
-  S2IR0: field(2, 41, 40),
-  S2OR0: field(2, 43, 42),
-  S2SH0: field(2, 45, 44),
-  S2TG: field(2, 47, 46),
-  S2PS: field(2, 50, 48),
-  S2AA64: bit(2, 51),
-  S2ENDI: bit(2, 52),
-  S2AFFD: bit(2, 53),
-  S2PTW: bit(2, 54),
-  S2HD: bit(2, 55),
-  S2HA: bit(2, 56),
-  S2S: bit(2, 57),
-  S2R: bit(2, 58),
-} as const satisfies Record<string, Field>;
+  V: dwField('V', 0, 0),
+  Config: dwField('Config', 0, 3, 1),
+  S1Fmt: dwField('S1Fmt', 0, 5, 4),
+  S1CDMax: dwField('S1CDMax', 0, 63, 59),
+  S1DSS: dwField('S1DSS', 1, 1, 0),
+  S1CIR: dwField('S1CIR', 1, 3, 2),
+  S1COR: dwField('S1COR', 1, 5, 4),
+  S1CSH: dwField('S1CSH', 1, 7, 6),
+  S1STALLD: dwField('S1STALLD', 1, 27),
+  EATS: dwField('EATS', 1, 29, 28),
+  STRW: dwField('STRW', 1, 31, 30),
+  SHCFG: dwField('SHCFG', 1, 45, 44),
+  S2VMID: dwField('S2VMID', 2, 15, 0),
+  S2T0SZ: dwField('S2T0SZ', 2, 37, 32),
+  S2SL0: dwField('S2SL0', 2, 39, 38),
+  S2IR0: dwField('S2IR0', 2, 41, 40),
+  S2OR0: dwField('S2OR0', 2, 43, 42),
+  S2SH0: dwField('S2SH0', 2, 45, 44),
+  S2TG: dwField('S2TG', 2, 47, 46),
+  S2PS: dwField('S2PS', 2, 50, 48),
+  S2AA64: dwField('S2AA64', 2, 51),
+  S2ENDI: dwField('S2ENDI', 2, 52),
+  S2AFFD: dwField('S2AFFD', 2, 53),
+  S2PTW: dwField('S2PTW', 2, 54),
+  S2HD: dwField('S2HD', 2, 55),
+  S2HA: dwField('S2HA', 2, 56),
+  S2S: dwField('S2S', 2, 57),
+  S2R: dwField('S2R', 2, 58),
+} as const satisfies Record<string, BitField>;
 
 /** Address fields: S1ContextPtr[51:6] (dword 0), S2TTB[51:4] (dword 3). */
 export const STE_ADDR = {
-  S1ContextPtr: addrField(0, 51, 6),
-  S2TTB: addrField(3, 51, 4),
+  S1ContextPtr: addrField(dwField('S1ContextPtr', 0, 51, 6)),
+  S2TTB: addrField(dwField('S2TTB', 3, 51, 4)),
 } as const;
 
 export type SteFieldName = keyof typeof STE;

@@ -1,5 +1,4 @@
-import { fail, type HostMemory } from '@ioasid/core';
-import { getAddr, getField, setAddr, setField } from './fields.js';
+import { fail, getAddr, getField, type HostMemory, setAddr, setField } from '@ioasid/core';
 import { L1STD, L1STD_L2PTR, L1_DESC_BYTES, STRTAB_SPLIT } from './l1-descriptors.js';
 import { STE_BYTES, STE_WORDS } from './ste.js';
 

@@ -1,5 +1,4 @@
-import type { FaultRecord } from '@ioasid/core';
-import { getField, setField } from '../bits.js';
+import { getFieldBig, setFieldBig, type FaultRecord } from '@ioasid/core';
 import { faultName } from './fault-reasons.js';
 import { FRCD_F, FRCD_FI, FRCD_FR, FRCD_PP, FRCD_PV, FRCD_SID, FRCD_T, FSTS_FRI, FSTS_ICE, FSTS_IQE, FSTS_ITE, FSTS_PFO, FSTS_PPF, FSTS_PRO, withField, reg } from './registers.js';
 
@@ -35,21 +34,21 @@ export class FaultRecording {
   record(f: PrimaryFault): number {
     const i = this.next;
     const q = this.frcd[i];
-    if (getField(q, FRCD_F) === 1n) {
+    if (getFieldBig(q, FRCD_F) === 1n) {
       this.status = withField(this.status, FSTS_PFO, 1);
       return -1;
     }
     const wasPending = this.pending();
     const r = [0n, 0n];
-    setField(r, FRCD_FI, f.addr >> 12n);
-    setField(r, FRCD_SID, f.sid);
+    setFieldBig(r, FRCD_FI, f.addr >> 12n);
+    setFieldBig(r, FRCD_SID, f.sid);
     if (f.pasid !== undefined) {
-      setField(r, FRCD_PP, 1);
-      setField(r, FRCD_PV, f.pasid);
+      setFieldBig(r, FRCD_PP, 1);
+      setFieldBig(r, FRCD_PV, f.pasid);
     }
-    setField(r, FRCD_FR, f.reason);
-    setField(r, FRCD_T, f.write ? 0 : 1);
-    setField(r, FRCD_F, 1);
+    setFieldBig(r, FRCD_FR, f.reason);
+    setFieldBig(r, FRCD_T, f.write ? 0 : 1);
+    setFieldBig(r, FRCD_F, 1);
     this.frcd[i] = r;
     this.pendingCount++;
     if (!wasPending) this.fri = i;
@@ -63,13 +62,13 @@ export class FaultRecording {
 
   /** Software writes 1 to F to release a register. */
   clear(i: number): void {
-    if (getField(this.frcd[i], FRCD_F) === 0n) return;
+    if (getFieldBig(this.frcd[i], FRCD_F) === 0n) return;
     this.pendingCount--;
     this.frcd[i] = [this.frcd[i][0], this.frcd[i][1] & ~(1n << 63n)];
-    if (this.pending() && getField(this.frcd[this.fri], FRCD_F) === 0n) {
+    if (this.pending() && getFieldBig(this.frcd[this.fri], FRCD_F) === 0n) {
       for (let k = 1; k <= this.count; k++) {
         const j = (this.fri + k) % this.count;
-        if (getField(this.frcd[j], FRCD_F) === 1n) {
+        if (getFieldBig(this.frcd[j], FRCD_F) === 1n) {
           this.fri = j;
           break;
         }
@@ -103,16 +102,16 @@ export class FaultRecording {
   /** Register i decoded as a fault record (what the fault interrupt handler reads). */
   describe(i: number): FaultRecord {
     const q = this.frcd[i];
-    const code = Number(getField(q, FRCD_FR));
+    const code = Number(getFieldBig(q, FRCD_FR));
     const r: FaultRecord = {
-      rid: Number(getField(q, FRCD_SID)),
-      iova: getField(q, FRCD_FI) << 12n,
-      write: getField(q, FRCD_T) === 0n,
+      rid: Number(getFieldBig(q, FRCD_SID)),
+      iova: getFieldBig(q, FRCD_FI) << 12n,
+      write: getFieldBig(q, FRCD_T) === 0n,
       code,
       name: faultName(code) ?? `FR_0x${code.toString(16)}`,
       frcd: i,
     };
-    if (getField(q, FRCD_PP) === 1n) r.pasid = Number(getField(q, FRCD_PV));
+    if (getFieldBig(q, FRCD_PP) === 1n) r.pasid = Number(getFieldBig(q, FRCD_PV));
     return r;
   }
 

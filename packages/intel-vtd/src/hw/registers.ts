@@ -1,4 +1,5 @@
-import { decodeFields, addrField, field, getField, setField, type BitField } from '../bits.js';
+import { addrField, bitField, type BitField, getFieldBig, setFieldBig } from '@ioasid/core';
+import { decodeFields } from '../bits.js';
 
 /**
  * The unit's architectural registers and their fields. Offsets and positions as Linux
@@ -29,62 +30,62 @@ export const REG_OFFSET = {
 } as const;
 
 // ---- CAP_REG -------------------------------------------------------------------------------
-export const CAP_ND = field('ND', 2, 0);
-export const CAP_AFL = field('AFL', 3);
-export const CAP_RWBF = field('RWBF', 4);
-export const CAP_PLMR = field('PLMR', 5);
-export const CAP_PHMR = field('PHMR', 6);
-export const CAP_CM = field('CM', 7);
-export const CAP_SAGAW = field('SAGAW', 12, 8);
-export const CAP_MGAW = field('MGAW', 21, 16);
-export const CAP_ZLR = field('ZLR', 22);
-export const CAP_FRO = field('FRO', 33, 24);
-export const CAP_SLLPS = field('SLLPS', 37, 34);
-export const CAP_PSI = field('PSI', 39);
-export const CAP_NFR = field('NFR', 47, 40);
-export const CAP_MAMV = field('MAMV', 53, 48);
-export const CAP_DWD = field('DWD', 54);
-export const CAP_DRD = field('DRD', 55);
-export const CAP_FL1GP = field('FL1GP', 56);
-export const CAP_PI = field('PI', 59);
-export const CAP_FL5LP = field('FL5LP', 60);
-export const CAP_ECMDS = field('ECMDS', 61);
-export const CAP_ESIRTPS = field('ESIRTPS', 62);
-export const CAP_ESRTPS = field('ESRTPS', 63);
+export const CAP_ND = bitField('ND', 2, 0);
+export const CAP_AFL = bitField('AFL', 3);
+export const CAP_RWBF = bitField('RWBF', 4);
+export const CAP_PLMR = bitField('PLMR', 5);
+export const CAP_PHMR = bitField('PHMR', 6);
+export const CAP_CM = bitField('CM', 7);
+export const CAP_SAGAW = bitField('SAGAW', 12, 8);
+export const CAP_MGAW = bitField('MGAW', 21, 16);
+export const CAP_ZLR = bitField('ZLR', 22);
+export const CAP_FRO = bitField('FRO', 33, 24);
+export const CAP_SLLPS = bitField('SLLPS', 37, 34);
+export const CAP_PSI = bitField('PSI', 39);
+export const CAP_NFR = bitField('NFR', 47, 40);
+export const CAP_MAMV = bitField('MAMV', 53, 48);
+export const CAP_DWD = bitField('DWD', 54);
+export const CAP_DRD = bitField('DRD', 55);
+export const CAP_FL1GP = bitField('FL1GP', 56);
+export const CAP_PI = bitField('PI', 59);
+export const CAP_FL5LP = bitField('FL5LP', 60);
+export const CAP_ECMDS = bitField('ECMDS', 61);
+export const CAP_ESIRTPS = bitField('ESIRTPS', 62);
+export const CAP_ESRTPS = bitField('ESRTPS', 63);
 export const CAP_FIELDS = [
   CAP_ND, CAP_AFL, CAP_RWBF, CAP_PLMR, CAP_PHMR, CAP_CM, CAP_SAGAW, CAP_MGAW, CAP_ZLR, CAP_FRO, CAP_SLLPS, CAP_PSI,
   CAP_NFR, CAP_MAMV, CAP_DWD, CAP_DRD, CAP_FL1GP, CAP_PI, CAP_FL5LP, CAP_ECMDS, CAP_ESIRTPS, CAP_ESRTPS,
 ] as const;
 
 // ---- ECAP_REG ------------------------------------------------------------------------------
-export const ECAP_C = field('C', 0);
-export const ECAP_QI = field('QI', 1);
-export const ECAP_DT = field('DT', 2);
-export const ECAP_IR = field('IR', 3);
-export const ECAP_EIM = field('EIM', 4);
-export const ECAP_PT = field('PT', 6);
-export const ECAP_SC = field('SC', 7);
-export const ECAP_IRO = field('IRO', 17, 8);
-export const ECAP_MHMV = field('MHMV', 23, 20);
-export const ECAP_MTS = field('MTS', 25);
-export const ECAP_NEST = field('NEST', 26);
-export const ECAP_PRS = field('PRS', 29);
-export const ECAP_ERS = field('ERS', 30);
-export const ECAP_SRS = field('SRS', 31);
-export const ECAP_NWFS = field('NWFS', 33);
-export const ECAP_EAFS = field('EAFS', 34);
-export const ECAP_PSS = field('PSS', 39, 35);
-export const ECAP_PASID = field('PASID', 40);
-export const ECAP_DIT = field('DIT', 41);
-export const ECAP_PDS = field('PDS', 42);
-export const ECAP_SMTS = field('SMTS', 43);
-export const ECAP_VCS = field('VCS', 44);
-export const ECAP_SLADS = field('SLADS', 45);
-export const ECAP_SLTS = field('SLTS', 46);
-export const ECAP_FLTS = field('FLTS', 47);
-export const ECAP_SMPWCS = field('SMPWCS', 48);
-export const ECAP_RPS = field('RPS', 49);
-export const ECAP_PMS = field('PMS', 51);
+export const ECAP_C = bitField('C', 0);
+export const ECAP_QI = bitField('QI', 1);
+export const ECAP_DT = bitField('DT', 2);
+export const ECAP_IR = bitField('IR', 3);
+export const ECAP_EIM = bitField('EIM', 4);
+export const ECAP_PT = bitField('PT', 6);
+export const ECAP_SC = bitField('SC', 7);
+export const ECAP_IRO = bitField('IRO', 17, 8);
+export const ECAP_MHMV = bitField('MHMV', 23, 20);
+export const ECAP_MTS = bitField('MTS', 25);
+export const ECAP_NEST = bitField('NEST', 26);
+export const ECAP_PRS = bitField('PRS', 29);
+export const ECAP_ERS = bitField('ERS', 30);
+export const ECAP_SRS = bitField('SRS', 31);
+export const ECAP_NWFS = bitField('NWFS', 33);
+export const ECAP_EAFS = bitField('EAFS', 34);
+export const ECAP_PSS = bitField('PSS', 39, 35);
+export const ECAP_PASID = bitField('PASID', 40);
+export const ECAP_DIT = bitField('DIT', 41);
+export const ECAP_PDS = bitField('PDS', 42);
+export const ECAP_SMTS = bitField('SMTS', 43);
+export const ECAP_VCS = bitField('VCS', 44);
+export const ECAP_SLADS = bitField('SLADS', 45);
+export const ECAP_SLTS = bitField('SLTS', 46);
+export const ECAP_FLTS = bitField('FLTS', 47);
+export const ECAP_SMPWCS = bitField('SMPWCS', 48);
+export const ECAP_RPS = bitField('RPS', 49);
+export const ECAP_PMS = bitField('PMS', 51);
 export const ECAP_FIELDS = [
   ECAP_C, ECAP_QI, ECAP_DT, ECAP_IR, ECAP_EIM, ECAP_PT, ECAP_SC, ECAP_IRO, ECAP_MHMV, ECAP_MTS, ECAP_NEST, ECAP_PRS,
   ECAP_ERS, ECAP_SRS, ECAP_NWFS, ECAP_EAFS, ECAP_PSS, ECAP_PASID, ECAP_DIT, ECAP_PDS, ECAP_SMTS, ECAP_VCS, ECAP_SLADS,
@@ -95,66 +96,66 @@ export const ECAP_FIELDS = [
 export const GCMD_TE = 1 << 31;
 export const GCMD_SRTP = 1 << 30;
 export const GCMD_QIE = 1 << 26;
-export const GSTS_TES = field('TES', 31);
-export const GSTS_RTPS = field('RTPS', 30);
-export const GSTS_FLS = field('FLS', 29);
-export const GSTS_AFLS = field('AFLS', 28);
-export const GSTS_WBFS = field('WBFS', 27);
-export const GSTS_QIES = field('QIES', 26);
-export const GSTS_IRES = field('IRES', 25);
-export const GSTS_IRTPS = field('IRTPS', 24);
-export const GSTS_CFIS = field('CFIS', 23);
+export const GSTS_TES = bitField('TES', 31);
+export const GSTS_RTPS = bitField('RTPS', 30);
+export const GSTS_FLS = bitField('FLS', 29);
+export const GSTS_AFLS = bitField('AFLS', 28);
+export const GSTS_WBFS = bitField('WBFS', 27);
+export const GSTS_QIES = bitField('QIES', 26);
+export const GSTS_IRES = bitField('IRES', 25);
+export const GSTS_IRTPS = bitField('IRTPS', 24);
+export const GSTS_CFIS = bitField('CFIS', 23);
 export const GSTS_FIELDS = [GSTS_TES, GSTS_RTPS, GSTS_FLS, GSTS_AFLS, GSTS_WBFS, GSTS_QIES, GSTS_IRES, GSTS_IRTPS, GSTS_CFIS] as const;
 
 // ---- RTADDR_REG ----------------------------------------------------------------------------
-export const RTADDR_TTM = field('TTM', 11, 10);
-export const RTADDR_RTA = addrField('RTA', 63, 12);
+export const RTADDR_TTM = bitField('TTM', 11, 10);
+export const RTADDR_RTA = addrField(bitField('RTA', 63, 12));
 export const RTADDR_FIELDS = [RTADDR_TTM, RTADDR_RTA] as const;
 /** Translation table mode: 00 legacy, 01 scalable (Linux DMA_RTADDR_SMT = bit 10). */
 export const TTM_LEGACY = 0;
 export const TTM_SCALABLE = 1;
 
 // ---- Invalidation queue ----------------------------------------------------------------------
-export const IQA_QS = field('QS', 2, 0);
-export const IQA_DW = field('DW', 11);
-export const IQA_IQA = addrField('IQA', 63, 12);
+export const IQA_QS = bitField('QS', 2, 0);
+export const IQA_DW = bitField('DW', 11);
+export const IQA_IQA = addrField(bitField('IQA', 63, 12));
 export const IQA_FIELDS = [IQA_QS, IQA_DW, IQA_IQA] as const;
 /** Queue head/tail: bits 18:4 (an index << 4, or << 5 with 256-bit descriptors). */
-export const IQH_QH = field('QH', 18, 4);
-export const IQT_QT = field('QT', 18, 4);
-export const ICS_IWC = field('IWC', 0);
+export const IQH_QH = bitField('QH', 18, 4);
+export const IQT_QT = bitField('QT', 18, 4);
+export const ICS_IWC = bitField('IWC', 0);
 
 // ---- Fault status / control / recording ------------------------------------------------------
-export const FSTS_PFO = field('PFO', 0);
-export const FSTS_PPF = field('PPF', 1);
-export const FSTS_IQE = field('IQE', 4);
-export const FSTS_ICE = field('ICE', 5);
-export const FSTS_ITE = field('ITE', 6);
-export const FSTS_PRO = field('PRO', 7);
-export const FSTS_FRI = field('FRI', 15, 8);
+export const FSTS_PFO = bitField('PFO', 0);
+export const FSTS_PPF = bitField('PPF', 1);
+export const FSTS_IQE = bitField('IQE', 4);
+export const FSTS_ICE = bitField('ICE', 5);
+export const FSTS_ITE = bitField('ITE', 6);
+export const FSTS_PRO = bitField('PRO', 7);
+export const FSTS_FRI = bitField('FRI', 15, 8);
 export const FSTS_FIELDS = [FSTS_PFO, FSTS_PPF, FSTS_IQE, FSTS_ICE, FSTS_ITE, FSTS_PRO, FSTS_FRI] as const;
-export const FECTL_IP = field('IP', 30);
-export const FECTL_IM = field('IM', 31);
+export const FECTL_IP = bitField('IP', 30);
+export const FECTL_IM = bitField('IM', 31);
 export const FECTL_FIELDS = [FECTL_IP, FECTL_IM] as const;
 
 /** One 128-bit fault recording register (qword 0 = bits 63:0, qword 1 = bits 127:64). */
-export const FRCD_FI = addrField('FI', 63, 12);
-export const FRCD_SID = field('SID', 79, 64);
-export const FRCD_PP = field('PP', 95);
-export const FRCD_FR = field('FR', 103, 96);
-export const FRCD_PV = field('PV', 123, 104);
-export const FRCD_T = field('T', 126);
-export const FRCD_F = field('F', 127);
+export const FRCD_FI = addrField(bitField('FI', 63, 12));
+export const FRCD_SID = bitField('SID', 79, 64);
+export const FRCD_PP = bitField('PP', 95);
+export const FRCD_FR = bitField('FR', 103, 96);
+export const FRCD_PV = bitField('PV', 123, 104);
+export const FRCD_T = bitField('T', 126);
+export const FRCD_F = bitField('F', 127);
 export const FRCD_FIELDS = [FRCD_FI, FRCD_SID, FRCD_PP, FRCD_FR, FRCD_PV, FRCD_T, FRCD_F] as const;
 
 // ---- Page request queue --------------------------------------------------------------------
-export const PQA_PQS = field('PQS', 2, 0);
-export const PQA_PQA = addrField('PQA', 63, 12);
+export const PQA_PQS = bitField('PQS', 2, 0);
+export const PQA_PQA = addrField(bitField('PQA', 63, 12));
 export const PQA_FIELDS = [PQA_PQS, PQA_PQA] as const;
-export const PQH_PQH = field('PQH', 18, 5);
-export const PQT_PQT = field('PQT', 18, 5);
-export const PRS_PPR = field('PPR', 0);
-export const PRS_PRO = field('PRO', 1);
+export const PQH_PQH = bitField('PQH', 18, 5);
+export const PQT_PQT = bitField('PQT', 18, 5);
+export const PRS_PPR = bitField('PPR', 0);
+export const PRS_PRO = bitField('PRO', 1);
 export const PRS_FIELDS = [PRS_PPR, PRS_PRO] as const;
 
 /** Every register's field list, for decoding a `registers()` snapshot. */
@@ -181,11 +182,11 @@ export function decodeRegister(name: string, value: bigint): Record<string, bigi
   return decodeFields([value & ((1n << 64n) - 1n), value >> 64n], fields);
 }
 
-export const reg = (v: bigint, f: BitField): number => Number(getField([v, 0n], f));
-export const regBig = (v: bigint, f: BitField): bigint => getField([v, 0n], f);
+export const reg = (v: bigint, f: BitField): number => Number(getFieldBig([v, 0n], f));
+export const regBig = (v: bigint, f: BitField): bigint => getFieldBig([v, 0n], f);
 export function withField(v: bigint, f: BitField, value: bigint | number | boolean): bigint {
   const q = [v];
-  setField(q, f, value);
+  setFieldBig(q, f, value);
   return q[0];
 }
 

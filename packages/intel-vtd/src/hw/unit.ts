@@ -1,5 +1,4 @@
-import type { DmaRequest, FaultRecord, HostMemory, IommuUnit, TranslateResult } from '@ioasid/core';
-import { getField } from '../bits.js';
+import { getFieldBig, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
 import { flpmForLevels } from '../formats/first-level.js';
 import { CTX_DTE, CTX_FPD, CTX_P, CTX_PASIDDIRPTR, CTX_PDTS, CTX_PRE, CTX_RID_PASID, CTX_RID_PRIV, contextReserved, pasidDirEntries, SM_CONTEXT_ENTRY_BYTES } from '../tables/context-entry.js';
 import { PDE_FPD, PDE_P, PDE_PTP, PASID_DIR_ENTRY_BYTES, pasidDirIndex } from '../tables/pasid-dir.js';
@@ -269,25 +268,25 @@ export class VtdUnit implements IommuUnit {
     if (!this.bus.backed(rpa, ROOT_ENTRY_BYTES)) return FR.ROOT_TABLE_INV;
     const root = this.bus.qwords(rpa, 2);
     const upper = (devfn & DEVFN_UPPER) !== 0;
-    if (getField(root, upper ? ROOT_UP : ROOT_LP) !== 1n) return FR.ROOT_ENTRY_P;
+    if (getFieldBig(root, upper ? ROOT_UP : ROOT_LP) !== 1n) return FR.ROOT_ENTRY_P;
     const rr = rootReserved(this.haw);
     if ((root[0] & rr) !== 0n || (root[1] & rr) !== 0n) return FR.ROOT_ENTRY_RSVD;
-    const ctp = Number(upper ? getField(root, ROOT_UCTP) << 12n : getField(root, ROOT_LCTP) << 12n);
+    const ctp = Number(upper ? getFieldBig(root, ROOT_UCTP) << 12n : getFieldBig(root, ROOT_LCTP) << 12n);
     const cpa = ctp + (devfn & 0x7f) * SM_CONTEXT_ENTRY_BYTES;
     if (!this.bus.backed(cpa, SM_CONTEXT_ENTRY_BYTES)) return FR.CONTEXT_TABLE_INV;
     const raw = this.bus.qwords(cpa, 4);
-    if (getField(raw, CTX_P) !== 1n) return FR.CONTEXT_ENTRY_P;
+    if (getFieldBig(raw, CTX_P) !== 1n) return FR.CONTEXT_ENTRY_P;
     const cr = contextReserved(this.haw);
     if (raw.some((q, k) => (q & cr[k]) !== 0n)) return FR.CONTEXT_ENTRY_RSVD;
     return {
       raw,
-      fpd: getField(raw, CTX_FPD) === 1n,
-      dte: getField(raw, CTX_DTE) === 1n,
-      pre: getField(raw, CTX_PRE) === 1n,
-      pdts: Number(getField(raw, CTX_PDTS)),
-      pasidDir: Number(getField(raw, CTX_PASIDDIRPTR) << 12n),
-      ridPasid: Number(getField(raw, CTX_RID_PASID)),
-      ridPriv: getField(raw, CTX_RID_PRIV) === 1n,
+      fpd: getFieldBig(raw, CTX_FPD) === 1n,
+      dte: getFieldBig(raw, CTX_DTE) === 1n,
+      pre: getFieldBig(raw, CTX_PRE) === 1n,
+      pdts: Number(getFieldBig(raw, CTX_PDTS)),
+      pasidDir: Number(getFieldBig(raw, CTX_PASIDDIRPTR) << 12n),
+      ridPasid: Number(getFieldBig(raw, CTX_RID_PASID)),
+      ridPriv: getFieldBig(raw, CTX_RID_PRIV) === 1n,
     };
   }
 
@@ -298,36 +297,36 @@ export class VtdUnit implements IommuUnit {
     const dpa = ctx.pasidDir + di * PASID_DIR_ENTRY_BYTES;
     if (!this.bus.backed(dpa, PASID_DIR_ENTRY_BYTES)) return { code: FR.PASID_DIR_ACCESS_ERR, fpd: false };
     const pde = [this.bus.qword(dpa)];
-    const dirFpd = getField(pde, PDE_FPD) === 1n;
-    if (getField(pde, PDE_P) !== 1n) return { code: FR.PASID_DIR_ENTRY_P, fpd: dirFpd };
-    const table = Number(getField(pde, PDE_PTP) << 12n);
+    const dirFpd = getFieldBig(pde, PDE_FPD) === 1n;
+    if (getFieldBig(pde, PDE_P) !== 1n) return { code: FR.PASID_DIR_ENTRY_P, fpd: dirFpd };
+    const table = Number(getFieldBig(pde, PDE_PTP) << 12n);
     const ppa = table + (pasid & 63) * PASID_ENTRY_BYTES;
     if (!this.bus.backed(ppa, PASID_ENTRY_BYTES)) return { code: FR.PASID_TABLE_ACCESS_ERR, fpd: dirFpd };
     const raw = this.bus.qwords(ppa, 8);
-    const fpd = dirFpd || getField(raw, PE_FPD) === 1n;
+    const fpd = dirFpd || getFieldBig(raw, PE_FPD) === 1n;
     const inv = { code: FR.PASID_TABLE_ENTRY_INV, fpd };
-    if (getField(raw, PE_P) !== 1n) return { code: FR.PASID_ENTRY_P, fpd };
-    const pgtt = Number(getField(raw, PE_PGTT));
+    if (getFieldBig(raw, PE_P) !== 1n) return { code: FR.PASID_ENTRY_P, fpd };
+    const pgtt = Number(getFieldBig(raw, PE_PGTT));
     const supported =
       (pgtt === PGTT_FL_ONLY && reg(this.ecap, ECAP_FLTS)) ||
       (pgtt === PGTT_SL_ONLY && reg(this.ecap, ECAP_SLTS)) ||
       (pgtt === PGTT_NESTED && reg(this.ecap, ECAP_NEST)) ||
       (pgtt === PGTT_PT && reg(this.ecap, ECAP_PT));
     if (!supported) return inv;
-    const slLevels = Number(getField(raw, PE_AW)) + 2;
+    const slLevels = Number(getFieldBig(raw, PE_AW)) + 2;
     if ((pgtt === PGTT_SL_ONLY || pgtt === PGTT_NESTED) && !((this.sagaw >> (slLevels - 2)) & 1)) return inv;
-    const flpm = Number(getField(raw, PE_FLPM));
+    const flpm = Number(getFieldBig(raw, PE_FLPM));
     if ((pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED) && !(flpm === flpmForLevels(4) || (flpm === flpmForLevels(5) && reg(this.cap, CAP_FL5LP)))) {
       return inv;
     }
-    const slRoot = Number(getField(raw, PE_SLPTPTR));
-    const flRoot = Number(getField(raw, PE_FLPTPTR) << 12n);
-    const sre = getField(raw, PE_SRE) === 1n;
-    const wpe = getField(raw, PE_WPE) === 1n;
+    const slRoot = Number(getFieldBig(raw, PE_SLPTPTR));
+    const flRoot = Number(getFieldBig(raw, PE_FLPTPTR) << 12n);
+    const sre = getFieldBig(raw, PE_SRE) === 1n;
+    const wpe = getFieldBig(raw, PE_WPE) === 1n;
     const firstLevel = pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED;
     return {
       raw,
-      did: Number(getField(raw, PE_DID)),
+      did: Number(getFieldBig(raw, PE_DID)),
       pasid,
       pgtt,
       fpd,

@@ -1,4 +1,5 @@
-import { bitRange, decodeFields, addrField, field, getAddr, getField, setAddr, setField } from '../bits.js';
+import { addrField, bitField, getAddrBig, getFieldBig, setAddrBig, setFieldBig } from '@ioasid/core';
+import { bitRange, decodeFields } from '../bits.js';
 
 /**
  * Scalable-mode context entry (256 bits; 128 per 4 KiB context table, indexed by devfn & 0x7f).
@@ -10,15 +11,15 @@ import { bitRange, decodeFields, addrField, field, getAddr, getField, setAddr, s
 export const SM_CONTEXT_ENTRY_BYTES = 32;
 export const SM_CONTEXT_ENTRIES = 128;
 
-export const CTX_P = field('P', 0);
-export const CTX_FPD = field('FPD', 1);
-export const CTX_DTE = field('DTE', 2);
-export const CTX_PASIDE = field('PASIDE', 3);
-export const CTX_PRE = field('PRE', 4);
-export const CTX_PDTS = field('PDTS', 11, 9);
-export const CTX_PASIDDIRPTR = addrField('PASIDDIRPTR', 63, 12);
-export const CTX_RID_PASID = field('RID_PASID', 83, 64);
-export const CTX_RID_PRIV = field('RID_PRIV', 84);
+export const CTX_P = bitField('P', 0);
+export const CTX_FPD = bitField('FPD', 1);
+export const CTX_DTE = bitField('DTE', 2);
+export const CTX_PASIDE = bitField('PASIDE', 3);
+export const CTX_PRE = bitField('PRE', 4);
+export const CTX_PDTS = bitField('PDTS', 11, 9);
+export const CTX_PASIDDIRPTR = addrField(bitField('PASIDDIRPTR', 63, 12));
+export const CTX_RID_PASID = bitField('RID_PASID', 83, 64);
+export const CTX_RID_PRIV = bitField('RID_PRIV', 84);
 export const CTX_FIELDS = [CTX_P, CTX_FPD, CTX_DTE, CTX_PASIDE, CTX_PRE, CTX_PDTS, CTX_PASIDDIRPTR, CTX_RID_PASID, CTX_RID_PRIV] as const;
 
 /** Reserved bits per qword: 8:5 and ≥ HAW in qword 0, 63:21 in qword 1, all of qwords 2–3. */
@@ -45,29 +46,29 @@ export interface SmContextEntry {
 
 export function encodeContextEntry(e: SmContextEntry): bigint[] {
   const q = [0n, 0n, 0n, 0n];
-  setField(q, CTX_P, e.p);
-  setField(q, CTX_FPD, e.fpd);
-  setField(q, CTX_DTE, e.dte);
-  setField(q, CTX_PASIDE, e.paside);
-  setField(q, CTX_PRE, e.pre);
-  setField(q, CTX_PDTS, e.pdts);
-  setAddr(q, CTX_PASIDDIRPTR, e.pasidDirPtr);
-  setField(q, CTX_RID_PASID, e.ridPasid);
-  setField(q, CTX_RID_PRIV, e.ridPriv);
+  setFieldBig(q, CTX_P, e.p);
+  setFieldBig(q, CTX_FPD, e.fpd);
+  setFieldBig(q, CTX_DTE, e.dte);
+  setFieldBig(q, CTX_PASIDE, e.paside);
+  setFieldBig(q, CTX_PRE, e.pre);
+  setFieldBig(q, CTX_PDTS, e.pdts);
+  setAddrBig(q, CTX_PASIDDIRPTR, e.pasidDirPtr);
+  setFieldBig(q, CTX_RID_PASID, e.ridPasid);
+  setFieldBig(q, CTX_RID_PRIV, e.ridPriv);
   return q;
 }
 
 export function decodeContextEntry(q: readonly bigint[]): SmContextEntry {
   return {
-    p: getField(q, CTX_P) === 1n,
-    fpd: getField(q, CTX_FPD) === 1n,
-    dte: getField(q, CTX_DTE) === 1n,
-    paside: getField(q, CTX_PASIDE) === 1n,
-    pre: getField(q, CTX_PRE) === 1n,
-    pdts: Number(getField(q, CTX_PDTS)),
-    pasidDirPtr: getAddr(q, CTX_PASIDDIRPTR),
-    ridPasid: Number(getField(q, CTX_RID_PASID)),
-    ridPriv: getField(q, CTX_RID_PRIV) === 1n,
+    p: getFieldBig(q, CTX_P) === 1n,
+    fpd: getFieldBig(q, CTX_FPD) === 1n,
+    dte: getFieldBig(q, CTX_DTE) === 1n,
+    paside: getFieldBig(q, CTX_PASIDE) === 1n,
+    pre: getFieldBig(q, CTX_PRE) === 1n,
+    pdts: Number(getFieldBig(q, CTX_PDTS)),
+    pasidDirPtr: getAddrBig(q, CTX_PASIDDIRPTR),
+    ridPasid: Number(getFieldBig(q, CTX_RID_PASID)),
+    ridPriv: getFieldBig(q, CTX_RID_PRIV) === 1n,
   };
 }
 

@@ -1,4 +1,5 @@
-import { decodeFields, addrField, field, getWordAddr, getWordField, inOneWord, setWordAddr, setWordField, type BitField } from '../bits.js';
+import { addrField, bitField, type BitField, getAddrWords, getField, setAddrWords, setField } from '@ioasid/core';
+import { decodeFields, inOneWord } from '../bits.js';
 
 /**
  * Invalidation-queue descriptors, 256 bits each in scalable mode (IQA_REG.DW = 1).
@@ -8,8 +9,8 @@ import { decodeFields, addrField, field, getWordAddr, getWordField, inOneWord, s
  */
 export const INV_DESC_BYTES = 32;
 
-export const DESC_TYPE = field('TYPE', 3, 0);
-export const DESC_GRAN = field('G', 5, 4);
+export const DESC_TYPE = bitField('TYPE', 3, 0);
+export const DESC_GRAN = bitField('G', 5, 4);
 
 export const INV_CC = 0x1;
 export const INV_IOTLB = 0x2;
@@ -22,56 +23,56 @@ export const INV_DEV_PIOTLB = 0x8;
 export const INV_PGRP_RESP = 0x9;
 
 // Context-cache invalidate: G 1 global, 2 domain-selective, 3 device-selective.
-export const CC_DID = field('DID', 31, 16);
-export const CC_SID = field('SID', 47, 32);
-export const CC_FM = field('FM', 49, 48);
+export const CC_DID = bitField('DID', 31, 16);
+export const CC_SID = bitField('SID', 47, 32);
+export const CC_FM = bitField('FM', 49, 48);
 // IOTLB invalidate: G 1 global, 2 domain-selective, 3 page-selective-within-domain.
-export const IOTLB_DW = field('DW', 6);
-export const IOTLB_DR = field('DR', 7);
-export const IOTLB_DID = field('DID', 31, 16);
-export const IOTLB_AM = field('AM', 69, 64);
-export const IOTLB_IH = field('IH', 70);
-export const IOTLB_ADDR = addrField('ADDR', 127, 76);
+export const IOTLB_DW = bitField('DW', 6);
+export const IOTLB_DR = bitField('DR', 7);
+export const IOTLB_DID = bitField('DID', 31, 16);
+export const IOTLB_AM = bitField('AM', 69, 64);
+export const IOTLB_IH = bitField('IH', 70);
+export const IOTLB_ADDR = addrField(bitField('ADDR', 127, 76));
 // Device-TLB invalidate (requests without PASID).
-export const DEVTLB_PFSID_LO = field('PFSID_LO', 15, 12);
-export const DEVTLB_QDEP = field('QDEP', 20, 16);
-export const DEVTLB_SID = field('SID', 47, 32);
-export const DEVTLB_PFSID_HI = field('PFSID_HI', 63, 52);
-export const DEVTLB_S = field('S', 64);
-export const DEVTLB_ADDR = addrField('ADDR', 127, 76);
+export const DEVTLB_PFSID_LO = bitField('PFSID_LO', 15, 12);
+export const DEVTLB_QDEP = bitField('QDEP', 20, 16);
+export const DEVTLB_SID = bitField('SID', 47, 32);
+export const DEVTLB_PFSID_HI = bitField('PFSID_HI', 63, 52);
+export const DEVTLB_S = bitField('S', 64);
+export const DEVTLB_ADDR = addrField(bitField('ADDR', 127, 76));
 // Invalidation wait.
-export const WAIT_IF = field('IF', 4);
-export const WAIT_SW = field('SW', 5);
-export const WAIT_FN = field('FN', 6);
-export const WAIT_PD = field('PD', 7);
-export const WAIT_STATUS_DATA = field('STATUS_DATA', 63, 32);
-export const WAIT_STATUS_ADDR = addrField('STATUS_ADDR', 127, 66);
+export const WAIT_IF = bitField('IF', 4);
+export const WAIT_SW = bitField('SW', 5);
+export const WAIT_FN = bitField('FN', 6);
+export const WAIT_PD = bitField('PD', 7);
+export const WAIT_STATUS_DATA = bitField('STATUS_DATA', 63, 32);
+export const WAIT_STATUS_ADDR = addrField(bitField('STATUS_ADDR', 127, 66));
 // PASID-based IOTLB invalidate: G 2 all mappings of the PASID, 3 page-selective-within-PASID.
-export const PIOTLB_DID = field('DID', 31, 16);
-export const PIOTLB_PASID = field('PASID', 51, 32);
-export const PIOTLB_AM = field('AM', 69, 64);
-export const PIOTLB_IH = field('IH', 70);
-export const PIOTLB_ADDR = addrField('ADDR', 127, 76);
+export const PIOTLB_DID = bitField('DID', 31, 16);
+export const PIOTLB_PASID = bitField('PASID', 51, 32);
+export const PIOTLB_AM = bitField('AM', 69, 64);
+export const PIOTLB_IH = bitField('IH', 70);
+export const PIOTLB_ADDR = addrField(bitField('ADDR', 127, 76));
 // PASID-cache invalidate: G 0 domain-selective, 1 PASID-selective, 3 global.
-export const PC_DID = field('DID', 31, 16);
-export const PC_PASID_F = field('PASID', 51, 32);
+export const PC_DID = bitField('DID', 31, 16);
+export const PC_PASID_F = bitField('PASID', 51, 32);
 // PASID-based device-TLB invalidate.
-export const DPIOTLB_QDEP = field('QDEP', 8, 4);
-export const DPIOTLB_PFSID_LO = field('PFSID_LO', 15, 12);
-export const DPIOTLB_SID = field('SID', 31, 16);
-export const DPIOTLB_PASID = field('PASID', 51, 32);
-export const DPIOTLB_PFSID_HI = field('PFSID_HI', 63, 52);
-export const DPIOTLB_G = field('G', 64);
-export const DPIOTLB_S = field('S', 75);
-export const DPIOTLB_ADDR = addrField('ADDR', 127, 76);
+export const DPIOTLB_QDEP = bitField('QDEP', 8, 4);
+export const DPIOTLB_PFSID_LO = bitField('PFSID_LO', 15, 12);
+export const DPIOTLB_SID = bitField('SID', 31, 16);
+export const DPIOTLB_PASID = bitField('PASID', 51, 32);
+export const DPIOTLB_PFSID_HI = bitField('PFSID_HI', 63, 52);
+export const DPIOTLB_G = bitField('G', 64);
+export const DPIOTLB_S = bitField('S', 75);
+export const DPIOTLB_ADDR = addrField(bitField('ADDR', 127, 76));
 // Page group response.
-export const PGRP_PASID_P = field('PASID_P', 4);
-export const PGRP_PDP = field('PDP', 5);
-export const PGRP_RESP_CODE = field('RESP_CODE', 15, 12);
-export const PGRP_RID = field('RID', 31, 16);
-export const PGRP_PASID = field('PASID', 51, 32);
-export const PGRP_LPIG = field('LPIG', 66);
-export const PGRP_PRGI = field('PRGI', 75, 67);
+export const PGRP_PASID_P = bitField('PASID_P', 4);
+export const PGRP_PDP = bitField('PDP', 5);
+export const PGRP_RESP_CODE = bitField('RESP_CODE', 15, 12);
+export const PGRP_RID = bitField('RID', 31, 16);
+export const PGRP_PASID = bitField('PASID', 51, 32);
+export const PGRP_LPIG = bitField('LPIG', 66);
+export const PGRP_PRGI = bitField('PRGI', 75, 67);
 
 /** Field lists per descriptor type, for decoding raw queue contents. */
 export const INV_DESC_FIELDS: Record<InvDesc['type'], readonly BitField[]> = {
@@ -129,81 +130,81 @@ export function encodeInvDescWords(d: InvDesc, w: Uint32Array | number[]): void 
   const q = w;
   switch (d.type) {
     case 'cc':
-      setWordField(q, DESC_TYPE, INV_CC);
-      setWordField(q, DESC_GRAN, d.gran);
-      setWordField(q, CC_DID, d.did);
-      setWordField(q, CC_SID, d.sid);
-      setWordField(q, CC_FM, d.fm);
+      setField(q, 0, DESC_TYPE, INV_CC);
+      setField(q, 0, DESC_GRAN, d.gran);
+      setField(q, 0, CC_DID, d.did);
+      setField(q, 0, CC_SID, d.sid);
+      setField(q, 0, CC_FM, d.fm);
       break;
     case 'iotlb':
-      setWordField(q, DESC_TYPE, INV_IOTLB);
-      setWordField(q, DESC_GRAN, d.gran);
-      setWordField(q, IOTLB_DR, d.dr);
-      setWordField(q, IOTLB_DW, d.dw);
-      setWordField(q, IOTLB_DID, d.did);
-      setWordAddr(q, IOTLB_ADDR, d.addr);
-      setWordField(q, IOTLB_IH, d.ih);
-      setWordField(q, IOTLB_AM, d.am);
+      setField(q, 0, DESC_TYPE, INV_IOTLB);
+      setField(q, 0, DESC_GRAN, d.gran);
+      setField(q, 0, IOTLB_DR, d.dr);
+      setField(q, 0, IOTLB_DW, d.dw);
+      setField(q, 0, IOTLB_DID, d.did);
+      setAddrWords(q, 0, IOTLB_ADDR, d.addr);
+      setField(q, 0, IOTLB_IH, d.ih);
+      setField(q, 0, IOTLB_AM, d.am);
       break;
     case 'devtlb':
-      setWordField(q, DESC_TYPE, INV_DEVTLB);
-      setWordField(q, DEVTLB_PFSID_LO, d.pfsid & 0xf);
-      setWordField(q, DEVTLB_PFSID_HI, d.pfsid >>> 4);
-      setWordField(q, DEVTLB_QDEP, d.qdep);
-      setWordField(q, DEVTLB_SID, d.sid);
-      setWordField(q, DEVTLB_S, d.s);
-      setWordAddr(q, DEVTLB_ADDR, d.addr);
+      setField(q, 0, DESC_TYPE, INV_DEVTLB);
+      setField(q, 0, DEVTLB_PFSID_LO, d.pfsid & 0xf);
+      setField(q, 0, DEVTLB_PFSID_HI, d.pfsid >>> 4);
+      setField(q, 0, DEVTLB_QDEP, d.qdep);
+      setField(q, 0, DEVTLB_SID, d.sid);
+      setField(q, 0, DEVTLB_S, d.s);
+      setAddrWords(q, 0, DEVTLB_ADDR, d.addr);
       break;
     case 'wait':
-      setWordField(q, DESC_TYPE, INV_WAIT);
-      setWordField(q, WAIT_IF, d.iflag);
-      setWordField(q, WAIT_SW, d.sw);
-      setWordField(q, WAIT_FN, d.fn);
-      setWordField(q, WAIT_PD, d.pd);
-      setWordField(q, WAIT_STATUS_DATA, d.statusData);
-      setWordAddr(q, WAIT_STATUS_ADDR, d.statusAddr);
+      setField(q, 0, DESC_TYPE, INV_WAIT);
+      setField(q, 0, WAIT_IF, d.iflag);
+      setField(q, 0, WAIT_SW, d.sw);
+      setField(q, 0, WAIT_FN, d.fn);
+      setField(q, 0, WAIT_PD, d.pd);
+      setField(q, 0, WAIT_STATUS_DATA, d.statusData);
+      setAddrWords(q, 0, WAIT_STATUS_ADDR, d.statusAddr);
       break;
     case 'piotlb':
-      setWordField(q, DESC_TYPE, INV_PIOTLB);
-      setWordField(q, DESC_GRAN, d.gran);
-      setWordField(q, PIOTLB_DID, d.did);
-      setWordField(q, PIOTLB_PASID, d.pasid);
-      setWordAddr(q, PIOTLB_ADDR, d.addr);
-      setWordField(q, PIOTLB_IH, d.ih);
-      setWordField(q, PIOTLB_AM, d.am);
+      setField(q, 0, DESC_TYPE, INV_PIOTLB);
+      setField(q, 0, DESC_GRAN, d.gran);
+      setField(q, 0, PIOTLB_DID, d.did);
+      setField(q, 0, PIOTLB_PASID, d.pasid);
+      setAddrWords(q, 0, PIOTLB_ADDR, d.addr);
+      setField(q, 0, PIOTLB_IH, d.ih);
+      setField(q, 0, PIOTLB_AM, d.am);
       break;
     case 'pc':
-      setWordField(q, DESC_TYPE, INV_PC);
-      setWordField(q, DESC_GRAN, d.gran);
-      setWordField(q, PC_DID, d.did);
-      setWordField(q, PC_PASID_F, d.pasid);
+      setField(q, 0, DESC_TYPE, INV_PC);
+      setField(q, 0, DESC_GRAN, d.gran);
+      setField(q, 0, PC_DID, d.did);
+      setField(q, 0, PC_PASID_F, d.pasid);
       break;
     case 'dev-piotlb':
-      setWordField(q, DESC_TYPE, INV_DEV_PIOTLB);
-      setWordField(q, DPIOTLB_PFSID_LO, d.pfsid & 0xf);
-      setWordField(q, DPIOTLB_PFSID_HI, d.pfsid >>> 4);
-      setWordField(q, DPIOTLB_QDEP, d.qdep);
-      setWordField(q, DPIOTLB_SID, d.sid);
-      setWordField(q, DPIOTLB_PASID, d.pasid);
-      setWordField(q, DPIOTLB_G, d.g);
-      setWordField(q, DPIOTLB_S, d.s);
-      setWordAddr(q, DPIOTLB_ADDR, d.addr);
+      setField(q, 0, DESC_TYPE, INV_DEV_PIOTLB);
+      setField(q, 0, DPIOTLB_PFSID_LO, d.pfsid & 0xf);
+      setField(q, 0, DPIOTLB_PFSID_HI, d.pfsid >>> 4);
+      setField(q, 0, DPIOTLB_QDEP, d.qdep);
+      setField(q, 0, DPIOTLB_SID, d.sid);
+      setField(q, 0, DPIOTLB_PASID, d.pasid);
+      setField(q, 0, DPIOTLB_G, d.g);
+      setField(q, 0, DPIOTLB_S, d.s);
+      setAddrWords(q, 0, DPIOTLB_ADDR, d.addr);
       break;
     case 'pgrp-resp':
-      setWordField(q, DESC_TYPE, INV_PGRP_RESP);
-      setWordField(q, PGRP_PASID_P, d.pasidPresent);
-      setWordField(q, PGRP_PDP, d.pdp);
-      setWordField(q, PGRP_RESP_CODE, d.code);
-      setWordField(q, PGRP_RID, d.rid);
-      setWordField(q, PGRP_PASID, d.pasid);
-      setWordField(q, PGRP_LPIG, d.lpig);
-      setWordField(q, PGRP_PRGI, d.prgi);
+      setField(q, 0, DESC_TYPE, INV_PGRP_RESP);
+      setField(q, 0, PGRP_PASID_P, d.pasidPresent);
+      setField(q, 0, PGRP_PDP, d.pdp);
+      setField(q, 0, PGRP_RESP_CODE, d.code);
+      setField(q, 0, PGRP_RID, d.rid);
+      setField(q, 0, PGRP_PASID, d.pasid);
+      setField(q, 0, PGRP_LPIG, d.lpig);
+      setField(q, 0, PGRP_PRGI, d.prgi);
       break;
   }
 }
 
-const n = (q: ArrayLike<number>, f: BitField): number => getWordField(q, f);
-const b = (q: ArrayLike<number>, f: BitField): boolean => getWordField(q, f) === 1;
+const n = (q: ArrayLike<number>, f: BitField): number => getField(q, 0, f);
+const b = (q: ArrayLike<number>, f: BitField): boolean => getField(q, 0, f) === 1;
 
 /** Decodes a descriptor from its 32-bit words; null for a type the unit does not implement (an invalidation-queue error). */
 export function decodeInvDescWords(q: ArrayLike<number>): InvDesc | null {
@@ -212,30 +213,30 @@ export function decodeInvDescWords(q: ArrayLike<number>): InvDesc | null {
       return { type: 'cc', gran: n(q, DESC_GRAN), did: n(q, CC_DID), sid: n(q, CC_SID), fm: n(q, CC_FM) };
     case INV_IOTLB:
       return {
-        type: 'iotlb', gran: n(q, DESC_GRAN), did: n(q, IOTLB_DID), addr: getWordAddr(q, IOTLB_ADDR), am: n(q, IOTLB_AM),
+        type: 'iotlb', gran: n(q, DESC_GRAN), did: n(q, IOTLB_DID), addr: getAddrWords(q, 0, IOTLB_ADDR), am: n(q, IOTLB_AM),
         ih: b(q, IOTLB_IH), dr: b(q, IOTLB_DR), dw: b(q, IOTLB_DW),
       };
     case INV_DEVTLB:
       return {
         type: 'devtlb', sid: n(q, DEVTLB_SID), pfsid: n(q, DEVTLB_PFSID_LO) | (n(q, DEVTLB_PFSID_HI) << 4),
-        qdep: n(q, DEVTLB_QDEP), addr: getWordAddr(q, DEVTLB_ADDR), s: b(q, DEVTLB_S),
+        qdep: n(q, DEVTLB_QDEP), addr: getAddrWords(q, 0, DEVTLB_ADDR), s: b(q, DEVTLB_S),
       };
     case INV_WAIT:
       return {
         type: 'wait', iflag: b(q, WAIT_IF), sw: b(q, WAIT_SW), fn: b(q, WAIT_FN), pd: b(q, WAIT_PD),
-        statusData: n(q, WAIT_STATUS_DATA), statusAddr: getWordAddr(q, WAIT_STATUS_ADDR),
+        statusData: n(q, WAIT_STATUS_DATA), statusAddr: getAddrWords(q, 0, WAIT_STATUS_ADDR),
       };
     case INV_PIOTLB:
       return {
         type: 'piotlb', gran: n(q, DESC_GRAN), did: n(q, PIOTLB_DID), pasid: n(q, PIOTLB_PASID),
-        addr: getWordAddr(q, PIOTLB_ADDR), am: n(q, PIOTLB_AM), ih: b(q, PIOTLB_IH),
+        addr: getAddrWords(q, 0, PIOTLB_ADDR), am: n(q, PIOTLB_AM), ih: b(q, PIOTLB_IH),
       };
     case INV_PC:
       return { type: 'pc', gran: n(q, DESC_GRAN), did: n(q, PC_DID), pasid: n(q, PC_PASID_F) };
     case INV_DEV_PIOTLB:
       return {
         type: 'dev-piotlb', sid: n(q, DPIOTLB_SID), pfsid: n(q, DPIOTLB_PFSID_LO) | (n(q, DPIOTLB_PFSID_HI) << 4),
-        qdep: n(q, DPIOTLB_QDEP), pasid: n(q, DPIOTLB_PASID), addr: getWordAddr(q, DPIOTLB_ADDR), s: b(q, DPIOTLB_S), g: b(q, DPIOTLB_G),
+        qdep: n(q, DPIOTLB_QDEP), pasid: n(q, DPIOTLB_PASID), addr: getAddrWords(q, 0, DPIOTLB_ADDR), s: b(q, DPIOTLB_S), g: b(q, DPIOTLB_G),
       };
     case INV_PGRP_RESP:
       return {

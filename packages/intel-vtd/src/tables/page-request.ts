@@ -1,4 +1,5 @@
-import { decodeFields, addrField, field, getAddr, getField, setAddr, setField } from '../bits.js';
+import { addrField, bitField, getAddrBig, getFieldBig, setAddrBig, setFieldBig } from '@ioasid/core';
+import { decodeFields } from '../bits.js';
 
 /**
  * Page request descriptor the unit writes into the page request queue (256 bits).
@@ -9,18 +10,18 @@ import { decodeFields, addrField, field, getAddr, getField, setAddr, setField } 
 export const PRQ_DESC_BYTES = 32;
 export const PRD_TYPE_PAGE_REQUEST = 1;
 
-export const PRD_TYPE = field('TYPE', 7, 0);
-export const PRD_PP = field('PP', 8);
-export const PRD_PDP = field('PDP', 9);
-export const PRD_RID = field('RID', 31, 16);
-export const PRD_PASID = field('PASID', 51, 32);
-export const PRD_EXR = field('EXR', 52);
-export const PRD_PMR = field('PMR', 53);
-export const PRD_RDR = field('RDR', 64);
-export const PRD_WRR = field('WRR', 65);
-export const PRD_LPIG = field('LPIG', 66);
-export const PRD_PRGI = field('PRGI', 75, 67);
-export const PRD_ADDR = addrField('ADDR', 127, 76);
+export const PRD_TYPE = bitField('TYPE', 7, 0);
+export const PRD_PP = bitField('PP', 8);
+export const PRD_PDP = bitField('PDP', 9);
+export const PRD_RID = bitField('RID', 31, 16);
+export const PRD_PASID = bitField('PASID', 51, 32);
+export const PRD_EXR = bitField('EXR', 52);
+export const PRD_PMR = bitField('PMR', 53);
+export const PRD_RDR = bitField('RDR', 64);
+export const PRD_WRR = bitField('WRR', 65);
+export const PRD_LPIG = bitField('LPIG', 66);
+export const PRD_PRGI = bitField('PRGI', 75, 67);
+export const PRD_ADDR = addrField(bitField('ADDR', 127, 76));
 export const PRD_FIELDS = [PRD_TYPE, PRD_PP, PRD_PDP, PRD_RID, PRD_PASID, PRD_EXR, PRD_PMR, PRD_RDR, PRD_WRR, PRD_LPIG, PRD_PRGI, PRD_ADDR] as const;
 
 export interface PageRequest {
@@ -37,30 +38,30 @@ export interface PageRequest {
 
 export function encodePageRequest(r: PageRequest): bigint[] {
   const q = [0n, 0n, 0n, 0n];
-  setField(q, PRD_TYPE, PRD_TYPE_PAGE_REQUEST);
-  setField(q, PRD_PP, r.pasidPresent);
-  setField(q, PRD_RID, r.rid);
-  setField(q, PRD_PASID, r.pasid);
-  setField(q, PRD_PMR, r.privileged);
-  setField(q, PRD_RDR, r.read);
-  setField(q, PRD_WRR, r.write);
-  setField(q, PRD_LPIG, r.lpig);
-  setField(q, PRD_PRGI, r.prgi);
-  setAddr(q, PRD_ADDR, r.addr);
+  setFieldBig(q, PRD_TYPE, PRD_TYPE_PAGE_REQUEST);
+  setFieldBig(q, PRD_PP, r.pasidPresent);
+  setFieldBig(q, PRD_RID, r.rid);
+  setFieldBig(q, PRD_PASID, r.pasid);
+  setFieldBig(q, PRD_PMR, r.privileged);
+  setFieldBig(q, PRD_RDR, r.read);
+  setFieldBig(q, PRD_WRR, r.write);
+  setFieldBig(q, PRD_LPIG, r.lpig);
+  setFieldBig(q, PRD_PRGI, r.prgi);
+  setAddrBig(q, PRD_ADDR, r.addr);
   return q;
 }
 
 export function decodePageRequest(q: readonly bigint[]): PageRequest {
   return {
-    rid: Number(getField(q, PRD_RID)),
-    pasidPresent: getField(q, PRD_PP) === 1n,
-    pasid: Number(getField(q, PRD_PASID)),
-    privileged: getField(q, PRD_PMR) === 1n,
-    read: getField(q, PRD_RDR) === 1n,
-    write: getField(q, PRD_WRR) === 1n,
-    lpig: getField(q, PRD_LPIG) === 1n,
-    prgi: Number(getField(q, PRD_PRGI)),
-    addr: getAddr(q, PRD_ADDR),
+    rid: Number(getFieldBig(q, PRD_RID)),
+    pasidPresent: getFieldBig(q, PRD_PP) === 1n,
+    pasid: Number(getFieldBig(q, PRD_PASID)),
+    privileged: getFieldBig(q, PRD_PMR) === 1n,
+    read: getFieldBig(q, PRD_RDR) === 1n,
+    write: getFieldBig(q, PRD_WRR) === 1n,
+    lpig: getFieldBig(q, PRD_LPIG) === 1n,
+    prgi: Number(getFieldBig(q, PRD_PRGI)),
+    addr: getAddrBig(q, PRD_ADDR),
   };
 }
 

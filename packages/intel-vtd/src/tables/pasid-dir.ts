@@ -1,4 +1,5 @@
-import { decodeFields, addrField, field, getAddr, getField, setAddr, setField } from '../bits.js';
+import { addrField, bitField, getAddrBig, getFieldBig, setAddrBig, setFieldBig } from '@ioasid/core';
+import { decodeFields } from '../bits.js';
 
 /**
  * PASID directory entry (64 bits): present, fault-processing disable and the PASID table
@@ -10,9 +11,9 @@ export const PASID_DIR_ENTRY_BYTES = 8;
 export const PASID_PDE_SHIFT = 6;
 export const PASIDS_PER_TABLE = 1 << PASID_PDE_SHIFT;
 
-export const PDE_P = field('P', 0);
-export const PDE_FPD = field('FPD', 1);
-export const PDE_PTP = addrField('PTP', 63, 12);
+export const PDE_P = bitField('P', 0);
+export const PDE_FPD = bitField('FPD', 1);
+export const PDE_PTP = addrField(bitField('PTP', 63, 12));
 export const PDE_FIELDS = [PDE_P, PDE_FPD, PDE_PTP] as const;
 
 export interface PasidDirEntry {
@@ -23,15 +24,15 @@ export interface PasidDirEntry {
 
 export function encodePasidDirEntry(e: PasidDirEntry): bigint {
   const q = [0n];
-  setField(q, PDE_P, e.p);
-  setField(q, PDE_FPD, e.fpd);
-  setAddr(q, PDE_PTP, e.ptp);
+  setFieldBig(q, PDE_P, e.p);
+  setFieldBig(q, PDE_FPD, e.fpd);
+  setAddrBig(q, PDE_PTP, e.ptp);
   return q[0];
 }
 
 export function decodePasidDirEntry(v: bigint): PasidDirEntry {
   const q = [v];
-  return { p: getField(q, PDE_P) === 1n, fpd: getField(q, PDE_FPD) === 1n, ptp: getAddr(q, PDE_PTP) };
+  return { p: getFieldBig(q, PDE_P) === 1n, fpd: getFieldBig(q, PDE_FPD) === 1n, ptp: getAddrBig(q, PDE_PTP) };
 }
 
 export function pasidDirEntryFields(v: bigint): Record<string, bigint | number | boolean> {

@@ -1,4 +1,5 @@
-import { decodeFields, addrField, field, getAddr, getField, setAddr, setField } from '../bits.js';
+import { addrField, bitField, getAddrBig, getFieldBig, setAddrBig, setFieldBig } from '@ioasid/core';
+import { decodeFields } from '../bits.js';
 import { PASIDS_PER_TABLE } from './pasid-dir.js';
 
 /**
@@ -13,29 +14,29 @@ import { PASIDS_PER_TABLE } from './pasid-dir.js';
 export const PASID_ENTRY_BYTES = 64;
 export const PASID_ENTRY_QWORDS = 8;
 
-export const PE_P = field('P', 0);
-export const PE_FPD = field('FPD', 1);
-export const PE_AW = field('AW', 4, 2);
-export const PE_SLEE = field('SLEE', 5);
-export const PE_PGTT = field('PGTT', 8, 6);
-export const PE_SLADE = field('SLADE', 9);
-export const PE_SLPTPTR = addrField('SLPTPTR', 63, 12);
-export const PE_DID = field('DID', 79, 64);
-export const PE_PWSNP = field('PWSNP', 87);
-export const PE_PGSNP = field('PGSNP', 88);
-export const PE_CD = field('CD', 89);
-export const PE_EMTE = field('EMTE', 90);
-export const PE_EMT = field('EMT', 93, 91);
-export const PE_PWT = field('PWT', 94);
-export const PE_PCD = field('PCD', 95);
-export const PE_PAT = field('PAT', 127, 96);
-export const PE_SRE = field('SRE', 128);
-export const PE_ERE = field('ERE', 129);
-export const PE_FLPM = field('FLPM', 131, 130);
-export const PE_WPE = field('WPE', 132);
-export const PE_NXE = field('NXE', 133);
-export const PE_EAFE = field('EAFE', 135);
-export const PE_FLPTPTR = addrField('FLPTPTR', 191, 140);
+export const PE_P = bitField('P', 0);
+export const PE_FPD = bitField('FPD', 1);
+export const PE_AW = bitField('AW', 4, 2);
+export const PE_SLEE = bitField('SLEE', 5);
+export const PE_PGTT = bitField('PGTT', 8, 6);
+export const PE_SLADE = bitField('SLADE', 9);
+export const PE_SLPTPTR = addrField(bitField('SLPTPTR', 63, 12));
+export const PE_DID = bitField('DID', 79, 64);
+export const PE_PWSNP = bitField('PWSNP', 87);
+export const PE_PGSNP = bitField('PGSNP', 88);
+export const PE_CD = bitField('CD', 89);
+export const PE_EMTE = bitField('EMTE', 90);
+export const PE_EMT = bitField('EMT', 93, 91);
+export const PE_PWT = bitField('PWT', 94);
+export const PE_PCD = bitField('PCD', 95);
+export const PE_PAT = bitField('PAT', 127, 96);
+export const PE_SRE = bitField('SRE', 128);
+export const PE_ERE = bitField('ERE', 129);
+export const PE_FLPM = bitField('FLPM', 131, 130);
+export const PE_WPE = bitField('WPE', 132);
+export const PE_NXE = bitField('NXE', 133);
+export const PE_EAFE = bitField('EAFE', 135);
+export const PE_FLPTPTR = addrField(bitField('FLPTPTR', 191, 140));
 
 export const PE_FIELDS = [
   PE_P, PE_FPD, PE_AW, PE_SLEE, PE_PGTT, PE_SLADE, PE_SLPTPTR, PE_DID, PE_PWSNP, PE_PGSNP, PE_CD, PE_EMTE,
@@ -70,39 +71,39 @@ export interface PasidEntry {
 
 export function encodePasidEntry(e: PasidEntry): bigint[] {
   const q = new Array<bigint>(PASID_ENTRY_QWORDS).fill(0n);
-  setField(q, PE_P, e.p);
-  setField(q, PE_FPD, e.fpd);
-  setField(q, PE_AW, e.aw);
-  setField(q, PE_PGTT, e.pgtt);
-  setField(q, PE_SLADE, e.slade ?? false);
-  setAddr(q, PE_SLPTPTR, e.slptptr);
-  setField(q, PE_DID, e.did);
-  setField(q, PE_PWSNP, e.pwsnp);
-  setField(q, PE_PGSNP, e.pgsnp);
-  setField(q, PE_SRE, e.sre);
-  setField(q, PE_WPE, e.wpe);
-  setField(q, PE_EAFE, e.eafe);
-  setField(q, PE_FLPM, e.flpm);
-  setAddr(q, PE_FLPTPTR, e.flptptr);
+  setFieldBig(q, PE_P, e.p);
+  setFieldBig(q, PE_FPD, e.fpd);
+  setFieldBig(q, PE_AW, e.aw);
+  setFieldBig(q, PE_PGTT, e.pgtt);
+  setFieldBig(q, PE_SLADE, e.slade ?? false);
+  setAddrBig(q, PE_SLPTPTR, e.slptptr);
+  setFieldBig(q, PE_DID, e.did);
+  setFieldBig(q, PE_PWSNP, e.pwsnp);
+  setFieldBig(q, PE_PGSNP, e.pgsnp);
+  setFieldBig(q, PE_SRE, e.sre);
+  setFieldBig(q, PE_WPE, e.wpe);
+  setFieldBig(q, PE_EAFE, e.eafe);
+  setFieldBig(q, PE_FLPM, e.flpm);
+  setAddrBig(q, PE_FLPTPTR, e.flptptr);
   return q;
 }
 
 export function decodePasidEntry(q: readonly bigint[]): PasidEntry {
   return {
-    p: getField(q, PE_P) === 1n,
-    fpd: getField(q, PE_FPD) === 1n,
-    aw: Number(getField(q, PE_AW)),
-    pgtt: Number(getField(q, PE_PGTT)),
-    slptptr: getAddr(q, PE_SLPTPTR),
-    did: Number(getField(q, PE_DID)),
-    pwsnp: getField(q, PE_PWSNP) === 1n,
-    pgsnp: getField(q, PE_PGSNP) === 1n,
-    sre: getField(q, PE_SRE) === 1n,
-    wpe: getField(q, PE_WPE) === 1n,
-    eafe: getField(q, PE_EAFE) === 1n,
-    flpm: Number(getField(q, PE_FLPM)),
-    flptptr: getAddr(q, PE_FLPTPTR),
-    slade: getField(q, PE_SLADE) === 1n,
+    p: getFieldBig(q, PE_P) === 1n,
+    fpd: getFieldBig(q, PE_FPD) === 1n,
+    aw: Number(getFieldBig(q, PE_AW)),
+    pgtt: Number(getFieldBig(q, PE_PGTT)),
+    slptptr: getAddrBig(q, PE_SLPTPTR),
+    did: Number(getFieldBig(q, PE_DID)),
+    pwsnp: getFieldBig(q, PE_PWSNP) === 1n,
+    pgsnp: getFieldBig(q, PE_PGSNP) === 1n,
+    sre: getFieldBig(q, PE_SRE) === 1n,
+    wpe: getFieldBig(q, PE_WPE) === 1n,
+    eafe: getFieldBig(q, PE_EAFE) === 1n,
+    flpm: Number(getFieldBig(q, PE_FLPM)),
+    flptptr: getAddrBig(q, PE_FLPTPTR),
+    slade: getFieldBig(q, PE_SLADE) === 1n,
   };
 }
 

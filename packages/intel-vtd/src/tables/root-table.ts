@@ -1,4 +1,5 @@
-import { bitRange, decodeFields, addrField, field, getAddr, getField, setAddr, setField } from '../bits.js';
+import { addrField, bitField, getAddrBig, getFieldBig, setAddrBig, setFieldBig } from '@ioasid/core';
+import { bitRange, decodeFields } from '../bits.js';
 
 /**
  * Scalable-mode root table: one 4 KiB page of 256 × 128-bit entries indexed by bus number; the
@@ -9,10 +10,10 @@ import { bitRange, decodeFields, addrField, field, getAddr, getField, setAddr, s
 export const ROOT_ENTRY_BYTES = 16;
 export const ROOT_ENTRIES = 256;
 
-export const ROOT_LP = field('LP', 0);
-export const ROOT_LCTP = addrField('LCTP', 63, 12);
-export const ROOT_UP = field('UP', 64);
-export const ROOT_UCTP = addrField('UCTP', 127, 76);
+export const ROOT_LP = bitField('LP', 0);
+export const ROOT_LCTP = addrField(bitField('LCTP', 63, 12));
+export const ROOT_UP = bitField('UP', 64);
+export const ROOT_UCTP = addrField(bitField('UCTP', 127, 76));
 export const ROOT_FIELDS = [ROOT_LP, ROOT_LCTP, ROOT_UP, ROOT_UCTP] as const;
 
 /** devfn ≥ 128 uses the upper context table (QEMU VTD_DEVFN_CHECK_MASK). */
@@ -32,19 +33,19 @@ export interface RootEntry {
 
 export function encodeRootEntry(e: RootEntry): bigint[] {
   const q = [0n, 0n];
-  setField(q, ROOT_LP, e.lp);
-  setAddr(q, ROOT_LCTP, e.lctp);
-  setField(q, ROOT_UP, e.up);
-  setAddr(q, ROOT_UCTP, e.uctp);
+  setFieldBig(q, ROOT_LP, e.lp);
+  setAddrBig(q, ROOT_LCTP, e.lctp);
+  setFieldBig(q, ROOT_UP, e.up);
+  setAddrBig(q, ROOT_UCTP, e.uctp);
   return q;
 }
 
 export function decodeRootEntry(q: readonly bigint[]): RootEntry {
   return {
-    lp: getField(q, ROOT_LP) === 1n,
-    lctp: getAddr(q, ROOT_LCTP),
-    up: getField(q, ROOT_UP) === 1n,
-    uctp: getAddr(q, ROOT_UCTP),
+    lp: getFieldBig(q, ROOT_LP) === 1n,
+    lctp: getAddrBig(q, ROOT_LCTP),
+    up: getFieldBig(q, ROOT_UP) === 1n,
+    uctp: getAddrBig(q, ROOT_UCTP),
   };
 }
 

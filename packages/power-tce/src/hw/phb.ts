@@ -1,5 +1,12 @@
-import type { DmaRequest, HostMemory, IommuUnit, TranslateResult } from '@ioasid/core';
-import { getField, setField } from '../ppc-bits.js';
+import {
+  fieldMaskBig,
+  getFieldBig,
+  setFieldBig,
+  type DmaRequest,
+  type HostMemory,
+  type IommuUnit,
+  type TranslateResult,
+} from '@ioasid/core';
 import { decodeTve, TVE_SELECT_SHIFT } from '../tables/tve.js';
 import {
   IODA3_PESTA_MMIO_FROZEN,
@@ -34,6 +41,8 @@ const U64_MAX = (1n << 64n) - 1n;
 const ZERO_TVE = latchTve(decodeTve(0n));
 /** PHB_TCE_KILL: the kind bits (ALL, PE, ONE are IBM bits 0..2) as a number, and what survives the write. */
 const TCE_KILL_KIND_SHIFT = 61n;
+/** PENUM is IBM bits 55:63, the low bits: the fast path masks without shifting. */
+const PENUM_MASK = fieldMaskBig(PHB_TCE_KILL_PENUM);
 const KIND_ALL = Number(PHB_TCE_KILL_ALL >> TCE_KILL_KIND_SHIFT);
 const KIND_PE = Number(PHB_TCE_KILL_PE >> TCE_KILL_KIND_SHIFT);
 const TCE_KILL_KEPT = U64_MAX & ~(PHB_TCE_KILL_ALL | PHB_TCE_KILL_PE | PHB_TCE_KILL_ONE);
@@ -97,7 +106,7 @@ export class Phb4 implements IommuUnit {
         return;
       case PHB_RTC_INVALIDATE:
         if (value & PHB_RTC_INVALIDATE_ALL) this.rtc.invalidateAll();
-        else this.rtc.invalidateRid(Number(getField(PHB_RTC_INVALIDATE_RID, value)));
+        else this.rtc.invalidateRid(Number(getFieldBig(value, PHB_RTC_INVALIDATE_RID)));
         break;
       case PHB_TCE_KILL:
         this.tceKill(value);
@@ -111,8 +120,8 @@ export class Phb4 implements IommuUnit {
   /** One access to the IODA table PHB_IODA_ADDR selects (write when `value` is given). */
   private iodaAccess(value: bigint | null): bigint {
     const adreg = this.regs.get(PHB_IODA_ADDR) ?? 0n;
-    const table = Number(getField(PHB_IODA_AD_TSEL, adreg));
-    let index = Number(getField(PHB_IODA_AD_TADR, adreg));
+    const table = Number(getFieldBig(adreg, PHB_IODA_AD_TSEL));
+    let index = Number(getFieldBig(adreg, PHB_IODA_AD_TADR));
     let result = 0n;
     if (table === IODA3_TBL_TVT) {
       index &= this.tvt.length - 1;
@@ -129,7 +138,7 @@ export class Phb4 implements IommuUnit {
       this.dmaStopped[index] = this.pestb[index] & IODA3_PESTB_DMA_STOPPED ? 1 : 0;
     }
     if (adreg & PHB_IODA_AD_AUTOINC) {
-      this.regs.set(PHB_IODA_ADDR, setField(PHB_IODA_AD_TADR, adreg, BigInt(index + 1)));
+      this.regs.set(PHB_IODA_ADDR, setFieldBig(adreg, PHB_IODA_AD_TADR, BigInt.asUintN(PHB_IODA_AD_TADR.width, BigInt(index + 1))));
     }
     return result;
   }
@@ -140,7 +149,7 @@ export class Phb4 implements IommuUnit {
     const kinds = Number(value >> TCE_KILL_KIND_SHIFT);
     if (kinds & KIND_ALL) return this.tceCache.killAll();
     if (kinds & KIND_PE) {
-      const pe = Number(value & PHB_TCE_KILL_PENUM); // PENUM is IBM bits 55:63, the low bits
+      const pe = Number(value & PENUM_MASK);
       if (pe < this.numPes) this.tceCache.killPe(pe);
       return;
     }

@@ -1,4 +1,4 @@
-import { getField, setField } from '../ppc-bits.js';
+import { fieldMaskBig, getFieldBig, setFieldBig } from '@ioasid/core';
 import {
   PHB_TCE_KILL_1G,
   PHB_TCE_KILL_2M,
@@ -24,22 +24,23 @@ export type TceKill =
 const SIZE_CODES: Record<number, bigint> = { 16: PHB_TCE_KILL_64K, 21: PHB_TCE_KILL_2M, 30: PHB_TCE_KILL_1G };
 const CODE_SHIFTS: Record<string, number> = { '4096': 16, '8192': 21, '12288': 30 };
 const FLAG_BITS = PHB_TCE_KILL_ALL | PHB_TCE_KILL_PE | PHB_TCE_KILL_ONE | PHB_TCE_KILL_PSEL;
+const PENUM_MASK = fieldMaskBig(PHB_TCE_KILL_PENUM);
 
 export function encodeTceKill(k: TceKill): bigint {
   if (k.kind === 'all') return PHB_TCE_KILL_ALL;
-  if (k.kind === 'pe') return PHB_TCE_KILL_PE | setField(PHB_TCE_KILL_PENUM, 0n, BigInt(k.pe));
-  let v = PHB_TCE_KILL_ONE | setField(PHB_TCE_KILL_PENUM, k.dmaAddr, BigInt(k.pe));
+  if (k.kind === 'pe') return PHB_TCE_KILL_PE | setFieldBig(0n, PHB_TCE_KILL_PENUM, k.pe);
+  let v = PHB_TCE_KILL_ONE | setFieldBig(k.dmaAddr, PHB_TCE_KILL_PENUM, k.pe);
   if (k.pageShift !== 12) v |= PHB_TCE_KILL_PSEL | SIZE_CODES[k.pageShift];
   return v;
 }
 
 /** Which kill a register value asks for (ALL wins over PE over ONE), or null for none. */
 export function decodeTceKill(v: bigint): TceKill | null {
-  const pe = Number(getField(PHB_TCE_KILL_PENUM, v));
+  const pe = Number(getFieldBig(v, PHB_TCE_KILL_PENUM));
   if (v & PHB_TCE_KILL_ALL) return { kind: 'all' };
   if (v & PHB_TCE_KILL_PE) return { kind: 'pe', pe };
   if (!(v & PHB_TCE_KILL_ONE)) return null;
-  let addr = v & ~FLAG_BITS & ~PHB_TCE_KILL_PENUM;
+  let addr = v & ~FLAG_BITS & ~PENUM_MASK;
   let pageShift = 12;
   if (v & PHB_TCE_KILL_PSEL) {
     pageShift = CODE_SHIFTS[(v & PHB_TCE_KILL_PSIZE_MASK).toString()] ?? 12;

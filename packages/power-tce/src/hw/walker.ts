@@ -1,4 +1,4 @@
-import { bswap32, toFrame, type DmaRequest, type FaultRecord, type HostMemory, type TranslateResult } from '@ioasid/core';
+import { bswap32, getAddrBig, toFrame, type DmaRequest, type FaultRecord, type HostMemory, type TranslateResult } from '@ioasid/core';
 import { TCE_ADDR_HI_MASK, TCE_ADDR_LO_MASK, TCE_PCI_READ, TCE_PCI_WRITE } from '../formats/tce.js';
 import { readRte } from '../tables/rtt.js';
 import { TVE_MAX_LEVELS, type DecodedTve } from '../tables/tve.js';
@@ -186,7 +186,7 @@ function permissionFault(phb: Phb4, req: DmaRequest, pe: number, tveIndex: numbe
 function rttLookup(phb: Phb4, rid: number): number {
   const bar = phb.readRegister(PHB_RTT_BAR);
   if (!(bar & PHB_RTT_BAR_ENABLE)) return -1;
-  const pe = readRte(phb.mem, Number(bar & PHB_RTT_BASE_ADDRESS), rid);
+  const pe = readRte(phb.mem, Number(getAddrBig(bar, PHB_RTT_BASE_ADDRESS)), rid);
   phb.rtc.set(rid, pe);
   return pe;
 }

@@ -1,4 +1,5 @@
-import { getField, ilog2, ppcBit, ppcBitmask, setField } from '../ppc-bits.js';
+import { fieldMaskBig, getFieldBig, ibmField, setFieldBig } from '@ioasid/core';
+import { ilog2 } from '../log2.js';
 
 /**
  * IODA3 TVT entry (TVE), as skiboot include/phb4-regs.h names the fields and hw/phb4.c
@@ -6,14 +7,14 @@ import { getField, ilog2, ppcBit, ppcBitmask, setField } from '../ppc-bits.js';
  * decodes them.
  */
 /** Top-level TCE table address >> 12. */
-export const IODA3_TVT_TABLE_ADDR = ppcBitmask(0, 47);
+export const IODA3_TVT_TABLE_ADDR = ibmField('IODA3_TVT_TABLE_ADDR', 0, 47);
 /** Number of TCE levels minus one (0 = 1 level … 4 = 5 levels). */
-export const IODA3_TVT_NUM_LEVELS = ppcBitmask(48, 50);
+export const IODA3_TVT_NUM_LEVELS = ibmField('IODA3_TVT_NUM_LEVELS', 48, 50);
 /** log2(bytes of one table level) - 11; 0 marks the TVE invalid. */
-export const IODA3_TVT_TCE_TABLE_SIZE = ppcBitmask(51, 55);
-export const IODA3_TVT_NON_TRANSLATE_50 = ppcBit(56);
+export const IODA3_TVT_TCE_TABLE_SIZE = ibmField('IODA3_TVT_TCE_TABLE_SIZE', 51, 55);
+export const IODA3_TVT_NON_TRANSLATE_50 = fieldMaskBig(ibmField('IODA3_TVT_NON_TRANSLATE_50', 56));
 /** log2(IO page size) - 11 (1 = 4K, 5 = 64K, 10 = 2M, 19 = 1G); 0 = untranslated. */
-export const IODA3_TVT_IO_PSIZE = ppcBitmask(59, 63);
+export const IODA3_TVT_IO_PSIZE = ibmField('IODA3_TVT_IO_PSIZE', 59, 63);
 
 export const TVE_MAX_LEVELS = 5;
 /** IO page sizes PHB4 firmware encodes (phb4_map_pe_dma_window; "ibm,supported-tce-sizes" 12, 16, 21, 30). */
@@ -38,10 +39,10 @@ export interface TveProgram {
 }
 
 export function encodeTve(p: TveProgram): bigint {
-  let v = setField(IODA3_TVT_TABLE_ADDR, 0n, p.tableAddr >> 12n);
-  v = setField(IODA3_TVT_TCE_TABLE_SIZE, v, BigInt(ilog2(p.tableSize) - 11));
-  v = setField(IODA3_TVT_IO_PSIZE, v, BigInt(p.pageShift - 11));
-  return setField(IODA3_TVT_NUM_LEVELS, v, BigInt(p.levels - 1));
+  let v = setFieldBig(0n, IODA3_TVT_TABLE_ADDR, p.tableAddr >> 12n);
+  v = setFieldBig(v, IODA3_TVT_TCE_TABLE_SIZE, BigInt(ilog2(p.tableSize) - 11));
+  v = setFieldBig(v, IODA3_TVT_IO_PSIZE, BigInt(p.pageShift - 11));
+  return setFieldBig(v, IODA3_TVT_NUM_LEVELS, BigInt(p.levels - 1));
 }
 
 export interface DecodedTve {
@@ -63,15 +64,15 @@ export interface DecodedTve {
 }
 
 export function decodeTve(raw: bigint): DecodedTve {
-  const tts = Number(getField(IODA3_TVT_TCE_TABLE_SIZE, raw));
-  const psize = Number(getField(IODA3_TVT_IO_PSIZE, raw));
-  const levels = Number(getField(IODA3_TVT_NUM_LEVELS, raw)) + 1;
+  const tts = Number(getFieldBig(raw, IODA3_TVT_TCE_TABLE_SIZE));
+  const psize = Number(getFieldBig(raw, IODA3_TVT_IO_PSIZE));
+  const levels = Number(getFieldBig(raw, IODA3_TVT_NUM_LEVELS)) + 1;
   const levelBits = tts + 8;
   const pageShift = psize === 0 ? 0 : psize + 11;
   return {
     raw,
     valid: tts !== 0,
-    tableAddr: getField(IODA3_TVT_TABLE_ADDR, raw) << 12n,
+    tableAddr: getFieldBig(raw, IODA3_TVT_TABLE_ADDR) << 12n,
     levels,
     tableSizeField: tts,
     ioPsizeField: psize,
