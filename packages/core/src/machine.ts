@@ -89,7 +89,9 @@ export class Machine {
     };
     this.container = (options.container ?? rootContainer).createChildContainer();
     this.container.register(MACHINE_CONTEXT, { useValue: ctx });
-    this.driver = reg.create(ctx);
+    if (reg.create) this.driver = reg.create(ctx);
+    else if (reg.driver) this.driver = this.container.resolve(reg.driver as unknown as new () => IommuDriver);
+    else fail('EINVAL', `vendor '${reg.vendor}' registered neither create() nor a driver class`);
     for (const d of descs) this.devices.set(d.name, new Device(this, d));
   }
 

@@ -184,7 +184,12 @@ export type IommuDriverFactory = (ctx: MachineContext) => IommuDriver;
 export interface VendorRegistration {
   vendor: string;
   description: string;
-  create: IommuDriverFactory;
+  /**
+   * How the driver is built for a machine: a factory, or an `@injectable()` driver class that the
+   * machine's child container resolves (its constructor takes `@inject(MACHINE_CONTEXT)`).
+   */
+  create?: IommuDriverFactory;
+  driver?: new (...args: never[]) => IommuDriver;
   /** Machine options a default machine for this vendor uses (devices, …). */
   defaultMachine?: Record<string, unknown>;
 }
