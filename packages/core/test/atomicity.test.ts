@@ -3,14 +3,7 @@ import { IoasidError, type Machine, type IoasidFd } from '../src/index.js';
 import { MiB, mockMachine } from './helpers.js';
 
 function snapshot(m: Machine, fd: IoasidFd) {
-  return {
-    frames: m.hostMemory.framesInUse,
-    locked: fd.accounting.lockedPages,
-    pasids: m.pasids.inUse,
-    ioasids: fd.ioasidIds.join(','),
-    maps: fd.ioasidIds.map((id) => fd.ioasidObject(id).maps.size).join(','),
-    attachments: fd.ioasidIds.map((id) => fd.ioasidObject(id).attachments.length).join(','),
-  };
+  return { frames: m.hostMemory.framesInUse, pasids: m.pasids.inUse, fd: fd.describe() };
 }
 
 /** Fails the n-th allocation for n = 1, 2, … until the command succeeds; state must not move on failure. */

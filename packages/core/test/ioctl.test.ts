@@ -59,3 +59,31 @@ describe('ioctl dispatcher: every command through its number', () => {
     expect(fd.readFaults(id)).toEqual([]);
   });
 });
+
+describe('fd.describe()', () => {
+  it('reports IOASIDs, maps, attachments and accounting as plain data, without changing anything', () => {
+    const { m } = mockMachine();
+    const fd = m.openIoasidFd();
+    const dev = m.device('dev0');
+    dev.bindIoasidFd(fd, { label: 'nic' });
+    const id = fd.alloc({ protocol: 'map' });
+    dev.attachIoasid(id);
+    const va = m.vmm.mmap(0x4000n);
+    fd.mapDma({ ioasid: id, iova: 0x10000n, vaddr: va, size: 0x4000n, write: false });
+    const child = fd.createNesting({ parent: id, protocol: 'map' });
+    const frames = m.hostMemory.framesInUse;
+    const d = fd.describe();
+    expect(d).toEqual({
+      ioasids: [
+        { id, protocol: 'map', nesting: 'none', parent: undefined, children: [child], maps: [{ iova: 0x10000n, size: 0x4000n, vaddr: va, read: true, write: false }], attachments: [{ device: 'dev0', userPasid: undefined, wirePasid: undefined }], bound: undefined },
+        { id: child, protocol: 'map', nesting: 'software', parent: id, children: [], maps: [], attachments: [], bound: undefined },
+      ],
+      devices: [{ name: 'dev0', label: 'nic' }],
+      lockedPages: 4,
+      registrations: [],
+    });
+    expect(m.hostMemory.framesInUse).toBe(frames);
+    fd.close();
+    expectErrno(() => fd.describe(), 'EBADF');
+  });
+});

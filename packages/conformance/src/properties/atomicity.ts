@@ -51,14 +51,15 @@ function snapshot(st: Atomic): Record<string, string> {
     framesInUse: String(m.hostMemory.framesInUse),
     lockedPages: String(fd.accounting.lockedPages),
     hostPasids: String(m.pasids.inUse),
-    ioasids: fmtValue(fd.ioasidIds),
-    registrations: fmtValue(fd.accounting.registrations),
   };
-  for (const d of fd.devices) out[`attachments of ${d.name}`] = fmtValue(fd.attachmentsOf(d).map((a) => [a.ioasid.id, a.userPasid ?? null, a.wirePasid ?? null]));
-  for (const id of fd.ioasidIds) {
-    const o = fd.ioasidObject(id);
-    out[`maps of ${id}`] = fmtValue(o.maps.all().map((x) => [x.iova, x.size, x.vaddr, x.prot]));
-    out[`binding of ${id}`] = fmtValue(o.bound ?? null);
+  const d = fd.describe();
+  out.registrations = fmtValue(d.registrations);
+  out.devices = fmtValue(d.devices);
+  for (const o of d.ioasids) {
+    out[`IOASID ${o.id}`] = fmtValue([o.protocol, o.nesting, o.parent ?? null, o.children]);
+    out[`maps of ${o.id}`] = fmtValue(o.maps);
+    out[`attachments of ${o.id}`] = fmtValue(o.attachments);
+    out[`binding of ${o.id}`] = fmtValue(o.bound ?? null);
   }
   for (const p of st.probes) {
     let v: string;

@@ -31,6 +31,23 @@ export interface MapDmaArgs {
   write?: boolean;
 }
 export type UnmapDmaArgs = { ioasid: number; iova: bigint; size: bigint; all?: false } | { ioasid: number; all: true };
+/** `fd.describe()`: the fd's state as plain data. */
+export interface FdDescription {
+  ioasids: {
+    id: number;
+    protocol: Protocol;
+    nesting: NestingKind;
+    parent?: number;
+    children: number[];
+    maps: { iova: bigint; size: bigint; vaddr: bigint; read: boolean; write: boolean }[];
+    attachments: { device: string; userPasid?: number; wirePasid?: number }[];
+    bound?: { addr: bigint; format: PgtableFormat };
+  }[];
+  devices: { name: string; label: string }[];
+  lockedPages: number;
+  registrations: { vaddr: bigint; size: bigint }[];
+}
+
 export type InvalidateArgs =
   | { ioasid: number; all: true; pasid?: number }
   | { ioasid: number; all?: false; iova: bigint; size: bigint; pasid?: number };
@@ -571,6 +588,31 @@ export class IoasidFd {
     for (const d of [...this.devices]) this.unbindDevice(d);
     this.closed = true;
     this.machine.fds.delete(this);
+  }
+
+  // ---- a read-only description (for tools and tests) ----------------------------------------
+
+  /**
+   * What this fd holds, as plain data: every IOASID with its protocol, nesting, maps, attachments
+   * and binding, the bound devices, and the pinned-page accounting. Reading it changes nothing.
+   */
+  describe(): FdDescription {
+    this.live();
+    return {
+      ioasids: [...this.ioasids.values()].map((o) => ({
+        id: o.id,
+        protocol: o.protocol,
+        nesting: o.nesting,
+        parent: o.parent?.id,
+        children: [...o.children].map((c) => c.id),
+        maps: o.maps.all().map((m) => ({ iova: m.iova, size: m.size, vaddr: m.vaddr, read: (m.prot & PROT_READ) !== 0, write: (m.prot & PROT_WRITE) !== 0 })),
+        attachments: o.attachments.map((a) => ({ device: a.device.name, userPasid: a.userPasid, wirePasid: a.wirePasid })),
+        bound: o.bound ? { addr: o.bound.addr, format: { ...o.bound.format } } : undefined,
+      })),
+      devices: [...this.devices].map((d) => ({ name: d.name, label: d.label })),
+      lockedPages: this.accounting.lockedPages,
+      registrations: this.accounting.registrations.map((r) => ({ vaddr: r.vaddr, size: r.size })),
+    };
   }
 
   // ---- the ioctl dispatcher -------------------------------------------------------------------
