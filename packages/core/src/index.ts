@@ -22,6 +22,7 @@ export * from './rules/ranges.js';
 export * from './rules/dma-map.js';
 export * from './rules/accounting.js';
 export * from './rules/pasid-alloc.js';
+export * from './rules/id-allocator.js';
 export * from './rules/groups.js';
 export * from './nesting/software-nesting.js';
 export * from './faults/fault-queue.js';

@@ -1,34 +1,26 @@
-import { fail } from '../uapi/errors.js';
 import type { AllocInjector } from '../memory/alloc-injector.js';
+import { IdAllocator } from './id-allocator.js';
 
-/** Host PASID pool shared by the whole machine (the kernel's global ioasid allocator). */
+/** PASIDs are 20 bits wide (PCIe PASID TLP prefix); PASID 0 is kept for requests without one. */
+export const PASID_LIMIT = 1 << 20;
+
+/** Host PASID pool shared by the whole machine (the kernel's global ioasid allocator): O(1), ENOSPC when full. */
 export class PasidAllocator {
-  private readonly used = new Set<number>();
-  private next = 1;
+  private readonly ids: IdAllocator;
 
-  constructor(
-    private readonly injector: AllocInjector,
-    readonly limit = 1 << 20,
-  ) {}
+  constructor(injector: AllocInjector, readonly limit = PASID_LIMIT) {
+    this.ids = new IdAllocator(1, limit, 'host PASID', injector);
+  }
 
   alloc(): number {
-    this.injector.check('host PASID');
-    for (let n = 0; n < this.limit - 1; n++) {
-      const p = this.next;
-      this.next = this.next + 1 >= this.limit ? 1 : this.next + 1;
-      if (!this.used.has(p)) {
-        this.used.add(p);
-        return p;
-      }
-    }
-    fail('ENOSPC', 'the host PASID space is exhausted');
+    return this.ids.alloc();
   }
 
   free(pasid: number): void {
-    this.used.delete(pasid);
+    this.ids.free(pasid);
   }
 
   get inUse(): number {
-    return this.used.size;
+    return this.ids.inUse;
   }
 }
