@@ -2,7 +2,7 @@ import { fail } from '../uapi/errors.js';
 import { PAGE_SIZE } from '../memory/host-memory.js';
 import type { FrameMemory } from '../memory/frame-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';
-import { EntryKind, entryHalves, entryShift, rawEntry, tableFrames, type DecodedEntry, type PtFormat } from './format.js';
+import { DEFAULT_OUTPUT_BITS, EntryKind, entryHalves, entryShift, outputFrameLimit, rawEntry, tableFrames, type DecodedEntry, type PtFormat } from './format.js';
 
 /** Where a translation ended: the output frame of the 4 KiB page asked for, and the leaf it came from. */
 export interface Leaf {
@@ -49,6 +49,8 @@ export class RadixPageTable {
   private readonly entryBits: number[];
   private readonly cacheFrame: number[];
   private readonly cacheBase: number[];
+  /** First frame an entry cannot hold (2^(outputBits-12)). */
+  private readonly outLimit: number;
   private tables = 0;
   /**
    * Non-empty entries per table this engine built, keyed by the table's first frame (one number
@@ -70,6 +72,14 @@ export class RadixPageTable {
     }
     this.cacheFrame = new Array(fmt.levels).fill(-1);
     this.cacheBase = new Array(fmt.levels).fill(-1);
+    this.outLimit = outputFrameLimit(fmt);
+  }
+
+  /** ERANGE for an output address the format cannot hold (io-pgtable-arm refuses paddr >> oas the same way). */
+  private checkOutput(frame: number, frames: number, what: string): void {
+    if (frame + frames > this.outLimit) {
+      fail('ERANGE', `${what} 0x${(BigInt(frame) << 12n).toString(16)} does not fit the ${this.fmt.outputBits ?? DEFAULT_OUTPUT_BITS}-bit output address of ${this.fmt.name} entries`);
+    }
   }
 
   /** Allocates an empty top-level table (naturally aligned to its size). */
@@ -162,6 +172,7 @@ export class RadixPageTable {
         for (;;) {
           const i = base + ((idx & 511) << 1);
           if (fmt.kind(w, i, level) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${at.toString(16)} is already mapped`);
+          if (out + n > this.outLimit) this.checkOutput(out, n, 'host address');
           fmt.setLeaf(w, i, level, out, prot);
           written++;
           done += n;
@@ -214,6 +225,10 @@ export class RadixPageTable {
       let child: number;
       if (k === EntryKind.Empty) {
         child = this.allocTable(l - 1);
+        if (child + tableFrames(fmt, l - 1) > this.outLimit) {
+          this.freeTable(child, l - 1);
+          this.checkOutput(child, tableFrames(fmt, l - 1), 'table address');
+        }
         const [w2, i2] = this.entryWord(table, idx, true);
         fmt.setTable(w2, i2, l, child);
         this.used.set(table, (this.used.get(table) ?? 0) + 1);

@@ -36,6 +36,12 @@ export interface PtFormat {
   leafAllowed(level: number): boolean;
   /** Whether entries are stored big-endian in memory. */
   readonly bigEndian: boolean;
+  /**
+   * Width in bits of the output addresses an entry can hold (VT-d HAW, LPAE OAS, the TCE RPN
+   * field). The engine refuses with ERANGE, before writing, a leaf or table address at or above
+   * 2^outputBits: an address is never truncated into an entry. Absent: 52 bits.
+   */
+  readonly outputBits?: number;
 
   kind(w: Uint32Array, i: number, level: number): EntryKind;
   /** Output address of a table or leaf entry, in 4 KiB frames. */
@@ -49,6 +55,14 @@ export interface PtFormat {
   /** Dirty tracking: whether the leaf records a write, and clearing that record. */
   dirty?(w: Uint32Array, i: number, level: number): boolean;
   clearDirty?(w: Uint32Array, i: number, level: number): void;
+}
+
+/** Default output width when a format does not state one (the widest any modelled format holds). */
+export const DEFAULT_OUTPUT_BITS = 52;
+
+/** First 4 KiB frame an entry of `fmt` cannot address. */
+export function outputFrameLimit(fmt: PtFormat): number {
+  return 2 ** ((fmt.outputBits ?? DEFAULT_OUTPUT_BITS) - 12);
 }
 
 /** log2 of the span one entry at `level` covers. */
