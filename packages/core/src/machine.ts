@@ -2,7 +2,7 @@ import { container as rootContainer, type DependencyContainer } from './di.js';
 import { DmaFault, fail, type FaultRecord } from './uapi/errors.js';
 import { hex } from './uapi/args.js';
 import { AllocInjector } from './memory/alloc-injector.js';
-import { HostMemory, PAGE_SHIFT, PAGE_SIZE } from './memory/host-memory.js';
+import { DEFAULT_HOST_MEMORY, HostMemory, PAGE_SIZE, checkHostMemorySize } from './memory/host-memory.js';
 import { VmmMemory, type HugePageSize } from './memory/vmm.js';
 import { GuestMemory } from './memory/guest.js';
 import type { DeviceDesc, DmaRequest, IommuDriver, IommuUnit, MachineContext } from './driver/driver.js';
@@ -28,6 +28,11 @@ export interface DeviceOptions {
 export interface MachineOptions {
   vendor: string;
   devices?: DeviceOptions[];
+  /**
+   * Host physical memory in bytes (default DEFAULT_HOST_MEMORY, 64 GiB; a multiple of 2 MiB in
+   * [64 MiB, 2^46]). Kernel structures, VMM pages and huge-page reservations all come from it.
+   */
+  hostMemory?: bigint;
   /** Guest RAM size in bytes (default 1 GiB). */
   guestMemory?: bigint;
   /** Back guest RAM with huge pages (default true). */
@@ -63,7 +68,7 @@ export class Machine {
     // The vendor's default machine fills in what the caller left out.
     options = { ...(reg.defaultMachine ?? {}), ...stripUndefined(options) } as MachineOptions;
     this.vendor = reg.vendor;
-    this.hostMemory = new HostMemory(this.injector);
+    this.hostMemory = new HostMemory(this.injector, options.hostMemory === undefined ? DEFAULT_HOST_MEMORY : checkHostMemorySize(options.hostMemory));
     this.vmm = new VmmMemory(this.hostMemory);
     this.vmm.pinnedCheck = (vaddr, size) => [...this.fds].some((fd) => fd.pins(vaddr, size));
     const guestSize = options.guestMemory ?? 1n << 30n;

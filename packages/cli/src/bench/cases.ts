@@ -29,7 +29,8 @@ const MiB2 = 2n << 20n;
 const GiB = 1n << 30n;
 
 function machine(vendor: string, guestMemory = MiB2): Machine {
-  return createMachine({ vendor, devices: [{ name: 'dev0' }, { name: 'dev1' }], guestMemory });
+  // Room for map-huge's 64 GiB of huge pages beside the kernel's tables.
+  return createMachine({ vendor, devices: [{ name: 'dev0' }, { name: 'dev1' }], guestMemory, hostMemory: 128n << 30n });
 }
 
 function bound(m: Machine) {

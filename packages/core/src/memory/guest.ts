@@ -8,6 +8,8 @@ import { RadixPageTable } from '../pgtable/engine.js';
 import type { PtFormat } from '../pgtable/format.js';
 import { ContiguousRuns } from './phys-runs.js';
 
+const ZERO_FRAME = new Uint32Array(1024);
+
 /**
  * Guest-physical memory (DESIGN §8): guest RAM is the VMM range [vaddr, vaddr+size), so GPA g
  * lives at VMM address vaddr + g. It also plays the guest kernel: it allocates guest frames and
@@ -54,19 +56,21 @@ export class GuestMemory implements FrameMemory {
 
   // ---- FrameMemory over guest-physical frames -----------------------------------------------
 
+  /** A guest frame outside guest RAM, or never touched, reads as zeros. */
   wordsForRead(gfn: number): Uint32Array {
-    return this.host.wordsForRead(this.hostFrame(gfn));
+    const hf = this.hostFrame(gfn);
+    return hf < 0 ? ZERO_FRAME : this.host.wordsForRead(hf);
   }
 
   wordsForWrite(gfn: number): Uint32Array {
-    const hf = this.hostFrame(gfn);
-    if (hf < 0) fail('EFAULT', `guest frame ${hex(gfn)} is outside guest RAM`);
-    this.region.touch(gfn, 1);
-    return this.host.wordsForWrite(hf);
+    if (gfn < 0 || gfn >= this.frames) fail('EFAULT', `guest frame ${hex(gfn)} is outside guest RAM`);
+    this.region.populate(gfn, 1);
+    return this.host.wordsForWrite(this.region.frameOf(gfn));
   }
 
   wordBase(gfn: number): number {
-    return this.host.wordBase(this.hostFrame(gfn));
+    const hf = this.hostFrame(gfn);
+    return hf < 0 ? 0 : this.host.wordBase(hf);
   }
 
   /** Guest-kernel frame allocation (zeroed), from the top of guest RAM down. */

@@ -1,5 +1,6 @@
 import { fail } from '../uapi/errors.js';
 import type { AllocInjector } from './alloc-injector.js';
+import { FramePool } from './frame-pool.js';
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
@@ -42,12 +43,26 @@ function storeBytes(words: Uint32Array, to: number, src: Uint8Array, from: numbe
   }
 }
 
-/** Physical layout of the simulated host: kernel frames low, user reservations above. */
-const KERNEL_BASE_FRAME = 0x1000; // 16 MiB
-const USER_BASE_FRAME = 0x1000000; // 64 GiB
-const HUGE_BASE_FRAME = 0x100000000; // 16 TiB
-/** Host physical addresses stay below 2^46 so every vendor's output-address field holds them. */
+/** The low 16 MiB are firmware and the kernel image: never handed out, so frame 0 means "none". */
+const RESERVED_LOW_FRAMES = 0x1000;
+/**
+ * Host physical addresses stay below 2^46 (64 TiB), so every modelled format's output address
+ * (VT-d HAW 48, LPAE OAS 48, the TCE real page number) holds every frame of any machine.
+ */
 export const HOST_PHYS_BITS = 46;
+/** Host memory of a machine unless `createMachine({ hostMemory })` says otherwise: 64 GiB. */
+export const DEFAULT_HOST_MEMORY = 64n << 30n;
+/** The smallest host memory a machine may have (the reserved low 16 MiB plus room to work). */
+export const MIN_HOST_MEMORY = 64n << 20n;
+
+/** Checks a `hostMemory` machine option: bytes, a multiple of 2 MiB, in [64 MiB, 2^46]. */
+export function checkHostMemorySize(size: unknown): bigint {
+  if (typeof size !== 'bigint') fail('EINVAL', `hostMemory must be a size in bytes as a bigint (got ${typeof size})`);
+  if (size < MIN_HOST_MEMORY || size > 1n << BigInt(HOST_PHYS_BITS) || size % BigInt(CHUNK_BYTES) !== 0n) {
+    fail('EINVAL', `hostMemory must be a multiple of 2 MiB between 64 MiB and 2^${HOST_PHYS_BITS} bytes (got 0x${size.toString(16)})`);
+  }
+  return size;
+}
 
 /**
  * Simulated host physical memory. Storage is allocated per 2 MiB chunk on first write, so a frame
@@ -55,22 +70,39 @@ export const HOST_PHYS_BITS = 46;
  */
 export class HostMemory {
   private readonly chunks = new Map<number, Uint32Array>();
+  /** Every frame of the machine, kernel's and VMM's alike. */
+  private readonly pool: FramePool;
+  /** Bytes of host memory (the machine's `hostMemory`). */
+  readonly size: bigint;
+  /** One past the last host-physical byte with memory behind it. */
+  readonly limit: number;
+  readonly totalFrames: number;
   private lastChunkIndex = -1;
   /** Byte address of the last chunk (-CHUNK_BYTES·2 when none), for the range test in u32. */
   private lastChunkBase = -2 * CHUNK_BYTES;
   private lastChunk: Uint32Array = ZERO_CHUNK;
-  private nextKernelFrame = KERNEL_BASE_FRAME;
-  private freeKernelFrames: number[] = [];
-  private nextUserFrame = USER_BASE_FRAME;
-  private nextHugeFrame = HUGE_BASE_FRAME;
   private kernelFrames = 0;
   private populatedUserFrames = 0;
+  private readonly zero = (frame: number, count: number): void => this.zeroFrames(frame, count);
 
-  constructor(readonly injector: AllocInjector) {}
+  constructor(
+    readonly injector: AllocInjector,
+    size: bigint = DEFAULT_HOST_MEMORY,
+  ) {
+    this.size = checkHostMemorySize(size);
+    this.limit = Number(size);
+    this.totalFrames = Number(size >> BigInt(PAGE_SHIFT));
+    this.pool = new FramePool(RESERVED_LOW_FRAMES, this.totalFrames);
+  }
 
   /** Frames allocated to the kernel plus user frames populated on first touch (DESIGN §8). */
   get framesInUse(): number {
     return this.kernelFrames + this.populatedUserFrames;
+  }
+
+  /** Frames nobody holds: neither the kernel, nor a VMM page, nor a huge-page reservation. */
+  get framesFree(): number {
+    return this.pool.freeFrames;
   }
 
   get kernelFramesInUse(): number {
@@ -210,12 +242,11 @@ export class HostMemory {
 
   // ---- kernel frame allocator ------------------------------------------------------------
 
-  /** One zeroed kernel frame (page tables, device tables, queues). */
+  /** One zeroed kernel frame (page tables, device tables, queues); ENOMEM when memory is full. */
   allocFrame(): number {
     this.injector.check('host frame');
-    const frame = this.freeKernelFrames.length > 0 ? this.freeKernelFrames.pop()! : this.nextKernelFrame++;
+    const frame = this.pool.alloc1(this.zero);
     this.kernelFrames++;
-    this.zeroFrames(frame, 1);
     return frame;
   }
 
@@ -223,45 +254,46 @@ export class HostMemory {
   allocFrames(count: number, alignFrames = 1): number {
     if (count === 1 && alignFrames === 1) return this.allocFrame();
     this.injector.check('contiguous host frames');
-    const start = Math.ceil(this.nextKernelFrame / alignFrames) * alignFrames;
-    for (let f = this.nextKernelFrame; f < start; f++) this.freeKernelFrames.push(f);
-    this.nextKernelFrame = start + count;
+    const frame = this.pool.allocContiguous(count, alignFrames, this.zero);
     this.kernelFrames += count;
-    this.zeroFrames(start, count);
-    return start;
+    return frame;
   }
 
   freeFrame(frame: number): void {
-    this.freeKernelFrames.push(frame);
+    this.pool.free(frame, 1);
     this.kernelFrames--;
   }
 
   freeFrames(frame: number, count: number): void {
-    for (let i = 0; i < count; i++) this.freeFrame(frame + i);
+    this.pool.free(frame, count);
+    this.kernelFrames -= count;
   }
 
-  // ---- user reservations (VMM memory) ----------------------------------------------------
+  // ---- VMM pages (populated on first touch) ------------------------------------------------
 
-  /** Reserves host frames for an ordinary mapping; nothing is populated. */
-  reserveUser(frames: number): number {
-    const base = this.nextUserFrame;
-    this.nextUserFrame += frames + 1; // a guard frame keeps regions from touching
-    return base;
+  /** One zeroed frame for a VMM page being populated. */
+  allocUserFrame(): number {
+    const frame = this.pool.alloc1(this.zero);
+    this.populatedUserFrames++;
+    return frame;
   }
 
-  /** Reserves a naturally aligned, physically contiguous range for huge pages. */
-  reserveHuge(frames: number, alignFrames: number): number {
-    const base = Math.ceil(this.nextHugeFrame / alignFrames) * alignFrames;
-    this.nextHugeFrame = base + frames;
-    return base;
+  freeUserFrame(frame: number): void {
+    this.pool.free(frame, 1);
+    this.populatedUserFrames--;
   }
 
+  /** A naturally aligned, physically contiguous huge page for a hugetlbfs-like mapping (reserved, not yet populated). */
+  reserveHugePage(frames: number): number {
+    return this.pool.allocContiguous(frames, frames, this.zero);
+  }
+
+  releaseHugePage(frame: number, frames: number): void {
+    this.pool.free(frame, frames);
+  }
+
+  /** A huge page of a reservation was touched (+frames) or given back (−frames). */
   notePopulated(delta: number): void {
     this.populatedUserFrames += delta;
-  }
-
-  /** Drops the storage of user frames that are released (zeroing what a chunk still holds). */
-  releaseUserFrames(frame: number, count: number): void {
-    this.zeroFrames(frame, count);
   }
 }

@@ -23,7 +23,7 @@ export class ContiguousRuns implements PhysRuns {
   }
 }
 
-/** Ordinary VMM memory: neighbouring pages sit on descending, never adjacent frames. */
+/** Pages on descending frames from `top`: never physically ascending, so only 4 KiB leaves map them. */
 export class ScatteredRuns implements PhysRuns {
   constructor(private readonly top: number) {}
   frame(i: number): number {
@@ -34,15 +34,48 @@ export class ScatteredRuns implements PhysRuns {
   }
 }
 
+/**
+ * Ordinary VMM memory: each page's frame from the region's frame table (a typed-array leaf per
+ * `leafPages` pages), every page on its own, so only 4 KiB leaves map it.
+ */
+export class FrameTableRuns implements PhysRuns {
+  private leafIndex = -1;
+  private leaf: Float64Array | undefined;
+
+  constructor(
+    private readonly leaves: ReadonlyMap<number, Float64Array>,
+    private readonly firstPage: number,
+    private readonly leafPages: number,
+  ) {}
+
+  frame(i: number): number {
+    const p = this.firstPage + i;
+    const li = Math.floor(p / this.leafPages);
+    if (li !== this.leafIndex) {
+      this.leafIndex = li;
+      this.leaf = this.leaves.get(li);
+    }
+    const f = this.leaf ? this.leaf[p - li * this.leafPages] : 0;
+    if (f === 0) throw new RangeError(`page ${p} of the mapping is not populated`);
+    return f;
+  }
+
+  run(): number {
+    return 1;
+  }
+}
+
 /** Huge-page VMM memory: contiguous up to the end of each naturally aligned huge page. */
 export class HugePageRuns implements PhysRuns {
   constructor(
-    private readonly base: number,
+    private readonly bases: Float64Array,
     private readonly firstPage: number,
     private readonly hugeFrames: number,
   ) {}
   frame(i: number): number {
-    return this.base + i;
+    const p = this.firstPage + i;
+    const u = Math.floor(p / this.hugeFrames);
+    return this.bases[u] + (p - u * this.hugeFrames);
   }
   run(i: number): number {
     return this.hugeFrames - ((this.firstPage + i) % this.hugeFrames);

@@ -118,9 +118,10 @@ export class IoasidFd {
     const pages = PinAccounting.pages(size);
     this.accounting.checkCharge(pages, 'REGISTER_MEMORY');
     this.machine.injector.check('registration');
+    // Pinning populates the range (ENOMEM, nothing changed, if host memory cannot hold it).
+    region.populate(Number((vaddr - region.vaddr) >> BigInt(PAGE_SHIFT)), pages);
     this.accounting.registrations.push({ vaddr, size });
     this.accounting.lockedPages += pages;
-    region.touch(Number((vaddr - region.vaddr) >> BigInt(PAGE_SHIFT)), pages);
   }
 
   unregisterMemory(args: { vaddr: bigint; size: bigint }): void {
@@ -281,14 +282,21 @@ export class IoasidFd {
       this.nesting.childMapped(o, m);
     } else {
       const first = Number((vaddr - region!.vaddr) >> BigInt(PAGE_SHIFT));
-      o.domain.map(iova, size, region!.runs(first), prot);
+      // Pin: populate the pages first (ENOMEM if host memory cannot hold them); a later failure gives back what this call populated.
+      const populated = region!.populate(first, PinAccounting.pages(size));
+      try {
+        o.domain.map(iova, size, region!.runs(first), prot);
+      } catch (e) {
+        region!.unpopulate(populated);
+        throw e;
+      }
       try {
         this.nesting.parentMapped(o, m);
       } catch (e) {
         o.domain.unmap(iova, size);
+        region!.unpopulate(populated);
         throw e;
       }
-      region!.touch(first, PinAccounting.pages(size));
       this.accounting.lockedPages += chargedPages;
     }
     o.maps.insert(m);

@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { AllocInjector, DEFAULT_HOST_MEMORY, HostMemory, createMachine, type Machine } from '../src/index.js';
+import { bytes, expectErrno, MiB, mockMachine } from './helpers.js';
+
+const GiB = 1n << 30n;
+const PAGE = 4096n;
+
+/** Host frame behind a VMM address (the page must be populated). */
+function hostFrameOf(m: Machine, va: bigint): number {
+  const r = m.vmm.region(va, 1n);
+  return r.frameOf(Number((va - r.vaddr) / PAGE));
+}
+
+describe('host memory is finite (DESIGN §4; issue 15 findings 1 and 2)', () => {
+  it('takes its size from createMachine({ hostMemory }), 64 GiB by default, and refuses sizes it cannot model', () => {
+    expect(DEFAULT_HOST_MEMORY).toBe(64n * GiB);
+    expect(mockMachine().m.hostMemory.size).toBe(DEFAULT_HOST_MEMORY);
+    expect(mockMachine({ hostMemory: 256n * MiB }).m.hostMemory.size).toBe(256n * MiB);
+    for (const bad of [0n, 32n * MiB, 256n * MiB + PAGE, (1n << 46n) + 2n * MiB, -GiB]) {
+      expectErrno(() => createMachine({ vendor: 'mock', hostMemory: bad }), 'EINVAL', /hostMemory/);
+    }
+    for (const junk of [1024, '1G', null, {}]) {
+      expectErrno(() => createMachine({ vendor: 'mock', hostMemory: junk as never }), 'EINVAL', /hostMemory/);
+    }
+  });
+
+  it('finding 1: a huge untouched mmap costs nothing and the next buffer still lies inside host memory', () => {
+    const { m } = mockMachine({ hostMemory: 256n * MiB });
+    const big = m.vmm.mmap(1n << 50n); // a petabyte of address space, nothing populated
+    const small = m.vmm.mmap(8n * PAGE);
+    expect(big).toBeLessThan(small);
+    m.vmm.write(small + 5n, bytes(1, 2, 3));
+    expect([...m.vmm.read(small + 5n, 3)]).toEqual([1, 2, 3]);
+    const pa = BigInt(hostFrameOf(m, small)) * PAGE;
+    expect(pa).toBeLessThan(m.hostMemory.size);
+    expect([...m.hostMemory.read(pa + 5n, 3)]).toEqual([1, 2, 3]);
+    // Reading an untouched page gives zeros and populates nothing (the zero page).
+    const before = m.hostMemory.framesInUse;
+    expect([...m.vmm.read(big + (1n << 49n), 4)]).toEqual([0, 0, 0, 0]);
+    expect(m.hostMemory.framesInUse).toBe(before);
+  });
+
+  it('the VMM address space ends at 2^56: an mmap past it is ENOMEM', () => {
+    const { m } = mockMachine();
+    expectErrno(() => m.vmm.mmap(1n << 60n), 'ENOMEM', /address space/);
+    expectErrno(() => m.vmm.mmap(0n), 'EINVAL');
+  });
+
+  it('populating past host memory is ENOMEM and writes nothing; munmap gives the frames back', () => {
+    const { m } = mockMachine({ hostMemory: 64n * MiB, guestMemory: 4n * MiB });
+    const free0 = m.hostMemory.framesFree;
+    const va = m.vmm.mmap(1n * GiB);
+    const used = m.hostMemory.framesInUse;
+    // A write spanning more pages than are free: refused whole.
+    expectErrno(() => m.vmm.write(va, new Uint8Array(free0 * 4096 + 1)), 'ENOMEM', /host memory/);
+    expect(m.hostMemory.framesInUse).toBe(used);
+    expect(m.hostMemory.framesFree).toBe(free0);
+    expect([...m.vmm.read(va, 1)]).toEqual([0]);
+    m.vmm.write(va, new Uint8Array(free0 * 4096).fill(9)); // exactly what is left
+    expect(m.hostMemory.framesFree).toBe(0);
+    expect(m.hostMemory.framesInUse).toBe(used + free0);
+    const other = m.vmm.mmap(PAGE);
+    expectErrno(() => m.vmm.write(other, bytes(1)), 'ENOMEM');
+    expectErrno(() => m.vmm.mmap(2n * MiB, { hugePages: '2M' }), 'ENOMEM', /huge page/);
+    expectErrno(() => m.hostMemory.allocFrame(), 'ENOMEM', /exhausted/);
+    m.vmm.munmap(va, 1n * GiB);
+    expect(m.hostMemory.framesFree).toBe(free0);
+    expect(m.hostMemory.framesInUse).toBe(used);
+    m.vmm.write(other, bytes(1));
+    expect([...m.vmm.read(other, 1)]).toEqual([1]);
+  });
+
+  it('a recycled frame comes back zeroed', () => {
+    const { m } = mockMachine({ hostMemory: 64n * MiB, guestMemory: 4n * MiB });
+    const a = m.vmm.mmap(PAGE);
+    m.vmm.write(a, new Uint8Array(4096).fill(0xaa));
+    const frame = hostFrameOf(m, a);
+    m.vmm.munmap(a, PAGE);
+    // Allocate until the allocator hands that frame out again; every frame must come back zeroed.
+    let k = -1;
+    for (let n = m.hostMemory.framesFree; n > 0 && k !== frame; n--) {
+      k = m.hostMemory.allocFrame();
+      expect(m.hostMemory.read(BigInt(k) * PAGE, 4096).every((b) => b === 0)).toBe(true);
+    }
+    expect(k).toBe(frame);
+  });
+
+  it('finding 2: kernel frames run out with ENOMEM instead of running into VMM memory', () => {
+    const { m } = mockMachine({ hostMemory: 64n * MiB, guestMemory: 4n * MiB });
+    const va = m.vmm.mmap(1n * MiB);
+    const secret = new Uint8Array(1 << 20).map((_, i) => (i * 7 + 3) & 0xff);
+    m.vmm.write(va, secret);
+    const userFrames = new Set<number>();
+    for (let p = 0n; p < MiB; p += PAGE) userFrames.add(hostFrameOf(m, va + p));
+    const kernel: number[] = [];
+    let err: unknown;
+    try {
+      for (;;) kernel.push(m.hostMemory.allocFrame());
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { errno?: string }).errno).toBe('ENOMEM');
+    expect(kernel.some((f) => userFrames.has(f))).toBe(false);
+    expect(new Set(kernel).size).toBe(kernel.length);
+    expect(Buffer.compare(m.vmm.read(va, 1 << 20), secret)).toBe(0);
+    expectErrno(() => m.hostMemory.allocFrames(4, 4), 'ENOMEM', /contiguous/);
+    for (const f of kernel) m.hostMemory.freeFrame(f);
+    expect(m.hostMemory.allocFrames(512, 512) % 512).toBe(0);
+  });
+
+  it('never hands out one frame twice, whatever mix of kernel, ordinary and huge allocations (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant('kernel' as const), count: fc.constantFrom(1, 1, 1, 2, 4, 16, 512, 1024), free: fc.boolean() }),
+            fc.record({ op: fc.constant('user' as const), pages: fc.integer({ min: 1, max: 700 }), free: fc.boolean() }),
+            fc.record({ op: fc.constant('huge' as const), free: fc.boolean() }),
+          ),
+          { maxLength: 40 },
+        ),
+        (ops) => {
+          const host = new HostMemory(new AllocInjector(), 64n * MiB);
+          const owner = new Map<number, string>();
+          const claim = (f: number, who: string) => {
+            expect(owner.get(f), `frame ${f} handed to ${who} while ${owner.get(f)} holds it`).toBeUndefined();
+            expect(f * 4096).toBeLessThan(host.limit);
+            owner.set(f, who);
+          };
+          const live: { kind: string; frame: number; count: number }[] = [];
+          for (const [i, o] of ops.entries()) {
+            try {
+              if (o.op === 'kernel') {
+                const f = host.allocFrames(o.count, o.count);
+                expect(f % o.count).toBe(0);
+                for (let k = 0; k < o.count; k++) claim(f + k, `kernel#${i}`);
+                live.push({ kind: 'kernel', frame: f, count: o.count });
+              } else if (o.op === 'user') {
+                for (let k = 0; k < o.pages; k++) {
+                  const f = host.allocUserFrame();
+                  claim(f, `user#${i}`);
+                  live.push({ kind: 'user', frame: f, count: 1 });
+                }
+              } else {
+                const f = host.reserveHugePage(512);
+                expect(f % 512).toBe(0);
+                for (let k = 0; k < 512; k++) claim(f + k, `huge#${i}`);
+                live.push({ kind: 'huge', frame: f, count: 512 });
+              }
+            } catch (e) {
+              expect((e as { errno?: string }).errno).toBe('ENOMEM');
+            }
+            if (o.free && live.length > 0) {
+              const v = live.splice((i * 7919) % live.length, 1)[0];
+              for (let k = 0; k < v.count; k++) owner.delete(v.frame + k);
+              if (v.kind === 'kernel') host.freeFrames(v.frame, v.count);
+              else if (v.kind === 'user') host.freeUserFrame(v.frame);
+              else host.releaseHugePage(v.frame, v.count);
+            }
+          }
+          expect(host.framesFree + owner.size).toBe(host.totalFrames - 0x1000);
+          // Freed memory merges back: with everything given back, the largest block is whole again.
+          for (const v of live) {
+            if (v.kind === 'kernel') host.freeFrames(v.frame, v.count);
+            else if (v.kind === 'user') host.freeUserFrame(v.frame);
+            else host.releaseHugePage(v.frame, v.count);
+          }
+          expect(host.framesFree).toBe(host.totalFrames - 0x1000);
+          expect(host.allocFrames(8192, 8192)).toBe(8192);
+          expect(host.allocFrames(4096, 4096)).toBe(4096);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
