@@ -2,9 +2,9 @@ import { HOST_PHYS_BITS, type HostMemory } from '@ioasid/core';
 
 /**
  * The SMMU's view of the system bus: 32-bit little-endian reads of host physical memory. RAM
- * occupies [0, 2^HOST_PHYS_BITS); an access above it (still inside a 48-bit OAS) finds no
- * memory and ends in an external abort, which the walker reports as F_WALK_EABT,
- * F_STE_FETCH or F_CD_FETCH.
+ * occupies [0, the machine's host memory size) (at most 2^HOST_PHYS_BITS); an access above it
+ * (still inside a 48-bit OAS) finds no memory and ends in an external abort, which the walker
+ * reports as F_WALK_EABT, F_STE_FETCH or F_CD_FETCH.
  */
 export const RAM_LIMIT = 2 ** HOST_PHYS_BITS;
 
@@ -13,7 +13,7 @@ export class Bus {
 
   /** Whether `bytes` at `pa` are backed by RAM. */
   present(pa: number, bytes: number): boolean {
-    return pa >= 0 && pa + bytes <= RAM_LIMIT;
+    return pa >= 0 && pa + bytes <= this.host.limit;
   }
 
   u32(pa: number): number {

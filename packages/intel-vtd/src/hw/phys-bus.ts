@@ -1,6 +1,6 @@
 import { HOST_PHYS_BITS, type HostMemory } from '@ioasid/core';
 
-/** Bytes of physical address space with memory behind them; reads above are access errors. */
+/** The widest host memory any machine has (its own may be smaller: `backed` tells). */
 export const MEMORY_LIMIT = 2 ** HOST_PHYS_BITS;
 
 /**
@@ -11,8 +11,9 @@ export const MEMORY_LIMIT = 2 ** HOST_PHYS_BITS;
 export class PhysBus {
   constructor(readonly host: HostMemory) {}
 
+  /** Whether host memory lies behind [pa, pa+len): above the machine's memory is an access error. */
   backed(pa: number, len: number): boolean {
-    return pa >= 0 && pa + len <= MEMORY_LIMIT;
+    return pa >= 0 && pa + len <= this.host.limit;
   }
 
   /** The words holding `frame` (index them from wordBase(frame)); reading only. */

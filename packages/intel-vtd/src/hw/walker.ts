@@ -3,7 +3,7 @@ import { FL_A, FL_D, FL_P, FL_PAT_LARGE, FL_RW, FL_US, FirstLevelFormat } from '
 import { ADDR_HI_MASK, ADDR_LO_MASK } from '../formats/pte-common.js';
 import { SL_PS, SL_R, SL_W, SecondLevelFormat, slReservedHi, slReservedLo } from '../formats/second-level.js';
 import { FR } from './fault-reasons.js';
-import { MEMORY_LIMIT, type PhysBus } from './phys-bus.js';
+import type { PhysBus } from './phys-bus.js';
 
 /** Result of a page walk: the 4 KiB output frame asked for, the page it lies in and the rights along the way. */
 export interface WalkOut {
@@ -55,8 +55,6 @@ const RULE_PS_LEAF = 0;
 const RULE_RSVD_LEAF = 1;
 const RULE_RSVD_TABLE = 2;
 const RULE_RSVD_HI = 3;
-/** Frames with memory behind them (a table at or above is an access error). */
-const MEMORY_FRAMES = MEMORY_LIMIT / 4096;
 
 /**
  * The hardware page walker: reads only physical memory through the bus, with the entry layouts
@@ -73,6 +71,8 @@ export class Walker {
   private readonly adOut = newWalkOut();
   trace: WalkTrace[] | null = null;
   private readonly host: HostMemory;
+  /** Frames with memory behind them (a table at or above is an access error). */
+  private readonly memoryFrames: number;
   /**
    * Second-level rules decoded once from SecondLevelFormat, 4 per level (0–4): SL_PS where a
    * leaf may sit at that level, reserved low-word bits of a leaf and of a table entry, and (at
@@ -93,6 +93,7 @@ export class Walker {
       this.slLimit[l] = 2 ** (Math.min(12 + 9 * l, mgaw) - 12);
     }
     this.host = bus.host;
+    this.memoryFrames = bus.host.limit / 4096;
     const f = this.sl[5];
     for (let l = 0; l < 5; l++) {
       this.slRules[RULE_PS_LEAF + 4 * l] = l > 0 && f.leafAllowed(l) ? SL_PS : 0;
@@ -125,8 +126,8 @@ export class Walker {
     let rw = SL_R | SL_W;
     for (let l = levels - 1; l >= 0; l--) {
       const idx = l < 3 ? (lower >>> (9 * l)) & 511 : (upper >>> (9 * l - 27)) & 511;
-      // The entry (8 bytes at table·4096 + idx·8) lies below MEMORY_LIMIT exactly when its table does.
-      if (!(table < MEMORY_FRAMES)) {
+      // The entry (8 bytes at table·4096 + idx·8) lies in memory exactly when its table does.
+      if (!(table < this.memoryFrames)) {
         out.level = l;
         return l === levels - 1 ? FR.CONTEXT_ENTRY_INV : FR.PAGING_ENTRY_INV;
       }
