@@ -145,3 +145,44 @@ describe('scenario runner (on the core mock IOMMU)', () => {
     expect(text).toContain('=> pass (1 ok, 1 expected errors)');
   });
 });
+
+describe('scenario machine: hostMemory (issue 15, finite host memory)', () => {
+  it('sizes host memory from machine.hostMemory and a pin past it fails with ENOMEM', () => {
+    const { report, state } = runScenario(
+      scenario(`title: t
+machine:
+  devices: [{ name: dev1 }]
+  hostMemory: 64M
+  guestMemory: 8M
+  guestHugePages: false
+steps:
+  - bind: { device: dev1 }
+  - alloc: {}
+    as: gpa
+  - attach: { device: dev1, ioasid: $gpa }
+  - map: { ioasid: $gpa, iova: 0, vaddr: $guest.vaddr, size: $guest.size }
+`),
+      mockVendor(),
+    );
+    expect(report.status).toBe('pass');
+    expect(state!.machine.hostMemory.size).toBe(64n << 20n);
+    const big = runScenario(
+      scenario(`title: t
+machine:
+  devices: [{ name: dev1 }]
+  hostMemory: 64M
+  guestMemory: 64M
+  guestHugePages: false
+steps:
+  - bind: { device: dev1 }
+  - alloc: {}
+    as: gpa
+  - attach: { device: dev1, ioasid: $gpa }
+  - map: { ioasid: $gpa, iova: 0, vaddr: $guest.vaddr, size: $guest.size }
+    expect: ENOMEM
+`),
+      mockVendor(),
+    );
+    expect(big.report.steps.map((s) => s.status)).toEqual(['ok', 'ok', 'ok', 'expected-error']);
+  });
+});

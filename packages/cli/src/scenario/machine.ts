@@ -14,6 +14,7 @@ export function machineOptions(reg: VendorRegistration, spec: ScenarioSpec): Rec
       return { ...d, ...(rid !== undefined ? { rid } : {}), ...(group !== undefined ? { group } : {}) };
     });
   }
+  if (m.hostMemory !== undefined) opts.hostMemory = toBig(m.hostMemory, 'hostMemory');
   if (m.guestMemory !== undefined) opts.guestMemory = toBig(m.guestMemory, 'guestMemory');
   if (m.guestHugePages !== undefined) opts.guestHugePages = m.guestHugePages;
   Object.assign(opts, m.options ?? {}, m.vendorOptions?.[reg.vendor] ?? {});

@@ -172,6 +172,8 @@ const DeviceOptions = z.strictObject({
 
 export const Machine = z.strictObject({
   devices: z.array(DeviceOptions).min(1).optional(),
+  /** Host physical memory in bytes (default 64 GiB). */
+  hostMemory: Num.optional(),
   guestMemory: Num.optional(),
   guestHugePages: z.boolean().optional(),
   /** Vendor options for every vendor. */
