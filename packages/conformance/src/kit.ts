@@ -224,7 +224,8 @@ function trial(fn: () => void): true | string {
 export function probeCaps(env: KitEnv): Caps {
   const m = newMachine(env);
   const fd = m.openIoasidFd();
-  for (const d of m.deviceList) d.bindIoasidFd(fd, { label: label(d.name) });
+  // Every device but the parents of mdevs: a parent stays with the host driver while its mdevs are bound (DESIGN §2).
+  for (const d of m.deviceList) if (!m.deviceList.some((x) => x.desc.parent === d.name)) d.bindIoasidFd(fd, { label: label(d.name) });
   const soft = (name: string) => {
     try {
       return m.device(name).getInfo();

@@ -26,7 +26,8 @@ function everyAllocation(m: Machine, fd: IoasidFd, command: () => unknown): numb
 }
 
 function setup() {
-  const { m } = mockMachine({ devices: [{ name: 'p' }, { name: 'md', kind: 'mdev', parent: 'p' }] });
+  // The mdev rides on 'q', which stays with the host driver (an mdev's parent is never bound with it).
+  const { m } = mockMachine({ devices: [{ name: 'p' }, { name: 'q' }, { name: 'md', kind: 'mdev', parent: 'q' }] });
   const fd = m.openIoasidFd();
   m.device('p').bindIoasidFd(fd);
   m.device('md').bindIoasidFd(fd);

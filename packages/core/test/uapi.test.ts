@@ -235,7 +235,8 @@ describe('ioctl dispatcher', () => {
 
 describe('close', () => {
   it('returns every frame, pin and PASID', () => {
-    const { m } = mockMachine({ devices: [{ name: 'p' }, { name: 'md', kind: 'mdev', parent: 'p' }] });
+    // The mdev rides on 'q', which stays with the host driver (an mdev's parent is never bound with it).
+    const { m } = mockMachine({ devices: [{ name: 'p' }, { name: 'q' }, { name: 'md', kind: 'mdev', parent: 'q' }] });
     const va = m.vmm.mmap(MiB);
     m.vmm.write(va, bytes(1));
     const frames = m.hostMemory.framesInUse;

@@ -52,6 +52,7 @@ interface Route {
  */
 export class VtdDriver implements IommuDriver {
   readonly vendor = 'intel-vtd';
+  readonly allocFormatKeys = { 'user-pgtable': ['kind', 'levels'] } as const; // CREATE_NESTING fields createDomain reads
   readonly unit: VtdUnit;
   readonly host: HostMemory;
   readonly tables: ContextTables;

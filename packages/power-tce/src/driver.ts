@@ -53,6 +53,7 @@ interface PeState {
  */
 export class PowerNvIommu implements IommuDriver {
   readonly vendor = 'power-tce';
+  readonly allocFormatKeys = { map: ['window'] } as const; // ALLOC / CREATE_NESTING fields createDomain reads
   readonly unit: Phb4;
   readonly firmware: Phb4Firmware;
   private readonly pes = new Map<number, PeState>();

@@ -313,14 +313,18 @@ describe('dynamic DMA windows', () => {
     m.device('a').bindIoasidFd(fd);
     m.device('b').bindIoasidFd(fd);
     const x = fd.alloc({ protocol: 'map', window: { pageSize: 4096n, size: 1n << 32n } });
-    const y = fd.alloc({ protocol: 'map', window: { pageSize: 4096n, size: 1n << 32n } });
     const tve = () => decodeTve(m.iommu.registers()['TVT[1021]'] ?? 0n);
     m.device('a').attachIoasid(x);
     expect(tve().tableAddr).toBe(domainOf(fd, x).tableAddr);
+    // Set-up changed for the group rule (DESIGN §2: a group's RID traffic goes to one IOASID): the
+    // group moves from x to y only as a software-nested child stacked on x, one member at a time.
+    m.device('b').attachIoasid(x);
+    const y = fd.createNesting({ parent: x, protocol: 'map', window: { pageSize: 4096n, size: 1n << 32n } });
     m.device('b').attachIoasid(y); // group partially moved: the PE (one TVE) routes to y
     expect(tve().tableAddr).toBe(domainOf(fd, y).tableAddr);
     m.device('b').detachIoasid(y);
     expect(tve().tableAddr).toBe(domainOf(fd, x).tableAddr);
+    m.device('b').detachIoasid(x);
     m.device('a').detachIoasid(x);
     expect(tve().valid).toBe(false);
   });

@@ -162,6 +162,13 @@ export interface IommuDriver {
   readonly unit: IommuUnit;
   /** Guest-side helpers for the binding protocols (absent when the vendor has none). */
   readonly guest?: GuestKernelHelpers;
+  /**
+   * The vendor format fields ALLOC and CREATE_NESTING accept besides `protocol` (and `parent`),
+   * per protocol of the new IOASID: the keys its `createDomain` reads from `DomainRequest.format`
+   * (POWER: `window` for 'map'). Core refuses any other field with EINVAL naming it, before
+   * anything is allocated; absent means no vendor fields at all. The driver still checks values.
+   */
+  readonly allocFormatKeys?: Readonly<Partial<Record<Protocol, readonly string[]>>>;
   /** Per-device GET_INFO, derived from the unit's registers. */
   capabilities(dev: DeviceDesc): IoasidInfo;
   /** Called when a device is bound to an fd / unbound. */

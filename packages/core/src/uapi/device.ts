@@ -1,15 +1,24 @@
 import { fail } from './errors.js';
-import { u64 } from './args.js';
+import { hex, u64 } from './args.js';
 import type { DeviceDesc, PageResponseCode } from '../driver/driver.js';
 import type { IoasidInfo } from './info.js';
-import type { IoasidFd } from './ioasid-fd.js';
+import { IoasidFd } from './ioasid-fd.js';
 import type { Machine } from '../machine.js';
+import { DeviceRoutes } from './device-routes.js';
+import { copyOut, optionalBool, optionsArg, pasidArg, show } from './validate.js';
+import { topologyOf } from '../rules/groups.js';
 
 export interface DmaOptions {
   /** PASID the request carries (a vPASID for an mdev; the wire PASID for a pdev). */
   pasid?: number;
   privileged?: boolean;
 }
+
+/**
+ * Largest single DMA (`dmaRead` length, `dmaWrite` bytes): 1 GiB. A device moves at most this
+ * much in one call; a larger transfer is several calls, as a real device splits it into TLPs.
+ */
+export const MAX_DMA_LENGTH = 1 << 30;
 
 /** A PAGE_RESPONSE as it reached the device. */
 export interface DevicePageResponse {
@@ -24,6 +33,8 @@ export class Device {
   label = '';
   /** Page responses that came back to this device, oldest first. */
   readonly pageResponses: DevicePageResponse[] = [];
+  /** This device's attachments, indexed by route (kept by the fd it is bound to). */
+  readonly routes = new DeviceRoutes();
 
   constructor(
     readonly machine: Machine,
@@ -43,14 +54,33 @@ export class Device {
     return this.desc.group;
   }
 
-  /** BIND_IOASID_FD: connect this device to an fd under a label. */
+  /**
+   * BIND_IOASID_FD: connect this device to an fd under a label. Topology (DESIGN §2): every
+   * device of an IOMMU group binds to the same fd, and an mdev and its parent are never bound
+   * at the same time (EBUSY).
+   */
   bindIoasidFd(fd: IoasidFd, options: { label?: string } = {}): void {
+    this.checkFd(fd);
+    const o = optionsArg(options, 'options', ['label']);
+    const label = 'label' in o ? o.label : this.name;
+    if (typeof label !== 'string' || label.length === 0) fail('EINVAL', `options.label must be a non-empty string (got ${show(label)})`);
     if (this.fd === fd) fail('EBUSY', `device ${this.name} is already bound to this IOASID fd`);
     if (this.fd) fail('EBUSY', `device ${this.name} is bound to another IOASID fd`);
-    if (fd.closed) fail('EINVAL', 'fd is closed');
-    const label = options.label ?? this.name;
-    if (typeof label !== 'string' || label.length === 0) fail('EINVAL', 'label must be a non-empty string');
+    topologyOf(this.machine).checkBind(this, fd);
     fd.bindDevice(this, label);
+  }
+
+  /** `fd` must be an open IOASID fd of this machine. */
+  private checkFd(fd: unknown): asserts fd is IoasidFd {
+    if (this.machine.fds.has(fd as IoasidFd)) return;
+    let closedHere = false;
+    try {
+      closedHere = fd instanceof IoasidFd && fd.machine === this.machine && fd.closed;
+    } catch {
+      closedHere = false;
+    }
+    if (closedHere) fail('EINVAL', 'fd is closed');
+    fail('EINVAL', `fd must be an open IOASID fd of this machine (from machine.openIoasidFd()), got ${show(fd)}`);
   }
 
   unbindIoasidFd(): void {
@@ -58,14 +88,24 @@ export class Device {
     this.fd.unbindDevice(this);
   }
 
-  attachIoasid(ioasid: number, options: { userPasid?: number } = {}): void {
+  private boundFd(): IoasidFd {
     if (!this.fd) fail('EINVAL', `device ${this.name} is not bound to an IOASID fd (BIND_IOASID_FD first)`);
-    this.fd.attachDevice(this, ioasid, options.userPasid);
+    return this.fd;
+  }
+
+  /** ATTACH_IOASID. Order of checks (§9): the IOASID (EINVAL if malformed, ENOENT), then options. */
+  attachIoasid(ioasid: number, options: { userPasid?: number } = {}): void {
+    const fd = this.boundFd();
+    fd.ioasidObject(ioasid);
+    const o = optionsArg(options, 'options', ['userPasid']);
+    fd.attachDevice(this, ioasid, o.userPasid === undefined ? undefined : pasidArg(o.userPasid, 'userPasid'));
   }
 
   detachIoasid(ioasid: number, options: { userPasid?: number } = {}): void {
-    if (!this.fd) fail('EINVAL', `device ${this.name} is not bound to an IOASID fd`);
-    this.fd.detachDevice(this, ioasid, options.userPasid);
+    const fd = this.boundFd();
+    fd.ioasidObject(ioasid);
+    const o = optionsArg(options, 'options', ['userPasid']);
+    fd.detachDevice(this, ioasid, o.userPasid === undefined ? undefined : pasidArg(o.userPasid, 'userPasid'));
   }
 
   /**
@@ -76,33 +116,48 @@ export class Device {
     this.machine.driver.resetDevice?.(this.desc);
   }
 
-  /** Per-device GET_INFO, before any IOASID exists. */
+  /** Per-device GET_INFO, before any IOASID exists (a copy the caller owns). */
   getInfo(): IoasidInfo {
-    return this.machine.driver.capabilities(this.desc);
+    return copyOut(this.machine.driver.capabilities(this.desc));
   }
 
   dmaWrite(iova: bigint, bytes: Uint8Array, options: DmaOptions = {}): void {
     u64(iova, 'iova');
-    const wire = this.wire(options.pasid);
-    this.machine.dma(this, wire.rid, wire.pasid, iova, bytes, true, options.privileged ?? false);
+    if (!isUint8Array(bytes)) fail('EINVAL', `bytes must be a Uint8Array (got ${show(bytes)})`);
+    const { wire, privileged } = this.request(iova, bytes.length, 'bytes.length', options);
+    this.machine.dma(this, wire.rid, wire.pasid, iova, bytes, true, privileged);
   }
 
   dmaRead(iova: bigint, length: number, options: DmaOptions = {}): Uint8Array {
     u64(iova, 'iova');
-    if (!Number.isInteger(length) || length < 0) fail('EINVAL', `length must be a non-negative integer (got ${length})`);
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
+      fail('EINVAL', `length must be a non-negative integer (got ${show(length)})`);
+    }
+    const { wire, privileged } = this.request(iova, length, 'length', options);
     const out = new Uint8Array(length);
-    const wire = this.wire(options.pasid);
-    this.machine.dma(this, wire.rid, wire.pasid, iova, out, false, options.privileged ?? false);
+    this.machine.dma(this, wire.rid, wire.pasid, iova, out, false, privileged);
     return out;
   }
 
-  /** The RID and PASID this device puts on the bus for a request tagged `pasid`. */
+  /** Validates the rest of a DMA: its length, its end, its options; returns what goes on the bus. */
+  private request(iova: bigint, length: number, what: string, options: unknown): { wire: { rid: number; pasid: number }; privileged: boolean } {
+    if (length > MAX_DMA_LENGTH) fail('EINVAL', `${what} ${length} exceeds the largest single DMA (${hex(MAX_DMA_LENGTH)} bytes, 1 GiB)`);
+    // A transfer running past 2^64 is not refused here: it goes on the bus page by page, and the
+    // IOMMU blocks it (no address space reaches that high), as the hardware would.
+    const o = optionsArg(options, 'options', ['pasid', 'privileged']);
+    const privileged = optionalBool(o.privileged, 'options.privileged') ?? false;
+    return { wire: this.wire(o.pasid as number | undefined), privileged };
+  }
+
+  /**
+   * The RID and PASID this device puts on the bus for a request tagged `pasid`. A pdev can put
+   * any PASID on the wire (nothing in the device stops it): isolation comes from the IOMMU's
+   * tables, which hold under its RID only the routes this device was given. An mdev tags every
+   * request with a host PASID its driver chose at attach time, never one of its own choosing.
+   */
   wire(pasid: number | undefined): { rid: number; pasid: number } {
-    if (pasid !== undefined && (!Number.isInteger(pasid) || pasid < 0 || pasid >= 1 << 20)) {
-      fail('EINVAL', `pasid must be an integer in [0, 2^20) (got ${pasid})`);
-    }
+    if (pasid !== undefined) pasidArg(pasid, 'pasid');
     if (this.kind === 'pdev') return { rid: this.rid, pasid: pasid ?? -1 };
-    // An mdev tags every request with a host PASID its driver chose at attach time.
     const host = this.fd?.mdevHostPasid(this, pasid);
     if (host === undefined) {
       fail('EINVAL', `mdev ${this.name} has no ${pasid === undefined ? 'default address space' : `vPASID ${pasid}`} attached, so it cannot issue the DMA`);
@@ -116,3 +171,11 @@ export class Device {
   }
 }
 
+/** A Uint8Array (or subclass, such as a Node Buffer); never throws, whatever `v` is. */
+export function isUint8Array(v: unknown): v is Uint8Array {
+  try {
+    return ArrayBuffer.isView(v) && v instanceof Uint8Array;
+  } catch {
+    return false;
+  }
+}

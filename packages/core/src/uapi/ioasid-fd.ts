@@ -1,7 +1,7 @@
 import { fail, type FaultRecord } from './errors.js';
 import { hex, u64 } from './args.js';
 import type { IoasidInfo, NestingKind, PgtableFormat, Protocol } from './info.js';
-import type { DomainDump, InvalidateRequest, LookupView, PageResponseCode } from '../driver/driver.js';
+import type { DomainDump, IommuDomain, InvalidateRequest, LookupView, PageResponseCode } from '../driver/driver.js';
 import type { Machine } from '../machine.js';
 import type { Device } from './device.js';
 import { IoasidObject, type Attachment } from './ioasid.js';
@@ -14,7 +14,31 @@ import { PAGE_SHIFT, PAGE_SIZE } from '../memory/host-memory.js';
 import { PROT_READ, PROT_WRITE } from '../pgtable/format.js';
 import * as cmd from './commands.js';
 import { IOASID_EXTENSIONS } from './commands.js';
-import { checkGroups } from '../rules/groups.js';
+import { AttachIndex, topologyOf } from '../rules/groups.js';
+import { IdAllocator } from '../rules/id-allocator.js';
+import { argObject, copyOut, ioasidArg, onlyKeys, optionalBool, optionsArg, pasidArg, plainData, show, type Args } from './validate.js';
+
+/**
+ * IOASID numbers of one fd: 1 … IOASID_LIMIT − 1 (1,048,575 address spaces alive at once; one
+ * more ALLOC / CREATE_NESTING → ENOSPC, checked before anything is allocated). Numbers are handed
+ * out in ascending order until the space has been used once; after that the oldest freed number
+ * comes back first (IdAllocator), so a live IOASID never shares its number and a just-freed
+ * number is not reused at once. Wider than any vendor ID space a domain consumes (VT-d DIDs,
+ * SMMU VMIDs/ASIDs: 2^16), so those report their own ENOSPC first.
+ */
+export const IOASID_LIMIT = 1 << 20;
+
+/** Fields of each command's argument object (anything else → EINVAL naming it). */
+const FIELDS = {
+  REGISTER_MEMORY: ['vaddr', 'size'],
+  MAP_DMA: ['ioasid', 'iova', 'vaddr', 'size', 'read', 'write'],
+  UNMAP_DMA: ['ioasid', 'iova', 'size', 'all'],
+  BIND: ['ioasid', 'addr', 'format'],
+  INVALIDATE_CACHE: ['ioasid', 'all', 'iova', 'size', 'pasid'],
+  PAGE_RESPONSE: ['ioasid', 'id', 'code'],
+  LOOKUP: ['ioasid', 'iova', 'pasid'],
+} as const;
+const U64_END = 1n << 64n;
 
 const PROTOCOLS: readonly Protocol[] = ['map', 'user-pgtable', 'user-pasid-table'];
 
@@ -56,15 +80,28 @@ export type InvalidateArgs =
 export class IoasidFd {
   closed = false;
   private readonly ioasids = new Map<number, IoasidObject>();
-  private nextId = 1;
+  private readonly ids: IdAllocator;
+  /** Devices and group members each IOASID holds (the group rule, GET_INFO). */
+  private readonly held: AttachIndex;
   private nextFaultId = 1;
   readonly devices = new Set<Device>();
   readonly accounting: PinAccounting;
   private readonly nesting: SoftwareNesting;
 
-  constructor(readonly machine: Machine) {
+  /**
+   * `machine.openIoasidFd()` is how an fd is opened. `options.ioasidLimit` (2 … IOASID_LIMIT)
+   * makes the IOASID number space smaller, for tools and tests that exercise ENOSPC.
+   */
+  constructor(
+    readonly machine: Machine,
+    options: { ioasidLimit?: number } = {},
+  ) {
+    const limit = options.ioasidLimit ?? IOASID_LIMIT;
+    if (!Number.isInteger(limit) || limit < 2 || limit > IOASID_LIMIT) fail('EINVAL', `ioasidLimit must be an integer in [2, ${IOASID_LIMIT}] (got ${show(limit)})`);
+    this.ids = new IdAllocator(1, limit, 'IOASID');
     this.accounting = new PinAccounting(Number(machine.memlockLimit >> BigInt(PAGE_SHIFT)));
     this.nesting = new SoftwareNesting(machine.vmm);
+    this.held = new AttachIndex(topologyOf(machine));
   }
 
   // ---- lookup helpers (order of checks: DESIGN §9) ----------------------------------------
@@ -73,11 +110,23 @@ export class IoasidFd {
     if (this.closed) fail('EBADF', 'the IOASID fd is closed');
   }
 
+  /** An IOASID by number: EBADF on a closed fd, EINVAL if `ioasid` is not a number at all, ENOENT if unknown. */
   private get(ioasid: unknown, name = 'ioasid'): IoasidObject {
     this.live();
-    const o = typeof ioasid === 'number' ? this.ioasids.get(ioasid) : undefined;
+    const o = this.ioasids.get(ioasidArg(ioasid, name));
     if (!o) fail('ENOENT', `${name} ${String(ioasid)} does not exist in this fd`);
     return o;
+  }
+
+  /** The argument object of a command: EBADF on a closed fd first, then EINVAL if it is not one. */
+  private args(value: unknown, command: string): Args {
+    this.live();
+    return argObject(value, `${command} arguments`);
+  }
+
+  /** `dev` is a device of this machine bound to this fd (internal calls; EINVAL otherwise). */
+  private bound(dev: Device): void {
+    if (!topologyOf(this.machine).has(dev) || dev.fd !== this) fail('EINVAL', `${show(dev)} is not a device bound to this IOASID fd`);
   }
 
   private expect(o: IoasidObject, protocol: Protocol, command: string): void {
@@ -87,7 +136,7 @@ export class IoasidFd {
   }
 
   private groups(o: IoasidObject): void {
-    checkGroups(o, this.machine.deviceList);
+    this.held.checkGroups(o);
   }
 
   ioasidObject(ioasid: number): IoasidObject {
@@ -102,15 +151,18 @@ export class IoasidFd {
 
   checkExtension(ext: string): 0 | 1 {
     this.live();
+    if (typeof ext !== 'string') fail('EINVAL', `ext must be an extension name (a string), got ${show(ext)}`);
     return (IOASID_EXTENSIONS as readonly string[]).includes(ext) && ext !== 'dirty-tracking' ? 1 : 0;
   }
 
   registerMemory(args: { vaddr: bigint; size: bigint }): void {
-    this.live();
-    const vaddr = u64(args?.vaddr, 'vaddr');
-    const size = u64(args?.size, 'size');
+    const a = this.args(args, 'REGISTER_MEMORY');
+    onlyKeys(a, FIELDS.REGISTER_MEMORY, 'REGISTER_MEMORY');
+    const vaddr = u64(a.vaddr, 'vaddr');
+    const size = u64(a.size, 'size');
     pageAligned(vaddr, 'vaddr');
     if (size === 0n) fail('EINVAL', 'size must not be zero');
+    if (vaddr + size > U64_END) fail('EOVERFLOW', `vaddr ${hex(vaddr)} + size ${hex(size)} wraps past 2^64`);
     pageAligned(size, 'size');
     const region = this.machine.vmm.region(vaddr, size);
     const clash = this.accounting.overlapping(vaddr, size);
@@ -125,9 +177,10 @@ export class IoasidFd {
   }
 
   unregisterMemory(args: { vaddr: bigint; size: bigint }): void {
-    this.live();
-    const vaddr = u64(args?.vaddr, 'vaddr');
-    const size = u64(args?.size, 'size');
+    const a = this.args(args, 'UNREGISTER_MEMORY');
+    onlyKeys(a, FIELDS.REGISTER_MEMORY, 'UNREGISTER_MEMORY');
+    const vaddr = u64(a.vaddr, 'vaddr');
+    const size = u64(a.size, 'size');
     const i = this.accounting.registrations.findIndex((r) => r.vaddr === vaddr && r.size === size);
     if (i < 0) fail('ENOENT', `no registration at vaddr ${hex(vaddr)} of size ${hex(size)}`);
     for (const o of this.ioasids.values()) {
@@ -152,33 +205,66 @@ export class IoasidFd {
   // ---- ALLOC / FREE / CREATE_NESTING --------------------------------------------------------
 
   alloc(args: AllocArgs): number {
-    this.live();
-    const { protocol, ...format } = args ?? ({} as AllocArgs);
+    const { protocol, ...rest } = this.args(args, 'ALLOC');
     checkProtocol(protocol);
     if (protocol !== 'map') {
       fail('EINVAL', `protocol '${protocol}' binds a user table that the hardware walks through a parent: create it with CREATE_NESTING`);
     }
-    this.machine.injector.check('ioasid');
+    const format = this.vendorFormat(rest, protocol, 'ALLOC');
+    this.checkIdSpace();
     const domain = this.machine.driver.createDomain({ protocol, format });
-    return this.insert(new IoasidObject(this.nextId, protocol, format, domain, undefined, 'none'));
+    return this.insert(domain, (id) => new IoasidObject(id, protocol, format, domain, undefined, 'none'));
   }
 
-  private insert(o: IoasidObject): number {
+  /**
+   * The vendor format fields of ALLOC / CREATE_NESTING: only those the driver declares for the
+   * protocol (IommuDriver.allocFormatKeys), as a deep copy the caller can no longer change.
+   */
+  private vendorFormat(rest: Args, protocol: Protocol, command: string): Readonly<Record<string, unknown>> {
+    const allowed = this.machine.driver.allocFormatKeys?.[protocol] ?? [];
+    for (const key of Object.keys(rest)) {
+      if (!allowed.includes(key)) {
+        fail('EINVAL', `${command}: the ${this.machine.vendor} driver takes no format field '${key}' for protocol '${protocol}' (it takes ${allowed.length ? allowed.join(', ') : 'none'})`);
+      }
+    }
+    return plainData(rest, 'format') as Record<string, unknown>;
+  }
+
+  private checkIdSpace(): void {
+    if (this.ids.available === 0) fail('ENOSPC', `all ${this.ids.capacity} IOASID numbers of this fd are in use (IOASID_LIMIT)`);
+  }
+
+  /**
+   * Registers an address space whose domain the driver just built. The IOASID's own bookkeeping
+   * is the last thing allocated (an injected failure gives the domain back), and its number is
+   * taken once nothing can fail any more.
+   */
+  private insert(domain: IommuDomain, make: (id: number) => IoasidObject, parent?: IoasidObject): number {
+    try {
+      this.machine.injector.check('ioasid');
+    } catch (e) {
+      domain.destroy();
+      throw e;
+    }
+    const o = make(this.ids.alloc());
+    parent?.children.add(o);
     this.ioasids.set(o.id, o);
-    this.nextId++;
     return o.id;
   }
 
   createNesting(args: { parent: number } & AllocArgs): number {
-    const parent = this.get(args?.parent, 'parent');
+    const a = this.args(args, 'CREATE_NESTING');
+    const parent = this.get(a.parent, 'parent');
     this.expect(parent, 'map', 'CREATE_NESTING (parent)');
     this.groups(parent);
-    const { parent: _p, protocol, ...format } = args;
+    const { parent: _p, protocol, ...rest } = a;
     checkProtocol(protocol);
     if (parent.parent) fail('EINVAL', `parent ${parent.id} is itself nested in ${parent.parent.id}; only one level of nesting is modelled`);
-    this.machine.injector.check('ioasid');
+    this.checkNestingSupport(protocol);
+    const format = this.vendorFormat(rest, protocol, 'CREATE_NESTING');
+    this.checkIdSpace();
     let nesting: NestingKind;
-    let domain;
+    let domain: IommuDomain;
     if (protocol === 'map') {
       nesting = 'software';
       domain = this.machine.driver.createDomain({ protocol, format });
@@ -186,9 +272,23 @@ export class IoasidFd {
       nesting = 'hardware';
       domain = this.machine.driver.createDomain({ protocol, format, parent: parent.domain });
     }
-    const child = new IoasidObject(this.nextId, protocol, format, domain, parent, nesting);
-    parent.children.add(child);
-    return this.insert(child);
+    return this.insert(domain, (id) => new IoasidObject(id, protocol, format, domain, parent, nesting), parent);
+  }
+
+  /**
+   * Software nesting ('map') is core's and always there; a binding protocol needs the vendor:
+   * some device of the machine must list it in GET_INFO, else EOPNOTSUPP before anything is allocated.
+   */
+  private checkNestingSupport(protocol: Protocol): void {
+    if (protocol === 'map') return;
+    const offered = this.machine.deviceList.some((d) => {
+      try {
+        return this.machine.driver.capabilities(d.desc).protocols.includes(protocol);
+      } catch {
+        return false;
+      }
+    });
+    if (!offered) fail('EOPNOTSUPP', `the ${this.machine.vendor} driver offers no '${protocol}' protocol (no device lists it in GET_INFO): no hardware nesting of that kind`);
   }
 
   free(ioasid: number): void {
@@ -207,14 +307,20 @@ export class IoasidFd {
     this.machine.kvm.forgetIoasid(this, o.id);
     o.parent?.children.delete(o);
     this.ioasids.delete(o.id);
+    this.held.forget(o);
+    this.ids.free(o.id);
   }
 
   // ---- GET_INFO -----------------------------------------------------------------------------
 
+  /** GET_INFO of an IOASID (§3): a copy the caller owns. */
   getInfo(ioasid: number): IoasidInfo {
-    const o = this.get(ioasid);
+    return copyOut(this.info(this.get(ioasid)));
+  }
+
+  private info(o: IoasidObject): IoasidInfo {
     const own = o.domain.info();
-    const devs = uniqueDevices(o.attachments);
+    const devs = this.held.devices(o);
     if (devs.length === 0) {
       return {
         protocols: [o.protocol],
@@ -244,16 +350,22 @@ export class IoasidFd {
   // ---- MAP_DMA / UNMAP_DMA ------------------------------------------------------------------
 
   mapDma(args: MapDmaArgs): void {
-    const o = this.get(args?.ioasid);
+    const a = this.args(args, 'MAP_DMA');
+    const o = this.get(a.ioasid);
     this.expect(o, 'map', 'MAP_DMA');
     this.groups(o);
-    const iova = u64(args.iova, 'iova');
-    const vaddr = u64(args.vaddr, o.isSoftwareChild ? 'vaddr (parent IOVA)' : 'vaddr');
-    const size = u64(args.size, 'size');
-    const prot = (args.read === false ? 0 : PROT_READ) | (args.write === false ? 0 : PROT_WRITE);
+    onlyKeys(a, FIELDS.MAP_DMA, 'MAP_DMA');
+    const iova = u64(a.iova, 'iova');
+    const vaddrName = o.isSoftwareChild ? 'vaddr (parent IOVA)' : 'vaddr';
+    const vaddr = u64(a.vaddr, vaddrName);
+    const size = u64(a.size, 'size');
+    const read = optionalBool(a.read, 'read');
+    const write = optionalBool(a.write, 'write');
+    const prot = (read === false ? 0 : PROT_READ) | (write === false ? 0 : PROT_WRITE);
     if (prot === 0) fail('EINVAL', 'a map must allow read or write');
     if (size === 0n) fail('EINVAL', 'size must not be zero');
-    if (iova + size > 1n << 64n) fail('EOVERFLOW', `iova ${hex(iova)} + size ${hex(size)} wraps past 2^64`);
+    if (iova + size > U64_END) fail('EOVERFLOW', `iova ${hex(iova)} + size ${hex(size)} wraps past 2^64`);
+    if (vaddr + size > U64_END) fail('EOVERFLOW', `${vaddrName} ${hex(vaddr)} + size ${hex(size)} wraps past 2^64`);
     const info = o.domain.info();
     const minPage = info.pageSizes[0] ?? BigInt(PAGE_SIZE);
     for (const [v, n] of [[iova, 'iova'], [vaddr, 'vaddr'], [size, 'size']] as const) {
@@ -303,15 +415,16 @@ export class IoasidFd {
   }
 
   unmapDma(args: UnmapDmaArgs): bigint {
-    const o = this.get(args?.ioasid);
+    const a = this.args(args, 'UNMAP_DMA');
+    const o = this.get(a.ioasid);
     this.expect(o, 'map', 'UNMAP_DMA');
     this.groups(o);
+    onlyKeys(a, FIELDS.UNMAP_DMA, 'UNMAP_DMA');
     let victims: DmaMapping[];
-    if (args.all === true) {
-      if ('iova' in args || 'size' in args) fail('EINVAL', 'unmap-all takes no iova or size');
+    if (optionalBool(a.all, 'all') === true) {
+      if ('iova' in a || 'size' in a) fail('EINVAL', 'unmap-all takes no iova or size');
       victims = [...o.maps.all()];
     } else {
-      const a = args as { iova: bigint; size: bigint };
       const iova = u64(a.iova, 'iova');
       const size = u64(a.size, 'size');
       if (size === 0n) fail('EINVAL', 'size must not be zero (use all: true to unmap everything)');
@@ -343,43 +456,90 @@ export class IoasidFd {
   // ---- binding protocol ---------------------------------------------------------------------
 
   bindPgtable(args: { ioasid: number; addr: bigint; format: PgtableFormat }): void {
-    const o = this.get(args?.ioasid);
+    const a = this.args(args, 'BIND_PGTABLE');
+    const o = this.get(a.ioasid);
     this.expect(o, 'user-pgtable', 'BIND_PGTABLE');
     this.groups(o);
-    const addr = u64(args.addr, 'addr');
+    onlyKeys(a, FIELDS.BIND, 'BIND_PGTABLE');
+    const addr = u64(a.addr, 'addr');
     pageAligned(addr, 'addr');
-    checkFormat(args.format);
+    const format = this.bindFormat(o, a.format, 'formats');
     if (!o.domain.bindPgtable) fail('EOPNOTSUPP', `the ${this.machine.vendor} driver cannot bind user page tables`);
-    o.domain.bindPgtable(addr, args.format);
-    o.bound = { addr, format: args.format };
+    o.domain.bindPgtable(addr, format);
+    o.bound = { addr, format };
   }
 
   bindPasidTable(args: { ioasid: number; addr: bigint; format: PgtableFormat }): void {
-    const o = this.get(args?.ioasid);
+    const a = this.args(args, 'BIND_PASID_TABLE');
+    const o = this.get(a.ioasid);
     this.expect(o, 'user-pasid-table', 'BIND_PASID_TABLE');
     this.groups(o);
-    const addr = u64(args.addr, 'addr');
-    checkFormat(args.format);
+    onlyKeys(a, FIELDS.BIND, 'BIND_PASID_TABLE');
+    const addr = u64(a.addr, 'addr');
+    const format = this.bindFormat(o, a.format, 'pasidTableFormats');
     if (!o.domain.bindPasidTable) fail('EOPNOTSUPP', `the ${this.machine.vendor} driver cannot bind PASID tables`);
-    o.domain.bindPasidTable(addr, args.format);
-    o.bound = { addr, format: args.format };
+    o.domain.bindPasidTable(addr, format);
+    o.bound = { addr, format };
+  }
+
+  /**
+   * A bindable format as the user passed it, checked against GET_INFO: plain data with a `kind`
+   * that GET_INFO lists for this IOASID, and exactly the fields of a listed format of that kind
+   * (a missing or extra field → EINVAL naming it). The vendor then checks the values. Before
+   * any device is attached the IOASID's GET_INFO lists nothing, so the formats the machine's
+   * devices offer stand in. Returns a private deep copy.
+   */
+  private bindFormat(o: IoasidObject, value: unknown, list: 'formats' | 'pasidTableFormats'): PgtableFormat {
+    const f = plainData(value, 'format');
+    if (typeof f !== 'object' || f === null || Array.isArray(f) || typeof (f as PgtableFormat).kind !== 'string') {
+      fail('EINVAL', 'format must be an object with a kind, one of those GET_INFO lists');
+    }
+    const format = f as PgtableFormat;
+    const listed = this.listedFormats(o, list);
+    const sameKind = listed.filter((g) => g.kind === format.kind);
+    if (sameKind.length === 0) {
+      const kinds = [...new Set(listed.map((g) => g.kind))];
+      fail('EINVAL', `format.kind '${format.kind}' is not among the ${list} GET_INFO lists for IOASID ${o.id} (${kinds.length ? kinds.join(', ') : 'none'})`);
+    }
+    const keys = Object.keys(format);
+    if (!sameKind.some((g) => sameKeys(keys, Object.keys(g)))) {
+      const want = Object.keys(sameKind[0]);
+      const missing = want.find((k) => !keys.includes(k));
+      if (missing !== undefined) fail('EINVAL', `format.${missing} is missing: a '${format.kind}' format has the fields ${want.join(', ')}`);
+      const extra = keys.find((k) => !want.includes(k));
+      fail('EINVAL', `format.${extra} is not a field of a '${format.kind}' format (its fields: ${want.join(', ')})`);
+    }
+    return format;
+  }
+
+  private listedFormats(o: IoasidObject, list: 'formats' | 'pasidTableFormats'): PgtableFormat[] {
+    if (this.held.devices(o).length > 0) return this.info(o)[list];
+    const out: PgtableFormat[] = [];
+    for (const d of this.machine.deviceList) {
+      try {
+        out.push(...this.machine.driver.capabilities(d.desc)[list]);
+      } catch {
+        // a device the vendor cannot describe offers nothing
+      }
+    }
+    return out;
   }
 
   invalidateCache(args: InvalidateArgs): void {
-    const o = this.get(args?.ioasid);
+    const a = this.args(args, 'INVALIDATE_CACHE');
+    const o = this.get(a.ioasid);
     this.groups(o);
+    onlyKeys(a, FIELDS.INVALIDATE_CACHE, 'INVALIDATE_CACHE');
     let req: InvalidateRequest;
-    const pasid = args.pasid;
-    if (pasid !== undefined && (!Number.isInteger(pasid) || pasid < 0 || pasid >= 1 << 20)) {
-      fail('EINVAL', `pasid must be an integer in [0, 2^20) (got ${String(pasid)})`);
-    }
-    if (args.all === true) {
+    const pasid = a.pasid === undefined ? undefined : pasidArg(a.pasid, 'pasid');
+    if (optionalBool(a.all, 'all') === true) {
+      if ('iova' in a || 'size' in a) fail('EINVAL', 'an invalidation of all takes no iova or size');
       req = { all: true, pasid };
     } else {
-      const a = args as { iova: bigint; size: bigint };
       const iova = u64(a.iova, 'iova');
       const size = u64(a.size, 'size');
       if (size === 0n) fail('EINVAL', 'size must not be zero (use all: true)');
+      if (iova + size > U64_END) fail('EOVERFLOW', `iova ${hex(iova)} + size ${hex(size)} wraps past 2^64`);
       req = { iova, size, pasid };
     }
     o.domain.invalidate(req);
@@ -387,26 +547,33 @@ export class IoasidFd {
 
   // ---- faults -------------------------------------------------------------------------------
 
+  /** READ_FAULTS: the unread faults, oldest first, as copies (the pending page requests stay the fd's). */
   readFaults(ioasid: number): IoFault[] {
-    return this.get(ioasid).faults.drain();
+    return copyOut(this.get(ioasid).faults.drain());
   }
 
   pageResponse(args: { ioasid: number; id: number; code: PageResponseCode }): void {
-    const o = this.get(args?.ioasid);
-    if (!['success', 'invalid', 'failure'].includes(args.code)) {
-      fail('EINVAL', `code must be 'success', 'invalid' or 'failure' (got ${String(args.code)})`);
+    const a = this.args(args, 'PAGE_RESPONSE');
+    const o = this.get(a.ioasid);
+    onlyKeys(a, FIELDS.PAGE_RESPONSE, 'PAGE_RESPONSE');
+    const code = a.code as PageResponseCode;
+    if (!['success', 'invalid', 'failure'].includes(code)) {
+      fail('EINVAL', `code must be 'success', 'invalid' or 'failure' (got ${show(code)})`);
     }
-    const f = o.faults.pending.get(args.id);
-    if (!f) fail('ENOENT', `no pending page request with id ${String(args.id)} on IOASID ${o.id}`);
+    const id = a.id;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail('EINVAL', `id must be the id of a page request READ_FAULTS returned (got ${show(id)})`);
+    const f = o.faults.pending.get(id);
+    if (!f) fail('ENOENT', `no pending page request with id ${id} on IOASID ${o.id}`);
     o.faults.pending.delete(f.id);
     const dev = this.machine.device(f.device);
     const wire = f.record.pasid;
-    this.machine.driver.pageResponse?.(dev.desc, wire ?? -1, f.record, args.code);
-    dev.receivePageResponse({ pasid: f.pasid, iova: f.iova, code: args.code });
+    this.machine.driver.pageResponse?.(dev.desc, wire ?? -1, f.record, code);
+    dev.receivePageResponse({ pasid: f.pasid, iova: f.iova, code });
   }
 
   /** Routes a DMA fault to the IOASID the request was attached to. */
   reportFault(dev: Device, record: FaultRecord): void {
+    if (!topologyOf(this.machine).has(dev)) return;
     const att = this.routeOf(dev, record.pasid);
     if (!att) return;
     const pageRequest = record.pageRequest === true && dev.desc.pri;
@@ -424,10 +591,11 @@ export class IoasidFd {
   }
 
   private routeOf(dev: Device, wirePasid: number | undefined): Attachment | undefined {
-    const mine = this.attachmentsOf(dev);
-    if (dev.kind === 'mdev') return top(mine.filter((a) => a.wirePasid === wirePasid));
-    if (wirePasid === undefined || wirePasid < 0) return top(mine.filter((a) => a.userPasid === undefined));
-    return top(mine.filter((a) => a.userPasid === wirePasid)) ?? top(mine.filter((a) => a.userPasid === undefined));
+    if (dev.fd !== this) return undefined;
+    const r = dev.routes;
+    if (dev.kind === 'mdev') return wirePasid === undefined || wirePasid < 0 ? undefined : r.onWire(wirePasid);
+    if (wirePasid === undefined || wirePasid < 0) return r.top(undefined);
+    return r.top(wirePasid) ?? r.top(undefined);
   }
 
   // ---- debug view ---------------------------------------------------------------------------
@@ -438,13 +606,18 @@ export class IoasidFd {
 
   lookup(ioasid: number, iova: bigint, options: { pasid?: number } = {}): LookupView {
     const o = this.get(ioasid);
-    return o.domain.lookup(u64(iova, 'iova'), options.pasid);
+    const at = u64(iova, 'iova');
+    const opts = optionsArg(options, 'options', ['pasid']);
+    return o.domain.lookup(at, opts.pasid === undefined ? undefined : pasidArg(opts.pasid, 'options.pasid'));
   }
 
   // ---- devices (called from Device) -----------------------------------------------------------
 
   bindDevice(dev: Device, label: string): void {
     this.live();
+    if (!topologyOf(this.machine).has(dev) || dev.fd !== undefined) fail('EINVAL', `${show(dev)} is not an unbound device of this machine`);
+    if (typeof label !== 'string' || label === '') fail('EINVAL', `label must be a non-empty string (got ${show(label)})`);
+    topologyOf(this.machine).checkBind(dev, this);
     if ([...this.devices].some((d) => d.label === label)) fail('EEXIST', `label '${label}' is already used by another device on this fd`);
     this.machine.driver.probeDevice?.(dev.desc);
     dev.fd = this;
@@ -453,40 +626,40 @@ export class IoasidFd {
   }
 
   unbindDevice(dev: Device): void {
-    if (this.attachmentsOf(dev).length > 0) fail('EBUSY', `device ${dev.name} is still attached; detach it first`);
+    this.bound(dev);
+    if (dev.routes.count > 0) fail('EBUSY', `device ${dev.name} is still attached; detach it first`);
     this.machine.driver.releaseDevice?.(dev.desc);
     this.devices.delete(dev);
     dev.fd = undefined;
     dev.label = '';
   }
 
+  /** The attachments of a device bound to this fd (RID stack first, then its vPASIDs). */
   attachmentsOf(dev: Device): Attachment[] {
-    const out: Attachment[] = [];
-    for (const o of this.ioasids.values()) for (const a of o.attachments) if (a.device === dev) out.push(a);
-    return out;
+    return topologyOf(this.machine).has(dev) && dev.fd === this ? dev.routes.all() : [];
   }
 
   /** Host PASID an mdev puts on the wire for its default space (undefined) or a vPASID. */
   mdevHostPasid(dev: Device, userPasid: number | undefined): number | undefined {
-    return top(this.attachmentsOf(dev).filter((a) => a.userPasid === userPasid))?.wirePasid;
+    return topologyOf(this.machine).has(dev) && dev.fd === this ? dev.routes.top(userPasid)?.wirePasid : undefined;
   }
 
   attachDevice(dev: Device, ioasid: number, userPasid: number | undefined): void {
+    this.bound(dev);
     const o = this.get(ioasid);
-    if (userPasid !== undefined && (!Number.isInteger(userPasid) || userPasid < 0 || userPasid >= 1 << 20)) {
-      fail('EINVAL', `userPasid must be an integer in [0, 2^20) (got ${String(userPasid)})`);
-    }
+    if (userPasid !== undefined) pasidArg(userPasid, 'userPasid');
     const caps = this.machine.driver.capabilities(dev.desc);
     if (userPasid !== undefined && userPasid >= 2 ** caps.pasidBits) {
       fail('ERANGE', `userPasid ${userPasid} exceeds the ${caps.pasidBits}-bit PASID width of device ${dev.name}`);
     }
-    const mine = this.attachmentsOf(dev);
-    if (mine.some((a) => a.ioasid === o && a.userPasid === userPasid)) {
+    const routes = dev.routes;
+    if (routes.find(o, userPasid)) {
       fail('EBUSY', `device ${dev.name} is already attached to IOASID ${ioasid}${userPasid !== undefined ? ` with vPASID ${userPasid}` : ''}`);
     }
-    const below = top(mine.filter((a) => a.userPasid === userPasid));
+    const stack = routes.stack(userPasid);
+    const below = stack[stack.length - 1];
     if (o.parent) {
-      if (!mine.some((a) => a.ioasid === o.parent && a.userPasid === undefined)) {
+      if (!routes.find(o.parent, undefined)) {
         fail('EINVAL', `device ${dev.name} must be attached to the parent IOASID ${o.parent.id} before its nested child ${ioasid}`);
       }
       if (below && below.ioasid !== o.parent) {
@@ -495,7 +668,9 @@ export class IoasidFd {
     } else if (below) {
       fail('EBUSY', `device ${dev.name} already routes ${userPasid === undefined ? 'its RID' : `vPASID ${userPasid}`} to IOASID ${below.ioasid.id}; detach it first`);
     }
-    if (o.protocol === 'user-pasid-table' && mine.some((a) => a.ioasid.protocol === 'user-pasid-table')) {
+    // The group's RID traffic goes to one IOASID (EINVAL); a PASID attachment is the device's own.
+    if (userPasid === undefined) topologyOf(this.machine).checkGroupAttach(dev, o, stack, (d) => d.routes.stack(undefined));
+    if (o.protocol === 'user-pasid-table' && routes.hasPasidTable) {
       fail('EBUSY', `device ${dev.name} is already attached to a PASID-table IOASID (one per device)`);
     }
     if (dev.kind === 'pdev' && userPasid !== undefined && dev.desc.enqcmd && this.machine.kvm.hasMappings) {
@@ -536,6 +711,8 @@ export class IoasidFd {
       throw e;
     }
     o.attachments.push(att);
+    dev.routes.add(att);
+    this.held.added(att);
   }
 
   private globalPasid(o: IoasidObject): number {
@@ -563,20 +740,25 @@ export class IoasidFd {
   }
 
   detachDevice(dev: Device, ioasid: number, userPasid: number | undefined): void {
+    this.bound(dev);
     const o = this.get(ioasid);
-    const att = o.attachments.find((a) => a.device === dev && a.userPasid === userPasid);
+    if (userPasid !== undefined) pasidArg(userPasid, 'userPasid');
+    const routes = dev.routes;
+    const att = routes.find(o, userPasid);
     if (!att) fail('EINVAL', `device ${dev.name} is not attached to IOASID ${ioasid}${userPasid !== undefined ? ` with vPASID ${userPasid}` : ''}`);
-    const mine = this.attachmentsOf(dev);
-    const stacked = mine.find((a) => a.ioasid.parent === o && a.userPasid === undefined);
-    if (userPasid === undefined && mine.some((a) => a.ioasid.parent === o)) {
-      fail('EBUSY', `device ${dev.name} is still attached to IOASID ${(stacked ?? mine.find((a) => a.ioasid.parent === o))!.ioasid.id}, nested in ${ioasid}; detach that first`);
+    if (userPasid === undefined && routes.nestedIn(o) > 0) {
+      const all = routes.all().filter((a) => a.ioasid.parent === o);
+      const stacked = all.find((a) => a.userPasid === undefined) ?? all[0];
+      fail('EBUSY', `device ${dev.name} is still attached to IOASID ${stacked.ioasid.id}, nested in ${ioasid}; detach that first`);
     }
     // What was routed below this attachment (the parent, for a nested child) takes over again.
-    const stack = mine.filter((a) => a.userPasid === userPasid);
+    const stack = routes.stack(userPasid);
     const isTop = stack[stack.length - 1] === att;
     const below = isTop ? stack[stack.length - 2] : undefined;
     o.domain.detach(dev.desc, att.wirePasid, below && below.wirePasid === att.wirePasid ? below.ioasid.domain : undefined);
-    o.attachments.splice(o.attachments.indexOf(att), 1);
+    o.attachments.splice(o.attachments.lastIndexOf(att), 1);
+    routes.remove(att);
+    this.held.removed(att);
     this.releasePasid(o, att);
   }
 
@@ -602,7 +784,8 @@ export class IoasidFd {
 
   /**
    * What this fd holds, as plain data: every IOASID with its protocol, nesting, maps, attachments
-   * and binding, the bound devices, and the pinned-page accounting. Reading it changes nothing.
+   * and binding, the bound devices, and the pinned-page accounting. Reading it changes nothing,
+   * and what it returns is the caller's own copy (nothing in it is shared with the fd or the user).
    */
   describe(): FdDescription {
     this.live();
@@ -615,7 +798,7 @@ export class IoasidFd {
         children: [...o.children].map((c) => c.id),
         maps: o.maps.all().map((m) => ({ iova: m.iova, size: m.size, vaddr: m.vaddr, read: (m.prot & PROT_READ) !== 0, write: (m.prot & PROT_WRITE) !== 0 })),
         attachments: o.attachments.map((a) => ({ device: a.device.name, userPasid: a.userPasid, wirePasid: a.wirePasid })),
-        bound: o.bound ? { addr: o.bound.addr, format: { ...o.bound.format } } : undefined,
+        bound: o.bound ? { addr: o.bound.addr, format: copyOut(o.bound.format) } : undefined,
       })),
       devices: [...this.devices].map((d) => ({ name: d.name, label: d.label })),
       lockedPages: this.accounting.lockedPages,
@@ -625,8 +808,13 @@ export class IoasidFd {
 
   // ---- the ioctl dispatcher -------------------------------------------------------------------
 
-  /** Dispatches a command by its proposal number (trace replay, scenario files). */
+  /**
+   * Dispatches a command by its proposal number (trace replay, scenario files). Commands that
+   * name one IOASID (FREE, GET_INFO, READ_FAULTS, DUMP_PGTABLE) take the number or `{ ioasid }`.
+   */
   ioctl(command: number, arg?: unknown): unknown {
+    if (typeof command !== 'number' || !Number.isInteger(command)) fail('EINVAL', `command must be an ioctl number (got ${show(command)})`);
+    this.live();
     const a = arg as never;
     switch (command) {
       case cmd.IOASID_CHECK_EXTENSION:
@@ -638,9 +826,9 @@ export class IoasidFd {
       case cmd.IOASID_ALLOC:
         return this.alloc(a);
       case cmd.IOASID_FREE:
-        return this.free(typeof arg === 'object' && arg !== null ? (arg as { ioasid: number }).ioasid : (arg as number));
+        return this.free(this.ioasidIn(arg, 'IOASID_FREE'));
       case cmd.IOASID_GET_INFO:
-        return this.getInfo(typeof arg === 'object' && arg !== null ? (arg as { ioasid: number }).ioasid : (arg as number));
+        return this.getInfo(this.ioasidIn(arg, 'IOASID_GET_INFO'));
       case cmd.IOASID_MAP_DMA:
         return this.mapDma(a);
       case cmd.IOASID_UNMAP_DMA:
@@ -654,27 +842,34 @@ export class IoasidFd {
       case cmd.IOASID_INVALIDATE_CACHE:
         return this.invalidateCache(a);
       case cmd.IOASID_READ_FAULTS:
-        return this.readFaults(typeof arg === 'object' && arg !== null ? (arg as { ioasid: number }).ioasid : (arg as number));
+        return this.readFaults(this.ioasidIn(arg, 'IOASID_READ_FAULTS'));
       case cmd.IOASID_PAGE_RESPONSE:
         return this.pageResponse(a);
       case cmd.IOASID_DUMP_PGTABLE:
-        return this.dumpPgtable(typeof arg === 'object' && arg !== null ? (arg as { ioasid: number }).ioasid : (arg as number));
+        return this.dumpPgtable(this.ioasidIn(arg, 'IOASID_DUMP_PGTABLE'));
       case cmd.IOASID_LOOKUP: {
-        const l = arg as { ioasid: number; iova: bigint; pasid?: number };
-        return this.lookup(l?.ioasid, l?.iova, { pasid: l?.pasid });
+        const l = this.args(arg, 'IOASID_LOOKUP');
+        this.get(l.ioasid);
+        onlyKeys(l, FIELDS.LOOKUP, 'IOASID_LOOKUP');
+        return this.lookup(l.ioasid as number, l.iova as bigint, l.pasid === undefined ? {} : { pasid: l.pasid as number });
       }
       case cmd.IOASID_UNBIND_PGTABLE:
       case cmd.IOASID_UNBIND_PASID_TABLE:
         fail('EOPNOTSUPP', 'UNBIND was withdrawn in v2 of the proposal: FREE the IOASID to unbind');
       // falls through (fail never returns)
       default:
-        fail('EINVAL', `unknown ioctl command 0x${Number(command).toString(16)}`);
+        fail('EINVAL', `unknown ioctl command 0x${command.toString(16)}`);
     }
   }
-}
 
-function top<T>(list: T[]): T | undefined {
-  return list[list.length - 1];
+  /** The IOASID a single-IOASID command names: the number itself, or `{ ioasid }` (looked up first, §9). */
+  private ioasidIn(arg: unknown, command: string): number {
+    if (typeof arg !== 'object' || arg === null) return arg as number;
+    const a = this.args(arg, command);
+    this.get(a.ioasid);
+    onlyKeys(a, ['ioasid'], command);
+    return a.ioasid as number;
+  }
 }
 
 function pageAligned(v: bigint, name: string): void {
@@ -683,18 +878,12 @@ function pageAligned(v: bigint, name: string): void {
 
 function checkProtocol(protocol: unknown): asserts protocol is Protocol {
   if (!PROTOCOLS.includes(protocol as Protocol)) {
-    fail('EINVAL', `protocol must be one of ${PROTOCOLS.map((p) => `'${p}'`).join(', ')} (got ${String(protocol)})`);
+    fail('EINVAL', `protocol must be one of ${PROTOCOLS.map((p) => `'${p}'`).join(', ')} (got ${show(protocol)})`);
   }
 }
 
-function checkFormat(format: unknown): asserts format is PgtableFormat {
-  if (typeof format !== 'object' || format === null || typeof (format as PgtableFormat).kind !== 'string') {
-    fail('EINVAL', 'format must be an object with a kind, one of those GET_INFO lists');
-  }
-}
-
-function uniqueDevices(atts: Attachment[]): Device[] {
-  return [...new Set(atts.map((a) => a.device))];
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((k) => b.includes(k));
 }
 
 function describeRanges(r: { start: bigint; last: bigint }[]): string {
