@@ -6,6 +6,7 @@ import { encodePasidDirEntry, decodePasidDirEntry, pasidDirEntryAddr, pasidDirIn
 import { PASID_ENTRY_QWORDS, pasidEntryAddr } from './tables/pasid-entry.js';
 import { DEVFN_UPPER, decodeRootEntry, encodeRootEntry, rootEntryAddr } from './tables/root-table.js';
 import { readQwords, writeQwords, hex } from './tables/qwords.js';
+import { checkHostPointer } from './host-address.js';
 
 /** PASID directory size Linux programs for 20-bit PASIDs: PDTS 7 → 2^14 entries, 128 KiB (32 pages). */
 export const PDTS = 7;
@@ -32,8 +33,19 @@ export class ContextTables {
   private readonly contextTables = new Map<number, number>(); // bus*2 + upper → frame
   private readonly rids = new Map<number, RidState>();
 
-  constructor(private readonly host: HostMemory) {
-    this.rootFrame = host.allocFrame();
+  constructor(
+    private readonly host: HostMemory,
+    /** The unit's host address width: every table pointer written here must lie below 2^haw. */
+    readonly haw: number,
+  ) {
+    const root = host.allocFrame();
+    try {
+      checkHostPointer(root, 1, haw, 'root table (RTADDR_REG.RTA)');
+    } catch (e) {
+      host.freeFrame(root);
+      throw e;
+    }
+    this.rootFrame = root;
   }
 
   get rootAddr(): bigint {
@@ -85,9 +97,12 @@ export class ContextTables {
     let dir = -1;
     try {
       this.contextAddr(dev.rid, true, allocated);
+      for (const f of allocated) checkHostPointer(f, 1, this.haw, 'context table (root entry CTP)');
       dir = this.host.allocFrames(DIR_FRAMES, 1);
+      checkHostPointer(dir, DIR_FRAMES, this.haw, 'PASID directory (context entry PASIDDIRPTR)');
     } catch (e) {
       for (const f of allocated) this.host.freeFrame(f);
+      if (dir >= 0) this.host.freeFrames(dir, DIR_FRAMES);
       throw e;
     }
     for (const f of allocated) this.installContextTable(dev.rid, f);
@@ -141,7 +156,14 @@ export class ContextTables {
     let table = s.tables.get(di);
     if (table === undefined) {
       if (!alloc) return null;
-      table = this.host.allocFrame();
+      const t = this.host.allocFrame();
+      try {
+        checkHostPointer(t, 1, this.haw, 'PASID table (PASID directory entry PTP)');
+      } catch (e) {
+        this.host.freeFrame(t);
+        throw e;
+      }
+      table = t;
       s.tables.set(di, table);
       writeQwords(this.host, pasidDirEntryAddr(BigInt(s.dirFrame) * 4096n, pasid), [encodePasidDirEntry({ p: true, fpd: false, ptp: BigInt(table) * 4096n })]);
     }

@@ -16,7 +16,7 @@ import { PGTT_NESTED, type PasidEntry } from './tables/pasid-entry.js';
 import type { InvDesc } from './tables/inv-desc.js';
 import { hex } from './tables/qwords.js';
 import type { VtdDriver } from './driver.js';
-import { boundedDump, describeRoutes, engineLookup, GuestPhysicalView } from './views.js';
+import { boundedDump, describeRoutes, guestLookup, GuestPhysicalView } from './views.js';
 
 /**
  * A user-managed address space nested on a kernel-managed parent: once the guest's first-level
@@ -91,14 +91,9 @@ export class VtdNestedDomain extends VtdDomain {
     return new GuestPhysicalView(this.driver.host, RadixPageTable.view(this.driver.host, this.parent.format, this.parent.table.root));
   }
 
-  private guestView(): RadixPageTable | null {
-    if (!this.bound) return null;
-    return RadixPageTable.view(this.guestMemory(), this.bound.format, Number(this.bound.gpa >> 12n));
-  }
-
-  /** The guest's table as the unit sees it, in guest-physical terms (bounded: the guest is untrusted). */
+  /** The guest's table as the unit sees it, in guest-physical terms (bounded by the dump budget of views.ts: the guest is untrusted). */
   dump(): DomainDump {
-    const d = this.bound ? boundedDump(this.guestMemory(), this.bound.format, Number(this.bound.gpa >> 12n)) : null;
+    const d = this.bound ? boundedDump(RadixPageTable.view(this.guestMemory(), this.bound.format, Number(this.bound.gpa >> 12n))) : null;
     return {
       title: 'first-level (guest, nested over second-level; addresses are guest-physical)',
       inputBase: 0n,
@@ -109,9 +104,8 @@ export class VtdNestedDomain extends VtdDomain {
   }
 
   lookup(iova: bigint): LookupView {
-    const v = this.guestView();
-    if (!v) return { iova, steps: [], output: null, fault: 'no first-level table is bound' };
-    const first = engineLookup(v, iova, 'first-level (guest-physical addresses)');
+    if (!this.bound) return { iova, steps: [], output: null, fault: 'no first-level table is bound' };
+    const first = guestLookup(this.guestMemory(), this.bound.format, this.bound.gpa, iova, 'first-level (guest-physical addresses)');
     if (first.output === null) return first;
     const second = this.parent.lookup(first.output);
     return {

@@ -2,6 +2,7 @@ import {
   fail,
   PAGE_SHIFT,
   RadixPageTable,
+  tableFrames,
   type DomainDump,
   type InvalidateRequest,
   type IovaRange,
@@ -15,7 +16,8 @@ import { PGTT_SL_ONLY, type PasidEntry } from './tables/pasid-entry.js';
 import type { InvDesc } from './tables/inv-desc.js';
 import type { VtdDriver } from './driver.js';
 import type { VtdNestedDomain } from './domain-nested.js';
-import { describeRoutes, engineLookup } from './views.js';
+import { boundedDump, describeRoutes, engineLookup } from './views.js';
+import { checkHostPointer } from './host-address.js';
 
 /**
  * A kernel-managed address space: a second-level table in host memory, programmed as PGTT = 010b
@@ -31,7 +33,14 @@ export class VtdSecondLevelDomain extends VtdDomain {
   constructor(driver: VtdDriver, did: number) {
     super(driver, did);
     this.format = new SecondLevelFormat({ levels: driver.slLevels, sllps: driver.sllps, haw: driver.unit.haw });
-    this.table = RadixPageTable.create(driver.host, this.format);
+    const table = RadixPageTable.create(driver.host, this.format);
+    try {
+      checkHostPointer(table.root, tableFrames(this.format, this.format.levels - 1), driver.unit.haw, 'second-level root (PASID entry SLPTPTR)');
+    } catch (e) {
+      table.destroy();
+      throw e;
+    }
+    this.table = table;
   }
 
   get rootAddr(): bigint {
@@ -96,13 +105,15 @@ export class VtdSecondLevelDomain extends VtdDomain {
     this.driver.qi.submit(descs);
   }
 
+  /** The table as memory holds it, within the dump budget of views.ts: a large range mapped in 4 KiB pages has millions of entries. */
   dump(): DomainDump {
+    const d = boundedDump(this.table);
     return {
       title: 'second-level',
       inputBase: 0n,
       format: this.format.name,
-      root: this.table.dump(),
-      context: { DID: this.did, SLPTPTR: this.rootAddr, levels: this.format.levels, routes: describeRoutes(this.driver, this) },
+      root: d.root,
+      context: { DID: this.did, SLPTPTR: this.rootAddr, levels: this.format.levels, truncated: d.truncated, routes: describeRoutes(this.driver, this) },
     };
   }
 

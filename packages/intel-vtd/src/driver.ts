@@ -6,6 +6,7 @@ import {
   type FaultRecord,
   getFieldBig,
   type GuestKernelHelpers,
+  IdAllocator,
   type HostMemory,
   type IoasidInfo,
   type IommuDomain,
@@ -25,10 +26,11 @@ import { slLevelsForWidth } from './formats/second-level.js';
 import {
   CAP_FL1GP, CAP_FL5LP, CAP_MAMV, CAP_PSI, CAP_SLLPS, DEFAULT_UNIT_CONFIG, ECAP_C, ECAP_DT, ECAP_NEST, ECAP_PASID,
   ECAP_PRS, ECAP_SMPWCS, FRCD_F, GCMD_QIE, GCMD_SRTP, GCMD_TE, PQA_PQA, PQA_PQS, PQH_PQH, PQT_PQT, PRS_PPR, RTADDR_RTA,
-  RTADDR_TTM, TTM_SCALABLE, flPageSizes, pasidBits, reg, regBig, slPageSizes, unitAddressWidth, withField, type UnitConfig,
+  RTADDR_TTM, TTM_SCALABLE, capNdoms, flPageSizes, pasidBits, reg, regBig, slPageSizes, unitAddressWidth, withField, type UnitConfig,
 } from './hw/registers.js';
 import { VtdUnit, type UnitFault } from './hw/unit.js';
 import { QueuedInvalidation } from './qi.js';
+import { checkHostPointer } from './host-address.js';
 import { decodePageRequest, PRQ_DESC_BYTES } from './tables/page-request.js';
 import { CC_GLOBAL, IOTLB_GLOBAL, PC_GLOBAL, RESP_FAILURE, RESP_INVALID, RESP_SUCCESS, type InvDesc } from './tables/inv-desc.js';
 import { decodePasidEntry, encodePasidEntry, PASID_ENTRY_QWORDS } from './tables/pasid-entry.js';
@@ -73,8 +75,11 @@ export class VtdDriver implements IommuDriver {
   };
   private readonly prqFrame: number;
   private gcmd = 0;
-  private readonly dids = new Set<number>();
-  private nextDid = 1;
+  /**
+   * Domain IDs: 1 .. cap_ndoms - 1, where cap_ndoms = 2^(4 + 2·CAP_REG.ND) (Linux cap_ndoms); DID 0
+   * stays reserved, as Linux reserves it. O(1) alloc and free, ENOSPC when all are in use.
+   */
+  readonly dids: IdAllocator;
   private readonly routes = new Map<number, Route>();
   private readonly flFormats = new Map<number, FirstLevelFormat>();
 
@@ -92,9 +97,10 @@ export class VtdDriver implements IommuDriver {
     this.pageWalkSnoop = reg(ecap, ECAP_SMPWCS) === 1;
     this.flushCaps = { psi: reg(cap, CAP_PSI) === 1, mamv: reg(cap, CAP_MAMV) };
     for (const l of [4, 5] as const) this.flFormats.set(l, new FirstLevelFormat({ levels: l, fl1gp: reg(cap, CAP_FL1GP) === 1, haw: this.unit.haw }));
+    this.dids = new IdAllocator(1, capNdoms(cap), 'domain ID', ctx.injector);
 
     // Bring-up as Linux does it: root table (SRTP), queued invalidation, global flushes, page request queue, then TE.
-    this.tables = new ContextTables(this.host);
+    this.tables = new ContextTables(this.host, this.unit.haw);
     this.unit.writeRtaddr(withField(withField(0n, RTADDR_RTA, this.tables.rootFrame), RTADDR_TTM, TTM_SCALABLE));
     this.command(GCMD_SRTP);
     this.qi = new QueuedInvalidation(this.host, this.unit);
@@ -105,6 +111,7 @@ export class VtdDriver implements IommuDriver {
       { type: 'iotlb', gran: IOTLB_GLOBAL, did: 0, addr: 0n, am: 0, ih: false, dr: true, dw: true },
     ]);
     this.prqFrame = this.host.allocFrames(1 << PRQ_ORDER, 1 << PRQ_ORDER);
+    checkHostPointer(this.prqFrame, 1 << PRQ_ORDER, this.unit.haw, 'page request queue (PQA_REG.PQA)');
     this.unit.writePqa(withField(withField(0n, PQA_PQA, this.prqFrame), PQA_PQS, PRQ_ORDER));
     this.setGcmd(GCMD_TE);
   }
@@ -211,19 +218,11 @@ export class VtdDriver implements IommuDriver {
   }
 
   private allocDid(): number {
-    for (let n = 0; n < 0xffff; n++) {
-      const d = this.nextDid;
-      this.nextDid = (this.nextDid % 0xffff) + 1;
-      if (!this.dids.has(d)) {
-        this.dids.add(d);
-        return d;
-      }
-    }
-    fail('ENOSPC', 'all 65535 domain IDs are in use');
+    return this.dids.alloc();
   }
 
   freeDid(did: number): void {
-    this.dids.delete(did);
+    this.dids.free(did);
   }
 
   // ---- routes: who owns the PASID entry of (RID, PASID) -----------------------------------------

@@ -2,6 +2,7 @@ import { fail, type HostMemory } from '@ioasid/core';
 import { withField, IQA_DW, IQA_IQA, IQA_QS, IQT_QT, FSTS_IQE, reg } from './hw/registers.js';
 import type { VtdUnit } from './hw/unit.js';
 import { encodeInvDescWords, INV_DESC_BYTES, QI_DONE, QI_IN_USE, type InvDesc } from './tables/inv-desc.js';
+import { checkHostPointer } from './host-address.js';
 
 /** Queue size as Linux sets it: 2 pages of 256-bit descriptors (QS = 1, DW = 1), 256 slots. */
 const QS = 1;
@@ -30,12 +31,17 @@ export class QueuedInvalidation {
     private readonly unit: VtdUnit,
   ) {
     this.base = host.allocFrames(1 << QS, 1 << QS);
+    let status = -1;
     try {
-      this.status = host.allocFrame();
+      checkHostPointer(this.base, 1 << QS, unit.haw, 'invalidation queue (IQA_REG.IQA)');
+      status = host.allocFrame();
+      checkHostPointer(status, 1, unit.haw, 'invalidation wait status (STATUS_ADDR)');
     } catch (e) {
+      if (status >= 0) host.freeFrame(status);
       host.freeFrames(this.base, 1 << QS);
       throw e;
     }
+    this.status = status;
     let iqa = withField(0n, IQA_IQA, this.base);
     iqa = withField(iqa, IQA_DW, 1);
     iqa = withField(iqa, IQA_QS, QS);

@@ -5,6 +5,7 @@ import {
   RadixPageTable,
   type DeviceDesc,
   type DomainDump,
+  type DumpBudget,
   type InvalidateRequest,
   type IommuDomain,
   type IovaRange,
@@ -15,8 +16,17 @@ import { TceFormat } from './formats/tce.js';
 import { decodeTve, tveIndex } from './tables/tve.js';
 import type { WindowGeometry } from './window.js';
 import type { PowerNvIommu } from './driver.js';
+import { checkTveTable } from './opal.js';
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+
+/**
+ * The most a DUMP examines: 2^22 TCE slots (eight times the default window's one level of 2^19)
+ * and 65,536 valid TCEs (256 MiB of 4 KiB IO pages). A DDW of 2^40 bytes fully mapped in 4 KiB
+ * pages holds 2^28 TCEs, which would take minutes to decode and no one reads in a dump.
+ */
+export const DUMP_READS = 1 << 22;
+export const DUMP_ENTRIES = 1 << 16;
 
 /**
  * A kernel-managed IOASID on POWER: one DMA window (the PE's default 32-bit window or a dynamic DMA
@@ -41,7 +51,14 @@ export class TceWindowDomain implements IommuDomain {
     readonly window: WindowGeometry,
   ) {
     this.format = new TceFormat({ pageShift: window.pageShift, levels: window.levels, levelBits: window.levelBits });
-    this.table = RadixPageTable.create(iommu.host, this.format);
+    const table = RadixPageTable.create(iommu.host, this.format);
+    try {
+      checkTveTable(table.rootAddr);
+    } catch (e) {
+      table.destroy();
+      throw e;
+    }
+    this.table = table;
     this.pageFrames = 2 ** (window.pageShift - 12);
     this.firstFrame = Number(window.busStart >> 12n);
     this.pageShiftBig = BigInt(window.pageShift);
@@ -165,6 +182,7 @@ export class TceWindowDomain implements IommuDomain {
     this.kill(start, ((end + mask) & ~mask) - start);
   }
 
+  /** The TCE table as memory holds it, within DUMP_READS / DUMP_ENTRIES; `context.truncated` says whether it stopped early. */
   dump(): DomainDump {
     const w = this.window;
     const context: Record<string, unknown> = {
@@ -177,11 +195,14 @@ export class TceWindowDomain implements IommuDomain {
       const tve = decodeTve(this.iommu.unit.tveRaw(n));
       context[`TVT[${n}]`] = tve;
     }
+    const budget: DumpBudget = { reads: DUMP_READS, entries: DUMP_ENTRIES, truncated: false };
+    const root = this.table.dump(w.busStart, budget);
+    context.truncated = budget.truncated;
     return {
       title: `tce window ${w.select} (${this.label})`,
       inputBase: w.busStart,
       format: this.format.name,
-      root: this.table.dump(w.busStart),
+      root,
       context,
     };
   }

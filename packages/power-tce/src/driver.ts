@@ -15,7 +15,8 @@ import { TceFormat } from './formats/tce.js';
 import { Phb4 } from './hw/phb.js';
 import { translateDma } from './hw/walker.js';
 import { PHB_RTT_BAR, PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS } from './hw/registers.js';
-import { Phb4Firmware } from './opal.js';
+import { checkTveTable, Phb4Firmware } from './opal.js';
+import { PeAllocator } from './pe-alloc.js';
 import { TceWindowDomain } from './domain.js';
 import { readRte } from './tables/rtt.js';
 import { DDW_BUS_BASE, decodeTve, tveIndex } from './tables/tve.js';
@@ -59,6 +60,10 @@ export class PowerNvIommu implements IommuDriver {
   private readonly pes = new Map<number, PeState>();
   private readonly peByGroup = new Map<number, PeState>();
   private readonly byDevice = new Map<string, PeState>();
+  /** The PE each RID in use belongs to (the RTT's content, kept by the kernel as Linux's pe_rmap). */
+  private readonly byRid = new Map<number, PeState>();
+  /** PE numbers below the reserved one, handed out highest first as Linux does. */
+  private readonly peNumbers: PeAllocator;
   private readonly idleWindow: WindowGeometry = defaultWindow();
   private readonly idleFormat: TceFormat;
 
@@ -68,6 +73,7 @@ export class PowerNvIommu implements IommuDriver {
   ) {
     this.unit = new Phb4(host, { numPes: options.numPes, tceCacheEntries: options.tceCacheEntries });
     this.firmware = new Phb4Firmware(this.unit, host, options.hw560152 ?? true);
+    this.peNumbers = new PeAllocator(this.unit.reservedPe);
     const w = this.idleWindow;
     this.idleFormat = new TceFormat({ pageShift: w.pageShift, levels: w.levels, levelBits: w.levelBits });
   }
@@ -83,28 +89,24 @@ export class PowerNvIommu implements IommuDriver {
     return h && h.length > 0 ? h[h.length - 1] : null;
   }
 
-  private ridOwner(rid: number): PeState | undefined {
-    for (const st of this.pes.values()) if (st.rids.has(rid)) return st;
-    return undefined;
-  }
-
-  /** pnv_ioda_alloc_pe: the highest free PE# below the reserved one. */
-  private freePe(): number {
-    for (let pe = this.unit.reservedPe - 1; pe >= 0; pe--) if (!this.pes.has(pe)) return pe;
-    return -1;
-  }
-
   probeDevice(dev: DeviceDesc): void {
     if (this.byDevice.has(dev.name)) return;
-    const ridOwner = this.ridOwner(dev.rid);
+    const ridOwner = this.byRid.get(dev.rid);
     let st = dev.kind === 'mdev' && ridOwner ? ridOwner : this.peByGroup.get(dev.group);
     if (ridOwner && ridOwner !== st) {
       fail('EBUSY', `RID 0x${dev.rid.toString(16)} of ${dev.name} already maps to PE#${ridOwner.pe} (IOMMU group ${ridOwner.group})`);
     }
     if (!st) {
-      const pe = this.freePe();
-      if (pe < 0) fail('ENOSPC', `no free PE on the PHB for ${dev.name} (${this.unit.numPes} PEs)`);
+      // Everything that can fail comes before the PE is taken: nothing changes on ENOSPC, ENOMEM or ERANGE.
+      this.peNumbers.checkAvailable(dev.name);
       const idle = RadixPageTable.create(this.host, this.idleFormat);
+      try {
+        checkTveTable(idle.rootAddr);
+      } catch (e) {
+        idle.destroy();
+        throw e;
+      }
+      const pe = this.peNumbers.alloc(dev.name);
       st = { pe, group: dev.group, devices: new Set(), rids: new Map(), idle, holders: [[], []] };
       this.pes.set(pe, st);
       this.peByGroup.set(dev.group, st);
@@ -114,7 +116,10 @@ export class PowerNvIommu implements IommuDriver {
     this.byDevice.set(dev.name, st);
     const n = st.rids.get(dev.rid) ?? 0;
     st.rids.set(dev.rid, n + 1);
-    if (n === 0) this.firmware.setPe(st.pe, dev.rid, true);
+    if (n === 0) {
+      this.byRid.set(dev.rid, st);
+      this.firmware.setPe(st.pe, dev.rid, true);
+    }
   }
 
   releaseDevice(dev: DeviceDesc): void {
@@ -126,6 +131,7 @@ export class PowerNvIommu implements IommuDriver {
     if (n > 1) st.rids.set(dev.rid, n - 1);
     else {
       st.rids.delete(dev.rid);
+      this.byRid.delete(dev.rid);
       this.firmware.setPe(st.pe, dev.rid, false);
     }
     if (st.devices.size > 0) return;
@@ -136,6 +142,7 @@ export class PowerNvIommu implements IommuDriver {
     this.firmware.eehFreezeClear(st.pe);
     st.idle.destroy();
     this.pes.delete(st.pe);
+    this.peNumbers.free(st.pe);
     if (this.peByGroup.get(st.group) === st) this.peByGroup.delete(st.group);
   }
 

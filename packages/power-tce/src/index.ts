@@ -17,15 +17,26 @@ export * from './window.js';
 export * from './domain.js';
 export * from './driver.js';
 
+/** PEs a PHB4 can have (see optionsOf). */
+const MAX_PES = 512;
+
 function optionsOf(ctx: MachineContext): PowerNvOptions {
   const o = (ctx.options['power-tce'] ?? ctx.options) as Record<string, unknown>;
   const n = o.tceCacheEntries;
   if (n !== undefined && !(typeof n === 'number' && Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 1 << 20)) {
     fail('EINVAL', `tceCacheEntries must be a power of two from 1 to 2^20 (got ${String(n)})`);
   }
+  // PE numbers: PHB_TCE_KILL_PENUM is 9 bits and the TVT (PHB_IODA_AD_TADR) has 2 entries per PE
+  // in 10 bits, so at most 512 PEs; the IODA tables are indexed with a power-of-two mask; one PE
+  // is the reserved one, so at least 2.
+  const pes = o.numPes;
+  if (pes !== undefined && !(typeof pes === 'number' && Number.isInteger(pes) && pes >= 2 && pes <= MAX_PES && (pes & (pes - 1)) === 0)) {
+    fail('EINVAL', `numPes must be a power of two from 2 to ${MAX_PES} (got ${String(pes)})`);
+  }
+  if (o.hw560152 !== undefined && typeof o.hw560152 !== 'boolean') fail('EINVAL', `hw560152 must be a boolean (got ${String(o.hw560152)})`);
   return {
-    numPes: typeof o.numPes === 'number' ? o.numPes : undefined,
-    hw560152: typeof o.hw560152 === 'boolean' ? o.hw560152 : undefined,
+    numPes: pes as number | undefined,
+    hw560152: o.hw560152 as boolean | undefined,
     tceCacheEntries: typeof o.tceCacheEntries === 'number' ? o.tceCacheEntries : undefined,
   };
 }

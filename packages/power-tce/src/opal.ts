@@ -1,4 +1,4 @@
-import { fail, setFieldBig, type HostMemory } from '@ioasid/core';
+import { fail, fieldMaskBig, setFieldBig, type HostMemory } from '@ioasid/core';
 import { ilog2 } from './log2.js';
 import type { Phb4 } from './hw/phb.js';
 import {
@@ -14,11 +14,12 @@ import {
   PHB_RTC_INVALIDATE_ALL,
   PHB_RTT_BAR,
   PHB_RTT_BAR_ENABLE,
+  PHB_RTT_BASE_ADDRESS,
   PHB_TCE_KILL,
 } from './hw/registers.js';
 import { encodeTceKill, tceKillSupportsShift } from './hw/tce-kill.js';
 import { fillRtt, RTT_TABLE_FRAMES, writeRte } from './tables/rtt.js';
-import { encodeTve, PHB4_TCE_PAGE_SHIFTS, TVE_MAX_LEVELS } from './tables/tve.js';
+import { encodeTve, IODA3_TVT_TABLE_ADDR, PHB4_TCE_PAGE_SHIFTS, TVE_MAX_LEVELS } from './tables/tve.js';
 
 /**
  * The firmware between Linux and the PHB (skiboot hw/phb4.c behind the OPAL calls Linux makes):
@@ -42,9 +43,15 @@ export class Phb4Firmware {
     // phb4_allocate_tables: 128 KiB naturally aligned, every RID on the reserved PE;
     // Init_20 writes the BAR with its enable bit.
     const frame = mem.allocFrames(RTT_TABLE_FRAMES, RTT_TABLE_FRAMES);
+    const base = BigInt(frame) * 4096n;
+    // PHB_RTT_BASE_ADDRESS holds address bits 55:17: a table above 2^56 cannot be pointed at.
+    if ((base & ~fieldMaskBig(PHB_RTT_BASE_ADDRESS)) !== 0n) {
+      mem.freeFrames(frame, RTT_TABLE_FRAMES);
+      fail('ERANGE', `RID translation table at 0x${base.toString(16)} does not fit PHB_RTT_BASE_ADDRESS (address bits 55:17)`);
+    }
     fillRtt(mem, frame, phb.reservedPe);
     this.rttBase = frame * 4096;
-    phb.writeRegister(PHB_RTT_BAR, BigInt(this.rttBase) | PHB_RTT_BAR_ENABLE);
+    phb.writeRegister(PHB_RTT_BAR, base | PHB_RTT_BAR_ENABLE);
   }
 
   private iodaSelect(table: number, index: number): void {
@@ -73,6 +80,7 @@ export class Phb4Firmware {
     }
     const pageShift = PAGE_SHIFTS.get(pageSize);
     if (pageShift === undefined) fail('EINVAL', `OPAL_PARAMETER: TCE page size 0x${pageSize.toString(16)}`);
+    checkTveTable(tableAddr);
     const tts = ilog2(tableSize) - 11;
     if (tts > 31) fail('EINVAL', `OPAL_PARAMETER: table size 0x${tableSize.toString(16)} does not fit TCE_TABLE_SIZE`);
     this.iodaSelect(IODA3_TBL_TVT, windowId);
@@ -82,6 +90,9 @@ export class Phb4Firmware {
   /** opal_pci_tce_kill (phb4_tce_kill). */
   tceKill(kind: 'pages' | 'pe' | 'all', pe: number, tceSize: bigint, dmaAddr: bigint, npages: number): void {
     if (kind === 'pages' && this.hw560152) kind = 'pe';
+    // skiboot writes one KILL_ONE per page; past what the TCE cache can hold, the model writes one
+    // KILL_PE instead (it drops a superset of those entries), so a kill of a huge range stays bounded.
+    if (kind === 'pages' && npages > this.phb.tceCache.capacity) kind = 'pe';
     if (kind === 'all') return this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'all' }));
     if (kind === 'pe') return this.phb.writeRegister(PHB_TCE_KILL, (this.peKills[pe] ??= encodeTceKill({ kind: 'pe', pe })));
     const pageShift = ilog2(tceSize);
@@ -109,4 +120,11 @@ export class Phb4Firmware {
 }
 
 const PAGE_SHIFTS = new Map<bigint, number>(PHB4_TCE_PAGE_SHIFTS.map((s) => [1n << BigInt(s), s]));
+
+/** ERANGE unless a TVE can point at a TCE table at `addr`: IODA3_TVT_TABLE_ADDR holds address bits 59:12. */
+export function checkTveTable(addr: bigint): void {
+  if (addr < 0n || (addr & 0xfffn) !== 0n || addr >> BigInt(12 + IODA3_TVT_TABLE_ADDR.width) !== 0n) {
+    fail('ERANGE', `TCE table at 0x${addr.toString(16)} does not fit IODA3_TVT_TABLE_ADDR (4 KiB-aligned, below 2^60)`);
+  }
+}
 

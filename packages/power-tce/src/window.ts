@@ -74,15 +74,16 @@ const SIZES_TEXT = '4 KiB, 64 KiB, 2 MiB, 1 GiB';
 
 /** Validates ALLOC's `window` ({ pageSize, size, levels? }) and returns the dynamic window it asks for. */
 export function dynamicWindow(spec: unknown): WindowGeometry {
-  if (typeof spec !== 'object' || spec === null) fail('EINVAL', 'window must be an object { pageSize: bigint, size: bigint, levels?: number }');
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) fail('EINVAL', 'window must be an object { pageSize: bigint, size: bigint, levels?: number }');
   const { pageSize, size, levels } = spec as Record<string, unknown>;
   if (typeof pageSize !== 'bigint') fail('EINVAL', `window.pageSize must be a bigint (got ${typeof pageSize})`);
   const pageShift = PHB4_TCE_PAGE_SHIFTS.find((s) => 1n << BigInt(s) === pageSize);
   if (pageShift === undefined) {
-    fail('EINVAL', `window.pageSize 0x${pageSize.toString(16)} is not an IO page size PHB4 supports (${SIZES_TEXT}: skiboot ibm,supported-tce-sizes)`);
+    fail('EINVAL', `window.pageSize ${show(pageSize)} is not an IO page size PHB4 supports (${SIZES_TEXT}: skiboot ibm,supported-tce-sizes)`);
   }
   if (typeof size !== 'bigint') fail('EINVAL', `window.size must be a bigint (got ${typeof size})`);
-  if (size <= 0n || (size & (size - 1n)) !== 0n) fail('EINVAL', `window.size 0x${size.toString(16)} must be a power of two`);
+  if (size <= 0n || (size & (size - 1n)) !== 0n) fail('EINVAL', `window.size ${show(size)} must be a power of two`);
+  if (size >= 1n << 64n) fail('EINVAL', `window.size ${show(size)} is larger than the 64-bit bus address space`);
   if (size < pageSize) fail('EINVAL', `window.size 0x${size.toString(16)} is smaller than window.pageSize 0x${pageSize.toString(16)}`);
   if (size > 1n << BigInt(TVE_SELECT_SHIFT)) {
     fail('ENOSPC', `window.size 0x${size.toString(16)} does not fit: the dynamic window starts at bus 0x${DDW_BUS_BASE.toString(16)} and must end below 1<<60 (the 64-bit MSI region)`);
@@ -106,3 +107,8 @@ export function dynamicWindow(spec: unknown): WindowGeometry {
   return geo;
 }
 
+
+/** A bigint argument in a message (hex, sign kept). */
+function show(v: bigint): string {
+  return v < 0n ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
+}

@@ -39,6 +39,18 @@ export interface DumpTable {
 }
 
 /**
+ * A budget for dumping a table someone else wrote (a guest's): a hostile table whose entries all
+ * point back at the same pages fans out without end. `reads` counts every entry examined (empty
+ * or not), `entries` every non-empty entry reported; both are decremented, and `truncated` is set
+ * when the dump stopped because one ran out. One budget may be shared by several dumps.
+ */
+export interface DumpBudget {
+  reads: number;
+  entries: number;
+  truncated: boolean;
+}
+
+/**
  * One radix engine for every format (DESIGN §5). Addresses are 4 KiB frame numbers relative to
  * the table's input base. The engine reads and writes only host memory: no shadow of the tree.
  */
@@ -377,20 +389,32 @@ export class RadixPageTable {
     return steps;
   }
 
-  /** The whole tree as stored in memory, non-empty entries only. */
-  dump(inputBase = 0n): DumpTable {
-    return this.dumpTable(this.root, this.top, inputBase);
+  /**
+   * The whole tree as stored in memory, non-empty entries only. With a `budget`, the dump stops
+   * (and sets `budget.truncated`) once it has examined `budget.reads` entries or reported
+   * `budget.entries`; without one it is complete.
+   */
+  dump(inputBase = 0n, budget?: DumpBudget): DumpTable {
+    return this.dumpTable(this.root, this.top, inputBase, budget);
   }
 
-  private dumpTable(table: number, level: number, base: bigint): DumpTable {
+  private dumpTable(table: number, level: number, base: bigint, budget: DumpBudget | undefined): DumpTable {
     const fmt = this.fmt;
     const entries: DumpEntry[] = [];
     const count = 2 ** this.entryBits[level];
     const span = BigInt(this.entryFrames[level]) * 4096n;
     for (let idx = 0; idx < count; idx++) {
+      if (budget !== undefined) {
+        if (budget.reads <= 0 || budget.entries <= 0) {
+          budget.truncated = true;
+          break;
+        }
+        budget.reads--;
+      }
       const [w, i] = this.entryWord(table, idx, false);
       const k = fmt.kind(w, i, level);
       if (k === EntryKind.Empty) continue;
+      if (budget !== undefined) budget.entries--;
       const [lo, hi] = entryHalves(fmt, w, i);
       const e: DumpEntry = {
         index: idx,
@@ -399,7 +423,7 @@ export class RadixPageTable {
         decoded: fmt.decode(lo, hi, level),
         iova: base + BigInt(idx) * span,
       };
-      if (k === EntryKind.Table && level > 0) e.child = this.dumpTable(fmt.outFrame(w, i, level), level - 1, e.iova);
+      if (k === EntryKind.Table && level > 0) e.child = this.dumpTable(fmt.outFrame(w, i, level), level - 1, e.iova, budget);
       entries.push(e);
     }
     return { level, tableAddr: BigInt(table) * 4096n, entries };

@@ -64,12 +64,15 @@ export class FirstLevelFormat implements PtFormat {
   readonly bigEndian = false;
   readonly fl1gp: boolean;
   readonly haw: number;
+  /** As second level: address bits 51:HAW are reserved in every entry (QEMU VTD_FPTE_*_RSVD_MASK, VTD_HAW_MASK). */
+  readonly outputBits: number;
   private readonly rsvdHi: number;
 
   constructor(opts: FirstLevelOptions) {
     this.levels = opts.levels;
     this.fl1gp = opts.fl1gp ?? true;
     this.haw = opts.haw ?? VTD_HAW;
+    this.outputBits = this.haw;
     this.rsvdHi = hiAboveHaw(this.haw);
     this.name = `vtd-first-level-${this.levels}`;
   }

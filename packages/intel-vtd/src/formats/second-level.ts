@@ -73,6 +73,8 @@ export class SecondLevelFormat implements PtFormat {
   readonly bigEndian = false;
   readonly sllps: number;
   readonly haw: number;
+  /** Entries hold host addresses below 2^HAW: bits 51:HAW of the address field are reserved (QEMU VTD_HAW_MASK in VTD_SPTE_*_RSVD_MASK). */
+  readonly outputBits: number;
   private readonly rsvdHi: number;
   /** Per level, decoded once from the rules above: whether a leaf may sit there, and the reserved low-word bits of a leaf and of a table entry. */
   private readonly leafOk: boolean[] = [];
@@ -83,6 +85,7 @@ export class SecondLevelFormat implements PtFormat {
     this.levels = opts.levels;
     this.sllps = opts.sllps ?? 0b11;
     this.haw = opts.haw ?? VTD_HAW;
+    this.outputBits = this.haw;
     this.rsvdHi = slReservedHi(this.haw);
     this.name = `vtd-second-level-${this.levels}`;
     for (let l = 0; l < 5; l++) {

@@ -266,6 +266,11 @@ export function widestSagaw(cap: bigint): number {
   return 0;
 }
 
+/** Domain IDs the unit supports: 2^(4 + 2·ND) (Linux cap_ndoms; ND 6 gives 64K). */
+export function capNdoms(cap: bigint): number {
+  return 2 ** (4 + 2 * reg(cap, CAP_ND));
+}
+
 export function capMgaw(cap: bigint): number {
   return reg(cap, CAP_MGAW) + 1;
 }

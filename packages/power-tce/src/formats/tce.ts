@@ -1,5 +1,6 @@
 import {
   EntryKind,
+  fail,
   PROT_READ,
   PROT_WRITE,
   bswap32,
@@ -23,6 +24,12 @@ export const TCE_PCI_WRITE = 0x2;
 /** 40-bit real page number of a 4 KiB page: TCE_RPN_MASK << TCE_RPN_SHIFT covers bits 51:12. */
 export const TCE_RPN_MASK = 0xffffffffffn;
 export const TCE_RPN_SHIFT = 12;
+/**
+ * Width of the real address a TCE holds: the 40-bit RPN of a 4 KiB page, so addresses below 2^52
+ * (asm/tce.h TCE_RPN_MASK, later TCE_RPN_BITS 52). The PHB4 fields that point at tables are wider
+ * (PHB_RTT_BASE_ADDRESS: 56 bits, IODA3_TVT_TABLE_ADDR: 60 bits), so this is the binding limit.
+ */
+export const TCE_OUTPUT_BITS = 40 + TCE_RPN_SHIFT;
 export const TCE_ADDR_MASK = TCE_RPN_MASK << BigInt(TCE_RPN_SHIFT);
 /** The same field split into the 32-bit halves of the entry (entry functions, the PHB walker). */
 export const TCE_ADDR_LO_MASK = 0xfffff000;
@@ -41,9 +48,10 @@ export function tcePerms(prot: number): number {
   return prot & PROT_READ ? TCE_PCI_READ : 0;
 }
 
-/** A TCE value: the page (or next-level) address with the permission bits. */
+/** A TCE value: the page (or next-level) address with the permission bits; an address the RPN field cannot hold is refused (ERANGE), never masked. */
 export function encodeTce(addr: bigint, perms: number): bigint {
-  return (addr & TCE_ADDR_MASK) | BigInt(perms & PERM_MASK);
+  if ((addr & ~TCE_ADDR_MASK) !== 0n) fail('ERANGE', `0x${addr.toString(16)} is not a 4 KiB-aligned real address below 2^${TCE_OUTPUT_BITS} (TCE_RPN_MASK)`);
+  return addr | BigInt(perms & PERM_MASK);
 }
 
 export interface TceFields {
@@ -83,6 +91,8 @@ export class TceFormat implements PtFormat {
   readonly levels: number;
   readonly pageShift: number;
   readonly bigEndian = true;
+  /** Leaves and indirect TCEs alike hold real addresses below 2^52 (TCE_OUTPUT_BITS). */
+  readonly outputBits = TCE_OUTPUT_BITS;
   private readonly bits: number;
   private readonly pageFrames: number;
 
@@ -139,8 +149,9 @@ export class TceFormat implements PtFormat {
 
   decode(lo: number, hi: number, level: number): DecodedEntry {
     const perms = lo & PERM_MASK;
-    const addr = (BigInt(hi & ADDR_HI_MASK) << 32n) | BigInt(lo & ADDR_LO_MASK);
-    const ignored = (BigInt(hi & ~ADDR_HI_MASK) << 32n) | BigInt(lo & ~ADDR_LO_MASK & ~PERM_MASK);
+    // `>>> 0`: a 32-bit AND is signed, and bit 31 of either half is an address or ignored bit, not a sign.
+    const addr = (BigInt(hi & ADDR_HI_MASK) << 32n) | BigInt((lo & ADDR_LO_MASK) >>> 0);
+    const ignored = (BigInt((hi & ~ADDR_HI_MASK) >>> 0) << 32n) | BigInt(lo & ~ADDR_LO_MASK & ~PERM_MASK);
     const fields: DecodedEntry['fields'] = {
       read: (perms & TCE_PCI_READ) !== 0,
       write: (perms & TCE_PCI_WRITE) !== 0,
