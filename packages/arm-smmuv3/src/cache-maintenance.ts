@@ -1,8 +1,8 @@
 import { getField, type InvalidateRequest } from '@ioasid/core';
-import { granuleShift } from './formats/lpae-geometry.js';
+import { granuleShift, stage1FromTcr, tgDecode } from './formats/lpae-geometry.js';
 import { OP } from './tables/commands.js';
 import { STE, STE_CONFIG_NESTED } from './tables/ste.js';
-import { atcInv, tlbiRange, type Cmd } from './invalidation.js';
+import { atcInv, invRange, tlbiRange, type Cmd, type InvRange } from './invalidation.js';
 import type { S2Domain } from './domain-s2.js';
 import { UserPgtableDomain } from './domain-user-pgtable.js';
 import { PasidTableDomain } from './domain-pasid-table.js';
@@ -28,16 +28,16 @@ export function atcFlushStreams(k: SmmuKernel, streams: Iterable<StreamState>, s
 }
 
 export function invalidateUserPgtable(k: SmmuKernel, child: UserPgtableDomain, req: InvalidateRequest): void {
-  if (req.all) {
-    k.cmdq.issue([[OP.TLBI_NH_ASID, { VMID: child.vmid, ASID: child.asid }]]);
+  const whole: Cmd = [OP.TLBI_NH_ASID, { VMID: child.vmid, ASID: child.asid }];
+  const g = child.bound?.granule ?? k.mapGranule;
+  const r = req.all ? null : invRange(req.iova, req.size, g, child.bound?.ias ?? k.ias);
+  if (!r) {
+    k.cmdq.issue([whole]);
     atcFlushChild(k, child, 0, 0);
     return;
   }
-  const iova = Number(req.iova);
-  const size = Number(req.size);
-  const g = child.bound?.granule ?? 4096;
-  k.cmdq.issue(tlbiRange(OP.TLBI_NH_VA, { VMID: child.vmid, ASID: child.asid }, iova, size, granuleShift(g), g, k.caps.rangeInvalidation));
-  atcFlushChild(k, child, iova, size);
+  k.cmdq.issue(tlbiRange(OP.TLBI_NH_VA, { VMID: child.vmid, ASID: child.asid }, r.iova, r.size, granuleShift(g), k.caps.rangeInvalidation, whole));
+  atcFlushChild(k, child, r.iova, r.size);
 }
 
 /** INVALIDATE_CACHE on a bound guest CD table (DESIGN §9): CFGI_CD(_ALL) and TLBI_NH_* for its contexts. */
@@ -54,35 +54,38 @@ export function invalidatePasidTable(k: SmmuKernel, child: PasidTableDomain, req
   if (req.all) {
     k.cmdq.issue([...child.streams].map((s) => [OP.CFGI_CD, { SID: s.sid, SSID: ssid, LEAF: 1 }] as Cmd));
   }
-  // The ASID (and granule) of that context, read from the guest's CD as the kernel sees it.
+  // The ASID, granule and input size of that context, read from the guest's CD as the kernel sees it.
   const cd = child.guestCd(ssid);
-  const valid = cd !== null && cd.fields.V === 1;
-  if (req.all) {
-    k.cmdq.issue([valid ? [OP.TLBI_NH_ASID, { VMID: vmid, ASID: cd!.fields.ASID }] : [OP.TLBI_NH_ALL, { VMID: vmid }]]);
+  const whole: Cmd = cd !== null && cd.fields.V === 1 ? [OP.TLBI_NH_ASID, { VMID: vmid, ASID: cd.fields.ASID }] : [OP.TLBI_NH_ALL, { VMID: vmid }];
+  if (req.all || whole[0] !== OP.TLBI_NH_ASID) {
+    k.cmdq.issue([whole]);
     atcFlushStreams(k, child.streams, req.pasid ?? null, 0, 0);
     return;
   }
-  const iova = Number(req.iova);
-  const size = Number(req.size);
-  if (valid) {
-    const g = ([4096, 65536, 16384] as const)[cd!.fields.TG0] ?? 4096;
-    k.cmdq.issue(tlbiRange(OP.TLBI_NH_VA, { VMID: vmid, ASID: cd!.fields.ASID }, iova, size, granuleShift(g), g, k.caps.rangeInvalidation));
-  } else {
-    k.cmdq.issue([[OP.TLBI_NH_ALL, { VMID: vmid }]]);
+  const g = tgDecode(cd!.fields.TG0) ?? 4096;
+  const geo = stage1FromTcr(g, cd!.fields.T0SZ);
+  const r = geo ? invRange(req.iova, req.size, g, geo.ias) : null;
+  if (!r) {
+    k.cmdq.issue([whole]);
+    atcFlushStreams(k, child.streams, req.pasid ?? null, 0, 0);
+    return;
   }
-  atcFlushStreams(k, child.streams, req.pasid ?? null, iova, size);
+  k.cmdq.issue(tlbiRange(OP.TLBI_NH_VA, { VMID: vmid, ASID: cd!.fields.ASID }, r.iova, r.size, granuleShift(g), k.caps.rangeInvalidation, whole));
+  atcFlushStreams(k, child.streams, req.pasid ?? null, r.iova, r.size);
 }
 
 /**
  * After a stage 2 change (unmap, INVALIDATE_CACHE): TLBI_S2_IPA for the range, TLBI_NH_ALL for
  * the kernel's stage 1 children (they share the VMID, as Linux does for a nesting parent),
- * TLBI_S12_VMALL for each PASID-table child's VMID; then the ATCs. `size` 0 means everything.
+ * TLBI_S12_VMALL for each PASID-table child's VMID; then the ATCs. A null range means everything.
  */
-export function flushParent(k: SmmuKernel, d: S2Domain, iova: number, size: number): void {
+export function flushParent(k: SmmuKernel, d: S2Domain, r: InvRange | null): void {
   const cmds: Cmd[] = [];
-  if (size === 0) cmds.push([OP.TLBI_S12_VMALL, { VMID: d.vmid }]);
+  const whole: Cmd = [OP.TLBI_S12_VMALL, { VMID: d.vmid }];
+  const gshift = granuleShift(d.fmt.granule);
+  if (!r) cmds.push(whole);
   else {
-    cmds.push(...tlbiRange(OP.TLBI_S2_IPA, { VMID: d.vmid }, iova, size, granuleShift(d.fmt.granule), d.fmt.granule, k.caps.rangeInvalidation));
+    cmds.push(...tlbiRange(OP.TLBI_S2_IPA, { VMID: d.vmid }, r.iova, r.size, gshift, k.caps.rangeInvalidation, whole));
     for (const c of d.children) {
       if (c instanceof UserPgtableDomain) {
         cmds.push([OP.TLBI_NH_ALL, { VMID: d.vmid }]);
@@ -94,15 +97,16 @@ export function flushParent(k: SmmuKernel, d: S2Domain, iova: number, size: numb
   if (d.s1) {
     // The stage 1 copy: stage 1 STEs tag its entries with VMID 0 and its ASID.
     const base = { VMID: 0, ASID: d.s1.asid };
-    if (size === 0) cmds.push([OP.TLBI_NH_ASID, base]);
-    else cmds.push(...tlbiRange(OP.TLBI_NH_VA, base, iova, size, granuleShift(d.fmt.granule), d.fmt.granule, k.caps.rangeInvalidation));
+    const all: Cmd = [OP.TLBI_NH_ASID, base];
+    if (!r) cmds.push(all);
+    else cmds.push(...tlbiRange(OP.TLBI_NH_VA, base, r.iova, r.size, gshift, k.caps.rangeInvalidation, all));
   }
   k.cmdq.issue(cmds);
   const atc: Cmd[] = [];
   for (const s of k.streams.values()) {
     if (!streamUses(s, d) || !k.unit.endpoints.peek(s.sid)?.atsEnabled) continue;
     const s2only = s.ste !== null && getField(s.ste, 0, STE.Config) !== STE_CONFIG_NESTED;
-    atc.push(s2only ? atcInv(s.sid, null, iova, size) : atcInv(s.sid, null, 0, 0));
+    atc.push(s2only && r ? atcInv(s.sid, null, r.iova, r.size) : atcInv(s.sid, null, 0, 0));
   }
   if (atc.length) k.cmdq.issue(atc);
 }

@@ -2,6 +2,7 @@ import { POW2, type HostMemory } from '@ioasid/core';
 import { CERROR_NONE, CMD_BYTES, CMD_WORDS, OP, encodeCommandInto, opName, type CmdFields } from './tables/commands.js';
 import { CMDQ_CONS_ERR, Q_BASE, regValue } from './hw/registers.js';
 import { qFull, qInc, qIndex, qMask } from './hw/queue.js';
+import { checkPointer } from './tables/pointer.js';
 import type { SmmuV3 } from './hw/smmu.js';
 
 const SYNC: [number, CmdFields] = [OP.SYNC, {}];
@@ -25,10 +26,17 @@ export class CommandQueue {
     private readonly host: HostMemory,
     private readonly unit: SmmuV3,
     readonly log2: number,
+    addrBits = 52,
   ) {
     const bytes = 2 ** log2 * CMD_BYTES;
     this.frames = Math.max(1, Math.ceil(bytes / 4096));
     this.frame = host.allocFrames(this.frames, this.frames);
+    try {
+      checkPointer('CMDQ_BASE.ADDR', this.frame * 4096, 32, Math.min(52, addrBits));
+    } catch (e) {
+      host.freeFrames(this.frame, this.frames);
+      throw e;
+    }
     unit.write('CMDQ_BASE', regValue(Q_BASE, { RWA: true, ADDR: (this.frame * 4096) / 32, LOG2SIZE: log2 }));
     unit.write('CMDQ_PROD', 0n);
     unit.write('CMDQ_CONS', 0n);

@@ -18,8 +18,10 @@ import type { SmmuV3Driver } from './driver.js';
 import type { S2Domain } from './domain-s2.js';
 import type { StreamState } from './stream-state.js';
 import { Stage2View } from './stage2-view.js';
+import { checkCdFormat } from './bind-formats.js';
+import { LINEAR_CDMAX } from './capabilities.js';
 import { readGuestCd, validGuestCds, type CdTablePointer } from './guest-cd.js';
-import { lookupNested } from './lookup.js';
+import { checkLookupPasid, guestDumpBudget, lookupNested } from './lookup.js';
 
 export interface BoundCdTable extends CdTablePointer {
   layout: CdLayout;
@@ -68,14 +70,11 @@ export class PasidTableDomain implements IommuDomain {
   }
 
   bindPasidTable(addr: bigint, format: PgtableFormat): void {
-    if (format?.kind !== 'arm-smmuv3-cd') fail('EINVAL', `format.kind must be 'arm-smmuv3-cd' (got ${String(format?.kind)})`);
-    const layout = format.layout;
-    if (layout !== 'linear' && layout !== 'two-level') fail('EINVAL', `format.layout must be 'linear' or 'two-level' (got ${String(layout)})`);
-    if (layout === 'two-level' && !this.drv.caps.cd2l) fail('EINVAL', 'two-level CD tables are not supported (SMMU_IDR0.CD2L is 0)');
-    const s1cdmax = format.s1cdmax;
-    if (typeof s1cdmax !== 'number' || !Number.isInteger(s1cdmax) || s1cdmax < 0 || s1cdmax > this.drv.caps.ssidBits) {
-      fail('EINVAL', `format.s1cdmax must be an integer in 0..${this.drv.caps.ssidBits} (SMMU_IDR1.SSIDSIZE)`);
-    }
+    const c = this.drv.caps;
+    // GET_INFO lists the largest S1CDMax (DESIGN §2): SSIDSIZE with two-level tables, else Linux's
+    // CTXDESC_LINEAR_CDMAX. A guest's linear table may be as large as the STE field allows.
+    const largest = c.cd2l ? c.ssidBits : Math.min(c.ssidBits, LINEAR_CDMAX);
+    const { layout, s1cdmax } = checkCdFormat(format, { cd2l: c.cd2l, linearMax: largest, twoLevelMax: largest });
     if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << BigInt(this.drv.ias)) fail('EINVAL', `addr must be a guest-physical address below 2^${this.drv.ias}`);
     if (addr % 64n !== 0n) fail('EINVAL', `addr 0x${addr.toString(16)} must be 64-byte aligned (STE.S1ContextPtr[51:6])`);
     this.drv.bindPasidTable(this, {
@@ -105,26 +104,33 @@ export class PasidTableDomain implements IommuDomain {
 
   dump(): DomainDump {
     const b = this.bound;
-    const context: Record<string, unknown> = { VMID: this.vmid, bound: b !== null };
+    const context: Record<string, unknown> = { VMID: this.vmid, bound: b !== null, truncated: false };
     if (!b) return { title: 'guest CD table (not bound)', inputBase: 0n, format: 'arm-smmuv3-cd', root: null, context };
     Object.assign(context, { S1ContextPtr: BigInt(b.ctxPtr), layout: b.layout, S1CDMax: b.s1cdmax });
     const view = new Stage2View(this.drv.host, this.parent.table);
+    // The guest wrote the CD table and every table it points at: one budget bounds the whole DUMP
+    // (DESIGN §7), and `truncated` says where it stopped.
+    const budget = guestDumpBudget();
     const children: DomainDump[] = [];
-    for (const ssid of validGuestCds(view, b)) {
+    for (const ssid of validGuestCds(view, b, budget)) {
       const cd = readGuestCd(view, b, ssid)!;
       const t = this.s1TableOf(view, cd.fields);
+      const before = budget.truncated;
+      const root = t ? t.dump(0n, budget) : null;
       children.push({
         title: `guest stage-1 via CD ${ssid} (CD at GPA 0x${cd.gpa.toString(16)}; table addresses are guest-physical)`,
         inputBase: 0n,
         format: t?.fmt.name ?? 'arm-lpae-s1',
-        root: t ? t.dump() : null,
-        context: { SubstreamID: ssid, CD: cd.fields },
+        root,
+        context: { SubstreamID: ssid, CD: cd.fields, truncated: budget.truncated && !before },
       });
     }
+    context.truncated = budget.truncated;
     return { title: 'guest CD table', inputBase: 0n, format: `arm-smmuv3-cd-${b.layout}`, root: null, context, children };
   }
 
   lookup(iova: bigint, pasid?: number): LookupView {
+    checkLookupPasid(pasid);
     const view = new Stage2View(this.drv.host, this.parent.table);
     const ssid = pasid ?? 0;
     const cd = this.bound ? readGuestCd(view, this.bound, ssid) : null;

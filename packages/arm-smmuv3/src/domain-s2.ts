@@ -13,15 +13,17 @@ import {
   type LookupView,
   type PhysRuns,
 } from '@ioasid/core';
-import { lpaeStage1Format, lpaeStage2Format, type LpaeFormat } from './formats/lpae.js';
+import type { LpaeFormat } from './formats/lpae.js';
 import { s1Cd } from './cd-builder.js';
 import { sl0Encode, tgEncode } from './formats/lpae-geometry.js';
 import type { CdTableSpace } from './tables/cd-table.js';
+import { checkPointer } from './tables/pointer.js';
+import { invRange } from './invalidation.js';
 import type { S2Table } from './ste-builder.js';
 import type { SmmuV3Driver } from './driver.js';
 import type { UserPgtableDomain } from './domain-user-pgtable.js';
 import type { PasidTableDomain } from './domain-pasid-table.js';
-import { lookupStage } from './lookup.js';
+import { checkLookupPasid, lookupStage } from './lookup.js';
 
 /** Linux MSI_IOVA_BASE / MSI_IOVA_LENGTH: the software MSI window, a hole in every IOVA space. */
 export const MSI_IOVA_BASE = 0x8000000;
@@ -40,7 +42,9 @@ export class S2Domain implements IommuDomain {
   readonly table: RadixPageTable;
   readonly vmid: number;
   readonly children = new Set<UserPgtableDomain | PasidTableDomain>();
+  /** MSI window frames in use (one byte each; the window is 256 frames) and host frame → window frame. */
   private readonly holeUsed = new Uint8Array(HOLE_FRAMES);
+  private readonly holeOf = new Map<number, number>();
   /**
    * A stage 1 copy of the address space, made the first time a StreamID reaches it through a CD
    * (attached to a PASID, or at the StreamID of a stream whose PASIDs use CDs), and kept in step
@@ -49,9 +53,11 @@ export class S2Domain implements IommuDomain {
   s1: { table: RadixPageTable; asid: number } | null = null;
 
   constructor(private readonly drv: SmmuV3Driver) {
-    this.fmt = lpaeStage2Format(drv.mapGranule, drv.ias);
+    this.fmt = drv.s2Format;
     this.table = RadixPageTable.create(drv.host, this.fmt);
     try {
+      // STE.S2TTB must lie inside the output size the unit walks with (STE.S2PS = OAS).
+      checkPointer('S2TTB', this.table.root * 4096, 16, this.fmt.outputBits);
       this.vmid = drv.vmids.alloc();
     } catch (e) {
       this.table.destroy();
@@ -96,14 +102,16 @@ export class S2Domain implements IommuDomain {
   unmap(iova: bigint, size: bigint): void {
     this.table.unmap(Number(iova >> 12n), Number(size >> 12n));
     this.s1?.table.unmap(Number(iova >> 12n), Number(size >> 12n));
-    this.drv.flushParent(this, Number(iova), Number(size));
+    this.drv.flushParent(this, invRange(iova, size, this.fmt.granule, this.fmt.geometry.ias));
   }
 
   /** Makes the stage 1 copy (replaying every leaf of the stage 2 table except the MSI window). */
   ensureS1(): void {
     if (this.s1) return;
-    const table = RadixPageTable.create(this.drv.host, lpaeStage1Format(this.fmt.granule, this.drv.ias));
+    const table = RadixPageTable.create(this.drv.host, this.drv.s1CopyFormat);
     try {
+      // CD.TTB0 must lie inside the output size of the walk (CD.IPS = OAS).
+      checkPointer('TTB0', table.root * 4096, 16, this.drv.s1CopyFormat.outputBits);
       const replay = (t: DumpTable) => {
         for (const e of t.entries) {
           if (e.child) {
@@ -142,8 +150,8 @@ export class S2Domain implements IommuDomain {
   }
 
   invalidate(req: InvalidateRequest): void {
-    if (req.all) this.drv.flushParent(this, 0, 0);
-    else this.drv.flushParent(this, Number(req.iova), Number(req.size));
+    // A range reaching past the IPA space (or past 2^64) flushes the whole VMID.
+    this.drv.flushParent(this, req.all ? null : invRange(req.iova, req.size, this.fmt.granule, this.fmt.geometry.ias));
   }
 
   dump(): DomainDump {
@@ -169,6 +177,7 @@ export class S2Domain implements IommuDomain {
   }
 
   lookup(iova: bigint, pasid?: number): LookupView {
+    checkLookupPasid(pasid);
     if (pasid !== undefined && this.s1) return lookupStage(this.s1.table, iova, 'stage-1');
     return lookupStage(this.table, iova, 'stage-2');
   }
@@ -179,7 +188,9 @@ export class S2Domain implements IommuDomain {
   holeSpace(): CdTableSpace {
     return {
       mem: this.drv.host,
+      addrBits: this.fmt.geometry.ias,
       alloc: (frames) => {
+        // First fit over the window's 256 frames (a fixed bound, whatever else is mapped).
         let start = -1;
         for (let i = 0; i + frames <= HOLE_FRAMES && start < 0; i++) {
           let free = true;
@@ -195,25 +206,21 @@ export class S2Domain implements IommuDomain {
           throw e;
         }
         this.holeUsed.fill(1, start, start + frames);
+        this.holeOf.set(host, start);
         return { frame: host, addr: (HOLE_FIRST + start) * 4096 };
       },
       free: (frame, frames) => {
-        const ipa = this.ipaOfHost(frame);
-        if (ipa >= 0) {
+        const start = this.holeOf.get(frame);
+        if (start !== undefined) {
+          const ipa = HOLE_FIRST + start;
           this.table.unmap(ipa, frames);
-          this.holeUsed.fill(0, ipa - HOLE_FIRST, ipa - HOLE_FIRST + frames);
-          this.drv.flushParent(this, ipa * 4096, frames * 4096);
+          this.holeUsed.fill(0, start, start + frames);
+          this.holeOf.delete(frame);
+          this.drv.flushParent(this, { iova: ipa * 4096, size: frames * 4096 });
         }
         this.drv.host.freeFrames(frame, frames);
       },
     };
-  }
-
-  private ipaOfHost(hostFrame: number): number {
-    for (let i = 0; i < HOLE_FRAMES; i++) {
-      if (this.holeUsed[i] && this.table.lookup(HOLE_FIRST + i)?.frame === hostFrame) return HOLE_FIRST + i;
-    }
-    return -1;
   }
 
   destroy(): void {

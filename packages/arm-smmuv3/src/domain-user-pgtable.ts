@@ -10,14 +10,15 @@ import {
   type PgtableFormat,
 } from '@ioasid/core';
 import { lpaeStage1Format, type LpaeFormat } from './formats/lpae.js';
-import { MAX_IAS, MIN_IAS, stage1Geometry, type Granule } from './formats/lpae-geometry.js';
+import { stage1Geometry, type Granule } from './formats/lpae-geometry.js';
+import { checkS1Format } from './bind-formats.js';
+import { checkLookupPasid, guestDumpBudget, lookupNested } from './lookup.js';
 import { decodeCd } from './tables/cd.js';
 import { s1Cd } from './cd-builder.js';
 import type { SmmuV3Driver } from './driver.js';
 import type { S2Domain } from './domain-s2.js';
 import type { StreamState } from './stream-state.js';
 import { Stage2View } from './stage2-view.js';
-import { lookupNested } from './lookup.js';
 
 export interface BoundS1 {
   gpa: number;
@@ -26,14 +27,8 @@ export interface BoundS1 {
 }
 
 /** Checks a `{ kind: 'arm-lpae-s1', granule, ias }` format and a table address against the unit. */
-export function checkS1Format(drv: SmmuV3Driver, addr: bigint, format: PgtableFormat): BoundS1 {
-  if (format?.kind !== 'arm-lpae-s1') fail('EINVAL', `format.kind must be 'arm-lpae-s1' (got ${String(format?.kind)})`);
-  const granule = format.granule as Granule;
-  if (!drv.caps.granules.includes(granule)) fail('EINVAL', `format.granule ${String(format.granule)} is not a granule SMMU_IDR5 offers (${drv.caps.granules.join(', ')})`);
-  const ias = format.ias === undefined ? drv.ias : format.ias;
-  if (typeof ias !== 'number' || !Number.isInteger(ias) || ias < MIN_IAS || ias > Math.min(MAX_IAS, drv.ias)) {
-    fail('EINVAL', `format.ias ${String(ias)} must be an integer in ${MIN_IAS}..${Math.min(MAX_IAS, drv.ias)}`);
-  }
+export function checkBindS1(drv: SmmuV3Driver, addr: bigint, format: PgtableFormat): BoundS1 {
+  const { granule, ias } = checkS1Format(format, drv.caps.granules, drv.ias);
   if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << BigInt(drv.ias)) fail('EINVAL', `addr must be a guest-physical address below 2^${drv.ias}`);
   const top = 8 * 2 ** stage1Geometry(granule, ias).topBits;
   if (Number(addr) % top !== 0) fail('EINVAL', `addr 0x${addr.toString(16)} must be aligned to the ${top}-byte top-level table`);
@@ -95,7 +90,7 @@ export class UserPgtableDomain implements IommuDomain {
   }
 
   bindPgtable(addr: bigint, format: PgtableFormat): void {
-    const b = checkS1Format(this.drv, addr, format);
+    const b = checkBindS1(this.drv, addr, format);
     this.drv.bindUserPgtable(this, b);
   }
 
@@ -113,7 +108,10 @@ export class UserPgtableDomain implements IommuDomain {
   dump(): DomainDump {
     const view = new Stage2View(this.drv.host, this.parent.table);
     const t = this.s1Table(view);
-    const context: Record<string, unknown> = { ASID: this.asid, VMID: this.vmid, bound: this.bound !== null };
+    // The guest wrote this table: the dump is bounded (DESIGN §7) and says when it stopped.
+    const budget = guestDumpBudget();
+    const root = t ? t.table.dump(0n, budget) : null;
+    const context: Record<string, unknown> = { ASID: this.asid, VMID: this.vmid, bound: this.bound !== null, truncated: budget.truncated };
     const first = [...this.attachments.entries()][0];
     if (first?.[0].kcd) {
       const ssid = [...first[1]][0];
@@ -124,12 +122,13 @@ export class UserPgtableDomain implements IommuDomain {
       title: `guest stage-1 (ASID ${this.asid}; table addresses are guest-physical)`,
       inputBase: 0n,
       format: t?.fmt.name ?? 'arm-lpae-s1',
-      root: t ? t.table.dump() : null,
+      root,
       context,
     };
   }
 
-  lookup(iova: bigint, _pasid?: number): LookupView {
+  lookup(iova: bigint, pasid?: number): LookupView {
+    checkLookupPasid(pasid);
     const view = new Stage2View(this.drv.host, this.parent.table);
     const t = this.s1Table(view);
     if (!t) return { iova, steps: [], output: null, fault: 'no guest table is bound' };

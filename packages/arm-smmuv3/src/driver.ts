@@ -1,4 +1,5 @@
 import {
+  IdAllocator,
   fail,
   type DeviceDesc,
   type DmaRequest,
@@ -15,13 +16,14 @@ import {
   type TranslateResult,
 } from '@ioasid/core';
 import type { Granule } from './formats/lpae-geometry.js';
+import { lpaeStage1Format, lpaeStage2Format, type LpaeFormat } from './formats/lpae.js';
+import type { InvRange } from './invalidation.js';
 import { deviceCapabilities, mapPageSizes, permittedRanges } from './capabilities.js';
 import type { StreamTable } from './tables/stream-table.js';
 import type { SmmuV3 } from './hw/smmu.js';
 import type { IdCaps } from './hw/features.js';
 import type { CommandQueue } from './cmdq.js';
 import type { EventQueue, PriQueue } from './event-queues.js';
-import { IdAllocator } from './id-alloc.js';
 import { S2Domain } from './domain-s2.js';
 import { UserPgtableDomain, type BoundS1 } from './domain-user-pgtable.js';
 import { PasidTableDomain, type BoundCdTable } from './domain-pasid-table.js';
@@ -70,8 +72,15 @@ export class SmmuV3Driver implements IommuDriver {
   readonly cmdq: CommandQueue;
   readonly evtq: EventQueue;
   readonly priq: PriQueue | null;
-  readonly vmids = new IdAllocator(1, 2 ** 16, 'VMID');
-  readonly asids = new IdAllocator(1, 2 ** 16, 'ASID');
+  /** VMIDs and ASIDs 1..2^width − 1, the widths IDR0.VMID16 / ASID16 give (as Linux's ida ranges). */
+  readonly vmids: IdAllocator;
+  readonly asids: IdAllocator;
+  /**
+   * The formats of kernel-managed tables: stage 2, and the stage 1 copy used through CDs. Both
+   * output PAs, so entries hold at most OAS bits (SMMU_IDR5.OAS). Shared by every domain.
+   */
+  readonly s2Format: LpaeFormat;
+  readonly s1CopyFormat: LpaeFormat;
   private readonly k: SmmuKernel;
 
   constructor(ctx: MachineContext, options: SmmuV3Options = {}) {
@@ -85,6 +94,10 @@ export class SmmuV3Driver implements IommuDriver {
     this.cmdq = p.cmdq;
     this.evtq = p.evtq;
     this.priq = p.priq;
+    this.vmids = new IdAllocator(1, 2 ** p.caps.vmidBits, 'VMID', ctx.injector);
+    this.asids = new IdAllocator(1, 2 ** p.caps.asidBits, 'ASID', ctx.injector);
+    this.s2Format = lpaeStage2Format(p.mapGranule, p.ias, p.caps.oasBits);
+    this.s1CopyFormat = lpaeStage1Format(p.mapGranule, p.ias, p.caps.oasBits);
     this.k = { ...p, streams: new Streams(p), vmids: this.vmids, asids: this.asids };
   }
 
@@ -205,8 +218,9 @@ export class SmmuV3Driver implements IommuDriver {
     retirePasidTable(this.k, child);
   }
 
-  flushParent(d: S2Domain, iova: number, size: number): void {
-    flushParent(this.k, d, iova, size);
+  /** Invalidates what `d` and the tables nested in it cached for a range (null: everything). */
+  flushParent(d: S2Domain, range: InvRange | null): void {
+    flushParent(this.k, d, range);
   }
 
   retireAsid(asid: number): void {

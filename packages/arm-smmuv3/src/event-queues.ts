@@ -1,8 +1,9 @@
 import type { HostMemory } from '@ioasid/core';
-import { EVT_BYTES, EVT_WORDS, decodeEvent, eventName, type EvtFieldName } from './tables/events.js';
+import { EVT_BYTES, EVT_WORDS, decodeEvent, eventName, type EventFields } from './tables/events.js';
 import { PRIQ_BYTES, PRIQ_WORDS, decodePriq, type PriqFieldName } from './tables/pri.js';
 import { Q_BASE, Q_OVERFLOW, regField, regValue, type RegName } from './hw/registers.js';
 import { qEmpty, qInc, qIndex } from './hw/queue.js';
+import { checkPointer } from './tables/pointer.js';
 import type { SmmuV3 } from './hw/smmu.js';
 
 const LOG_LIMIT = 256;
@@ -27,10 +28,17 @@ class OutputQueue<T> {
     private readonly words: number,
     private readonly regs: { base: RegName; prod: RegName; cons: RegName },
     private readonly decode: (w: Uint32Array) => T,
+    addrBits: number,
   ) {
     const size = 2 ** log2 * bytes;
     this.frames = Math.max(1, Math.ceil(size / 4096));
     this.frame = host.allocFrames(this.frames, this.frames);
+    try {
+      checkPointer(`${regs.base}.ADDR`, this.frame * 4096, 32, Math.min(52, addrBits));
+    } catch (e) {
+      host.freeFrames(this.frame, this.frames);
+      throw e;
+    }
     unit.write(regs.base, regValue(Q_BASE, { RWA: true, ADDR: (this.frame * 4096) / 32, LOG2SIZE: log2 }));
     unit.write(regs.prod, 0n);
     unit.write(regs.cons, 0n);
@@ -69,20 +77,21 @@ class OutputQueue<T> {
   }
 }
 
-export type EventEntry = Record<EvtFieldName, number> & { name: string };
+export type EventEntry = EventFields & { name: string };
 export type PriEntry = Record<PriqFieldName, number>;
 
 export class EventQueue extends OutputQueue<EventEntry> {
-  constructor(host: HostMemory, unit: SmmuV3, log2: number) {
-    super(host, unit, log2, EVT_BYTES, EVT_WORDS, { base: 'EVENTQ_BASE', prod: 'EVENTQ_PROD', cons: 'EVENTQ_CONS' }, (w) => {
+  constructor(host: HostMemory, unit: SmmuV3, log2: number, addrBits = 52) {
+    const decode = (w: Uint32Array): EventEntry => {
       const d = decodeEvent(w);
       return { ...d, name: eventName(d.TYPE) };
-    });
+    };
+    super(host, unit, log2, EVT_BYTES, EVT_WORDS, { base: 'EVENTQ_BASE', prod: 'EVENTQ_PROD', cons: 'EVENTQ_CONS' }, decode, addrBits);
   }
 }
 
 export class PriQueue extends OutputQueue<PriEntry> {
-  constructor(host: HostMemory, unit: SmmuV3, log2: number) {
-    super(host, unit, log2, PRIQ_BYTES, PRIQ_WORDS, { base: 'PRIQ_BASE', prod: 'PRIQ_PROD', cons: 'PRIQ_CONS' }, (w) => decodePriq(w));
+  constructor(host: HostMemory, unit: SmmuV3, log2: number, addrBits = 52) {
+    super(host, unit, log2, PRIQ_BYTES, PRIQ_WORDS, { base: 'PRIQ_BASE', prod: 'PRIQ_PROD', cons: 'PRIQ_CONS' }, (w) => decodePriq(w), addrBits);
   }
 }

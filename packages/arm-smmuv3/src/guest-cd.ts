@@ -1,4 +1,4 @@
-import { getAddr, getField } from '@ioasid/core';
+import { getAddr, getField, type DumpBudget } from '@ioasid/core';
 import { CD_BYTES, CD_WORDS, decodeCd, type CdFields } from './tables/cd.js';
 import { CD_SPLIT_4K, CD_SPLIT_64K, L1CD, L1CD_L2PTR } from './tables/l1-descriptors.js';
 import { S1FMT_4K_L2, S1FMT_LINEAR } from './tables/ste.js';
@@ -33,13 +33,50 @@ export function readGuestCd(view: Stage2View, t: CdTablePointer, ssid: number): 
   return { gpa, words, fields: decodeCd(words) };
 }
 
-/** SubstreamIDs whose guest CD is valid (V = 1), scanning at most `limit` entries. */
-export function validGuestCds(view: Stage2View, t: CdTablePointer, limit = 4096): number[] {
-  const out: number[] = [];
-  const n = Math.min(2 ** t.s1cdmax, limit);
-  for (let ssid = 0; ssid < n; ssid++) {
-    const cd = readGuestCd(view, t, ssid);
-    if (cd && cd.fields.V) out.push(ssid);
+/** Whether the guest CD at `gpa` has V = 1 (CD word 0 bit 31), reading one word. */
+function cdValid(view: Stage2View, gpa: number): boolean {
+  return view.mapped(gpa, CD_BYTES) && (view.u32(gpa) & 0x8000_0000) !== 0;
+}
+
+/**
+ * SubstreamIDs whose guest CD is valid (V = 1), in order, within `budget`: each CD and L1CD
+ * examined costs a read and each valid CD an entry; when either runs out the scan stops and
+ * sets `budget.truncated`. A two-level table is scanned through its valid L1 descriptors only.
+ * A generator, so that a DUMP decodes each CD's tables from the same budget as it goes.
+ */
+export function* validGuestCds(view: Stage2View, t: CdTablePointer, budget: DumpBudget): Generator<number> {
+  const total = 2 ** t.s1cdmax;
+  const spend = (): boolean => {
+    if (budget.reads <= 0 || budget.entries <= 0) {
+      budget.truncated = true;
+      return false;
+    }
+    budget.reads--;
+    return true;
+  };
+  if (t.s1cdmax === 0 || t.s1fmt === S1FMT_LINEAR) {
+    for (let ssid = 0; ssid < total; ssid++) {
+      if (!spend()) return;
+      if (!cdValid(view, t.ctxPtr + ssid * CD_BYTES)) continue;
+      budget.entries--;
+      yield ssid;
+    }
+    return;
   }
-  return out;
+  const split = t.s1fmt === S1FMT_4K_L2 ? CD_SPLIT_4K : CD_SPLIT_64K;
+  const leaf = Math.min(2 ** split, total);
+  for (let l1 = 0; l1 * leaf < total; l1++) {
+    if (!spend()) return;
+    const at = t.ctxPtr + l1 * 8;
+    if (!view.mapped(at, 8)) continue;
+    const d = view.read(at, 2);
+    if (!getField(d, 0, L1CD.V)) continue;
+    const l2 = getAddr(d, 0, L1CD_L2PTR);
+    for (let i = 0; i < leaf; i++) {
+      if (!spend()) return;
+      if (!cdValid(view, l2 + i * CD_BYTES)) continue;
+      budget.entries--;
+      yield l1 * leaf + i;
+    }
+  }
 }

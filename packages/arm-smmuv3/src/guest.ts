@@ -2,6 +2,7 @@ import { fail, type GuestKernelHelpers, type GuestMemory, type GuestPasidEntry, 
 import type { Granule } from './formats/lpae-geometry.js';
 import { lpaeStage1Format, type LpaeFormat } from './formats/lpae.js';
 import { CdTable, directSpace, type CdLayout } from './tables/cd-table.js';
+import { ANY_UNIT, checkCdFormat, checkS1Format } from './bind-formats.js';
 import { s1Cd } from './cd-builder.js';
 
 /**
@@ -37,16 +38,15 @@ export function guestS1Format(granule: Granule, ias = 48): LpaeFormat {
 const guestTables = new WeakMap<GuestMemory, Map<bigint, CdTable>>();
 
 function s1FormatOf(format: PgtableFormat): { granule: Granule; ias: number } {
-  if (format?.kind !== 'arm-lpae-s1') fail('EINVAL', `not an SMMUv3 stage 1 format: ${String(format?.kind)}`);
-  const granule = format.granule as Granule;
-  if (granule !== 4096 && granule !== 16384 && granule !== 65536) fail('EINVAL', `granule ${String(format.granule)} is not 4K, 16K or 64K`);
-  const ias = (format.ias as number | undefined) ?? 48;
-  return { granule, ias };
+  return checkS1Format(format, ANY_UNIT.granules, ANY_UNIT.ias);
 }
 
 function entryCd(e: GuestPasidEntry): Uint32Array {
   const { granule, ias } = s1FormatOf(e.pgtable);
-  return guestS1Cd({ ttb0: e.root, granule, ias, asid: e.asid ?? e.pasid + 1 });
+  const asid = e.asid ?? e.pasid + 1;
+  if (!Number.isInteger(asid) || asid < 0 || asid > 0xffff) fail('EINVAL', `asid ${String(asid)} of PASID ${e.pasid} must be a 16-bit ASID (CD.ASID[15:0])`);
+  if (typeof e.root !== 'bigint' || e.root < 0n || e.root >= 1n << 52n) fail('EINVAL', `root of PASID ${e.pasid} must be a guest-physical address below 2^52 (CD.TTB0[51:4])`);
+  return guestS1Cd({ ttb0: e.root, granule, ias, asid });
 }
 
 /** What a guest kernel writes for SMMUv3 (core's GuestKernelHelpers): LPAE stage 1 tables and CD tables. */
@@ -56,10 +56,15 @@ export const smmuGuestHelpers: GuestKernelHelpers = {
     return lpaeStage1Format(granule, ias);
   },
   buildPasidTable(guest: GuestMemory, format: PgtableFormat, entries: GuestPasidEntry[]): bigint {
-    if (format?.kind !== 'arm-smmuv3-cd') fail('EINVAL', `not an SMMUv3 CD table format: ${String(format?.kind)}`);
-    const layout = format.layout as CdLayout;
-    const t = guestCdTable(guest, layout, format.s1cdmax as number);
-    for (const e of entries) t.write(e.pasid, entryCd(e));
+    const { layout, s1cdmax } = checkCdFormat(format, ANY_UNIT.cd);
+    if (!Array.isArray(entries)) fail('EINVAL', 'entries must be an array of { pasid, root, pgtable, asid? }');
+    // Every entry is checked before the table is built, so a refused one leaves no table behind.
+    const cds = entries.map((e) => {
+      if (!Number.isInteger(e.pasid) || e.pasid < 0 || e.pasid >= 2 ** s1cdmax) fail('EINVAL', `pasid ${String(e.pasid)} is beyond the table's S1CDMax ${s1cdmax}`);
+      return [e.pasid, entryCd(e)] as const;
+    });
+    const t = guestCdTable(guest, layout, s1cdmax);
+    for (const [pasid, cd] of cds) t.write(pasid, cd);
     let m = guestTables.get(guest);
     if (!m) {
       m = new Map();

@@ -27,6 +27,8 @@ export { PasidTableDomain } from './domain-pasid-table.js';
 export { abortSte, s1Ste, s2Ste, nestedSte, type S2Table, type S1Context } from './ste-builder.js';
 export { s1Cd } from './cd-builder.js';
 export { guestCdTable, guestS1Cd, guestS1Format, smmuGuestHelpers, type GuestCdParams } from './guest.js';
+export { GUEST_DUMP_ENTRIES, GUEST_DUMP_READS, guestDumpBudget } from './lookup.js';
+export { checkCdFormat, checkS1Format } from './bind-formats.js';
 
 function optionsOf(ctx: MachineContext): SmmuV3Options {
   const o = ctx.options?.smmuv3;

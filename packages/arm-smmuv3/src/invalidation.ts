@@ -2,6 +2,15 @@ import { ATC_INV_SIZE_ALL, OP, tlbiTg, type CmdFields } from './tables/commands.
 
 export type Cmd = [number, CmdFields];
 
+/**
+ * Linux CMDQ_MAX_TLBI_OPS (1 << (PAGE_SHIFT - 3)): without range invalidation, a range of more
+ * pages than this is invalidated for the whole context instead (one command, not thousands).
+ */
+export const MAX_TLBI_OPS = 512;
+/** CMD_TLBI_* NUM[4:0] and SCALE[4:0] (Linux CMDQ_TLBI_RANGE_NUM_MAX, CMDQ_TLBI_0_SCALE). */
+const RANGE_NUM_MAX = 31;
+const SCALE_MAX = 31;
+
 /** Count of trailing zero bits of a positive integer below 2^53. */
 function ctz(n: number): number {
   let z = 0;
@@ -12,23 +21,37 @@ function ctz(n: number): number {
   return z;
 }
 
+/** A range to invalidate as numbers: granule-aligned, inside the context's input space. */
+export interface InvRange {
+  iova: number;
+  size: number;
+}
+
 /**
- * TLBI commands for [iova, iova+size), as Linux __arm_smmu_tlb_inv_range builds them: with
- * range invalidation (IDR3.RIL) each command covers NUM+1 ≤ 32 times 2^SCALE pages of the
- * granule; without it, one command per `leafBytes`.
+ * [iova, iova + size) widened to whole granules, or null when it reaches beyond the 2^inputBits
+ * bytes the context translates (or past 2^64): then only an invalidation of the whole context
+ * (by ASID or VMID) is sure to cover it, as Linux falls back to for a range too big to walk.
  */
-export function tlbiRange(
-  op: number,
-  base: CmdFields,
-  iova: number,
-  size: number,
-  granuleShift: number,
-  leafBytes: number,
-  ril: boolean,
-): Cmd[] {
+export function invRange(iova: bigint, size: bigint, granule: number, inputBits: number): InvRange | null {
+  const g = BigInt(granule);
+  const start = (iova / g) * g;
+  const end = ((iova + size + g - 1n) / g) * g;
+  if (size <= 0n || end > 1n << BigInt(inputBits)) return null;
+  return { iova: Number(start), size: Number(end - start) };
+}
+
+/**
+ * TLBI commands for the granule-aligned range [iova, iova+size), as Linux
+ * __arm_smmu_tlb_inv_range builds them: with range invalidation (IDR3.RIL) each command covers
+ * NUM+1 ≤ 32 times 2^SCALE granules, taking five bits of the page count at a time; without it,
+ * one command per granule. When the range needs more than MAX_TLBI_OPS single commands, or a
+ * SCALE beyond its 5-bit field, `whole` (the context's TLBI_NH_ASID / TLBI_S12_VMALL) is issued
+ * instead.
+ */
+export function tlbiRange(op: number, base: CmdFields, iova: number, size: number, granuleShift: number, ril: boolean, whole: Cmd): Cmd[] {
   const cmds: Cmd[] = [];
-  const end = iova + size;
   const ipa = op === OP.TLBI_S2_IPA;
+  const granule = 2 ** granuleShift;
   const at4k = (at: number): CmdFields => {
     // Object.assign onto a fresh literal: a spread copy that then grows new keys leaves V8's fast
     // paths (microseconds per command).
@@ -38,14 +61,14 @@ export function tlbiRange(
     f.LEAF = 1;
     return f;
   };
+  let pages = Math.floor(size / granule);
   if (ril) {
     const tg = tlbiTg(granuleShift);
-    const granule = 2 ** granuleShift;
-    let pages = Math.floor(size / granule);
     let at = iova;
-    while (at < end && pages > 0) {
+    while (pages > 0) {
       const scale = ctz(pages);
-      const num = Math.floor(pages / 2 ** scale) % 32;
+      if (scale > SCALE_MAX) return [whole];
+      const num = Math.floor(pages / 2 ** scale) % (RANGE_NUM_MAX + 1);
       const f = at4k(at);
       f.TG = tg;
       f.NUM = num - 1;
@@ -56,13 +79,14 @@ export function tlbiRange(
     }
     return cmds;
   }
-  for (let at = iova; at < end; at += leafBytes) cmds.push([op, at4k(at)]);
+  if (pages > MAX_TLBI_OPS) return [whole];
+  for (let k = 0; k < pages; k++) cmds.push([op, at4k(iova + k * granule)]);
   return cmds;
 }
 
 /**
  * ATC_INV for a range, as Linux arm_smmu_atc_inv_to_cmd: the smallest naturally aligned
- * power-of-two span of 4 KiB pages covering it; size 0 means everything.
+ * power-of-two span of 4 KiB pages covering it; size 0 (or a null range) means everything.
  */
 export function atcInv(sid: number, ssid: number | null, iova: number, size: number): Cmd {
   const fields: CmdFields = { SID: sid };

@@ -1,4 +1,4 @@
-import type { IdAllocator } from './id-alloc.js';
+import type { IdAllocator } from '@ioasid/core';
 import type { ProbedUnit } from './probe.js';
 import type { Streams } from './streams.js';
 

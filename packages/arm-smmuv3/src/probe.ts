@@ -1,10 +1,10 @@
 import { fail, type HostMemory } from '@ioasid/core';
-import { MAX_IAS, type Granule } from './formats/lpae-geometry.js';
+import { GRANULES, MAX_IAS, PS_BITS, type Granule } from './formats/lpae-geometry.js';
 import { OP } from './tables/commands.js';
 import { StreamTable } from './tables/stream-table.js';
 import { SH_ISH } from './tables/ste.js';
 import { SmmuV3 } from './hw/smmu.js';
-import { capsFromIdRegisters, type IdCaps, type SmmuFeatures } from './hw/features.js';
+import { DEFAULT_FEATURES, capsFromIdRegisters, type IdCaps, type SmmuFeatures } from './hw/features.js';
 import { CR0, CR1, CR1_CACHE_WB, STRTAB_BASE, STRTAB_BASE_CFG, STRTAB_FMT_2LVL, STRTAB_FMT_LINEAR, regValue } from './hw/registers.js';
 import { CommandQueue } from './cmdq.js';
 import { EventQueue, PriQueue } from './event-queues.js';
@@ -55,12 +55,12 @@ export function resetUnit(host: HostMemory, u: SmmuV3, c: IdCaps, options: SmmuV
   u.write('CR1', regValue(CR1, { QUEUE_IC: CR1_CACHE_WB, QUEUE_OC: CR1_CACHE_WB, QUEUE_SH: SH_ISH, TABLE_IC: CR1_CACHE_WB, TABLE_OC: CR1_CACHE_WB, TABLE_SH: SH_ISH }));
   const twoLevel = options.streamTable ? options.streamTable === 'two-level' : c.twoLevelStreamTable;
   if (twoLevel && !c.twoLevelStreamTable) fail('EINVAL', 'two-level stream tables are not supported (SMMU_IDR0.ST_LEVEL)');
-  const strtab = new StreamTable(host, { twoLevel, log2size: c.sidBits });
+  const strtab = new StreamTable(host, { twoLevel, log2size: c.sidBits, addrBits: c.oasBits });
   u.write('STRTAB_BASE', regValue(STRTAB_BASE, { RA: true, ADDR: strtab.baseAddr / 64 }));
   u.write('STRTAB_BASE_CFG', regValue(STRTAB_BASE_CFG, { FMT: twoLevel ? STRTAB_FMT_2LVL : STRTAB_FMT_LINEAR, SPLIT: strtab.split, LOG2SIZE: c.sidBits }));
-  const cmdq = new CommandQueue(host, u, Math.min(8, c.cmdqs));
-  const evtq = new EventQueue(host, u, Math.min(7, c.eventqs));
-  const priq = c.pri ? new PriQueue(host, u, Math.min(8, c.priqs)) : null;
+  const cmdq = new CommandQueue(host, u, Math.min(8, c.cmdqs), c.oasBits);
+  const evtq = new EventQueue(host, u, Math.min(7, c.eventqs), c.oasBits);
+  const priq = c.pri ? new PriQueue(host, u, Math.min(8, c.priqs), c.oasBits) : null;
   u.write('CR0', regValue(CR0, { CMDQEN: true }));
   cmdq.issue([[OP.CFGI_ALL, { RANGE: 31 }], [OP.TLBI_NSNH_ALL, {}]]);
   const on = { CMDQEN: true, EVENTQEN: true, PRIQEN: c.pri };
@@ -69,8 +69,55 @@ export function resetUnit(host: HostMemory, u: SmmuV3, c: IdCaps, options: SmmuV
   return { strtab, cmdq, evtq, priq };
 }
 
+/** Integer ranges of the numeric features: the ID register fields' architectural values. */
+const FEATURE_INTS: Partial<Record<keyof SmmuFeatures, [number, number, string]>> = {
+  sidBits: [0, 32, 'SMMU_IDR1.SIDSIZE'],
+  ssidBits: [0, 20, 'SMMU_IDR1.SSIDSIZE'],
+  cmdqs: [0, 19, 'SMMU_IDR1.CMDQS'],
+  eventqs: [0, 19, 'SMMU_IDR1.EVENTQS'],
+  priqs: [0, 19, 'SMMU_IDR1.PRIQS'],
+  stallMax: [0, 0xffff, 'SMMU_IDR5.STALL_MAX'],
+};
+
+/**
+ * The machine's `smmuv3` options, checked whole before the unit is built: each feature must be
+ * one the ID registers can advertise (EINVAL naming it otherwise).
+ */
+export function checkOptions(options: unknown): SmmuV3Options {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) fail('EINVAL', 'smmuv3 options must be an object { features?, streamTable? }');
+  const o = options as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'features' && k !== 'streamTable') fail('EINVAL', `smmuv3.${k} is not an SMMUv3 option (features, streamTable)`);
+  if (o.streamTable !== undefined && o.streamTable !== 'linear' && o.streamTable !== 'two-level') {
+    fail('EINVAL', `smmuv3.streamTable must be 'linear' or 'two-level' (got ${String(o.streamTable)})`);
+  }
+  const f = o.features;
+  if (f === undefined) return o as SmmuV3Options;
+  if (typeof f !== 'object' || f === null) fail('EINVAL', 'smmuv3.features must be an object');
+  for (const [k, v] of Object.entries(f)) {
+    const name = `smmuv3.features.${k}`;
+    if (!(k in DEFAULT_FEATURES)) fail('EINVAL', `${name} is not an SMMUv3 feature (${Object.keys(DEFAULT_FEATURES).join(', ')})`);
+    if (v === undefined) continue;
+    const def = DEFAULT_FEATURES[k as keyof SmmuFeatures];
+    const range = FEATURE_INTS[k as keyof SmmuFeatures];
+    if (typeof def === 'boolean') {
+      if (typeof v !== 'boolean') fail('EINVAL', `${name} must be a boolean (got ${String(v)})`);
+    } else if (k === 'granules') {
+      if (!Array.isArray(v) || v.some((g) => !GRANULES.includes(g as Granule))) fail('EINVAL', `${name} must list granules among ${GRANULES.join(', ')}`);
+    } else if (k === 'oasBits') {
+      if (!PS_BITS.includes(v as (typeof PS_BITS)[number])) fail('EINVAL', `${name} must be an SMMU_IDR5.OAS size (${PS_BITS.join(', ')})`);
+    } else if (k === 'asidBits' || k === 'vmidBits') {
+      if (v !== 8 && v !== 16) fail('EINVAL', `${name} must be 8 or 16 (SMMU_IDR0.${k === 'asidBits' ? 'ASID16' : 'VMID16'})`);
+    } else if (range) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) fail('EINVAL', `${name} must be an integer in ${range[0]}..${range[1]} (${range[2]})`);
+    }
+  }
+  return o as SmmuV3Options;
+}
+
 /** Creates the unit on `host`, probes it and resets it. */
 export function probeUnit(host: HostMemory, options: SmmuV3Options): ProbedUnit {
+  checkOptions(options);
   const unit = new SmmuV3(host, options.features);
   const probed = probeCaps(unit);
   return { host, unit, ...probed, ...resetUnit(host, unit, probed.caps, options) };

@@ -28,7 +28,7 @@ export function releaseKcd(s: StreamState): void {
 export function ensureHcd(host: HostMemory, caps: IdCaps, s: StreamState): CdTable {
   if (!s.hcd) {
     const two = caps.cd2l;
-    s.hcd = CdTable.create(directSpace(host), two ? 'two-level' : 'linear', two ? caps.ssidBits : Math.min(caps.ssidBits, LINEAR_CDMAX));
+    s.hcd = CdTable.create(directSpace(host, caps.oasBits), two ? 'two-level' : 'linear', two ? caps.ssidBits : Math.min(caps.ssidBits, LINEAR_CDMAX));
   }
   return s.hcd;
 }

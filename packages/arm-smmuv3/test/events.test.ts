@@ -33,7 +33,7 @@ function s1Stream(b: Bare, opts: { cdmax?: number; s1dss?: number; stalld?: bool
   return { t, cdt };
 }
 
-function expectEvent(b: Bare, r: number | FaultRecord, name: string, fields: Record<string, number> = {}) {
+function expectEvent(b: Bare, r: number | FaultRecord, name: string, fields: Record<string, number | bigint> = {}) {
   expect(typeof r).toBe('object');
   const rec = r as FaultRecord;
   expect(rec.name).toBe(name);
@@ -186,14 +186,14 @@ describe('every modelled event is reachable and written to the event queue in me
     const cdPa = b.host.allocFrame() * 4096;
     b.writeWords(cdPa, s1Cd({ ttb0: 2 ** 47, granule: 4096, ias: 48, asid: 1, ipsBits: 48 }));
     b.writeSte(8, encodeSte({ V: 1, Config: 5, S1ContextPtr: cdPa, S1STALLD: 1 }));
-    const r = expectEvent(b, b.dma(8, 0x1000), 'F_WALK_EABT', { ADDR: 0x1000 });
+    const r = expectEvent(b, b.dma(8, 0x1000), 'F_WALK_EABT', { ADDR: 0x1000n });
     expect(r.fetchAddr).toBe(2n ** 47n);
   });
 
   it('F_TRANSLATION: unmapped, beyond T0SZ, and with EPD0 = 1', () => {
     const b = bareUnit();
     s1Stream(b);
-    expectEvent(b, b.dma(8, 0x2000), 'F_TRANSLATION', { S2: 0, ADDR: 0x2000 });
+    expectEvent(b, b.dma(8, 0x2000), 'F_TRANSLATION', { S2: 0, ADDR: 0x2000n });
     const c = bareUnit();
     s1Stream(c, { ias: 32 });
     expectEvent(c, c.dma(8, 2 ** 32), 'F_TRANSLATION');

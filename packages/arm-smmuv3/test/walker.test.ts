@@ -21,7 +21,7 @@ describe('stage 2 only (Config 0b110)', () => {
     expect(miss).toMatchObject({ name: 'F_TRANSLATION', s2: true, ipa: 0x5000n });
     const ev = b.events();
     expect(ev.map((e) => e.name)).toEqual(['F_PERMISSION', 'F_TRANSLATION']);
-    expect(ev[0]).toMatchObject({ SID: 8, S2: 1, RnW: 0, IPA: 0x1, ADDR: 0x1000 });
+    expect(ev[0]).toMatchObject({ SID: 8, S2: 1, RnW: 0, IPA: 0x1, ADDR: 0x1000n });
     expect(ev[1]).toMatchObject({ RnW: 1, IPA: 0x5 });
   });
 

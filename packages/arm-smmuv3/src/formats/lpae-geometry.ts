@@ -1,3 +1,5 @@
+import { fail } from '@ioasid/core';
+
 /**
  * Levels, start level and top-table size of a VMSAv8-64 translation regime (Arm ARM D8.2),
  * for the three granules. Stage 2 may start one level lower with up to 16 concatenated
@@ -151,6 +153,6 @@ export function psDecode(ps: number): number {
 
 export function psEncode(bits: number): number {
   const i = PS_BITS.indexOf(bits as (typeof PS_BITS)[number]);
-  if (i < 0) throw new RangeError(`${bits} is not an architectural address size`);
+  if (i < 0) fail('EINVAL', `${String(bits)} bits is not an architectural address size (${PS_BITS.join(', ')})`);
   return i;
 }

@@ -42,6 +42,9 @@ import {
   type LpaeGeometry,
 } from './lpae-geometry.js';
 
+/** Output address bits of a VMSAv8-64 descriptor without FEAT_LPA (OA[47:granule]). */
+export const LPAE_OA_BITS = 48;
+
 /** MAIR index Linux uses for cacheable memory (ARM_LPAE_MAIR_ATTR_IDX_CACHE). */
 export const MAIR_IDX_CACHE = 1;
 /**
@@ -65,10 +68,22 @@ export class LpaeFormat implements PtFormat {
   /** Low-word attribute bits of a leaf, at [(page ? 0 : 4) + prot] (computed once; see setLeaf). */
   private readonly leafAttrs: readonly number[];
 
+  /**
+   * Output address width an entry may hold (core refuses a larger address with ERANGE before
+   * writing): the OAS (SMMU_IDR5.OAS) for tables whose output is a PA, the IPA size for a guest's
+   * stage 1. At most 48: these are descriptors without FEAT_LPA, whose OA field ends at bit 47.
+   */
+  readonly outputBits: number;
+
   constructor(
     readonly geometry: LpaeGeometry,
     readonly stage: 1 | 2,
+    outputBits = LPAE_OA_BITS,
   ) {
+    if (!Number.isInteger(outputBits) || outputBits < 32 || outputBits > LPAE_OA_BITS) {
+      fail('EINVAL', `an LPAE output size of ${String(outputBits)} bits is not one of 32..${LPAE_OA_BITS}`);
+    }
+    this.outputBits = outputBits;
     this.name = `arm-lpae-s${stage}-${geometry.granule / 1024}k`;
     this.levels = geometry.levels;
     this.pageShift = geometry.gshift;
@@ -198,10 +213,10 @@ export function decodeLpaeDescriptor(lo: number, hi: number, lpaeLevel: number, 
   return { kind: 'leaf', addr, fields };
 }
 
-export function lpaeStage1Format(granule: Granule, ias: number): LpaeFormat {
-  return new LpaeFormat(stage1Geometry(granule, ias), 1);
+export function lpaeStage1Format(granule: Granule, ias: number, outputBits = LPAE_OA_BITS): LpaeFormat {
+  return new LpaeFormat(stage1Geometry(granule, ias), 1, Math.min(outputBits, LPAE_OA_BITS));
 }
 
-export function lpaeStage2Format(granule: Granule, ias: number): LpaeFormat {
-  return new LpaeFormat(stage2Geometry(granule, ias), 2);
+export function lpaeStage2Format(granule: Granule, ias: number, outputBits = LPAE_OA_BITS): LpaeFormat {
+  return new LpaeFormat(stage2Geometry(granule, ias), 2, Math.min(outputBits, LPAE_OA_BITS));
 }

@@ -36,6 +36,9 @@ export interface SmmuFeatures {
   priqs: number;
   /** Maximum outstanding stalls (IDR5.STALL_MAX). */
   stallMax: number;
+  /** ASID and VMID widths (IDR0.ASID16 / VMID16: 16 bits, else 8). */
+  asidBits: 8 | 16;
+  vmidBits: 8 | 16;
 }
 
 export const DEFAULT_FEATURES: SmmuFeatures = {
@@ -54,6 +57,8 @@ export const DEFAULT_FEATURES: SmmuFeatures = {
   eventqs: 19,
   priqs: 19,
   stallMax: 32,
+  asidBits: 16,
+  vmidBits: 16,
 };
 
 export interface IdRegisters {
@@ -73,11 +78,11 @@ export function idRegisters(f: SmmuFeatures): IdRegisters {
       TTF: TTF_AARCH64,
       COHACC: f.coherent,
       ATS: f.ats,
-      ASID16: true,
+      ASID16: f.asidBits === 16,
       MSI: true,
       SEV: true,
       PRI: f.pri,
-      VMID16: true,
+      VMID16: f.vmidBits === 16,
       CD2L: f.twoLevelCdTable,
       TTENDIAN: TTENDIAN_LE,
       STALL_MODEL: f.stall ? STALL_MODEL_STALL : STALL_MODEL_TERMINATE,
@@ -122,6 +127,14 @@ export interface IdCaps {
   priqs: number;
   rangeInvalidation: boolean;
   oasBits: number;
+  /**
+   * IAS, the largest IPA (SMMUv3 §3.4): MAX(IDR0.TTF[0] ? 40 : 0, IDR0.TTF[1] ? OAS : 0), so
+   * equal to OAS on this AArch64-only unit.
+   */
+  iasBits: number;
+  /** ASID and VMID widths (IDR0.ASID16, IDR0.VMID16). */
+  asidBits: number;
+  vmidBits: number;
   granules: Granule[];
 }
 
@@ -132,6 +145,8 @@ export function capsFromIdRegisters(r: Pick<IdRegisters, 'IDR0' | 'IDR1' | 'IDR3
   if (f(r.IDR5, IDR5.GRAN16K)) granules.push(16384);
   if (f(r.IDR5, IDR5.GRAN64K)) granules.push(65536);
   const oasField = f(r.IDR5, IDR5.OAS);
+  const oasBits = [32, 36, 40, 42, 44, 48, 52][Math.min(oasField, 6)];
+  const ttf = f(r.IDR0, IDR0.TTF);
   return {
     s1p: f(r.IDR0, IDR0.S1P) === 1,
     s2p: f(r.IDR0, IDR0.S2P) === 1,
@@ -147,7 +162,10 @@ export function capsFromIdRegisters(r: Pick<IdRegisters, 'IDR0' | 'IDR1' | 'IDR3
     eventqs: f(r.IDR1, IDR1.EVENTQS),
     priqs: f(r.IDR1, IDR1.PRIQS),
     rangeInvalidation: f(r.IDR3, IDR3.RIL) === 1,
-    oasBits: [32, 36, 40, 42, 44, 48, 52][Math.min(oasField, 6)],
+    oasBits,
+    iasBits: Math.max(ttf & 1 ? 40 : 0, ttf & 2 ? oasBits : 0),
+    asidBits: f(r.IDR0, IDR0.ASID16) === 1 ? 16 : 8,
+    vmidBits: f(r.IDR0, IDR0.VMID16) === 1 ? 16 : 8,
     granules,
   };
 }

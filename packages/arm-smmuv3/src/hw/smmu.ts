@@ -1,6 +1,6 @@
 import { POW2, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
 import { CMD_WORDS, CMD_BYTES } from '../tables/commands.js';
-import { EVENT, EVT_BYTES, encodeEvent, eventName } from '../tables/events.js';
+import { EVENT, EVT, EVT_BYTES, encodeEvent, eventName } from '../tables/events.js';
 import { PRIQ_BYTES, encodePriq } from '../tables/pri.js';
 import { EATS_TRANS } from '../tables/ste.js';
 import { ATC_READ, ATC_WRITE, Endpoints } from './atc.js';
@@ -33,6 +33,16 @@ const READ_ONLY: ReadonlySet<RegName> = new Set(['IDR0', 'IDR1', 'IDR2', 'IDR3',
 const CLASS_NAME = ['CD', 'TT', 'IN'] as const;
 const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ACCESS, EVENT.F_PERMISSION]);
 const EXECUTED_LOG = 512;
+
+/**
+ * Bits [lo + width − 1 : lo] of an address, as a record field holds them: the IPA[51:12] and
+ * FetchAddr[51:3] fields of an event carry only those bits of the address (SMMUv3 §7.3); a
+ * configuration address computed past bit 51 (a pointer near 2^52 plus an index) keeps its
+ * full value in the fault record returned with the DmaFault.
+ */
+function fieldBits(addr: number, lo: number, width: number): number {
+  return Number((BigInt(Math.floor(addr)) >> BigInt(lo)) & ((1n << BigInt(width)) - 1n));
+}
 
 /** A queue as its *_BASE register places it (LOG2SIZE capped at the IDR1 maximum, as the architecture does). */
 interface QueueRegs {
@@ -231,6 +241,10 @@ export class SmmuV3 implements IommuUnit {
       if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) {
         return { rid: sid, iova: BigInt(req.iovaFrame) * 4096n, write: req.write, code: 0, name: 'GBPA_ABORT', recorded: false };
       }
+      // SMMUv3 §3.4: with SMMUEN = 0 an input address beyond the OAS aborts, and no event is recorded.
+      if (req.iovaFrame >= POW2[this.caps.oasBits - 12]) {
+        return { rid: sid, iova: BigInt(req.iovaFrame) * 4096n, write: req.write, code: 0, name: 'ABORT', recorded: false, reason: 'input address beyond the OAS while SMMU_CR0.SMMUEN is 0' };
+      }
       return req.iovaFrame;
     }
     const ep = this.endpoints.peek(sid);
@@ -321,9 +335,9 @@ export class SmmuV3 implements IommuUnit {
       RnW: req.write ? 0 : 1,
       S2: f.stage === 2 ? 1 : 0,
       CLASS: f.cls ?? 0,
-      ADDR: f.event >= EVENT.F_TRANSLATION || f.event === EVENT.F_WALK_EABT ? req.iovaFrame * 4096 : 0,
-      IPA: f.stage === 2 && f.ipa !== undefined ? Math.floor(f.ipa / 4096) : undefined,
-      FETCH_ADDR: f.fetchAddr !== undefined ? Math.floor(f.fetchAddr / 8) : undefined,
+      ADDR: f.event >= EVENT.F_TRANSLATION || f.event === EVENT.F_WALK_EABT ? iova : 0n,
+      IPA: f.stage === 2 && f.ipa !== undefined ? fieldBits(f.ipa, 12, EVT.IPA.width) : undefined,
+      FETCH_ADDR: f.fetchAddr !== undefined ? fieldBits(f.fetchAddr, 3, EVT.FETCH_ADDR.width) : undefined,
     });
     rec.recorded = this.produce('EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', CR0.EVENTQEN, EVT_BYTES, ev);
     return rec;

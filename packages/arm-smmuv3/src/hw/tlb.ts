@@ -56,6 +56,8 @@ const F_IPA = 3;
 export class Tlb {
   /** Context (tag) → its slot; insertion-ordered, like the contexts' first fills. */
   private readonly slots = new Map<number, number>();
+  /** VMID → the contexts (tags) of that VMID, so a VMID-wide TLBI visits only its own. */
+  private readonly byVmid = new Map<number, Set<number>>();
   /**
    * Current generation of each slot (−1 when free); an entry is live while its generation matches.
    * Slot 0 is reserved for empty entries (generation 0, which never matches its −1).
@@ -169,6 +171,13 @@ export class Tlb {
     this.slotCount[s] = 0;
     this.slotOrders[s] = 0;
     this.slots.set(tag, s);
+    const v = tagVmid(tag);
+    let set = this.byVmid.get(v);
+    if (!set) {
+      set = new Set();
+      this.byVmid.set(v, set);
+    }
+    set.add(tag);
     this.lastTag = tag;
     this.lastSlot = s;
     return s;
@@ -227,8 +236,10 @@ export class Tlb {
     this.slotOrders[s] = 0;
   }
 
-  private dropWhere(pred: (tag: number) => boolean): void {
-    for (const tag of [...this.slots.keys()]) if (pred(tag)) this.dropTag(tag);
+  /** Drops every context of `vmid` that `pred` selects (only that VMID's contexts are visited). */
+  private dropVmid(vmid: number, pred: (tag: number) => boolean): void {
+    const tags = this.byVmid.get(vmid);
+    if (tags) for (const tag of tags) if (pred(tag)) this.dropTag(tag);
   }
 
   private kill(i: number, s: number): void {
@@ -279,6 +290,7 @@ export class Tlb {
       this.freeSlots.push(s);
     }
     this.slots.clear();
+    this.byVmid.clear();
     this.lastTag = NaN;
     this.lastSlot = -1;
     this.count = 0;
@@ -286,7 +298,7 @@ export class Tlb {
 
   /** TLBI_NH_ALL: every stage 1 (NH) entry of a VMID. */
   invalidateNhVmid(vmid: number): void {
-    this.dropWhere((t) => tagKind(t) === KIND_NH && tagVmid(t) === vmid);
+    this.dropVmid(vmid, (t) => tagKind(t) === KIND_NH);
   }
 
   /** TLBI_NH_ASID. */
@@ -300,9 +312,7 @@ export class Tlb {
       this.dropRange(nhTag(vmid, asid), first, frames);
       return;
     }
-    for (const tag of [...this.slots.keys()]) {
-      if (tagKind(tag) === KIND_NH && tagVmid(tag) === vmid) this.dropRange(tag, first, frames);
-    }
+    for (const tag of this.byVmid.get(vmid) ?? []) if (tagKind(tag) === KIND_NH) this.dropRange(tag, first, frames);
   }
 
   /** TLBI_S2_IPA: stage-2-only entries of a VMID. */
@@ -312,7 +322,7 @@ export class Tlb {
 
   /** TLBI_S12_VMALL: every entry of a VMID. */
   invalidateVmid(vmid: number): void {
-    this.dropWhere((t) => tagVmid(t) === vmid);
+    this.dropVmid(vmid, () => true);
   }
 
   /** Contexts holding entries (for tests), in the order of their first fill since the last TLBI_NSNH_ALL. */

@@ -60,13 +60,19 @@ export class Walker {
   private readonly s2Leaf = newWalkResult();
   private readonly fetchS2 = (a: number): number | WalkFault => this.s2Fetch(this.fetchSte!, a);
   private fetchSte: StreamConfig | null = null;
+  /** First 4 KiB input frame beyond the IAS, and beyond the OAS. */
+  private readonly iasFrames: number;
+  private readonly oasFrames: number;
 
   constructor(
     private readonly bus: Bus,
     private readonly caps: IdCaps,
     private readonly cache: ConfigCache,
     private readonly tlb: Tlb,
-  ) {}
+  ) {
+    this.iasFrames = POW2[caps.iasBits - 12];
+    this.oasFrames = POW2[caps.oasBits - 12];
+  }
 
   /** The stream's configuration: from the cache, or fetched from the stream table. */
   streamConfig(sid: number, strtab: StreamTableRegs, ssid: number, ssv: boolean): StreamConfig | HwFault {
@@ -222,8 +228,18 @@ export class Walker {
         cd = c;
       }
     }
-    // Stage 1 bypassed (STE.Config or S1DSS) and no stage 2: nothing translates, nothing is cached.
-    if (cd === null && !ste.s2) return this.ok(iovaFrame, ste, P_S1_ALL | P_S2_ALL);
+    if (cd === null) {
+      // Stage 1 bypassed (STE.Config or S1DSS). SMMUv3 §3.4 (Address sizes): the input address
+      // goes to stage 2 as an IPA and must be below 2^IAS, or, with stage 2 bypassed too, leaves
+      // as the PA and must be below 2^OAS; otherwise a stage 1 Address Size fault (F_ADDR_SIZE,
+      // S2 = 0, CLASS = IN) ends the transaction. QEMU smmu_ptw checks the IAS the same way.
+      if (iovaFrame >= (ste.s2 ? this.iasFrames : this.oasFrames)) {
+        const reason = `input address beyond the ${ste.s2 ? `${this.caps.iasBits}-bit IAS` : `${this.caps.oasBits}-bit OAS`} with stage 1 bypassed`;
+        return { event: EVENT.F_ADDR_SIZE, sid, ssid, ssv, stage: 1, cls: CLASS_IN, recordable: true, stallable: false, ste, reason };
+      }
+      // Nothing translates and nothing is cached when stage 2 is bypassed as well.
+      if (!ste.s2) return this.ok(iovaFrame, ste, P_S1_ALL | P_S2_ALL);
+    }
     const tag = cd !== null ? nhTag(ste.vmid, cd.asid) : ste.s2tag;
     const tlb = this.tlb;
     // A miss walks the tables and fills the TLB; the access then completes from the new entry,

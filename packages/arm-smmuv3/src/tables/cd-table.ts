@@ -1,4 +1,5 @@
-import { fail, type FrameMemory, getAddr, getField, setAddr, setField } from '@ioasid/core';
+import { fail, type FrameMemory, getAddr, getField, setField } from '@ioasid/core';
+import { checkPointer, setPointer } from './pointer.js';
 import { CD_BYTES, CD_WORDS } from './cd.js';
 import { CD_SPLIT_64K, L1CD, L1CD_L2PTR, L1_DESC_BYTES } from './l1-descriptors.js';
 import { S1FMT_64K_L2, S1FMT_LINEAR } from './ste.js';
@@ -12,14 +13,17 @@ export type CdLayout = 'linear' | 'two-level';
  */
 export interface CdTableSpace {
   readonly mem: FrameMemory;
+  /** Addresses the unit can reach here (the OAS for PAs, the IPA size for IPAs); default 52. */
+  readonly addrBits?: number;
   alloc(frames: number): { frame: number; addr: number };
   free(frame: number, frames: number): void;
 }
 
 /** A FrameMemory used directly: frame n is at address n·4096 (host PAs, or GPAs in guest memory). */
-export function directSpace(mem: FrameMemory): CdTableSpace {
+export function directSpace(mem: FrameMemory, addrBits?: number): CdTableSpace {
   return {
     mem,
+    addrBits,
     alloc: (frames) => {
       const frame = mem.allocFrames(frames, 1);
       return { frame, addr: frame * 4096 };
@@ -49,11 +53,18 @@ export class CdTable {
     const bytes = layout === 'linear' ? 2 ** s1cdmax * CD_BYTES : 2 ** Math.max(0, s1cdmax - CD_SPLIT_64K) * L1_DESC_BYTES;
     this.rootFrames = Math.max(1, Math.ceil(bytes / 4096));
     const r = space.alloc(this.rootFrames);
+    try {
+      checkPointer('S1ContextPtr', r.addr, 64, Math.min(52, space.addrBits ?? 52));
+    } catch (e) {
+      space.free(r.frame, this.rootFrames);
+      throw e;
+    }
     this.rootFrame = r.frame;
     this.addr = r.addr;
   }
 
   static create(space: CdTableSpace, layout: CdLayout, s1cdmax: number): CdTable {
+    if (layout !== 'linear' && layout !== 'two-level') fail('EINVAL', `layout ${String(layout)} must be 'linear' or 'two-level'`);
     if (!Number.isInteger(s1cdmax) || s1cdmax < 0 || s1cdmax > 20) fail('EINVAL', `s1cdmax ${s1cdmax} must be 0..20`);
     return new CdTable(space, layout, s1cdmax);
   }
@@ -62,7 +73,7 @@ export class CdTable {
 
   /** (frame, word offset) of the CD for `ssid`, allocating its leaf table when `create`. */
   private locate(ssid: number, create: boolean): [number, number] | null {
-    if (ssid < 0 || ssid >= 2 ** this.s1cdmax) fail('EINVAL', `SubstreamID ${ssid} is beyond S1CDMax ${this.s1cdmax}`);
+    if (!Number.isInteger(ssid) || ssid < 0 || ssid >= 2 ** this.s1cdmax) fail('EINVAL', `SubstreamID ${ssid} is beyond S1CDMax ${this.s1cdmax}`);
     let frame: number;
     let index: number;
     if (this.layout === 'linear') {
@@ -74,10 +85,15 @@ export class CdTable {
       if (!leaf) {
         if (!create) return null;
         leaf = this.space.alloc(CdTable.LEAF_FRAMES);
-        this.leaves.set(l1, leaf);
         const d = new Uint32Array(2);
-        setField(d, 0, L1CD.V, 1);
-        setAddr(d, 0, L1CD_L2PTR, leaf.addr);
+        try {
+          setField(d, 0, L1CD.V, 1);
+          setPointer(d, 0, L1CD_L2PTR, leaf.addr, this.space.addrBits);
+        } catch (e) {
+          this.space.free(leaf.frame, CdTable.LEAF_FRAMES);
+          throw e;
+        }
+        this.leaves.set(l1, leaf);
         this.writeAt(this.rootFrame, l1 * 2, d);
       }
       frame = leaf.frame;

@@ -1,4 +1,5 @@
-import { addrField, type BitField, dwField, getAddr, getField, setAddr, setField, toDwords } from '@ioasid/core';
+import { addrField, type BitField, dwField, getAddr, getField, setField, toDwords } from '@ioasid/core';
+import { setPointer } from './pointer.js';
 
 /**
  * Context Descriptor: 64 bytes (8 doublewords), SMMUv3 §5.4. Positions as Linux
@@ -66,7 +67,7 @@ export function encodeCd(values: Partial<CdFields>): Uint32Array {
 export function writeCdFields(w: Uint32Array, base: number, values: Partial<CdFields>): void {
   for (const [k, v] of Object.entries(values)) {
     if (v === undefined) continue;
-    if (k in CD_ADDR) setAddr(w, base, CD_ADDR[k as CdAddrName], v);
+    if (k in CD_ADDR) setPointer(w, base, CD_ADDR[k as CdAddrName], v);
     else if (k in CD) setField(w, base, CD[k as CdFieldName], v);
     else throw new RangeError(`unknown CD field ${k}`);
   }

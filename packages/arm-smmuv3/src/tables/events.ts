@@ -1,4 +1,4 @@
-import { type BitField, dwField, getField, setField } from '@ioasid/core';
+import { type BitField, addrField, dwField, getAddrWords, getField, setAddrWords, setField } from '@ioasid/core';
 
 /**
  * Event queue records: 32 bytes (4 doublewords), SMMUv3 §7.3. Event numbers as QEMU
@@ -42,9 +42,11 @@ export const EVT = {
   RnW: dwField('RnW', 1, 35),
   S2: dwField('S2', 1, 39),
   CLASS: dwField('CLASS', 1, 41, 40),
-  /** Input address (dword 2, all 64 bits; our addresses stay below 2^52). */
-  ADDR: dwField('ADDR', 2, 51, 0),
-  ADDR_HI: dwField('ADDR_HI', 2, 63, 52),
+  /**
+   * InputAddr[63:0]: the whole of dword 2 (Linux EVTQ_2_ADDR, QEMU EVT_SET_ADDR). Wider than a
+   * double holds exactly, so it is read and written as a bigint (encodeEvent / decodeEvent).
+   */
+  ADDR: addrField(dwField('ADDR', 2, 63, 0)),
   /** Stage 2 faults: faulting IPA[51:12] (Linux EVTQ_3_IPA). */
   IPA: dwField('IPA', 3, 51, 12),
   /** F_STE_FETCH / F_CD_FETCH / F_WALK_EABT: fetch address[51:3]. */
@@ -57,19 +59,24 @@ export const CLASS_CD = 0;
 export const CLASS_TT = 1;
 export const CLASS_IN = 2;
 
-export function encodeEvent(values: Partial<Record<EvtFieldName, number>>): Uint32Array {
+/** An event record's fields: InputAddr as a bigint (64 bits), the others as numbers. */
+export type EventFields = Record<Exclude<EvtFieldName, 'ADDR'>, number> & { ADDR: bigint };
+export type EventValues = Partial<Record<Exclude<EvtFieldName, 'ADDR'>, number>> & { ADDR?: bigint | number };
+
+export function encodeEvent(values: EventValues): Uint32Array {
   const w = new Uint32Array(EVT_WORDS);
   for (const [k, v] of Object.entries(values)) {
     if (v === undefined) continue;
-    setField(w, 0, EVT[k as EvtFieldName], v);
+    if (k === 'ADDR') setAddrWords(w, 0, EVT.ADDR, BigInt(v));
+    else setField(w, 0, EVT[k as EvtFieldName], v as number);
   }
   return w;
 }
 
-export function decodeEvent(w: ArrayLike<number>, base = 0): Record<EvtFieldName, number> {
-  const out = {} as Record<EvtFieldName, number>;
-  for (const k of Object.keys(EVT) as EvtFieldName[]) out[k] = getField(w, base, EVT[k]);
-  return out;
+export function decodeEvent(w: ArrayLike<number>, base = 0): EventFields {
+  const out = {} as Record<string, number | bigint>;
+  for (const k of Object.keys(EVT) as EvtFieldName[]) out[k] = k === 'ADDR' ? getAddrWords(w, base, EVT.ADDR) : getField(w, base, EVT[k]);
+  return out as EventFields;
 }
 
 export function eventName(type: number): string {

@@ -1,4 +1,5 @@
-import { addrField, type BitField, dwField, getAddr, getField, setAddr, setField, toDwords } from '@ioasid/core';
+import { addrField, type BitField, dwField, getAddr, getField, setField, toDwords } from '@ioasid/core';
+import { setPointer } from './pointer.js';
 
 /**
  * Stream Table Entry: 64 bytes (8 doublewords), SMMUv3 §5.2. Positions as Linux
@@ -75,12 +76,12 @@ export const SH_ISH = 3;
 /** STE.SHCFG "use incoming" (STRTAB_STE_1_SHCFG_INCOMING). */
 export const SHCFG_INCOMING = 1;
 
-/** Builds an STE from named field values (absent fields are 0). */
+/** Builds an STE from named field values (absent fields are 0); a pointer it cannot hold → ERANGE. */
 export function encodeSte(values: Partial<SteFields>): Uint32Array {
   const w = new Uint32Array(STE_WORDS);
   for (const [k, v] of Object.entries(values)) {
     if (v === undefined) continue;
-    if (k in STE_ADDR) setAddr(w, 0, STE_ADDR[k as SteAddrName], v);
+    if (k in STE_ADDR) setPointer(w, 0, STE_ADDR[k as SteAddrName], v);
     else if (k in STE) setField(w, 0, STE[k as SteFieldName], v);
     else throw new RangeError(`unknown STE field ${k}`);
   }

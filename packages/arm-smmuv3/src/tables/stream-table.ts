@@ -1,4 +1,5 @@
-import { fail, getAddr, getField, type HostMemory, setAddr, setField } from '@ioasid/core';
+import { fail, getAddr, getField, type HostMemory, setField } from '@ioasid/core';
+import { checkPointer, setPointer } from './pointer.js';
 import { L1STD, L1STD_L2PTR, L1_DESC_BYTES, STRTAB_SPLIT } from './l1-descriptors.js';
 import { STE_BYTES, STE_WORDS } from './ste.js';
 
@@ -6,6 +7,8 @@ export interface StreamTableLayout {
   twoLevel: boolean;
   /** log2 of the number of StreamIDs covered (STRTAB_BASE_CFG.LOG2SIZE). */
   log2size: number;
+  /** The unit's OAS: every table of the stream table must lie below 2^addrBits (default 52). */
+  addrBits?: number;
 }
 
 /**
@@ -28,6 +31,16 @@ export class StreamTable {
     const bytes = layout.twoLevel ? 2 ** Math.max(0, layout.log2size - STRTAB_SPLIT) * L1_DESC_BYTES : 2 ** layout.log2size * STE_BYTES;
     this.baseFrames = Math.max(1, Math.ceil(bytes / 4096));
     this.baseFrame = host.allocFrames(this.baseFrames, this.baseFrames);
+    try {
+      checkPointer('STRTAB_BASE.ADDR', this.baseFrame * 4096, 64, Math.min(52, this.addrBits));
+    } catch (e) {
+      host.freeFrames(this.baseFrame, this.baseFrames);
+      throw e;
+    }
+  }
+
+  private get addrBits(): number {
+    return this.layout.addrBits ?? 52;
   }
 
   get baseAddr(): number {
@@ -46,10 +59,15 @@ export class StreamTable {
     if (this.leaves.has(l1)) return;
     const n = this.l2Frames();
     const frame = this.host.allocFrames(n, n);
-    this.leaves.set(l1, frame);
     const d = new Uint32Array(2);
-    setField(d, 0, L1STD.Span, this.split + 1);
-    setAddr(d, 0, L1STD_L2PTR, frame * 4096);
+    try {
+      setField(d, 0, L1STD.Span, this.split + 1);
+      setPointer(d, 0, L1STD_L2PTR, frame * 4096, this.addrBits);
+    } catch (e) {
+      this.host.freeFrames(frame, n);
+      throw e;
+    }
+    this.leaves.set(l1, frame);
     this.writeWords(this.baseAddr + l1 * L1_DESC_BYTES, d);
   }
 
