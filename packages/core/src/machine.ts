@@ -1,6 +1,6 @@
 import { container as rootContainer, type DependencyContainer } from './di.js';
-import { DmaFault, fail, type FaultRecord } from './uapi/errors.js';
-import { hex } from './uapi/args.js';
+import { DmaFault, fail, type FaultRecord } from './base/errors.js';
+import { hex } from './base/args.js';
 import { AllocInjector } from './memory/alloc-injector.js';
 import { DEFAULT_HOST_MEMORY, HostMemory, PAGE_SIZE, checkHostMemorySize } from './memory/host-memory.js';
 import { VmmMemory, type HugePageSize } from './memory/vmm.js';

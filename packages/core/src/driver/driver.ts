@@ -1,4 +1,4 @@
-import type { FaultRecord } from '../uapi/errors.js';
+import type { FaultRecord } from '../base/errors.js';
 import type { IoasidInfo, IovaRange, PgtableFormat, Protocol } from '../uapi/info.js';
 import type { HostMemory } from '../memory/host-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';

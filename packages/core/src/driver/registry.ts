@@ -1,5 +1,5 @@
 import { container, type DependencyContainer } from '../di.js';
-import { fail } from '../uapi/errors.js';
+import { fail } from '../base/errors.js';
 import type { VendorRegistration } from './driver.js';
 import { IOMMU_DRIVER } from './tokens.js';
 

@@ -1,4 +1,4 @@
-import type { FaultRecord } from '../uapi/errors.js';
+import type { FaultRecord } from '../base/errors.js';
 
 /** One I/O page fault or DMA error as READ_FAULTS returns it. */
 export interface IoFault {

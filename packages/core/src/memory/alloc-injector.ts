@@ -1,4 +1,4 @@
-import { fail } from '../uapi/errors.js';
+import { fail } from '../base/errors.js';
 
 /**
  * Counts every allocation a command makes (frames and bookkeeping) and can fail the n-th one,

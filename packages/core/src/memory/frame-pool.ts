@@ -1,4 +1,4 @@
-import { fail } from '../uapi/errors.js';
+import { fail } from '../base/errors.js';
 
 /** Frames in a 2 MiB block (the granule of the sparse low-order bitmaps). */
 const BLOCK_ORDER = 9;

@@ -1,5 +1,5 @@
-import { fail } from '../uapi/errors.js';
-import { hex, u64 } from '../uapi/args.js';
+import { fail } from '../base/errors.js';
+import { hex, u64 } from '../base/args.js';
 import type { FrameMemory } from './frame-memory.js';
 import type { HostMemory } from './host-memory.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './host-memory.js';

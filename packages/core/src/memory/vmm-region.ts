@@ -1,4 +1,4 @@
-import { fail } from '../uapi/errors.js';
+import { fail } from '../base/errors.js';
 import type { HostMemory } from './host-memory.js';
 import { PAGE_SHIFT } from './host-memory.js';
 import { FrameTableRuns, HugePageRuns, type PhysRuns } from './phys-runs.js';

@@ -1,5 +1,5 @@
-import { fail } from '../uapi/errors.js';
-import { u64, hex } from '../uapi/args.js';
+import { fail } from '../base/errors.js';
+import { u64, hex } from '../base/args.js';
 import type { HostMemory } from './host-memory.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './host-memory.js';
 import { HugeRegion, OrdinaryRegion, type VmmRegion } from './vmm-region.js';

@@ -1,4 +1,4 @@
-import { fail } from '../uapi/errors.js';
+import { fail } from '../base/errors.js';
 import { PAGE_SIZE } from '../memory/host-memory.js';
 import type { FrameMemory } from '../memory/frame-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';

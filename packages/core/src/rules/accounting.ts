@@ -1,5 +1,5 @@
-import { fail } from '../uapi/errors.js';
-import { hex } from '../uapi/args.js';
+import { fail } from '../base/errors.js';
+import { hex } from '../base/args.js';
 import { PAGE_SHIFT } from '../memory/host-memory.js';
 
 export interface Registration {

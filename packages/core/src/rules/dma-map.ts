@@ -1,5 +1,5 @@
-import { fail } from '../uapi/errors.js';
-import { hex } from '../uapi/args.js';
+import { fail } from '../base/errors.js';
+import { hex } from '../base/args.js';
 
 /** One MAP_DMA as the user made it (the proposal's `dma_list` metadata). */
 export interface DmaMapping {

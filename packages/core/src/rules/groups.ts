@@ -1,4 +1,4 @@
-import { fail } from '../uapi/errors.js';
+import { fail } from '../base/errors.js';
 import type { Device } from '../uapi/device.js';
 import type { Attachment, IoasidObject } from '../uapi/ioasid.js';
 

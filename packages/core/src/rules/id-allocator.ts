@@ -1,4 +1,4 @@
-import { fail } from '../uapi/errors.js';
+import { fail } from '../base/errors.js';
 import type { AllocInjector } from '../memory/alloc-injector.js';
 
 /**

@@ -1,5 +1,5 @@
-import { fail } from './errors.js';
-import { hex, u64 } from './args.js';
+import { fail } from '../base/errors.js';
+import { hex, u64 } from '../base/args.js';
 import type { DeviceDesc, PageResponseCode } from '../driver/driver.js';
 import type { IoasidInfo } from './info.js';
 import { IoasidFd } from './ioasid-fd.js';

@@ -1,5 +1,5 @@
-import { fail, type FaultRecord } from './errors.js';
-import { hex, u64 } from './args.js';
+import { fail, type FaultRecord } from '../base/errors.js';
+import { hex, u64 } from '../base/args.js';
 import type { IoasidInfo, NestingKind, PgtableFormat, Protocol } from './info.js';
 import type { DomainDump, IommuDomain, InvalidateRequest, LookupView, PageResponseCode } from '../driver/driver.js';
 import type { Machine } from '../machine.js';

@@ -1,5 +1,5 @@
-import { fail } from './errors.js';
-import { hex, u64 } from './args.js';
+import { fail } from '../base/errors.js';
+import { hex, u64 } from '../base/args.js';
 import type { Machine } from '../machine.js';
 import type { IoasidFd } from './ioasid-fd.js';
 import { isUint8Array, MAX_DMA_LENGTH, type Device } from './device.js';

@@ -1,4 +1,4 @@
-import { fail, IoasidError } from './errors.js';
+import { fail, IoasidError } from '../base/errors.js';
 
 /**
  * Reading what a caller passed, without trusting it: only `IoasidError` may leave the API
