@@ -18,6 +18,7 @@ import { isolationCase } from './properties/isolation.js';
 import { atomicityCase } from './properties/atomicity.js';
 import { invalidationCase } from './properties/invalidation.js';
 import { hostileCase } from './properties/hostile.js';
+import { ADVERSARIAL_CASES } from './adversarial/index.js';
 
 /** Every case, in report order. */
 export const CASES: readonly CaseDef[] = [
@@ -43,4 +44,5 @@ export const CASES: readonly CaseDef[] = [
   atomicityCase,
   invalidationCase,
   hostileCase,
+  ...ADVERSARIAL_CASES,
 ];

@@ -11,6 +11,12 @@ function errorText(e: unknown): string {
   return String(e);
 }
 
+/** The counts a failing case attached to its error (see withDetail in adversarial/tally.ts). */
+function detailOf(e: unknown): string | undefined {
+  const d = typeof e === 'object' && e !== null ? (e as { detail?: unknown }).detail : undefined;
+  return typeof d === 'string' && d !== '' ? d : undefined;
+}
+
 export function normalizeRuns(runs: number | undefined): number {
   if (runs === undefined) return DEFAULT_RUNS;
   if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`runs must be a positive integer (got ${String(runs)})`);
@@ -38,11 +44,12 @@ export function executeCase(def: CaseDef, env: KitEnv, caps: Caps | Error): { re
       const amended = def.rejects(env, caps, reason);
       return done({ status: 'unsupported', reason: amended ?? reason });
     }
-    def.run(env, caps);
-    return done({ status: 'pass' });
+    const detail = def.run(env, caps);
+    return done({ status: 'pass', ...(typeof detail === 'string' && detail !== '' ? { detail } : {}) });
   } catch (e) {
     if (e instanceof Unsupported) return done({ status: 'unsupported', reason: e.reason });
-    return done({ status: 'fail', error: errorText(e) }, e);
+    const detail = detailOf(e);
+    return done({ status: 'fail', error: errorText(e), ...(detail !== undefined ? { detail } : {}) }, e);
   }
 }
 

@@ -38,8 +38,10 @@ export function defineConformanceSuite(opts: {
         const reason = unsupportedReason(def, caps);
         if (reason !== null) title += ` (unsupported: ${reason})`;
       }
-      it(title, { timeout: CASE_TIMEOUT_MS }, () => {
+      it(title, { timeout: CASE_TIMEOUT_MS }, async (ctx) => {
         const { result, thrown } = executeCase(def, env, caps);
+        // The counts a case reports (sequences, DMAs, probes) go to the reporter as an annotation.
+        if (result.detail) await ctx.annotate(result.detail);
         if (result.status === 'fail') throw thrown instanceof Error ? thrown : new Error(result.error);
       });
     }

@@ -1,6 +1,6 @@
 import type { GuestKernelHelpers, IoasidInfo } from '@ioasid/core';
 
-export type CaseGroup = 'scenario' | 'contract' | 'property';
+export type CaseGroup = 'scenario' | 'contract' | 'property' | 'adversarial';
 export type CaseStatus = 'pass' | 'fail' | 'unsupported';
 
 export interface CaseInfo {
@@ -16,6 +16,8 @@ export interface CaseResult extends CaseInfo {
   reason?: string;
   /** What failed (message and stack). */
   error?: string;
+  /** What the case did, when it says (e.g. "12 sequences, 4810 DMAs checked"); also on a failure. */
+  detail?: string;
   ms: number;
 }
 
@@ -58,7 +60,8 @@ export interface Caps {
  */
 export interface CaseDef extends CaseInfo {
   needs?(caps: Caps): string | null;
-  run(env: KitEnv, caps: Caps): void;
+  /** Runs the case; may return a detail line (counts of what it did) for the result. */
+  run(env: KitEnv, caps: Caps): void | string;
   /** Checks the rejection; may return an amended reason (e.g. when a check could not be made). */
   rejects?(env: KitEnv, caps: Caps, reason: string): string | void;
 }

@@ -11,7 +11,7 @@ import { MACHINE_CONTEXT } from './driver/tokens.js';
 import { Device } from './uapi/device.js';
 import { IoasidFd } from './uapi/ioasid-fd.js';
 import { Kvm } from './uapi/kvm.js';
-import { PasidAllocator } from './rules/pasid-alloc.js';
+import { PASID_LIMIT, PasidAllocator } from './rules/pasid-alloc.js';
 
 export interface DeviceOptions {
   name: string;
@@ -80,7 +80,6 @@ export class Machine {
     const gva = this.vmm.mmap(guestSize, hugeSize ? { hugePages: hugeSize } : {});
     this.guest = new GuestMemory(this.hostMemory, this.vmm, gva, guestSize);
     this.memlockLimit = options.memlockLimit ?? 1n << 40n;
-    this.pasids = new PasidAllocator(this.injector);
     this.kvm = new Kvm(this);
 
     const descs = buildDevices(options.devices ?? DEFAULT_DEVICES);
@@ -98,6 +97,9 @@ export class Machine {
     else if (reg.driver) this.driver = this.container.resolve(reg.driver as unknown as new () => IommuDriver);
     else fail('EINVAL', `vendor '${reg.vendor}' registered neither create() nor a driver class`);
     for (const d of descs) this.devices.set(d.name, new Device(this, d));
+    // Host PASIDs only within what the IOMMU's PASID tables hold (Linux's max_pasids).
+    const pasidBits = Math.max(0, ...descs.map((d) => this.driver.capabilities(d).pasidBits));
+    this.pasids = new PasidAllocator(this.injector, pasidBits > 0 ? 2 ** Math.min(pasidBits, 20) : PASID_LIMIT);
   }
 
   /** The IOMMU unit's hardware view (registers). */
@@ -106,6 +108,7 @@ export class Machine {
   }
 
   device(name: string): Device {
+    if (typeof name !== 'string') fail('EINVAL', `device name must be a string (got ${typeof name})`);
     const d = this.devices.get(name);
     if (!d) fail('ENODEV', `no device named '${name}' (devices: ${[...this.devices.keys()].join(', ')})`);
     return d;

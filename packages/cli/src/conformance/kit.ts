@@ -12,6 +12,8 @@ export interface CaseResult {
   status: CaseStatus;
   reason?: string;
   error?: unknown;
+  /** What the case counted (e.g. sequences run, DMAs checked). */
+  detail?: string;
   ms: number;
 }
 

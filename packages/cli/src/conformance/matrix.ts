@@ -8,6 +8,8 @@ export interface Cell {
   runs: number;
   failures: CaseResult[];
   reason?: string;
+  /** What the case counted (sequences, DMAs, probes), from its last run. */
+  detail?: string;
 }
 
 export interface Matrix {
@@ -34,6 +36,7 @@ export function buildMatrix(vendors: string[], results: CaseResult[]): Matrix {
     if (RANK[r.status] > RANK[c.status]) c.status = r.status;
     if (r.status === 'fail') c.failures.push(r);
     if (r.status === 'unsupported' && r.reason) c.reason ??= r.reason;
+    if (r.detail) c.detail = r.detail;
     cells.set(k, c);
   }
   return { vendors, cases, cells };
@@ -85,14 +88,17 @@ export function renderMatrix(m: Matrix, p: Painter): string {
   let out = t.toString() + '\n';
   const fails: string[] = [];
   const unsupported: string[] = [];
+  const counts: string[] = [];
   for (const c of m.cases) {
     for (const v of m.vendors) {
       const x = cell(m, c.id, v);
       if (!x) continue;
+      if (x.detail) counts.push(`  ${v} ${c.id}: ${x.detail}`);
       for (const f of x.failures) fails.push(`  ${v} ${c.id}: ${failureText(f)}`);
       if (x.status === 'unsupported') unsupported.push(`  ${v} ${c.id}: ${x.reason ?? 'not supported by this vendor'}`);
     }
   }
+  if (counts.length) out += `\n${p.paint('bold', 'Tried:')}\n${counts.join('\n')}\n`;
   if (fails.length) out += `\n${p.paint('red', 'Failures:')}\n${fails.join('\n')}\n`;
   if (unsupported.length) out += `\n${p.paint('yellow', 'Unsupported:')}\n${unsupported.join('\n')}\n`;
   return out;

@@ -24,8 +24,11 @@ export class VmmMemory {
 
   mmap(size: bigint, options: { hugePages?: HugePageSize } = {}): bigint {
     u64(size, 'size');
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('EINVAL', 'options must be an object ({ hugePages? })');
+    const extra = Object.keys(options).find((k) => k !== 'hugePages');
+    if (extra !== undefined) fail('EINVAL', `options.${extra} is not an mmap option (only hugePages)`);
     const huge = options.hugePages;
-    if (huge !== undefined && !(huge in HUGE_FRAMES)) fail('EINVAL', `hugePages must be '2M' or '1G' (got ${String(huge)})`);
+    if (huge !== undefined && huge !== '2M' && huge !== '1G') fail('EINVAL', `hugePages must be '2M' or '1G' (got ${typeof huge === 'string' ? huge : typeof huge})`);
     const hugeFrames = huge ? HUGE_FRAMES[huge] : 1;
     const unit = BigInt(hugeFrames * PAGE_SIZE);
     if (size === 0n || size % unit !== 0n) fail('EINVAL', `size ${hex(size)} must be a non-zero multiple of ${hex(unit)}`);
@@ -41,6 +44,8 @@ export class VmmMemory {
   }
 
   munmap(vaddr: bigint, size: bigint): void {
+    u64(vaddr, 'vaddr');
+    u64(size, 'size');
     const i = this.indexOf(vaddr);
     const r = i >= 0 ? this.regions[i] : undefined;
     if (!r || r.vaddr !== vaddr || r.size !== size) fail('EINVAL', `no mapping at vaddr ${hex(vaddr)} of size ${hex(size)}`);
