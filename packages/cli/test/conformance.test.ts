@@ -13,10 +13,11 @@ function fakeKit(statuses: Record<string, CaseResult['status']>): ConformanceKit
     calls,
     listCases: () => [{ id: 'map-basic', title: 'map', group: 'dma' }],
     runConformance(opts) {
-      calls.push({ vendors: opts.vendors, runs: opts.runs });
+      calls.push(opts.filter ? { vendors: opts.vendors, runs: opts.runs, picked: Object.keys(statuses).filter(opts.filter) } : { vendors: opts.vendors, runs: opts.runs });
       const results: CaseResult[] = [];
       for (const v of opts.vendors) {
         for (const [id, status] of Object.entries(statuses)) {
+          if (opts.filter && !opts.filter(id)) continue;
           const r: CaseResult = { vendor: v, id, title: id, group: id.startsWith('map') ? 'dma mapping' : 'nesting', status, ms: 1 };
           if (status === 'unsupported') r.reason = 'no hardware nesting';
           if (status === 'fail' && v === 'power-tce') r.error = new Error('EINVAL: boom');
@@ -69,6 +70,26 @@ describe('ioasid conformance (presentation, with a stand-in kit)', () => {
       error: 'Error: Property failed after 2 tests\n{ seed: 1 }\nCounterexample: [1]\n\nHint: Enable verbose mode\n    at buildError (x.js:1:1)\n    at y (y.js:2:2)',
     };
     expect(failureText(r)).toBe('Error: Property failed after 2 tests\n      { seed: 1 }\n      Counterexample: [1]');
+  });
+
+  it('--case picks cases by id or group, shows what each tried, and an unknown name is a usage error', async () => {
+    const kit = fakeKit({ 'map-basic': 'pass', 'nest-hw': 'unsupported', 'map-cut': 'pass' });
+    kit.listCases = () => [
+      { id: 'map-basic', title: 'map', group: 'dma mapping' },
+      { id: 'map-cut', title: 'cut', group: 'dma mapping' },
+      { id: 'nest-hw', title: 'nest', group: 'nesting' },
+    ];
+    const run = kit.runConformance.bind(kit);
+    kit.runConformance = (opts) => {
+      const r = run(opts);
+      for (const x of r.results) x.detail = `${x.id}: 3 sequences, 40 DMAs checked`;
+      return r;
+    };
+    const { io } = await runWith(kit, ['--vendor', 'intel-vtd', '--case', 'nesting,map-cut']);
+    expect(kit.calls).toEqual([{ vendors: ['intel-vtd'], runs: undefined, picked: ['nest-hw', 'map-cut'] }]);
+    expect(io.stdout).toContain('Tried:\n  intel-vtd nest-hw: nest-hw: 3 sequences, 40 DMAs checked\n  intel-vtd map-cut: map-cut: 3 sequences, 40 DMAs checked\n');
+    expect(io.stdout).not.toMatch(/map-basic/);
+    await expect(runWith(kit, ['--case', 'nonesuch'])).rejects.toThrow(/unknown case or group 'nonesuch' \(groups: dma mapping, nesting/);
   });
 
   it('an unknown vendor is a usage error', async () => {

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { Context } from '../context.js';
-import { EXIT_FAILURE, EXIT_OK } from '../errors.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError } from '../errors.js';
 import { buildMatrix, countStatuses, errorText, renderMatrix } from '../conformance/matrix.js';
 import { loadKit as defaultLoadKit, type ConformanceKit } from '../conformance/kit.js';
 import { createProgress } from '../output/progress.js';
@@ -18,6 +18,7 @@ export function conformanceCommand(ctx: Context, loadKit: () => Promise<Conforma
     .description('run the conformance kit on the vendors and print the case × vendor matrix (exit 1 on any failure)')
     .option('--vendor <name>', "one vendor, a comma-separated list, or 'all'", 'all')
     .option('--runs <n>', "runs of each property case (default: the kit's own)", positiveInt)
+    .option('--case <ids>', 'only these cases: comma-separated case ids or groups (scenario, contract, property, adversarial)')
     .option('--json', 'print the results as JSON')
     .addHelpText(
       'after',
@@ -25,12 +26,14 @@ export function conformanceCommand(ctx: Context, loadKit: () => Promise<Conforma
 Examples:
   ioasid conformance                        every vendor, every case
   ioasid conformance --vendor arm-smmuv3 --runs 100
+  ioasid conformance --case adversarial --runs 1000   the adversarial group only
   ioasid --plugin ./my-iommu.js conformance --vendor my-iommu`,
     )
-    .action(async (opts: { vendor: string; runs?: number; json?: boolean }) => {
+    .action(async (opts: { vendor: string; runs?: number; case?: string; json?: boolean }) => {
       const { vendors } = await ctx.vendors();
       const chosen = selectVendors(opts.vendor, vendors).map((v) => v.vendor);
       const kit = await loadKit();
+      const filter = opts.case === undefined ? undefined : caseFilter(opts.case, kit.listCases());
       const io = ctx.io;
       const progress = createProgress({ tty: io.tty, quiet: opts.json, write: (t) => io.out(t) });
       let run;
@@ -38,6 +41,7 @@ Examples:
         run = kit.runConformance({
           vendors: chosen,
           ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
+          ...(filter ? { filter } : {}),
           onCase: (r, done, total) => progress.tick(done, total, `${r.vendor} ${r.id}: ${r.status}`),
         });
       } finally {
@@ -54,4 +58,20 @@ Examples:
       }
       ctx.exitCode = counts.fail > 0 ? EXIT_FAILURE : EXIT_OK;
     });
+}
+
+/** The cases `--case` names, by id or by group; a name that is neither is a usage error. */
+export function caseFilter(spec: string, cases: { id: string; group: string }[]): (id: string) => boolean {
+  const names = spec.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (names.length === 0) throw new UsageError('--case needs at least one case id or group');
+  const ids = new Set<string>();
+  for (const n of names) {
+    const hit = cases.filter((c) => c.id === n || c.group === n);
+    if (hit.length === 0) {
+      const groups = [...new Set(cases.map((c) => c.group))].join(', ');
+      throw new UsageError(`unknown case or group '${n}' (groups: ${groups}; or a case id such as ${cases[0]?.id ?? 'adv-topology'})`);
+    }
+    for (const c of hit) ids.add(c.id);
+  }
+  return (id) => ids.has(id);
 }

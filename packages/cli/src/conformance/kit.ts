@@ -29,6 +29,7 @@ export interface ConformanceKit {
   runConformance(opts: {
     vendors: string[];
     runs?: number;
+    filter?: (id: string) => boolean;
     onCase?: (result: CaseResult, done: number, total: number) => void;
   }): ConformanceRun;
 }
