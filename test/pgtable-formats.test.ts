@@ -8,33 +8,13 @@ import {
   AllocInjector,
   ContiguousRuns,
   HostMemory,
-  IoasidError,
   RadixPageTable,
   ScatteredRuns,
   entryShift,
   type PtFormat,
 } from '@ioasid/core';
-import { FirstLevelFormat, SecondLevelFormat } from '@ioasid/intel-vtd';
-import { lpaeStage1Format, lpaeStage2Format } from '@ioasid/arm-smmuv3';
-import { TceFormat } from '@ioasid/power-tce';
-
-const FORMATS: [string, () => PtFormat][] = [
-  ['VT-d second level, 3 levels', () => new SecondLevelFormat({ levels: 3, sllps: 3 })],
-  ['VT-d second level, 4 levels', () => new SecondLevelFormat({ levels: 4, sllps: 3 })],
-  ['VT-d second level, 5 levels', () => new SecondLevelFormat({ levels: 5, sllps: 3 })],
-  ['VT-d first level, 4 levels', () => new FirstLevelFormat({ levels: 4, fl1gp: true })],
-  ['VT-d first level, 5 levels', () => new FirstLevelFormat({ levels: 5, fl1gp: true })],
-  ['LPAE stage 1, 4K granule', () => lpaeStage1Format(4096, 48)],
-  ['LPAE stage 1, 16K granule', () => lpaeStage1Format(16384, 48)],
-  ['LPAE stage 1, 64K granule', () => lpaeStage1Format(65536, 48)],
-  ['LPAE stage 2, 4K granule, 40-bit IPA (concatenated start level)', () => lpaeStage2Format(4096, 40)],
-  ['LPAE stage 2, 16K granule', () => lpaeStage2Format(16384, 48)],
-  ['LPAE stage 2, 64K granule', () => lpaeStage2Format(65536, 48)],
-  ['TCE, 1 level of 2^19, 4K pages', () => new TceFormat({ pageShift: 12, levels: 1, levelBits: 19 })],
-  ['TCE, 2 levels of 2^12, 64K pages', () => new TceFormat({ pageShift: 16, levels: 2, levelBits: 12 })],
-  ['TCE, 3 levels of 2^9, 4K pages', () => new TceFormat({ pageShift: 12, levels: 3, levelBits: 9 })],
-  ['TCE, 2 levels of 2^10, 2M pages', () => new TceFormat({ pageShift: 21, levels: 2, levelBits: 10 })],
-];
+import { PT_FORMATS as FORMATS } from './support/pt-formats.js';
+import { everyAllocationFailure } from './support/atomicity.js';
 
 function setup(make: () => PtFormat) {
   const injector = new AllocInjector();
@@ -118,25 +98,13 @@ describe.each(FORMATS)('radix engine on %s', (_name, make) => {
   it('leaves memory and tables exactly as before when any allocation of a map fails', () => {
     const { injector, mem, pt, pf } = setup(make);
     pt.map(0, pf, new ContiguousRuns(0x500 * pf, pf), 3);
-    const before = mem.framesInUse;
-    const root = mem.read(pt.rootAddr, 64);
     // A range far from the first map (half the input span away) needs new tables below the root.
     const far = Math.min(2 ** 20 * pf, pt.spanFrames / 2);
-    for (let n = 1; ; n++) {
-      injector.failNth(n);
-      try {
-        pt.map(far, 40 * pf, new ContiguousRuns(0x900000 * pf, 40 * pf), 3);
-        injector.failNth(0);
-        break;
-      } catch (e) {
-        injector.failNth(0);
-        expect(e).toBeInstanceOf(IoasidError);
-        expect(mem.framesInUse).toBe(before);
-        expect(mem.read(pt.rootAddr, 64)).toEqual(root);
-        expect(pt.lookup(0)?.frame).toBe(0x500 * pf);
-      }
-      expect(n).toBeLessThan(20);
-    }
+    everyAllocationFailure(injector, () => pt.map(far, 40 * pf, new ContiguousRuns(0x900000 * pf, 40 * pf), 3), {
+      state: () => ({ frames: mem.framesInUse, root: mem.read(pt.rootAddr, 64), first: pt.lookup(0)?.frame }),
+      errno: null,
+      limit: 21, // succeeds by the 20th allocation
+    });
     expect(pt.lookup(far + 3 * pf)?.frame).toBe(0x900000 * pf + 3 * pf);
   });
 });

@@ -2,6 +2,8 @@ import {
   RadixPageTable,
   fail,
   hex,
+  ptLookupView,
+  specLevelOf,
   type DeviceDesc,
   type DomainDump,
   type DomainRequest,
@@ -361,17 +363,7 @@ export class MapDomain extends FlatDomain {
   }
 
   lookup(iova: bigint): LookupView {
-    const frame = Number(iova >> 12n);
-    const steps = this.pt.walk(frame).map((s) => ({ ...s, stage: 'stage-2' }));
-    const leaf = this.pt.lookup(frame);
-    if (!leaf) return { iova, steps, output: null, fault: 'S2_NOT_PRESENT' };
-    return {
-      iova,
-      steps,
-      output: (BigInt(leaf.frame) << 12n) | (iova & 0xfffn),
-      perms: { read: (leaf.perms & 1) !== 0, write: (leaf.perms & 2) !== 0 },
-      pageSize: 4096n,
-    };
+    return ptLookupView(this.pt, iova, { stage: 'stage-2', unmapped: () => 'S2_NOT_PRESENT' });
   }
 
   override destroy(): void {
@@ -436,6 +428,7 @@ export class NestedDomain extends FlatDomain {
     const decoded = fmt.decode(Number(raw & 0xffffffffn), Number(raw >> 32n), 0);
     const step = {
       level: 0,
+      specLevel: specLevelOf(fmt, 0),
       index: Number(iova >> 12n),
       tableAddr: BigInt(this.bound.root) << 12n,
       entryAddr: gpaOfEntry,

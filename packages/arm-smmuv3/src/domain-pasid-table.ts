@@ -1,5 +1,6 @@
 import {
   RadixPageTable,
+  Stage2Memory,
   fail,
   type DeviceDesc,
   type DomainDump,
@@ -17,7 +18,6 @@ import type { CdFields } from './tables/cd.js';
 import type { SmmuV3Driver } from './driver.js';
 import type { S2Domain } from './domain-s2.js';
 import type { StreamState } from './stream-state.js';
-import { Stage2View } from './stage2-view.js';
 import { checkCdFormat } from './bind-formats.js';
 import { LINEAR_CDMAX } from './capabilities.js';
 import { readGuestCd, validGuestCds, type CdTablePointer } from './guest-cd.js';
@@ -92,10 +92,10 @@ export class PasidTableDomain implements IommuDomain {
   /** The guest CD behind a SubstreamID (the kernel reading guest memory), or null. */
   guestCd(ssid: number): { gpa: number; fields: CdFields } | null {
     if (!this.bound) return null;
-    return readGuestCd(new Stage2View(this.drv.host, this.parent.table), this.bound, ssid);
+    return readGuestCd(new Stage2Memory(this.drv.host, this.parent.table), this.bound, ssid);
   }
 
-  private s1TableOf(view: Stage2View, f: CdFields): RadixPageTable | null {
+  private s1TableOf(view: Stage2Memory, f: CdFields): RadixPageTable | null {
     const granule = tgDecode(f.TG0);
     const geo = granule === null ? null : stage1FromTcr(granule, f.T0SZ);
     if (!geo || f.TTB0 % 4096 !== 0 || !f.V || f.EPD0) return null;
@@ -107,7 +107,7 @@ export class PasidTableDomain implements IommuDomain {
     const context: Record<string, unknown> = { VMID: this.vmid, bound: b !== null, truncated: false };
     if (!b) return { title: 'guest CD table (not bound)', inputBase: 0n, format: 'arm-smmuv3-cd', root: null, context };
     Object.assign(context, { S1ContextPtr: BigInt(b.ctxPtr), layout: b.layout, S1CDMax: b.s1cdmax });
-    const view = new Stage2View(this.drv.host, this.parent.table);
+    const view = new Stage2Memory(this.drv.host, this.parent.table);
     // The guest wrote the CD table and every table it points at: one budget bounds the whole DUMP
     // (DESIGN §7), and `truncated` says where it stopped.
     const budget = guestDumpBudget();
@@ -131,7 +131,7 @@ export class PasidTableDomain implements IommuDomain {
 
   lookup(iova: bigint, pasid?: number): LookupView {
     checkLookupPasid(pasid);
-    const view = new Stage2View(this.drv.host, this.parent.table);
+    const view = new Stage2Memory(this.drv.host, this.parent.table);
     const ssid = pasid ?? 0;
     const cd = this.bound ? readGuestCd(view, this.bound, ssid) : null;
     if (!cd) return { iova, steps: [], output: null, fault: `no guest CD for SubstreamID ${ssid}` };

@@ -1,9 +1,8 @@
 import {
   PROT_READ,
-  PROT_WRITE,
-  type DumpTable,
   RadixPageTable,
   contiguousRuns,
+  ptLeaves,
   fail,
   type DeviceDesc,
   type DomainDump,
@@ -112,22 +111,10 @@ export class S2Domain implements IommuDomain {
     try {
       // CD.TTB0 must lie inside the output size of the walk (CD.IPS = OAS).
       checkPointer('TTB0', table.root * 4096, 16, this.drv.s1CopyFormat.outputBits);
-      const replay = (t: DumpTable) => {
-        for (const e of t.entries) {
-          if (e.child) {
-            replay(e.child);
-            continue;
-          }
-          if (e.decoded.kind !== 'leaf') continue;
-          const first = Number(e.iova >> 12n);
-          if (first >= HOLE_FIRST && first < HOLE_FIRST + HOLE_FRAMES) continue;
-          const frames = this.table.leafFrames(t.level);
-          const ap = Number(e.decoded.fields.S2AP);
-          const prot = (ap & 1 ? PROT_READ : 0) | (ap & 2 ? PROT_WRITE : 0);
-          table.map(first, frames, contiguousRuns(Number(e.decoded.addr! >> 12n), frames), prot);
-        }
-      };
-      replay(this.table.dump());
+      ptLeaves(this.table, (leaf) => {
+        if (leaf.frame >= HOLE_FIRST && leaf.frame < HOLE_FIRST + HOLE_FRAMES) return;
+        table.map(leaf.frame, leaf.frames, contiguousRuns(leaf.out, leaf.frames), leaf.perms);
+      });
       this.s1 = { table, asid: this.drv.asids.alloc() };
     } catch (e) {
       table.destroy();

@@ -1,5 +1,6 @@
 import {
   RadixPageTable,
+  Stage2Memory,
   fail,
   type DeviceDesc,
   type DomainDump,
@@ -18,7 +19,6 @@ import { s1Cd } from './cd-builder.js';
 import type { SmmuV3Driver } from './driver.js';
 import type { S2Domain } from './domain-s2.js';
 import type { StreamState } from './stream-state.js';
-import { Stage2View } from './stage2-view.js';
 
 export interface BoundS1 {
   gpa: number;
@@ -98,7 +98,7 @@ export class UserPgtableDomain implements IommuDomain {
     this.drv.invalidateUserPgtable(this, req);
   }
 
-  private s1Table(view: Stage2View): { fmt: LpaeFormat; table: RadixPageTable } | null {
+  private s1Table(view: Stage2Memory): { fmt: LpaeFormat; table: RadixPageTable } | null {
     const b = this.bound;
     if (!b || b.gpa % 4096 !== 0) return null;
     const fmt = lpaeStage1Format(b.granule, b.ias);
@@ -106,7 +106,7 @@ export class UserPgtableDomain implements IommuDomain {
   }
 
   dump(): DomainDump {
-    const view = new Stage2View(this.drv.host, this.parent.table);
+    const view = new Stage2Memory(this.drv.host, this.parent.table);
     const t = this.s1Table(view);
     // The guest wrote this table: the dump is bounded (DESIGN §7) and says when it stopped.
     const budget = guestDumpBudget();
@@ -129,7 +129,7 @@ export class UserPgtableDomain implements IommuDomain {
 
   lookup(iova: bigint, pasid?: number): LookupView {
     checkLookupPasid(pasid);
-    const view = new Stage2View(this.drv.host, this.parent.table);
+    const view = new Stage2Memory(this.drv.host, this.parent.table);
     const t = this.s1Table(view);
     if (!t) return { iova, steps: [], output: null, fault: 'no guest table is bound' };
     return lookupNested(t.table, this.parent.table, iova);

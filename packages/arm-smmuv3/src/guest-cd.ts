@@ -1,8 +1,7 @@
-import { getAddr, getField, type DumpBudget } from '@ioasid/core';
+import { getAddr, getField, type DumpBudget, type Stage2Memory } from '@ioasid/core';
 import { CD_BYTES, CD_WORDS, decodeCd, type CdFields } from './tables/cd.js';
 import { CD_SPLIT_4K, CD_SPLIT_64K, L1CD, L1CD_L2PTR } from './tables/l1-descriptors.js';
 import { S1FMT_4K_L2, S1FMT_LINEAR } from './tables/ste.js';
-import type { Stage2View } from './stage2-view.js';
 
 export interface CdTablePointer {
   ctxPtr: number;
@@ -15,7 +14,7 @@ export interface CdTablePointer {
  * SubstreamID for INVALIDATE_CACHE, and for DUMP/LOOKUP). Returns the CD's GPA and fields, or
  * null when the guest table does not lead to one.
  */
-export function readGuestCd(view: Stage2View, t: CdTablePointer, ssid: number): { gpa: number; words: Uint32Array; fields: CdFields } | null {
+export function readGuestCd(view: Stage2Memory, t: CdTablePointer, ssid: number): { gpa: number; words: Uint32Array; fields: CdFields } | null {
   if (ssid < 0 || ssid >= 2 ** t.s1cdmax) return null;
   let gpa: number;
   if (t.s1cdmax === 0 || t.s1fmt === S1FMT_LINEAR) {
@@ -23,19 +22,19 @@ export function readGuestCd(view: Stage2View, t: CdTablePointer, ssid: number): 
   } else {
     const split = t.s1fmt === S1FMT_4K_L2 ? CD_SPLIT_4K : CD_SPLIT_64K;
     const l1 = t.ctxPtr + Math.floor(ssid / 2 ** split) * 8;
-    if (!view.mapped(l1, 8)) return null;
-    const d = view.read(l1, 2);
+    if (!view.rangeMapped(l1, 8)) return null;
+    const d = view.readWords(l1, 2);
     if (!getField(d, 0, L1CD.V)) return null;
     gpa = getAddr(d, 0, L1CD_L2PTR) + (ssid % 2 ** split) * CD_BYTES;
   }
-  if (!view.mapped(gpa, CD_BYTES)) return null;
-  const words = view.read(gpa, CD_WORDS);
+  if (!view.rangeMapped(gpa, CD_BYTES)) return null;
+  const words = view.readWords(gpa, CD_WORDS);
   return { gpa, words, fields: decodeCd(words) };
 }
 
 /** Whether the guest CD at `gpa` has V = 1 (CD word 0 bit 31), reading one word. */
-function cdValid(view: Stage2View, gpa: number): boolean {
-  return view.mapped(gpa, CD_BYTES) && (view.u32(gpa) & 0x8000_0000) !== 0;
+function cdValid(view: Stage2Memory, gpa: number): boolean {
+  return view.rangeMapped(gpa, CD_BYTES) && (view.u32(gpa) & 0x8000_0000) !== 0;
 }
 
 /**
@@ -44,7 +43,7 @@ function cdValid(view: Stage2View, gpa: number): boolean {
  * sets `budget.truncated`. A two-level table is scanned through its valid L1 descriptors only.
  * A generator, so that a DUMP decodes each CD's tables from the same budget as it goes.
  */
-export function* validGuestCds(view: Stage2View, t: CdTablePointer, budget: DumpBudget): Generator<number> {
+export function* validGuestCds(view: Stage2Memory, t: CdTablePointer, budget: DumpBudget): Generator<number> {
   const total = 2 ** t.s1cdmax;
   const spend = (): boolean => {
     if (budget.reads <= 0 || budget.entries <= 0) {
@@ -68,8 +67,8 @@ export function* validGuestCds(view: Stage2View, t: CdTablePointer, budget: Dump
   for (let l1 = 0; l1 * leaf < total; l1++) {
     if (!spend()) return;
     const at = t.ctxPtr + l1 * 8;
-    if (!view.mapped(at, 8)) continue;
-    const d = view.read(at, 2);
+    if (!view.rangeMapped(at, 8)) continue;
+    const d = view.readWords(at, 2);
     if (!getField(d, 0, L1CD.V)) continue;
     const l2 = getAddr(d, 0, L1CD_L2PTR);
     for (let i = 0; i < leaf; i++) {

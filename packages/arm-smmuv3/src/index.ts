@@ -5,6 +5,7 @@ import { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';
 export * from './formats/lpae-fields.js';
 export * from './formats/lpae-geometry.js';
 export * from './formats/lpae.js';
+export { lpaeFormatTestConfigs } from './formats/test-configs.js';
 export * from './tables/ste.js';
 export * from './tables/cd.js';
 export * from './tables/l1-descriptors.js';

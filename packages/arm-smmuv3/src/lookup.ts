@@ -1,23 +1,12 @@
-import { PROT_READ, PROT_WRITE, fail, type DumpBudget, type LookupView, type RadixPageTable } from '@ioasid/core';
+import { fail, ptLookupView, type DumpBudget, type LookupView, type PtTableRef } from '@ioasid/core';
 
-/** LOOKUP through one table, decoded from memory by the engine (no cache is touched). */
-export function lookupStage(table: RadixPageTable, iova: bigint, stage: string): LookupView {
-  const frame = Number(iova >> 12n);
-  if (frame >= table.spanFrames) return { iova, steps: [], output: null, fault: `${stage}: input address beyond the table` };
-  const steps = table.walk(frame).map((s) => ({ ...s, stage }));
-  const leaf = table.lookup(frame);
-  if (!leaf) return { iova, steps, output: null, fault: `${stage}: not mapped` };
-  return {
-    iova,
-    steps,
-    output: BigInt(leaf.frame) * 4096n + (iova & 0xfffn),
-    perms: { read: (leaf.perms & PROT_READ) !== 0, write: (leaf.perms & PROT_WRITE) !== 0 },
-    pageSize: 1n << BigInt(leaf.shift),
-  };
+/** LOOKUP through one table (core's ptLookupView, no cache touched), with the stage's label and fault names. */
+export function lookupStage(table: PtTableRef, iova: bigint, stage: string): LookupView {
+  return ptLookupView(table, iova, { stage, beyond: () => `${stage}: input address beyond the table`, unmapped: () => `${stage}: not mapped` });
 }
 
 /** LOOKUP of a guest stage 1 address, then of its IPA through the parent's stage 2. */
-export function lookupNested(s1: RadixPageTable, s2: RadixPageTable, iova: bigint): LookupView {
+export function lookupNested(s1: PtTableRef, s2: PtTableRef, iova: bigint): LookupView {
   const v1 = lookupStage(s1, iova, 'stage-1');
   if (v1.output === null) return v1;
   const v2 = lookupStage(s2, v1.output, 'stage-2');

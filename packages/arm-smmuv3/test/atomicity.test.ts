@@ -1,29 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { IoasidError } from '@ioasid/core';
 import { S2Domain, type SmmuV3Driver } from '../src/index.js';
+import { everyAllocationFailure } from '../../../test/support/atomicity.js';
 import { gpaSpace, guestData, MiB, open, pattern, smmuMachine } from './machine-helpers.js';
 
 const S1 = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
 
 /** Runs `op` with the n-th allocation failing, for n = 1, 2, … until it succeeds; checks nothing leaked each time. */
 function everyFailure(m: ReturnType<typeof smmuMachine>['m'], op: () => void, probe: () => unknown): number {
-  for (let n = 1; n < 200; n++) {
-    const frames = m.hostMemory.framesInUse;
-    const view = JSON.stringify(probe(), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-    m.injectAllocFailure(n);
-    try {
-      op();
-      m.injectAllocFailure(0);
-      return n;
-    } catch (e) {
-      m.injectAllocFailure(0);
-      expect(e).toBeInstanceOf(IoasidError);
-      expect((e as IoasidError).errno).toBe('ENOMEM');
-      expect(m.hostMemory.framesInUse).toBe(frames);
-      expect(JSON.stringify(probe(), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toBe(view);
-    }
-  }
-  throw new Error('the operation never succeeded');
+  return everyAllocationFailure(m, op, { state: () => ({ frames: m.hostMemory.framesInUse, probe: probe() }), limit: 200 });
 }
 
 describe('every command is atomic under allocation failure', () => {

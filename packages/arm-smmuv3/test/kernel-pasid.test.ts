@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DmaFault, IoasidError } from '@ioasid/core';
 import { S2Domain, STE_WORDS, decodeCd, decodeSte, type SmmuV3Driver } from '../src/index.js';
 import { catchFault, gpaSpace, MiB, open, pattern, smmuMachine } from './machine-helpers.js';
+import { everyAllocationFailure } from '../../../test/support/atomicity.js';
 
 function steOf(drv: SmmuV3Driver, sid: number) {
   const at = drv.strtab.steAddr(sid);
@@ -106,22 +107,10 @@ describe('kernel-managed IOASIDs attached per PASID (stage 1 STE with a kernel C
     fd.mapDma({ ioasid: a, iova: 0x1000n, vaddr: va, size: 64n * 1024n, read: true, write: true });
     fd.mapDma({ ioasid: b, iova: 0x1000n, vaddr: va, size: 64n * 1024n, read: true, write: true });
     devs[0].attachIoasid(a);
-    let n = 1;
-    for (; n < 100; n++) {
-      const frames = m.hostMemory.framesInUse;
-      const ste = drv.strtab.readSte(devs[0].rid).join();
-      m.injectAllocFailure(n);
-      try {
-        devs[0].attachIoasid(b, { userPasid: 2 });
-        m.injectAllocFailure(0);
-        break;
-      } catch (e) {
-        m.injectAllocFailure(0);
-        expect((e as IoasidError).errno).toBe('ENOMEM');
-        expect(m.hostMemory.framesInUse).toBe(frames);
-        expect(drv.strtab.readSte(devs[0].rid).join()).toBe(ste);
-      }
-    }
+    const n = everyAllocationFailure(m, () => devs[0].attachIoasid(b, { userPasid: 2 }), {
+      state: () => ({ frames: m.hostMemory.framesInUse, ste: drv.strtab.readSte(devs[0].rid).join() }),
+      limit: 100,
+    });
     expect(n).toBeGreaterThan(3);
     expect(devs[0].dmaRead(0x1000n, 4, { pasid: 2 })).toEqual(m.vmm.read(va, 4));
   });

@@ -8,7 +8,8 @@ import { GuestMemory } from './memory/guest.js';
 import type { DeviceDesc, DmaRequest, IommuDriver, IommuUnit, MachineContext } from './driver/driver.js';
 import { findVendor } from './driver/registry.js';
 import { MACHINE_CONTEXT } from './driver/tokens.js';
-import { Device } from './uapi/device.js';
+import { Device, type DeviceHost } from './uapi/device.js';
+import type { FdHost } from './uapi/fd-context.js';
 import { IoasidFd } from './uapi/ioasid-fd.js';
 import { Kvm } from './uapi/kvm.js';
 import { PASID_LIMIT, PasidAllocator } from './rules/pasid-alloc.js';
@@ -48,7 +49,7 @@ export interface MachineOptions {
 const DEFAULT_DEVICES: DeviceOptions[] = [{ name: 'dev0' }, { name: 'dev1' }];
 
 /** A simulated host: memory, one IOMMU of the chosen vendor, devices, a VMM process and its guest. */
-export class Machine {
+export class Machine implements FdHost, DeviceHost {
   readonly injector = new AllocInjector();
   readonly hostMemory: HostMemory;
   readonly vmm: VmmMemory;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IoasidError, type Machine, type IoasidFd } from '../src/index.js';
+import type { Machine, IoasidFd } from '../src/index.js';
+import { everyAllocationFailure } from '../../../test/support/atomicity.js';
 import { MiB, mockMachine } from './helpers.js';
 
 function snapshot(m: Machine, fd: IoasidFd) {
@@ -8,21 +9,7 @@ function snapshot(m: Machine, fd: IoasidFd) {
 
 /** Fails the n-th allocation for n = 1, 2, … until the command succeeds; state must not move on failure. */
 function everyAllocation(m: Machine, fd: IoasidFd, command: () => unknown): number {
-  for (let n = 1; n < 200; n++) {
-    const before = snapshot(m, fd);
-    m.injectAllocFailure(n);
-    try {
-      command();
-      m.injectAllocFailure(0);
-      return n;
-    } catch (e) {
-      m.injectAllocFailure(0);
-      expect(e).toBeInstanceOf(IoasidError);
-      expect((e as IoasidError).errno).toBe('ENOMEM');
-      expect(snapshot(m, fd)).toEqual(before);
-    }
-  }
-  throw new Error('command never succeeded');
+  return everyAllocationFailure(m, command, { state: () => snapshot(m, fd), limit: 200 });
 }
 
 function setup() {

@@ -1,9 +1,13 @@
 import { EntryKind, PROT_READ, PROT_WRITE, frameHi, frameLo, toFrame, type DecodedEntry, type PtFormat } from '../src/index.js';
 
+/** The mock format's dirty bit (bit 6 of the low word). */
+export const MOCK_DIRTY = 0x40;
+
 /**
  * A test-only format in the spirit of iommufd's selftest mock: 3 levels of 9 bits over 4 KiB,
  * leaves at levels 0 and 1 (2 MiB). Bit 0 present, bit 1 read, bit 2 write, bit 7 leaf above
- * level 0, bits 51:12 the address. Little-endian.
+ * level 0, bit 6 dirty (set by a write through the leaf, as x86's D), bits 51:12 the address.
+ * Little-endian.
  */
 export function mockFormat(levels = 3): PtFormat {
   return {
@@ -32,6 +36,10 @@ export function mockFormat(levels = 3): PtFormat {
     clear(w, i) {
       w[i] = 0;
       w[i + 1] = 0;
+    },
+    dirty: (w, i) => (w[i] & MOCK_DIRTY) !== 0,
+    clearDirty(w, i) {
+      w[i] = (w[i] & ~MOCK_DIRTY) >>> 0;
     },
     decode(lo, hi, level): DecodedEntry {
       const present = (lo & 1) !== 0;

@@ -1,6 +1,8 @@
 import {
   fail,
+  ptDumpBounded,
   RadixPageTable,
+  Stage2Memory,
   type DomainDump,
   type InvalidateRequest,
   type IovaRange,
@@ -16,7 +18,7 @@ import { PGTT_NESTED, type PasidEntry } from './tables/pasid-entry.js';
 import type { InvDesc } from './tables/inv-desc.js';
 import { hex } from './tables/qwords.js';
 import type { VtdDriver } from './driver.js';
-import { boundedDump, describeRoutes, guestLookup, GuestPhysicalView } from './views.js';
+import { describeRoutes, DUMP_LIMITS, guestLookup } from './views.js';
 
 /**
  * A user-managed address space nested on a kernel-managed parent: once the guest's first-level
@@ -87,13 +89,14 @@ export class VtdNestedDomain extends VtdDomain {
     this.driver.qi.submit(descs);
   }
 
-  private guestMemory(): GuestPhysicalView {
-    return new GuestPhysicalView(this.driver.host, RadixPageTable.view(this.driver.host, this.parent.format, this.parent.table.root));
+  /** Guest-physical memory as the unit fetches the guest's tables: through the parent's second level. */
+  private guestMemory(): Stage2Memory {
+    return new Stage2Memory(this.driver.host, this.parent.table);
   }
 
-  /** The guest's table as the unit sees it, in guest-physical terms (bounded by the dump budget of views.ts: the guest is untrusted). */
+  /** The guest's table as the unit sees it, in guest-physical terms (bounded by the dump limits of views.ts: the guest is untrusted). */
   dump(): DomainDump {
-    const d = this.bound ? boundedDump(RadixPageTable.view(this.guestMemory(), this.bound.format, Number(this.bound.gpa >> 12n))) : null;
+    const d = this.bound ? ptDumpBounded(RadixPageTable.view(this.guestMemory(), this.bound.format, Number(this.bound.gpa >> 12n)), DUMP_LIMITS) : null;
     return {
       title: 'first-level (guest, nested over second-level; addresses are guest-physical)',
       inputBase: 0n,

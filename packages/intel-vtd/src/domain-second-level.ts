@@ -1,6 +1,8 @@
 import {
   fail,
   PAGE_SHIFT,
+  ptDumpBounded,
+  ptLookupView,
   RadixPageTable,
   tableFrames,
   type DomainDump,
@@ -16,7 +18,7 @@ import { PGTT_SL_ONLY, type PasidEntry } from './tables/pasid-entry.js';
 import type { InvDesc } from './tables/inv-desc.js';
 import type { VtdDriver } from './driver.js';
 import type { VtdNestedDomain } from './domain-nested.js';
-import { boundedDump, describeRoutes, engineLookup } from './views.js';
+import { describeRoutes, DUMP_LIMITS } from './views.js';
 import { checkHostPointer } from './host-address.js';
 
 /**
@@ -105,9 +107,9 @@ export class VtdSecondLevelDomain extends VtdDomain {
     this.driver.qi.submit(descs);
   }
 
-  /** The table as memory holds it, within the dump budget of views.ts: a large range mapped in 4 KiB pages has millions of entries. */
+  /** The table as memory holds it, within the dump limits of views.ts: a large range mapped in 4 KiB pages has millions of entries. */
   dump(): DomainDump {
-    const d = boundedDump(this.table);
+    const d = ptDumpBounded(this.table, DUMP_LIMITS);
     return {
       title: 'second-level',
       inputBase: 0n,
@@ -117,8 +119,17 @@ export class VtdSecondLevelDomain extends VtdDomain {
     };
   }
 
+  /**
+   * LOOKUP decoded from memory. An IOVA at or beyond the table's input width is not walked (the
+   * unit faults ADDR_BEYOND_MGAW there; the table's index would wrap).
+   */
   lookup(iova: bigint): LookupView {
-    return engineLookup(RadixPageTable.view(this.driver.host, this.format, this.table.root), iova, 'second-level');
+    const stage = 'second-level';
+    return ptLookupView(this.table, iova, {
+      stage,
+      beyond: (bits) => `ADDR_BEYOND_MGAW: beyond the ${bits}-bit input of the ${stage} table`,
+      unmapped: (last) => (last ? `${last.decoded.kind} entry at level ${last.level}` : 'no table'),
+    });
   }
 
   protected freeTables(): void {

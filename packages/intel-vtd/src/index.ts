@@ -6,6 +6,7 @@ export * from './bits.js';
 export * from './formats/pte-common.js';
 export * from './formats/second-level.js';
 export * from './formats/first-level.js';
+export { vtdFormatTestConfigs } from './formats/test-configs.js';
 export * from './tables/root-table.js';
 export * from './tables/context-entry.js';
 export * from './tables/pasid-dir.js';

@@ -1,6 +1,6 @@
 import { contiguousRuns, PROT_READ, PROT_WRITE, RadixPageTable, type DmaRequest, type HostMemory } from '@ioasid/core';
 import {
-  encodeContextEntry, encodeInvDesc, encodePasidDirEntry, encodePasidEntry, encodeRootEntry, FirstLevelFormat, GCMD_QIE, GCMD_SRTP, GCMD_TE,
+  DEFAULT_UNIT_CONFIG, encodeContextEntry, encodeInvDesc, encodePasidDirEntry, encodePasidEntry, encodeRootEntry, FirstLevelFormat, GCMD_QIE, GCMD_SRTP, GCMD_TE,
   SecondLevelFormat, VtdUnit, withField, IQA_DW, IQA_IQA, IQA_QS, IQT_QT, RTADDR_RTA, RTADDR_TTM, type InvDesc, type PasidEntry, type SmContextEntry,
 } from '../src/index.js';
 import { newHost } from './helpers.js';
@@ -15,13 +15,21 @@ function put(host: HostMemory, pa: bigint, q: bigint[]): void {
   host.write(Number(pa), b);
 }
 
+export interface HandOptions {
+  /** The second- and first-level table formats (4 levels each unless given). */
+  sl?: SecondLevelFormat;
+  fl?: FirstLevelFormat;
+  /** The unit's widest second-level address width (57 for a 5-level second level). */
+  addressWidth?: 48 | 57;
+}
+
 /**
  * A unit with tables written by hand (no driver): the test plays the kernel, one structure at a
  * time, to reach every fault path.
  */
 export class Hand {
   readonly host = newHost();
-  readonly unit = new VtdUnit(this.host);
+  readonly unit: VtdUnit;
   readonly root = BigInt(this.host.allocFrame()) * 4096n;
   readonly ctxTable = BigInt(this.host.allocFrame()) * 4096n;
   readonly dir = BigInt(this.host.allocFrame()) * 4096n;
@@ -29,10 +37,13 @@ export class Hand {
   readonly iq = this.host.allocFrames(2, 2);
   readonly status = BigInt(this.host.allocFrame()) * 4096n;
   private tail = 0;
-  readonly sl = RadixPageTable.create(this.host, new SecondLevelFormat({ levels: 4 }));
-  readonly fl = RadixPageTable.create(this.host, new FirstLevelFormat({ levels: 4 }));
+  readonly sl: RadixPageTable;
+  readonly fl: RadixPageTable;
 
-  constructor() {
+  constructor(opts: HandOptions = {}) {
+    this.unit = new VtdUnit(this.host, { ...DEFAULT_UNIT_CONFIG, addressWidth: opts.addressWidth ?? DEFAULT_UNIT_CONFIG.addressWidth });
+    this.sl = RadixPageTable.create(this.host, opts.sl ?? new SecondLevelFormat({ levels: 4 }));
+    this.fl = RadixPageTable.create(this.host, opts.fl ?? new FirstLevelFormat({ levels: 4 }));
     this.unit.writeRtaddr(withField(withField(0n, RTADDR_RTA, this.root >> 12n), RTADDR_TTM, 1));
     this.unit.writeGcmd(GCMD_SRTP);
     this.unit.writeIqa(withField(withField(withField(0n, IQA_IQA, this.iq), IQA_DW, 1), IQA_QS, 1));
@@ -63,7 +74,8 @@ export class Hand {
   /** Writes the PASID entry of `pasid` (in the first PASID table). */
   pasid(pasid: number, e: Partial<PasidEntry>): void {
     const full: PasidEntry = {
-      p: true, fpd: false, aw: 2, pgtt: 2, slptptr: this.sl.rootAddr, did: 1, pwsnp: true, pgsnp: false, sre: false, wpe: false, eafe: false, flpm: 0, flptptr: this.fl.rootAddr, ...e,
+      p: true, fpd: false, aw: this.sl.fmt.levels - 2, pgtt: 2, slptptr: this.sl.rootAddr, did: 1, pwsnp: true, pgsnp: false, sre: false, wpe: false, eafe: false,
+      flpm: this.fl.fmt.levels === 5 ? 1 : 0, flptptr: this.fl.rootAddr, ...e,
     };
     put(this.host, this.ptable + BigInt(pasid * 64), encodePasidEntry(full));
   }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DmaFault, type DumpTable, type FaultRecord, type MachineOptions } from '@ioasid/core';
 import { decodeRegister, FR, VtdSecondLevelDomain, type InvDesc } from '../src/index.js';
 import { bytes, expectErrno, MiB, qwordAt, vtdMachine } from './helpers.js';
+import { everyAllocationFailure } from '../../../test/support/atomicity.js';
 
 function dmaFault(fn: () => unknown): FaultRecord {
   try {
@@ -347,20 +348,10 @@ describe('atomicity and release', () => {
   it('a map that fails on any allocation leaves frames and translations exactly as before', () => {
     const { m, fd, dev, ioasid } = setup();
     const va = m.vmm.mmap(0x10000n);
-    for (let n = 1; ; n++) {
-      const frames = m.hostMemory.kernelFramesInUse;
-      m.injectAllocFailure(n);
-      try {
-        fd.mapDma({ ioasid, iova: 0x123456000n, vaddr: va, size: 0x10000n, read: true, write: true });
-      } catch (e) {
-        expect((e as { errno?: string }).errno).toBe('ENOMEM');
-        expect(m.hostMemory.kernelFramesInUse).toBe(frames);
-        expect(dmaFault(() => dev.dmaRead(0x123456000n, 1)).name).toBe('READ');
-        continue;
-      }
-      m.injectAllocFailure(0);
-      break;
-    }
+    everyAllocationFailure(m, () => fd.mapDma({ ioasid, iova: 0x123456000n, vaddr: va, size: 0x10000n, read: true, write: true }), {
+      state: () => m.hostMemory.kernelFramesInUse,
+      afterFailure: () => expect(dmaFault(() => dev.dmaRead(0x123456000n, 1)).name).toBe('READ'),
+    });
     expect(dev.dmaRead(0x12345f000n, 1)).toHaveLength(1);
   });
 

@@ -2,10 +2,11 @@ import {
   fail,
   PROT_READ,
   PROT_WRITE,
+  ptDumpBounded,
+  ptLookupView,
   RadixPageTable,
   type DeviceDesc,
   type DomainDump,
-  type DumpBudget,
   type InvalidateRequest,
   type IommuDomain,
   type IovaRange,
@@ -195,9 +196,8 @@ export class TceWindowDomain implements IommuDomain {
       const tve = decodeTve(this.iommu.unit.tveRaw(n));
       context[`TVT[${n}]`] = tve;
     }
-    const budget: DumpBudget = { reads: DUMP_READS, entries: DUMP_ENTRIES, truncated: false };
-    const root = this.table.dump(w.busStart, budget);
-    context.truncated = budget.truncated;
+    const { root, truncated } = ptDumpBounded(this.table, { reads: DUMP_READS, entries: DUMP_ENTRIES }, w.busStart);
+    context.truncated = truncated;
     return {
       title: `tce window ${w.select} (${this.label})`,
       inputBase: w.busStart,
@@ -210,17 +210,7 @@ export class TceWindowDomain implements IommuDomain {
   lookup(iova: bigint): LookupView {
     const w = this.window;
     if (iova < w.busStart || iova >= w.busStart + w.size) return { iova, steps: [], output: null, fault: 'OUT_OF_WINDOW' };
-    const rel = Number(iova >> 12n) - this.firstFrame;
-    const steps = this.table.walk(rel);
-    const leaf = this.table.lookup(rel);
-    if (!leaf) return { iova, steps, output: null, fault: 'TCE_INVALID' };
-    return {
-      iova,
-      steps,
-      output: BigInt(leaf.frame) * 4096n + (iova & 0xfffn),
-      perms: { read: (leaf.perms & PROT_READ) !== 0, write: (leaf.perms & PROT_WRITE) !== 0 },
-      pageSize: 1n << BigInt(leaf.shift),
-    };
+    return ptLookupView(this.table, iova, { inputBase: w.busStart, unmapped: () => 'TCE_INVALID' });
   }
 
   destroy(): void {

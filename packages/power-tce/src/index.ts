@@ -3,6 +3,7 @@ import { PowerNvIommu, type PowerNvOptions } from './driver.js';
 
 export * from './log2.js';
 export * from './formats/tce.js';
+export { tceFormatTestConfigs } from './formats/test-configs.js';
 export * from './tables/rtt.js';
 export * from './tables/tve.js';
 export * from './hw/registers.js';

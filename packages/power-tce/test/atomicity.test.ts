@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IoasidError } from '@ioasid/core';
+import { everyAllocationFailure } from '../../../test/support/atomicity.js';
 import { DDW, KiB, MiB, powerMachine } from './helpers.js';
 
 function snapshot(m: ReturnType<typeof powerMachine>['m']) {
@@ -8,23 +8,7 @@ function snapshot(m: ReturnType<typeof powerMachine>['m']) {
 
 /** Runs `op` with the n-th allocation failing, for n = 1, 2, … until it succeeds; state must not move on failure. */
 function everyFailure(m: ReturnType<typeof powerMachine>['m'], op: () => void, extra: () => unknown = () => null): number {
-  for (let n = 1; n < 64; n++) {
-    const before = snapshot(m);
-    const x = JSON.stringify(extra(), (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v));
-    m.injectAllocFailure(n);
-    try {
-      op();
-      m.injectAllocFailure(0);
-      return n;
-    } catch (e) {
-      m.injectAllocFailure(0);
-      expect(e).toBeInstanceOf(IoasidError);
-      expect((e as IoasidError).errno).toBe('ENOMEM');
-      expect(snapshot(m)).toEqual(before);
-      expect(JSON.stringify(extra(), (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))).toBe(x);
-    }
-  }
-  throw new Error('never succeeded');
+  return everyAllocationFailure(m, op, { state: () => ({ ...snapshot(m), extra: extra() }), limit: 64 });
 }
 
 describe('atomicity under allocation failure', () => {

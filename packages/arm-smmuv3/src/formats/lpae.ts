@@ -115,6 +115,11 @@ export class LpaeFormat implements PtFormat {
     return 3 - level;
   }
 
+  /** The lookup level (0–3, the start level down to the page level 3) of an engine level. */
+  specLevel(level: number): number {
+    return 3 - level;
+  }
+
   levelBits(level: number): number {
     return geoLevelBits(this.geometry, 3 - level);
   }

@@ -1,5 +1,5 @@
 import type { FaultRecord } from '../base/errors.js';
-import type { IoasidInfo, IovaRange, PgtableFormat, Protocol } from '../uapi/info.js';
+import type { IoasidInfo, IovaRange, PgtableFormat, Protocol } from '../base/info.js';
 import type { HostMemory } from '../memory/host-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';
 import type { VmmMemory } from '../memory/vmm.js';

@@ -1,7 +1,16 @@
 import type { DmaMapping } from '../rules/dma-map.js';
 import type { VmmMemory } from '../memory/vmm.js';
 import { PAGE_SHIFT } from '../memory/host-memory.js';
-import type { IoasidObject } from '../uapi/ioasid.js';
+import type { IommuDomain } from '../driver/driver.js';
+
+/** What software nesting reads and drives of an address space (the fd's IOASID object). */
+export interface NestedSpace {
+  readonly domain: Pick<IommuDomain, 'map' | 'unmap'>;
+  readonly maps: { all(): readonly DmaMapping[]; intersecting(iova: bigint, size: bigint): DmaMapping[] };
+  readonly parent: NestedSpace | undefined;
+  readonly children: Iterable<NestedSpace>;
+  readonly isSoftwareChild: boolean;
+}
 
 /** A piece of the shadow table: child IOVA range → the parent map it was composed with. */
 export interface ShadowPiece {
@@ -19,7 +28,7 @@ export interface ShadowPiece {
 export class SoftwareNesting {
   constructor(private readonly vmm: VmmMemory) {}
 
-  private mapPiece(child: IoasidObject, m: DmaMapping, p: DmaMapping, out: ShadowPiece[]): void {
+  private mapPiece(child: NestedSpace, m: DmaMapping, p: DmaMapping, out: ShadowPiece[]): void {
     const s = m.vaddr > p.iova ? m.vaddr : p.iova;
     const e = m.vaddr + m.size < p.iova + p.size ? m.vaddr + m.size : p.iova + p.size;
     if (s >= e) return;
@@ -33,12 +42,12 @@ export class SoftwareNesting {
     out.push({ iova: giova, size: e - s, gpa: s });
   }
 
-  private unmapPieces(child: IoasidObject, pieces: ShadowPiece[]): void {
+  private unmapPieces(child: NestedSpace, pieces: ShadowPiece[]): void {
     for (const piece of pieces) child.domain.unmap(piece.iova, piece.size);
   }
 
   /** A new child map: shadow it over whatever the parent maps today. All or nothing. */
-  childMapped(child: IoasidObject, m: DmaMapping): void {
+  childMapped(child: NestedSpace, m: DmaMapping): void {
     const parent = child.parent!;
     const pieces: ShadowPiece[] = [];
     try {
@@ -50,14 +59,14 @@ export class SoftwareNesting {
     m.pieces = pieces;
   }
 
-  childUnmapping(child: IoasidObject, m: DmaMapping): void {
+  childUnmapping(child: NestedSpace, m: DmaMapping): void {
     this.unmapPieces(child, (m.pieces as ShadowPiece[]) ?? []);
     m.pieces = [];
   }
 
   /** A new parent map: extend every software child's shadow where its maps point into it. */
-  parentMapped(parent: IoasidObject, p: DmaMapping): void {
-    const done: [IoasidObject, DmaMapping, ShadowPiece[]][] = [];
+  parentMapped(parent: NestedSpace, p: DmaMapping): void {
+    const done: [NestedSpace, DmaMapping, ShadowPiece[]][] = [];
     try {
       for (const child of parent.children) {
         if (!child.isSoftwareChild) continue;
@@ -76,7 +85,7 @@ export class SoftwareNesting {
   }
 
   /** A parent map goes away: drop the shadow pieces composed with it. */
-  parentUnmapping(parent: IoasidObject, p: DmaMapping): void {
+  parentUnmapping(parent: NestedSpace, p: DmaMapping): void {
     for (const child of parent.children) {
       if (!child.isSoftwareChild) continue;
       for (const m of child.maps.all()) {

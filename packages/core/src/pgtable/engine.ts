@@ -2,53 +2,12 @@ import { fail } from '../base/errors.js';
 import { PAGE_SIZE } from '../memory/host-memory.js';
 import type { FrameMemory } from '../memory/frame-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';
-import { DEFAULT_OUTPUT_BITS, EntryKind, entryHalves, entryShift, outputFrameLimit, rawEntry, tableFrames, type DecodedEntry, type PtFormat } from './format.js';
+import { DEFAULT_OUTPUT_BITS, EntryKind, entryShift, outputFrameLimit, tableFrames, type PtFormat } from './format.js';
+import { ptWalk, type DumpBudget, type DumpTable, type Leaf, type WalkStep } from './iter.js';
+import { ptDump } from './views.js';
 
-/** Where a translation ended: the output frame of the 4 KiB page asked for, and the leaf it came from. */
-export interface Leaf {
-  frame: number;
-  level: number;
-  perms: number;
-  /** log2 of the leaf's size in bytes. */
-  shift: number;
-}
-
-export interface WalkStep {
-  level: number;
-  index: number;
-  tableAddr: bigint;
-  entryAddr: bigint;
-  raw: bigint;
-  decoded: DecodedEntry;
-}
-
-export interface DumpEntry {
-  index: number;
-  entryAddr: bigint;
-  raw: bigint;
-  decoded: DecodedEntry;
-  /** Input address (byte) the entry starts at. */
-  iova: bigint;
-  child?: DumpTable;
-}
-
-export interface DumpTable {
-  level: number;
-  tableAddr: bigint;
-  entries: DumpEntry[];
-}
-
-/**
- * A budget for dumping a table someone else wrote (a guest's): a hostile table whose entries all
- * point back at the same pages fans out without end. `reads` counts every entry examined (empty
- * or not), `entries` every non-empty entry reported; both are decremented, and `truncated` is set
- * when the dump stopped because one ran out. One budget may be shared by several dumps.
- */
-export interface DumpBudget {
-  reads: number;
-  entries: number;
-  truncated: boolean;
-}
+// The view types moved to the iterator they come from; re-exported for code that imports them from here.
+export type { DumpBudget, DumpEntry, DumpTable, Leaf, WalkStep } from './iter.js';
 
 /**
  * One radix engine for every format (DESIGN §5). Addresses are 4 KiB frame numbers relative to
@@ -349,83 +308,22 @@ export class RadixPageTable {
 
   /** Decodes the translation of one input frame from memory (no side effect). */
   lookup(iova: number): Leaf | null {
-    const fmt = this.fmt;
-    let table = this.root;
-    for (let l = this.top; l >= 0; l--) {
-      const [w, i] = this.entryWord(table, this.index(iova, l), false);
-      const k = fmt.kind(w, i, l);
-      if (k === EntryKind.Empty) return null;
-      if (k === EntryKind.Leaf) {
-        const n = this.entryFrames[l];
-        return { frame: fmt.outFrame(w, i, l) + (iova % n), level: l, perms: fmt.perms(w, i, l), shift: entryShift(fmt, l) };
-      }
-      if (l === 0) return null;
-      table = fmt.outFrame(w, i, l);
-    }
-    return null;
+    return ptWalk(this, iova);
   }
 
   /** Every level visited translating `iova`: entry address, raw value and decoded fields. */
   walk(iova: number): WalkStep[] {
-    const fmt = this.fmt;
     const steps: WalkStep[] = [];
-    let table = this.root;
-    for (let l = this.top; l >= 0; l--) {
-      const idx = this.index(iova, l);
-      const [w, i] = this.entryWord(table, idx, false);
-      const [lo, hi] = entryHalves(fmt, w, i);
-      const decoded = fmt.decode(lo, hi, l);
-      steps.push({
-        level: l,
-        index: idx,
-        tableAddr: BigInt(table) * 4096n,
-        entryAddr: BigInt(table) * 4096n + BigInt(idx * 8),
-        raw: rawEntry(fmt, w, i),
-        decoded,
-      });
-      if (fmt.kind(w, i, l) !== EntryKind.Table || l === 0) break;
-      table = fmt.outFrame(w, i, l);
-    }
+    ptWalk(this, iova, steps);
     return steps;
   }
 
   /**
-   * The whole tree as stored in memory, non-empty entries only. With a `budget`, the dump stops
-   * (and sets `budget.truncated`) once it has examined `budget.reads` entries or reported
-   * `budget.entries`; without one it is complete.
+   * The whole tree as stored in memory, non-empty entries only (ptDump). With a `budget`, the
+   * dump stops (and sets `budget.truncated`) once it has examined `budget.reads` entries or
+   * reported `budget.entries`; without one it is complete.
    */
   dump(inputBase = 0n, budget?: DumpBudget): DumpTable {
-    return this.dumpTable(this.root, this.top, inputBase, budget);
-  }
-
-  private dumpTable(table: number, level: number, base: bigint, budget: DumpBudget | undefined): DumpTable {
-    const fmt = this.fmt;
-    const entries: DumpEntry[] = [];
-    const count = 2 ** this.entryBits[level];
-    const span = BigInt(this.entryFrames[level]) * 4096n;
-    for (let idx = 0; idx < count; idx++) {
-      if (budget !== undefined) {
-        if (budget.reads <= 0 || budget.entries <= 0) {
-          budget.truncated = true;
-          break;
-        }
-        budget.reads--;
-      }
-      const [w, i] = this.entryWord(table, idx, false);
-      const k = fmt.kind(w, i, level);
-      if (k === EntryKind.Empty) continue;
-      if (budget !== undefined) budget.entries--;
-      const [lo, hi] = entryHalves(fmt, w, i);
-      const e: DumpEntry = {
-        index: idx,
-        entryAddr: BigInt(table) * 4096n + BigInt(idx * 8),
-        raw: rawEntry(fmt, w, i),
-        decoded: fmt.decode(lo, hi, level),
-        iova: base + BigInt(idx) * span,
-      };
-      if (k === EntryKind.Table && level > 0) e.child = this.dumpTable(fmt.outFrame(w, i, level), level - 1, e.iova, budget);
-      entries.push(e);
-    }
-    return { level, tableAddr: BigInt(table) * 4096n, entries };
+    return ptDump(this, inputBase, budget);
   }
 }

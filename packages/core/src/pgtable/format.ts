@@ -55,6 +55,17 @@ export interface PtFormat {
   /** Dirty tracking: whether the leaf records a write, and clearing that record. */
   dirty?(w: Uint32Array, i: number, level: number): boolean;
   clearDirty?(w: Uint32Array, i: number, level: number): void;
+  /**
+   * The specification's own number for engine level `level` (DESIGN §9): VT-d 5..1 for
+   * PML5E..PTE, LPAE lookup level 0..3 from the start level down, TCE levels from the TVE down.
+   * Absent: the engine level (level 0 holds the smallest leaves), as RISC-V Sv numbers its walk.
+   */
+  specLevel?(level: number): number;
+}
+
+/** What the format's specification calls engine level `level` (the engine level when it does not say). */
+export function specLevelOf(fmt: PtFormat, level: number): number {
+  return fmt.specLevel ? fmt.specLevel(level) : level;
 }
 
 /** Default output width when a format does not state one (the widest any modelled format holds). */

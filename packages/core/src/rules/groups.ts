@@ -1,6 +1,4 @@
 import { fail } from '../base/errors.js';
-import type { Device } from '../uapi/device.js';
-import type { Attachment, IoasidObject } from '../uapi/ioasid.js';
 
 /**
  * Topology rules (DESIGN §2): the IOMMU group is the unit of isolation, as VFIO and iommufd
@@ -19,14 +17,38 @@ import type { Attachment, IoasidObject } from '../uapi/ioasid.js';
  *   attached to it at RID level (the group is isolated only as a whole).
  */
 
-/** The devices of one machine grouped once (a machine's devices are fixed at creation). */
-export class Topology {
-  private readonly groups = new Map<number, Device[]>();
-  private readonly mdevs = new Map<string, Device[]>();
-  private readonly byName = new Map<string, Device>();
-  private readonly devices = new Set<Device>();
+/** What the topology rules read of a device. */
+export interface GroupMember {
+  readonly name: string;
+  readonly kind: 'pdev' | 'mdev';
+  readonly group: number;
+  readonly desc: { readonly parent?: string };
+  /** The fd the device is bound to (compared by identity only). */
+  readonly fd: object | undefined;
+}
 
-  constructor(devices: readonly Device[]) {
+/** What the rules read of an address space. */
+export interface GroupSpace {
+  readonly id: number;
+  /** Read only to name the members a partly attached group is missing. */
+  readonly attachments: readonly { readonly device: object; readonly userPasid: number | undefined }[];
+}
+
+/** What the rules read of an attachment (RID level when userPasid is undefined). */
+export interface GroupAttachment<D extends GroupMember = GroupMember, S extends GroupSpace = GroupSpace> {
+  readonly device: D;
+  readonly ioasid: S;
+  readonly userPasid: number | undefined;
+}
+
+/** The devices of one machine grouped once (a machine's devices are fixed at creation). */
+export class Topology<D extends GroupMember = GroupMember> {
+  private readonly groups = new Map<number, D[]>();
+  private readonly mdevs = new Map<string, D[]>();
+  private readonly byName = new Map<string, D>();
+  private readonly devices = new Set<D>();
+
+  constructor(devices: readonly D[]) {
     for (const d of devices) {
       this.devices.add(d);
       this.byName.set(d.name, d);
@@ -43,12 +65,12 @@ export class Topology {
   }
 
   /** Whether `dev` is one of this machine's devices (never throws, whatever `dev` is). */
-  has(dev: unknown): dev is Device {
-    return typeof dev === 'object' && dev !== null && this.devices.has(dev as Device);
+  has(dev: unknown): dev is D {
+    return typeof dev === 'object' && dev !== null && this.devices.has(dev as D);
   }
 
   /** The pdevs of `dev`'s IOMMU group, `dev` included ([] for an mdev). */
-  groupOf(dev: Device): readonly Device[] {
+  groupOf(dev: D): readonly D[] {
     return dev.kind === 'pdev' ? (this.groups.get(dev.group) ?? []) : [];
   }
 
@@ -56,20 +78,20 @@ export class Topology {
     return this.groups.get(group)?.length ?? 0;
   }
 
-  members(group: number): readonly Device[] {
+  members(group: number): readonly D[] {
     return this.groups.get(group) ?? [];
   }
 
-  mdevsOf(parent: Device): readonly Device[] {
+  mdevsOf(parent: D): readonly D[] {
     return this.mdevs.get(parent.name) ?? [];
   }
 
-  parentOf(mdev: Device): Device | undefined {
+  parentOf(mdev: D): D | undefined {
     return mdev.desc.parent === undefined ? undefined : this.byName.get(mdev.desc.parent);
   }
 
   /** BIND_IOASID_FD of `dev` to `fd` (anything with identity): EBUSY when the topology forbids it. */
-  checkBind(dev: Device, fd: object): void {
+  checkBind(dev: D, fd: object): void {
     if (dev.kind === 'pdev') {
       for (const s of this.groupOf(dev)) {
         if (s !== dev && s.fd !== undefined && s.fd !== fd) {
@@ -93,7 +115,7 @@ export class Topology {
    * A RID-level attach of pdev `dev` that puts `o` on top of its RID stack `below` (bottom first):
    * every other member's RID stack must stay a prefix of the new one or the other way round.
    */
-  checkGroupAttach(dev: Device, o: IoasidObject, below: readonly Attachment[], ridStack: (d: Device) => readonly Attachment[]): void {
+  checkGroupAttach(dev: D, o: GroupSpace, below: readonly GroupAttachment[], ridStack: (d: D) => readonly GroupAttachment[]): void {
     const mine = [...below.map((a) => a.ioasid), o];
     for (const s of this.groupOf(dev)) {
       if (s === dev) continue;
@@ -109,9 +131,9 @@ export class Topology {
   }
 }
 
-interface Held {
+interface Held<D> {
   /** Device → how many of its attachments this IOASID holds. */
-  devices: Map<Device, number>;
+  devices: Map<D, number>;
   /** Group → how many of its members are attached here at RID level. */
   groups: Map<number, number>;
 }
@@ -121,24 +143,24 @@ interface Held {
  * check every command makes costs O(groups attached) and GET_INFO O(devices attached), whatever
  * number of PASID attachments exists.
  */
-export class AttachIndex {
-  private readonly held = new Map<IoasidObject, Held>();
+export class AttachIndex<D extends GroupMember = GroupMember, S extends GroupSpace = GroupSpace> {
+  private readonly held = new Map<S, Held<D>>();
 
-  constructor(private readonly topology: Topology) {}
+  constructor(private readonly topology: Topology<D>) {}
 
-  private of(o: IoasidObject): Held {
+  private of(o: S): Held<D> {
     let h = this.held.get(o);
     if (!h) this.held.set(o, (h = { devices: new Map(), groups: new Map() }));
     return h;
   }
 
-  added(a: Attachment): void {
+  added(a: GroupAttachment<D, S>): void {
     const h = this.of(a.ioasid);
     h.devices.set(a.device, (h.devices.get(a.device) ?? 0) + 1);
     if (a.device.kind === 'pdev' && a.userPasid === undefined) h.groups.set(a.device.group, (h.groups.get(a.device.group) ?? 0) + 1);
   }
 
-  removed(a: Attachment): void {
+  removed(a: GroupAttachment<D, S>): void {
     const h = this.held.get(a.ioasid);
     if (!h) return;
     const n = (h.devices.get(a.device) ?? 1) - 1;
@@ -152,18 +174,18 @@ export class AttachIndex {
     if (h.devices.size === 0) this.held.delete(a.ioasid);
   }
 
-  forget(o: IoasidObject): void {
+  forget(o: S): void {
     this.held.delete(o);
   }
 
   /** The distinct devices attached to `o`, in first-attach order. */
-  devices(o: IoasidObject): Device[] {
+  devices(o: S): D[] {
     const h = this.held.get(o);
     return h ? [...h.devices.keys()] : [];
   }
 
   /** The group rule for commands on `o`: EPERM while a group is only partly attached (RID level). */
-  checkGroups(o: IoasidObject): void {
+  checkGroups(o: S): void {
     const h = this.held.get(o);
     if (!h) return;
     for (const [g, n] of h.groups) {
@@ -178,17 +200,17 @@ export class AttachIndex {
 const topologies = new WeakMap<object, Topology>();
 
 /** The topology of a machine, built on first use. */
-export function topologyOf(machine: { readonly deviceList: readonly Device[] }): Topology {
+export function topologyOf<D extends GroupMember>(machine: { readonly deviceList: readonly D[] }): Topology<D> {
   let t = topologies.get(machine);
   if (!t) topologies.set(machine, (t = new Topology(machine.deviceList)));
-  return t;
+  return t as Topology<D>;
 }
 
 /**
  * The group rule for commands (compatibility entry point): EPERM while some but not all pdevs of
  * a group are attached to `o` at RID level. Costs O(attachments of o); the fd uses AttachIndex.
  */
-export function checkGroups(o: IoasidObject, devices: readonly Device[]): void {
+export function checkGroups(o: { readonly id: number; readonly attachments: readonly GroupAttachment[] }, devices: readonly GroupMember[]): void {
   const groups = new Set<number>();
   for (const a of o.attachments) if (a.device.kind === 'pdev' && a.userPasid === undefined) groups.add(a.device.group);
   for (const g of groups) {

@@ -1,4 +1,4 @@
-import type { IovaRange } from '../uapi/info.js';
+import type { IovaRange } from '../base/info.js';
 
 /** Intersection of two ascending, disjoint range lists. */
 export function intersectRanges(a: readonly IovaRange[], b: readonly IovaRange[]): IovaRange[] {

@@ -1,6 +1,13 @@
-import type { Attachment, IoasidObject } from './ioasid.js';
+import type { Protocol } from '../base/info.js';
 
 const RID = -1;
+
+/** What the index reads of an attachment. */
+export interface Route {
+  readonly ioasid: { readonly parent: object | undefined; readonly protocol: Protocol };
+  readonly userPasid: number | undefined;
+  readonly wirePasid: number | undefined;
+}
 
 /**
  * The attachments of one device, indexed the ways the fd asks for them, so that ATTACH, DETACH,
@@ -10,13 +17,13 @@ const RID = -1;
  * nested child is pushed over its parent and takes the route over; detaching the top gives the
  * route back to the one below.
  */
-export class DeviceRoutes {
+export class DeviceRoutes<A extends Route = Route> {
   /** userPasid (RID = -1) → stack of attachments. */
-  private readonly stacks = new Map<number, Attachment[]>();
+  private readonly stacks = new Map<number, A[]>();
   /** PASID on the wire (none = -1) → stack of attachments that put it there (an mdev's host PASIDs). */
-  private readonly wire = new Map<number, Attachment[]>();
+  private readonly wire = new Map<number, A[]>();
   /** Parent IOASID → how many attachments this device has to children nested in it. */
-  private readonly nested = new Map<IoasidObject, number>();
+  private readonly nested = new Map<object, number>();
   private n = 0;
   private pasidTables = 0;
 
@@ -34,31 +41,31 @@ export class DeviceRoutes {
     return this.pasidTables > 0;
   }
 
-  stack(userPasid: number | undefined): readonly Attachment[] {
+  stack(userPasid: number | undefined): readonly A[] {
     return this.stacks.get(userPasid ?? RID) ?? [];
   }
 
-  top(userPasid: number | undefined): Attachment | undefined {
+  top(userPasid: number | undefined): A | undefined {
     const s = this.stacks.get(userPasid ?? RID);
     return s ? s[s.length - 1] : undefined;
   }
 
-  find(o: IoasidObject, userPasid: number | undefined): Attachment | undefined {
+  find(o: A['ioasid'], userPasid: number | undefined): A | undefined {
     return this.stack(userPasid).find((a) => a.ioasid === o);
   }
 
   /** The attachment that currently owns wire PASID `pasid` (-1 or undefined: no PASID). */
-  onWire(pasid: number | undefined): Attachment | undefined {
+  onWire(pasid: number | undefined): A | undefined {
     const s = this.wire.get(pasid === undefined || pasid < 0 ? RID : pasid);
     return s ? s[s.length - 1] : undefined;
   }
 
   /** Attachments of this device to IOASIDs nested in `parent`. */
-  nestedIn(parent: IoasidObject): number {
+  nestedIn(parent: object): number {
     return this.nested.get(parent) ?? 0;
   }
 
-  add(a: Attachment): void {
+  add(a: A): void {
     push(this.stacks, a.userPasid ?? RID, a);
     push(this.wire, a.wirePasid ?? RID, a);
     if (a.ioasid.parent) this.nested.set(a.ioasid.parent, this.nestedIn(a.ioasid.parent) + 1);
@@ -66,7 +73,7 @@ export class DeviceRoutes {
     this.n++;
   }
 
-  remove(a: Attachment): void {
+  remove(a: A): void {
     if (!pull(this.stacks, a.userPasid ?? RID, a)) return;
     pull(this.wire, a.wirePasid ?? RID, a);
     const p = a.ioasid.parent;
@@ -80,20 +87,20 @@ export class DeviceRoutes {
   }
 
   /** Every attachment (RID stack first, then vPASIDs in first-use order). */
-  all(): Attachment[] {
-    const out: Attachment[] = [...this.stack(undefined)];
+  all(): A[] {
+    const out: A[] = [...this.stack(undefined)];
     for (const [k, s] of this.stacks) if (k !== RID) out.push(...s);
     return out;
   }
 }
 
-function push<K>(m: Map<K, Attachment[]>, k: K, a: Attachment): void {
+function push<K, A>(m: Map<K, A[]>, k: K, a: A): void {
   const s = m.get(k);
   if (s) s.push(a);
   else m.set(k, [a]);
 }
 
-function pull<K>(m: Map<K, Attachment[]>, k: K, a: Attachment): boolean {
+function pull<K, A>(m: Map<K, A[]>, k: K, a: A): boolean {
   const s = m.get(k);
   const i = s ? s.lastIndexOf(a) : -1;
   if (!s || i < 0) return false;

@@ -1,10 +1,10 @@
 import { fail } from '../base/errors.js';
 import { hex, u64 } from '../base/args.js';
-import type { DeviceDesc, PageResponseCode } from '../driver/driver.js';
-import type { IoasidInfo } from './info.js';
+import type { DeviceDesc, IommuDriver, PageResponseCode } from '../driver/driver.js';
+import type { IoasidInfo } from '../base/info.js';
 import { IoasidFd } from './ioasid-fd.js';
-import type { Machine } from '../machine.js';
 import { DeviceRoutes } from './device-routes.js';
+import type { Attachment, FdDevice } from './ioasid.js';
 import { copyOut, optionalBool, optionsArg, pasidArg, show } from './validate.js';
 import { topologyOf } from '../rules/groups.js';
 
@@ -27,17 +27,27 @@ export interface DevicePageResponse {
   code: PageResponseCode;
 }
 
+/** The machine as its devices (and the CPU's ENQCMD) see it. */
+export interface DeviceHost {
+  readonly driver: IommuDriver;
+  readonly deviceList: readonly Device[];
+  /** The open IOASID fds. */
+  readonly fds: { has(fd: unknown): boolean };
+  /** A DMA on the bus, translated page by page by the IOMMU (DmaFault when blocked). */
+  dma(dev: Device, rid: number, pasid: number, iova: bigint, buf: Uint8Array, write: boolean, privileged: boolean): void;
+}
+
 /** A VFIO-like device: a physical function (pdev) or a mediated device riding on its parent's RID (mdev). */
-export class Device {
+export class Device implements FdDevice {
   fd: IoasidFd | undefined;
   label = '';
   /** Page responses that came back to this device, oldest first. */
   readonly pageResponses: DevicePageResponse[] = [];
   /** This device's attachments, indexed by route (kept by the fd it is bound to). */
-  readonly routes = new DeviceRoutes();
+  readonly routes = new DeviceRoutes<Attachment>();
 
   constructor(
-    readonly machine: Machine,
+    readonly machine: DeviceHost,
     readonly desc: DeviceDesc,
   ) {}
 
@@ -72,10 +82,10 @@ export class Device {
 
   /** `fd` must be an open IOASID fd of this machine. */
   private checkFd(fd: unknown): asserts fd is IoasidFd {
-    if (this.machine.fds.has(fd as IoasidFd)) return;
+    if (this.machine.fds.has(fd)) return;
     let closedHere = false;
     try {
-      closedHere = fd instanceof IoasidFd && fd.machine === this.machine && fd.closed;
+      closedHere = fd instanceof IoasidFd && (fd.machine as object) === this.machine && fd.closed;
     } catch {
       closedHere = false;
     }

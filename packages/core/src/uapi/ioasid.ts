@@ -1,12 +1,26 @@
-import type { IommuDomain } from '../driver/driver.js';
-import type { NestingKind, PgtableFormat, Protocol } from './info.js';
+import type { DeviceDesc, IommuDomain, PageResponseCode } from '../driver/driver.js';
+import type { NestingKind, PgtableFormat, Protocol } from '../base/info.js';
 import { DmaMapList } from '../rules/dma-map.js';
 import { FaultQueue } from '../faults/fault-queue.js';
-import type { Device } from './device.js';
+import type { DeviceRoutes } from './device-routes.js';
+
+/** A device as the fd sees it (the VFIO-like `Device` is one). */
+export interface FdDevice {
+  readonly name: string;
+  readonly kind: 'pdev' | 'mdev';
+  readonly group: number;
+  readonly desc: DeviceDesc;
+  /** The fd the device is bound to: set by the fd at bind, cleared at unbind. */
+  fd: object | undefined;
+  label: string;
+  /** This device's attachments, indexed by route (kept by the fd it is bound to). */
+  readonly routes: DeviceRoutes<Attachment>;
+  receivePageResponse(r: { pasid?: number; iova: bigint; code: PageResponseCode }): void;
+}
 
 /** One attachment of a device to an IOASID (RID-level when userPasid is undefined). */
 export interface Attachment {
-  device: Device;
+  device: FdDevice;
   ioasid: IoasidObject;
   userPasid: number | undefined;
   /** PASID on the wire: the vPASID for a pdev, a kernel-allocated host PASID for an mdev. */

@@ -1,8 +1,7 @@
 import { fail } from '../base/errors.js';
 import { hex, u64 } from '../base/args.js';
-import type { Machine } from '../machine.js';
 import type { IoasidFd } from './ioasid-fd.js';
-import { isUint8Array, MAX_DMA_LENGTH, type Device } from './device.js';
+import { isUint8Array, MAX_DMA_LENGTH, type Device, type DeviceHost } from './device.js';
 import { topologyOf } from '../rules/groups.js';
 import { argObject, onlyKeys, pasidArg, show } from './validate.js';
 
@@ -24,7 +23,7 @@ export class Kvm {
   /** The guest PASIDs translated to each IOASID, so FREE forgets them without a scan. */
   private readonly byIoasid = new Map<IoasidFd, Map<number, Set<number>>>();
 
-  constructor(private readonly machine: Machine) {}
+  constructor(private readonly machine: DeviceHost) {}
 
   get hasMappings(): boolean {
     return this.table.size > 0;

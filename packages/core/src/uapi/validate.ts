@@ -1,4 +1,6 @@
 import { fail, IoasidError } from '../base/errors.js';
+import { hex } from '../base/args.js';
+import { PAGE_SIZE } from '../memory/host-memory.js';
 
 /**
  * Reading what a caller passed, without trusting it: only `IoasidError` may leave the API
@@ -158,4 +160,11 @@ export function copyOut<T>(value: T): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = copyOut(v);
   return out as T;
+}
+
+/** One past the largest u64: a range whose end passes it wraps (EOVERFLOW). */
+export const U64_END = 1n << 64n;
+
+export function pageAligned(v: bigint, name: string): void {
+  if (v % BigInt(PAGE_SIZE) !== 0n) fail('EINVAL', `${name} ${hex(v)} is not 4 KiB aligned`);
 }

@@ -86,6 +86,11 @@ export class FirstLevelFormat implements PtFormat {
     return VTD_LEVEL_BITS;
   }
 
+  /** VT-d numbers levels from the leaf up, 1 = PTE … 5 = PML5E (Linux pfn_to_dma_pte's `level`). */
+  specLevel(level: number): number {
+    return level + 1;
+  }
+
   leafAllowed(level: number): boolean {
     return level === 0 || level === 1 || (level === 2 && this.fl1gp);
   }

@@ -108,6 +108,11 @@ export class TceFormat implements PtFormat {
     return this.bits;
   }
 
+  /** TCE levels counted from the TVE down: 1 is the table the TVE points at, `levels` the TCEs that map IO pages. */
+  specLevel(level: number): number {
+    return this.levels - level;
+  }
+
   leafAllowed(level: number): boolean {
     return level === 0;
   }

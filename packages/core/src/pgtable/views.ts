@@ -1,0 +1,242 @@
+import { fail } from '../base/errors.js';
+import type { FrameMemory } from '../memory/frame-memory.js';
+import { EntryKind, PROT_READ, PROT_WRITE } from './format.js';
+import { PtIter, ptGeometry, ptWalk, type DumpBudget, type DumpEntry, type DumpTable, type PtTableRef, type WalkStep } from './iter.js';
+
+/**
+ * The views every vendor builds its DUMP, LOOKUP, shadows and guest-table decoding on, all
+ * clients of the range iterator (iter.ts): they read memory only, except dirty harvesting with
+ * `clear`. Vendor decoration (titles, context records, stage labels, fault names) stays in the
+ * vendors.
+ */
+
+export interface PtLookupStep extends WalkStep {
+  /** Which table the step belongs to, when the caller names it ('second-level', 'stage-1'…). */
+  stage?: string;
+}
+
+/** LOOKUP through one table (core's LookupView has this shape). */
+export interface PtLookupView {
+  iova: bigint;
+  steps: PtLookupStep[];
+  output: bigint | null;
+  perms?: { read: boolean; write: boolean };
+  pageSize?: bigint;
+  fault?: string;
+}
+
+export interface PtLookupOptions {
+  /** Label put on every step. */
+  stage?: string;
+  /** Input address of the table's first entry (a POWER DDW's bus address). */
+  inputBase?: bigint;
+  /** With it, an address outside the table's input width is not walked: this names the fault. */
+  beyond?: (inputBits: number) => string;
+  /** Names the fault when the walk ends without a leaf (`last` is the last step). */
+  unmapped?: (last: PtLookupStep | undefined) => string;
+}
+
+/**
+ * LOOKUP of `iova` through one table, decoded from memory (DESIGN §8): each level's entry, and
+ * the output when the walk ends on an entry that is, and decodes as, a leaf.
+ */
+export function ptLookupView(ref: PtTableRef, iova: bigint, opts: PtLookupOptions = {}): PtLookupView {
+  const rel = iova - (opts.inputBase ?? 0n);
+  if (opts.beyond !== undefined) {
+    const bits = ptGeometry(ref.fmt).inputBits;
+    if (rel < 0n || rel >> BigInt(bits) !== 0n) return { iova, steps: [], output: null, fault: opts.beyond(bits) };
+  }
+  const steps: PtLookupStep[] = [];
+  const leaf = ptWalk(ref, Number(rel >> 12n), steps);
+  if (opts.stage !== undefined) for (const s of steps) s.stage = opts.stage;
+  const last = steps[steps.length - 1];
+  if (leaf === null || last.decoded.kind !== 'leaf') return { iova, steps, output: null, fault: opts.unmapped ? opts.unmapped(last) : 'not mapped' };
+  return {
+    iova,
+    steps,
+    output: (BigInt(leaf.frame) << 12n) | (iova & 0xfffn),
+    perms: { read: (leaf.perms & PROT_READ) !== 0, write: (leaf.perms & PROT_WRITE) !== 0 },
+    pageSize: 1n << BigInt(leaf.shift),
+  };
+}
+
+/**
+ * The tree as stored in memory, non-empty entries only, input addresses from `inputBase`. With a
+ * `budget`, the dump stops (and sets `budget.truncated`) once it has examined `budget.reads`
+ * entries or reported `budget.entries`; without one it is complete.
+ */
+export function ptDump(ref: PtTableRef, inputBase = 0n, budget?: DumpBudget): DumpTable {
+  const it = new PtIter(ref, 0, Number.POSITIVE_INFINITY, budget);
+  const g = it.geometry;
+  const root: DumpTable = { level: g.top, specLevel: g.spec[g.top], tableAddr: BigInt(ref.root) * 4096n, entries: [] };
+  // The table being filled at each level: the iteration is depth first, so it is the last one entered.
+  const open: DumpTable[] = [];
+  open[g.top] = root;
+  while (it.next()) {
+    const l = it.level;
+    const e: DumpEntry = { index: it.index, entryAddr: it.entryAddr, raw: it.raw(), decoded: it.decode(), iova: inputBase + BigInt(it.frame) * 4096n };
+    open[l].entries.push(e);
+    if (l > 0 && it.kind === EntryKind.Table) {
+      const child = it.descend();
+      e.child = open[l - 1] = { level: l - 1, specLevel: g.spec[l - 1], tableAddr: BigInt(child) * 4096n, entries: [] };
+    }
+  }
+  return root;
+}
+
+/** ptDump within fresh limits; `truncated` says whether it stopped early. */
+export function ptDumpBounded(ref: PtTableRef, limits: { reads: number; entries: number }, inputBase = 0n): { root: DumpTable; truncated: boolean } {
+  const budget: DumpBudget = { reads: limits.reads, entries: limits.entries, truncated: false };
+  const root = ptDump(ref, inputBase, budget);
+  return { root, truncated: budget.truncated };
+}
+
+/** One leaf met by ptLeaves: input frame and size (4 KiB frames), output frame, PROT_* and engine level. */
+export interface PtLeaf {
+  frame: number;
+  frames: number;
+  out: number;
+  perms: number;
+  level: number;
+}
+
+/**
+ * Visits every leaf whose span meets [first, first + frames), in input order (replaying a table
+ * into another, as a shadow is rebuilt). A leaf reaching outside the range is visited whole.
+ * Returns whether the budget stopped it early.
+ */
+export function ptLeaves(ref: PtTableRef, visit: (leaf: PtLeaf) => void, first = 0, frames = Number.POSITIVE_INFINITY, budget?: DumpBudget): boolean {
+  const it = new PtIter(ref, first, frames, budget);
+  while (it.next()) {
+    if (it.kind === EntryKind.Table) it.descend();
+    else visit({ frame: it.frame, frames: it.frames, out: it.outFrame(), perms: it.perms(), level: it.level });
+  }
+  return it.truncated;
+}
+
+/** A range a leaf with its dirty bit set covers. */
+export interface DirtyRange {
+  iova: bigint;
+  size: bigint;
+}
+
+export interface HarvestOptions {
+  /** Clear each dirty bit reported (read_and_clear_dirty without IOMMU_DIRTY_NO_CLEAR). */
+  clear?: boolean;
+  /** Input address of the table's first entry. */
+  inputBase?: bigint;
+  budget?: DumpBudget;
+}
+
+/**
+ * Dirty harvesting (generic_pt's read_and_clear_dirty): visits the leaves whose span meets
+ * [first, first + frames) and reports, in order, each one whose dirty bit is set, as the whole
+ * range the leaf covers (the bit is per leaf); with `clear`, the bit is cleared in memory. The
+ * caller flushes the IOTLB afterwards. EOPNOTSUPP for a format without dirty tracking.
+ */
+export function ptHarvestDirty(ref: PtTableRef, first: number, frames: number, opts: HarvestOptions = {}): { dirty: DirtyRange[]; truncated: boolean } {
+  const fmt = ref.fmt;
+  if (fmt.dirty === undefined || (opts.clear === true && fmt.clearDirty === undefined)) fail('EOPNOTSUPP', `${fmt.name} entries do not track dirty pages`);
+  const base = opts.inputBase ?? 0n;
+  const dirty: DirtyRange[] = [];
+  const it = new PtIter(ref, first, frames, opts.budget);
+  while (it.next()) {
+    if (it.kind === EntryKind.Table) {
+      it.descend();
+      continue;
+    }
+    if (!fmt.dirty(it.w, it.i, it.level)) continue;
+    dirty.push({ iova: base + BigInt(it.frame) * 4096n, size: BigInt(it.frames) * 4096n });
+    if (opts.clear === true) {
+      const [w, i] = it.writable();
+      fmt.clearDirty!(w, i, it.level);
+    }
+  }
+  return { dirty, truncated: it.truncated };
+}
+
+const ZERO_FRAME = new Uint32Array(1024);
+
+/**
+ * Memory translated through a stage-2 table (DESIGN §8): guest-physical frames → host frames by
+ * decoding a second-level / stage-2 radix table from memory, read-only, so that a guest's tables
+ * (first level, stage 1, CD tables) can be decoded as the unit would fetch them. A table fetch is
+ * a read: a frame the stage 2 does not map for reading, or at or beyond its input width (where
+ * the unit faults instead of wrapping the index), reads as zeros, as a debugger shows it; a
+ * walker asks `frameMapped` / `rangeMapped` first and reports its own fault. Nothing is cached
+ * but the last frame translated (`invalidate` forgets it after the stage 2 changed).
+ */
+export class Stage2Memory implements FrameMemory {
+  private lastGfn = -1;
+  private lastHost = -1;
+  /** First guest frame the stage 2 cannot translate. */
+  private readonly limit: number;
+
+  constructor(
+    private readonly host: FrameMemory,
+    private readonly stage2: PtTableRef,
+  ) {
+    this.limit = ptGeometry(stage2.fmt).frames;
+  }
+
+  /** Host frame behind guest frame `gfn`, or -1 when the stage 2 does not map it readable. */
+  hostFrame(gfn: number): number {
+    if (gfn !== this.lastGfn) {
+      const leaf = gfn >= 0 && gfn < this.limit ? ptWalk(this.stage2, gfn) : null;
+      this.lastGfn = gfn;
+      this.lastHost = leaf !== null && (leaf.perms & PROT_READ) !== 0 ? leaf.frame : -1;
+    }
+    return this.lastHost;
+  }
+
+  /** Whether guest frame `gfn` is mapped readable (a table there is fetched, not a fault). */
+  frameMapped(gfn: number): boolean {
+    return this.hostFrame(gfn) >= 0;
+  }
+
+  /** Whether every frame of [gpa, gpa + bytes) is mapped readable. */
+  rangeMapped(gpa: number, bytes: number): boolean {
+    for (let g = Math.floor(gpa / 4096); g * 4096 < gpa + bytes; g++) if (this.hostFrame(g) < 0) return false;
+    return true;
+  }
+
+  /** The 32-bit word at a 4-byte aligned guest-physical address, as the CPU stores it (0 when unmapped). */
+  u32(gpa: number): number {
+    const gfn = Math.floor(gpa / 4096);
+    return this.wordsForRead(gfn)[this.wordBase(gfn) + (gpa % 4096) / 4];
+  }
+
+  /** `count` words from a 4-byte aligned guest-physical address. */
+  readWords(gpa: number, count: number): Uint32Array {
+    const out = new Uint32Array(count);
+    for (let k = 0; k < count; k++) out[k] = this.u32(gpa + 4 * k);
+    return out;
+  }
+
+  /** Forgets the last translation (after the stage 2 changed). */
+  invalidate(): void {
+    this.lastGfn = -1;
+  }
+
+  wordsForRead(gfn: number): Uint32Array {
+    const h = this.hostFrame(gfn);
+    return h < 0 ? ZERO_FRAME : this.host.wordsForRead(h);
+  }
+
+  wordBase(gfn: number): number {
+    const h = this.hostFrame(gfn);
+    return h < 0 ? 0 : this.host.wordBase(h);
+  }
+
+  wordsForWrite(): Uint32Array {
+    fail('EPERM', 'memory seen through a stage-2 table is read-only');
+  }
+
+  allocFrames(): number {
+    fail('EPERM', 'memory seen through a stage-2 table cannot allocate');
+  }
+
+  freeFrames(): void {
+    fail('EPERM', 'memory seen through a stage-2 table cannot free');
+  }
+}

@@ -1,0 +1,44 @@
+import type { PgtableFormat, Protocol } from '../base/info.js';
+import type { PageResponseCode } from '../driver/driver.js';
+
+/** Argument objects of the fd's commands, named after the proposal's fields (DESIGN §2). */
+
+export interface RegisterMemoryArgs {
+  vaddr: bigint;
+  size: bigint;
+}
+
+export interface AllocArgs {
+  protocol: Protocol;
+  [vendorFormat: string]: unknown;
+}
+
+export type CreateNestingArgs = { parent: number } & AllocArgs;
+
+export interface MapDmaArgs {
+  ioasid: number;
+  iova: bigint;
+  vaddr: bigint;
+  size: bigint;
+  read?: boolean;
+  write?: boolean;
+}
+
+export type UnmapDmaArgs = { ioasid: number; iova: bigint; size: bigint; all?: false } | { ioasid: number; all: true };
+
+/** BIND_PGTABLE / BIND_PASID_TABLE. */
+export interface BindArgs {
+  ioasid: number;
+  addr: bigint;
+  format: PgtableFormat;
+}
+
+export type InvalidateArgs =
+  | { ioasid: number; all: true; pasid?: number }
+  | { ioasid: number; all?: false; iova: bigint; size: bigint; pasid?: number };
+
+export interface PageResponseArgs {
+  ioasid: number;
+  id: number;
+  code: PageResponseCode;
+}
