@@ -5,7 +5,7 @@ import { AllocInjector } from './memory/alloc-injector.js';
 import { DEFAULT_HOST_MEMORY, HostMemory, PAGE_SIZE, checkHostMemorySize } from './memory/host-memory.js';
 import { VmmMemory, type HugePageSize } from './memory/vmm.js';
 import { GuestMemory } from './memory/guest.js';
-import type { DeviceDesc, DmaRequest, IommuDriver, IommuUnit, MachineContext } from './driver/driver.js';
+import type { DeviceDesc, DmaRequest, IommuDriver, IommuUnit, MachineContext, TranslateResult } from './driver/driver.js';
 import { findVendor } from './driver/registry.js';
 import { MACHINE_CONTEXT } from './driver/tokens.js';
 import { Device, type DeviceHost } from './uapi/device.js';
@@ -55,6 +55,8 @@ export class Machine implements FdHost, DeviceHost {
   readonly vmm: VmmMemory;
   readonly guest: GuestMemory;
   readonly driver: IommuDriver;
+  /** Where the bus sends a DMA: the hardware unit when it translates, else the driver (older plugins). */
+  private readonly hw: { translate(req: DmaRequest): TranslateResult };
   readonly kvm: Kvm;
   readonly pasids: PasidAllocator;
   readonly memlockLimit: bigint;
@@ -97,6 +99,8 @@ export class Machine implements FdHost, DeviceHost {
     if (reg.create) this.driver = reg.create(ctx);
     else if (reg.driver) this.driver = this.container.resolve(reg.driver as unknown as new () => IommuDriver);
     else fail('EINVAL', `vendor '${reg.vendor}' registered neither create() nor a driver class`);
+    const unit = this.driver.unit;
+    this.hw = typeof unit.translate === 'function' ? (unit as { translate(req: DmaRequest): TranslateResult }) : this.driver;
     for (const d of descs) this.devices.set(d.name, new Device(this, d));
     // Host PASIDs only within what the IOMMU's PASID tables hold (Linux's max_pasids).
     const pasidBits = Math.max(0, ...descs.map((d) => this.driver.capabilities(d).pasidBits));
@@ -152,7 +156,7 @@ export class Machine implements FdHost, DeviceHost {
     while (off < length) {
       const n = Math.min(length - off, PAGE_SIZE - within);
       req.iovaFrame = frame;
-      const r = this.driver.translate(req);
+      const r = this.hw.translate(req);
       if (typeof r !== 'number') this.raise(dev, r);
       if (write) mem.writeFrom(r * PAGE_SIZE + within, buf, off, n);
       else mem.readInto(r * PAGE_SIZE + within, buf, off, n);

@@ -128,7 +128,17 @@ export interface IommuDomain {
 
 /** The hardware registers of the unit, named and encoded as the vendor specification defines them. */
 export interface IommuUnit {
+  /** A snapshot of every architectural register, by its specification name (no side effect). */
   registers(): Record<string, bigint>;
+  /** MMIO read of one register by its specification name, with what the hardware does on a read. */
+  read?(name: string): bigint;
+  /** MMIO write of one register by its specification name (RW1C bits clear, doorbells ring). */
+  write?(name: string, value: bigint): void;
+  /**
+   * The hardware's translation of one request, from memory, registers and its own caches only
+   * (DESIGN §5). When a unit has it, the bus sends DMA here rather than through the driver.
+   */
+  translate?(req: DmaRequest): TranslateResult;
 }
 
 /** One entry of a guest PASID/CD table the guest kernel writes. */
