@@ -21,13 +21,19 @@ interface Planted {
   caseId: string;
   /** Every one must match the failure (the rule it names). */
   rules: RegExp[];
+  /**
+   * Property runs for a bug the random sequences find only with some probability: at the kit's
+   * default budget the shared context was missed once in 30 tries (the global PASID 0 in 30), so
+   * these run 16 times the default and a miss is practically impossible, not a flaky test.
+   */
+  runs?: number;
 }
 
 const PLANTED: Planted[] = [
   { bug: '1: frame numbers truncated into entries (40 address bits kept)', vendor: truncatingVendor, caseId: 'adv-widths', rules: [/widths: with hostMemory .*top of host memory/] },
   { bug: "2: kernel frames handed out from VMM memory (ALLOC zeroes another fd's buffer)", vendor: overlappingVendor, caseId: 'adv-exhaustion', rules: [/isolation: .*(victim fd's buffer|attacker's (own )?DMA)/] },
-  { bug: '3: devices the hardware cannot tell apart share one context (a POWER PE)', vendor: sharedContextVendor, caseId: 'adv-topology', rules: [/isolation: p\d+ \(group 0x[0-9a-f]+\) (read|wrote)/] },
-  { bug: "4: a PASID-tagged DMA reaches another requester's space (pdev → mdev host PASID)", vendor: globalPasidVendor, caseId: 'adv-topology', rules: [/isolation: .* with PASID \d+ (read|wrote)/] },
+  { bug: '3: devices the hardware cannot tell apart share one context (a POWER PE)', vendor: sharedContextVendor, caseId: 'adv-topology', runs: 400, rules: [/isolation: p\d+ \(group 0x[0-9a-f]+\) (read|wrote)/] },
+  { bug: "4: a PASID-tagged DMA reaches another requester's space (pdev → mdev host PASID)", vendor: globalPasidVendor, caseId: 'adv-topology', runs: 400, rules: [/isolation: .* with PASID \d+ (read|wrote)/] },
   { bug: '5: RangeError on DMA at 2^52 and INVALIDATE_CACHE of 2^60', vendor: crashingVendor, caseId: 'adv-widths', rules: [/only IoasidError\/DmaFault may leave the API: RangeError from/] },
   { bug: '6: DUMP_PGTABLE of a self-referencing guest table never ends', vendor: endlessDumpVendor, caseId: 'adv-hostile-views', rules: [/views: DUMP_PGTABLE of the nested child .* did not return within/] },
   {
@@ -42,7 +48,7 @@ const PLANTED: Planted[] = [
 describe('the adversarial group finds planted isolation bugs (issue 15)', () => {
   for (const p of PLANTED) {
     it(`bug ${p.bug} → ${p.caseId} fails naming the rule`, { timeout: 300_000 }, () => {
-      const report = runConformance({ vendors: [p.vendor], filter: (id) => id === p.caseId });
+      const report = runConformance({ vendors: [p.vendor], filter: (id) => id === p.caseId, ...(p.runs ? { runs: p.runs } : {}) });
       const r = report.results[0];
       expect(r, `case ${p.caseId} ran`).toBeDefined();
       expect(r.status, `${p.caseId} on ${p.vendor} must fail (it said: ${r.detail ?? ''})`).toBe('fail');
