@@ -178,6 +178,11 @@ export function pattern(seed: number, length: number): Uint8Array {
 // ---- machines and sessions ------------------------------------------------------------------
 
 export function newMachine(env: KitEnv, extra: Partial<MachineOptions> = {}): Machine {
+  return kitMachine(env, KIT_DEVICES, extra);
+}
+
+/** A machine of `devices`: the vendor's defaults, then the user's machine options, then `extra`. */
+export function kitMachine(env: KitEnv, devices: DeviceOptions[], extra: Partial<MachineOptions> = {}): Machine {
   const container = env.machineOptions.container as MachineOptions['container'];
   const reg = findVendor(env.vendor, container);
   return createMachine({
@@ -186,7 +191,7 @@ export function newMachine(env: KitEnv, extra: Partial<MachineOptions> = {}): Ma
     ...env.machineOptions,
     ...extra,
     vendor: env.vendor,
-    devices: KIT_DEVICES,
+    devices,
   } as MachineOptions);
 }
 

@@ -1,22 +1,10 @@
-import { createMachine, findVendor, type DeviceOptions, type Machine, type MachineOptions } from '@ioasid/core';
-import { KIT_GUEST_MEMORY } from '../kit.js';
+import type { DeviceOptions, Machine, MachineOptions } from '@ioasid/core';
+import { kitMachine } from '../kit.js';
 import type { KitEnv } from '../types.js';
 
-/**
- * A kit machine with the adversarial case's own devices (kit machines otherwise always have
- * KIT_DEVICES): the vendor's defaults, then the user's machine options, then the case's.
- */
+/** A kit machine with the adversarial case's own devices (kit machines otherwise always have KIT_DEVICES). */
 export function machineWith(env: KitEnv, devices: DeviceOptions[], extra: Partial<MachineOptions> = {}): Machine {
-  const container = env.machineOptions.container as MachineOptions['container'];
-  const reg = findVendor(env.vendor, container);
-  return createMachine({
-    guestMemory: KIT_GUEST_MEMORY,
-    ...(reg.defaultMachine ?? {}),
-    ...env.machineOptions,
-    ...extra,
-    vendor: env.vendor,
-    devices,
-  } as MachineOptions);
+  return kitMachine(env, devices, extra);
 }
 
 export const MiB = 1n << 20n;
