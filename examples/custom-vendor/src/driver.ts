@@ -72,7 +72,8 @@ interface RidState {
 export class FlatIommuDriver implements IommuDriver {
   readonly vendor = 'flat-iommu';
   readonly hw: FlatHardware;
-  readonly unit: { registers(): Record<string, bigint> };
+  /** The probed unit: the bus sends DMA to its translate; the driver reaches it only by MMIO. */
+  readonly unit: FlatHardware;
   readonly guest: GuestKernelHelpers = flatGuestHelpers;
   readonly pasidBits: number;
   private readonly ctxTable: number;
@@ -97,14 +98,14 @@ export class FlatIommuDriver implements IommuDriver {
       }),
     );
     this.pasidBits = pasidBits;
-    this.unit = { registers: () => this.hw.registers() };
+    this.unit = this.hw;
     const frames = (CTX_TABLE_ENTRIES * CTX_ENTRY_BYTES) / 4096;
     this.ctxTable = ctx.hostMemory.allocFrames(frames, frames);
     this.hw.write('CTX_BASE', (BigInt(this.ctxTable) << 12n) | 1n);
   }
 
   private get cap() {
-    return decodeCap(this.hw.registers().CAP);
+    return decodeCap(this.hw.read('CAP'));
   }
 
   /** GET_INFO of one device, derived from the CAP register. */
@@ -140,8 +141,9 @@ export class FlatIommuDriver implements IommuDriver {
     return new PasidTableDomain(this, req.parent);
   }
 
+  /** The unit's translation (the bus calls the unit directly; this is for callers holding the driver). */
   translate(req: DmaRequest): TranslateResult {
-    return this.hw.translate(req);
+    return this.unit.translate(req);
   }
 
   // ---- kernel helpers used by the domains ----------------------------------------------------

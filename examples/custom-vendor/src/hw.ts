@@ -1,4 +1,4 @@
-import { toFrame, type DmaRequest, type FaultRecord, type HostMemory, type TranslateResult } from '@ioasid/core';
+import { toFrame, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
 import { FLAT_ADDR_HI, FLAT_R, FLAT_RSVD_HI, FLAT_V, FLAT_W, S1_MAX_INPUT_BITS, S1_MIN_INPUT_BITS, S2_INPUT_BITS } from './format.js';
 import {
   CTX_ENTRY_BYTES,
@@ -31,6 +31,8 @@ import {
  *                         4 IOTLB_DOMAIN(DID[, PASID]), 5 IOTLB_PAGES(DID[, PASID], INV_ADDR)
  *   FAULT_COUNT RO number of faults reported
  */
+export type FlatRegName = 'CAP' | 'CTX_BASE' | 'INV_ADDR' | 'INV_CMD' | 'FAULT_COUNT';
+
 export const INV_GLOBAL = 1;
 export const INV_CONTEXT = 2;
 export const INV_PASID_CACHE = 3;
@@ -109,7 +111,11 @@ type Walk = { frame: number; perms: number; s1perms: number } | FaultRecord;
 const READ = 1;
 const WRITE = 2;
 
-export class FlatHardware {
+/**
+ * The unit the driver probes (core's IommuUnit): MMIO by register name, a side-effect-free
+ * register snapshot, and translate, to which the bus sends every DMA.
+ */
+export class FlatHardware implements IommuUnit {
   private readonly regs = new Map<string, bigint>();
   private readonly ctxCache = new Map<number, ContextEntry>();
   private readonly pasidCache = new Map<number, TranslationEntry>();
@@ -134,8 +140,15 @@ export class FlatHardware {
     return { ...Object.fromEntries(this.regs), FAULT_COUNT: BigInt(this.faults) };
   }
 
-  /** A register write from the kernel. Writing INV_CMD performs the invalidation. */
-  write(reg: 'CTX_BASE' | 'INV_ADDR' | 'INV_CMD', value: bigint): void {
+  /** MMIO read of one register by name. */
+  read(reg: FlatRegName): bigint {
+    if (reg === 'FAULT_COUNT') return BigInt(this.faults);
+    return this.regs.get(reg) ?? 0n;
+  }
+
+  /** MMIO write of one register by name. Writing INV_CMD performs the invalidation; CAP and FAULT_COUNT are read-only. */
+  write(reg: FlatRegName, value: bigint): void {
+    if (reg === 'CAP' || reg === 'FAULT_COUNT') return;
     this.regs.set(reg, value);
     if (reg === 'CTX_BASE') this.invalidate(BigInt(INV_GLOBAL));
     if (reg === 'INV_CMD') this.invalidate(value);
@@ -202,6 +215,7 @@ export class FlatHardware {
     return bytesToQwords(this.mem.read(pa, n * 8));
   }
 
+  /** One DMA through the unit: reads only the registers, raw memory and the caches. */
   translate(req: DmaRequest): TranslateResult {
     const { rid, pasid, iovaFrame, write } = req;
     const fault = (name: FaultName, extra: Record<string, unknown> = {}): FaultRecord => {

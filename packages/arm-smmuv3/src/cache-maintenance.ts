@@ -3,10 +3,9 @@ import { granuleShift, stage1FromTcr, tgDecode } from './formats/lpae-geometry.j
 import { OP } from './tables/commands.js';
 import { STE, STE_CONFIG_NESTED } from './tables/ste.js';
 import { atcInv, invRange, tlbiRange, type Cmd, type InvRange } from './invalidation.js';
-import type { S2Domain } from './domain-s2.js';
-import { UserPgtableDomain } from './domain-user-pgtable.js';
-import { PasidTableDomain } from './domain-pasid-table.js';
-import { streamUses, type StreamState } from './stream-state.js';
+import type { SmmuPasidTableDomain as PasidTableDomain, SmmuS2Domain as S2Domain, SmmuUserPgtableDomain as UserPgtableDomain } from './domain-types.js';
+import { streamUses } from './master.js';
+import type { StreamState } from './domain-types.js';
 import type { SmmuKernel } from './kernel-context.js';
 
 // Keeping the unit's caches coherent with the kernel's tables: TLBI_* and ATC_INV commands after
@@ -87,13 +86,13 @@ export function flushParent(k: SmmuKernel, d: S2Domain, r: InvRange | null): voi
   else {
     cmds.push(...tlbiRange(OP.TLBI_S2_IPA, { VMID: d.vmid }, r.iova, r.size, gshift, k.caps.rangeInvalidation, whole));
     for (const c of d.children) {
-      if (c instanceof UserPgtableDomain) {
+      if (c.protocol === 'user-pgtable') {
         cmds.push([OP.TLBI_NH_ALL, { VMID: d.vmid }]);
         break;
       }
     }
   }
-  for (const c of d.children) if (c instanceof PasidTableDomain) cmds.push([OP.TLBI_S12_VMALL, { VMID: c.vmid }]);
+  for (const c of d.children) if (c.protocol === 'user-pasid-table') cmds.push([OP.TLBI_S12_VMALL, { VMID: c.vmid }]);
   if (d.s1) {
     // The stage 1 copy: stage 1 STEs tag its entries with VMID 0 and its ASID.
     const base = { VMID: 0, ASID: d.s1.asid };

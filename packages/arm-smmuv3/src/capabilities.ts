@@ -1,7 +1,10 @@
 import type { DeviceDesc, IoasidInfo, IovaRange } from '@ioasid/core';
 import { blockAllowed, granuleShift, granuleStride, type Granule } from './formats/lpae-geometry.js';
 import type { IdCaps } from './hw/features.js';
-import { MSI_IOVA_BASE, MSI_IOVA_LENGTH } from './domain-s2.js';
+
+/** Linux MSI_IOVA_BASE / MSI_IOVA_LENGTH: the software MSI window, a hole in every IOVA space. */
+export const MSI_IOVA_BASE = 0x8000000;
+export const MSI_IOVA_LENGTH = 0x100000;
 
 /** Linux CTXDESC_LINEAR_CDMAX: a linear CD table is at most 64 KiB (1024 CDs). */
 export const LINEAR_CDMAX = 10;

@@ -15,31 +15,31 @@ import { stage1FromTcr, tgDecode } from './formats/lpae-geometry.js';
 import { S1FMT_64K_L2, S1FMT_LINEAR } from './tables/ste.js';
 import type { CdLayout } from './tables/cd-table.js';
 import type { CdFields } from './tables/cd.js';
-import type { SmmuV3Driver } from './driver.js';
-import type { S2Domain } from './domain-s2.js';
-import type { StreamState } from './stream-state.js';
+import type { BoundCdTable, StreamState, SmmuPasidTableDomain, SmmuS2Domain as S2Domain } from './domain-types.js';
+import type { SmmuKernel } from './kernel-context.js';
+import { checkChildAttach } from './attach-checks.js';
+import { bindPasidTable } from './nested-bind.js';
+import { invalidatePasidTable, retirePasidTable } from './cache-maintenance.js';
 import { checkCdFormat } from './bind-formats.js';
 import { LINEAR_CDMAX } from './capabilities.js';
 import { readGuestCd, validGuestCds, type CdTablePointer } from './guest-cd.js';
 import { checkLookupPasid, guestDumpBudget, lookupNested } from './lookup.js';
 
-export interface BoundCdTable extends CdTablePointer {
-  layout: CdLayout;
-}
+export type { BoundCdTable };
 
 /**
  * A nesting child that is a guest's whole CD table (BIND_PASID_TABLE): the STE points at it by
  * GPA and the guest owns every CD and every ASID in it. It has a VMID of its own, so the
  * guest's ASIDs cannot meet the kernel's in the TLB.
  */
-export class PasidTableDomain implements IommuDomain {
+export class PasidTableDomain implements SmmuPasidTableDomain {
   readonly protocol = 'user-pasid-table' as const;
   readonly vmid: number;
   bound: BoundCdTable | null = null;
   readonly streams = new Set<StreamState>();
 
   constructor(
-    private readonly drv: SmmuV3Driver,
+    private readonly drv: SmmuKernel,
     readonly parent: S2Domain,
   ) {
     this.vmid = drv.vmids.alloc();
@@ -50,15 +50,15 @@ export class PasidTableDomain implements IommuDomain {
   }
 
   checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null {
-    return this.drv.checkChildAttach(this, dev, pasid);
+    return checkChildAttach(this.drv, this, dev, pasid);
   }
 
   attach(dev: DeviceDesc, _pasid: number | undefined, _replacing?: IommuDomain): void {
-    this.drv.attachPasidTable(this, dev);
+    this.drv.streams.must(dev).attachPasidTable(this);
   }
 
   detach(dev: DeviceDesc, _pasid: number | undefined, restoring?: IommuDomain): void {
-    this.drv.detachPasidTable(this, dev, restoring);
+    this.drv.streams.must(dev).detachPasidTable(this, restoring);
   }
 
   map(): void {
@@ -77,7 +77,7 @@ export class PasidTableDomain implements IommuDomain {
     const { layout, s1cdmax } = checkCdFormat(format, { cd2l: c.cd2l, linearMax: largest, twoLevelMax: largest });
     if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << BigInt(this.drv.ias)) fail('EINVAL', `addr must be a guest-physical address below 2^${this.drv.ias}`);
     if (addr % 64n !== 0n) fail('EINVAL', `addr 0x${addr.toString(16)} must be 64-byte aligned (STE.S1ContextPtr[51:6])`);
-    this.drv.bindPasidTable(this, {
+    bindPasidTable(this.drv, this, {
       ctxPtr: Number(addr),
       layout,
       s1fmt: layout === 'linear' ? S1FMT_LINEAR : S1FMT_64K_L2,
@@ -86,7 +86,7 @@ export class PasidTableDomain implements IommuDomain {
   }
 
   invalidate(req: InvalidateRequest): void {
-    this.drv.invalidatePasidTable(this, req);
+    invalidatePasidTable(this.drv, this, req);
   }
 
   /** The guest CD behind a SubstreamID (the kernel reading guest memory), or null. */
@@ -141,6 +141,6 @@ export class PasidTableDomain implements IommuDomain {
   }
 
   destroy(): void {
-    this.drv.retirePasidTable(this);
+    retirePasidTable(this.drv, this);
   }
 }

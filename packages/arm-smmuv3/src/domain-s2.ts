@@ -19,14 +19,14 @@ import type { CdTableSpace } from './tables/cd-table.js';
 import { checkPointer } from './tables/pointer.js';
 import { invRange } from './invalidation.js';
 import type { S2Table } from './ste-builder.js';
-import type { SmmuV3Driver } from './driver.js';
-import type { UserPgtableDomain } from './domain-user-pgtable.js';
-import type { PasidTableDomain } from './domain-pasid-table.js';
 import { checkLookupPasid, lookupStage } from './lookup.js';
+import { MSI_IOVA_BASE, MSI_IOVA_LENGTH } from './capabilities.js';
+import type { SmmuChildDomain, SmmuS2Domain } from './domain-types.js';
+import type { SmmuKernel } from './kernel-context.js';
+import { checkParentAttach } from './attach-checks.js';
+import { flushParent, retireAsid, retireVmid } from './cache-maintenance.js';
 
-/** Linux MSI_IOVA_BASE / MSI_IOVA_LENGTH: the software MSI window, a hole in every IOVA space. */
-export const MSI_IOVA_BASE = 0x8000000;
-export const MSI_IOVA_LENGTH = 0x100000;
+export { MSI_IOVA_BASE, MSI_IOVA_LENGTH };
 const HOLE_FIRST = MSI_IOVA_BASE / 4096;
 const HOLE_FRAMES = MSI_IOVA_LENGTH / 4096;
 
@@ -35,12 +35,12 @@ const HOLE_FRAMES = MSI_IOVA_LENGTH / 4096;
  * As a nesting parent it also maps, read-only inside the MSI hole, the frames of the kernel's
  * CD tables that nested STEs point at by IPA.
  */
-export class S2Domain implements IommuDomain {
+export class S2Domain implements SmmuS2Domain {
   readonly protocol = 'map' as const;
   readonly fmt: LpaeFormat;
   readonly table: RadixPageTable;
   readonly vmid: number;
-  readonly children = new Set<UserPgtableDomain | PasidTableDomain>();
+  readonly children = new Set<SmmuChildDomain>();
   /** MSI window frames in use (one byte each; the window is 256 frames) and host frame → window frame. */
   private readonly holeUsed = new Uint8Array(HOLE_FRAMES);
   private readonly holeOf = new Map<number, number>();
@@ -51,7 +51,7 @@ export class S2Domain implements IommuDomain {
    */
   s1: { table: RadixPageTable; asid: number } | null = null;
 
-  constructor(private readonly drv: SmmuV3Driver) {
+  constructor(private readonly drv: SmmuKernel) {
     this.fmt = drv.s2Format;
     this.table = RadixPageTable.create(drv.host, this.fmt);
     try {
@@ -73,15 +73,15 @@ export class S2Domain implements IommuDomain {
   }
 
   checkAttach(dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {
-    return this.drv.checkParentAttach(this, dev, pasid, replacing);
+    return checkParentAttach(this.drv, this, dev, pasid, replacing);
   }
 
   attach(dev: DeviceDesc, pasid: number | undefined, _replacing?: IommuDomain): void {
-    this.drv.attachKernel(this, dev, pasid);
+    this.drv.streams.must(dev).attachKernel(this, pasid);
   }
 
   detach(dev: DeviceDesc, pasid: number | undefined, restoring?: IommuDomain): void {
-    this.drv.detachKernel(this, dev, pasid, restoring);
+    this.drv.streams.must(dev).detachKernel(this, pasid, restoring);
   }
 
   map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
@@ -101,7 +101,7 @@ export class S2Domain implements IommuDomain {
   unmap(iova: bigint, size: bigint): void {
     this.table.unmap(Number(iova >> 12n), Number(size >> 12n));
     this.s1?.table.unmap(Number(iova >> 12n), Number(size >> 12n));
-    this.drv.flushParent(this, invRange(iova, size, this.fmt.granule, this.fmt.geometry.ias));
+    flushParent(this.drv, this, invRange(iova, size, this.fmt.granule, this.fmt.geometry.ias));
   }
 
   /** Makes the stage 1 copy (replaying every leaf of the stage 2 table except the MSI window). */
@@ -138,7 +138,7 @@ export class S2Domain implements IommuDomain {
 
   invalidate(req: InvalidateRequest): void {
     // A range reaching past the IPA space (or past 2^64) flushes the whole VMID.
-    this.drv.flushParent(this, req.all ? null : invRange(req.iova, req.size, this.fmt.granule, this.fmt.geometry.ias));
+    flushParent(this.drv, this, req.all ? null : invRange(req.iova, req.size, this.fmt.granule, this.fmt.geometry.ias));
   }
 
   dump(): DomainDump {
@@ -203,7 +203,7 @@ export class S2Domain implements IommuDomain {
           this.table.unmap(ipa, frames);
           this.holeUsed.fill(0, start, start + frames);
           this.holeOf.delete(frame);
-          this.drv.flushParent(this, { iova: ipa * 4096, size: frames * 4096 });
+          flushParent(this.drv, this, { iova: ipa * 4096, size: frames * 4096 });
         }
         this.drv.host.freeFrames(frame, frames);
       },
@@ -214,8 +214,8 @@ export class S2Domain implements IommuDomain {
     this.table.destroy();
     if (this.s1) {
       this.s1.table.destroy();
-      this.drv.retireAsid(this.s1.asid);
+      retireAsid(this.drv, this.s1.asid);
     }
-    this.drv.retireVmid(this.vmid);
+    retireVmid(this.drv, this.vmid);
   }
 }

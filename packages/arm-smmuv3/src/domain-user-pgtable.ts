@@ -16,18 +16,16 @@ import { checkS1Format } from './bind-formats.js';
 import { checkLookupPasid, guestDumpBudget, lookupNested } from './lookup.js';
 import { decodeCd } from './tables/cd.js';
 import { s1Cd } from './cd-builder.js';
-import type { SmmuV3Driver } from './driver.js';
-import type { S2Domain } from './domain-s2.js';
-import type { StreamState } from './stream-state.js';
+import type { BoundS1, StreamState, SmmuS2Domain as S2Domain, SmmuUserPgtableDomain } from './domain-types.js';
+import type { SmmuKernel } from './kernel-context.js';
+import { checkChildAttach } from './attach-checks.js';
+import { bindUserPgtable } from './nested-bind.js';
+import { invalidateUserPgtable, retireUserPgtable } from './cache-maintenance.js';
 
-export interface BoundS1 {
-  gpa: number;
-  granule: Granule;
-  ias: number;
-}
+export type { BoundS1 };
 
 /** Checks a `{ kind: 'arm-lpae-s1', granule, ias }` format and a table address against the unit. */
-export function checkBindS1(drv: SmmuV3Driver, addr: bigint, format: PgtableFormat): BoundS1 {
+export function checkBindS1(drv: SmmuKernel, addr: bigint, format: PgtableFormat): BoundS1 {
   const { granule, ias } = checkS1Format(format, drv.caps.granules, drv.ias);
   if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << BigInt(drv.ias)) fail('EINVAL', `addr must be a guest-physical address below 2^${drv.ias}`);
   const top = 8 * 2 ** stage1Geometry(granule, ias).topBits;
@@ -40,7 +38,7 @@ export function checkBindS1(drv: SmmuV3Driver, addr: bigint, format: PgtableForm
  * attachment (StreamID, or StreamID + SubstreamID) into the stream's kernel CD table, with
  * TTB0 = the table's GPA and an ASID of its own; stage 2 is the parent's.
  */
-export class UserPgtableDomain implements IommuDomain {
+export class UserPgtableDomain implements SmmuUserPgtableDomain {
   readonly protocol = 'user-pgtable' as const;
   readonly asid: number;
   bound: BoundS1 | null = null;
@@ -48,7 +46,7 @@ export class UserPgtableDomain implements IommuDomain {
   readonly attachments = new Map<StreamState, Set<number>>();
 
   constructor(
-    private readonly drv: SmmuV3Driver,
+    private readonly drv: SmmuKernel,
     readonly parent: S2Domain,
   ) {
     this.asid = drv.asids.alloc();
@@ -70,15 +68,15 @@ export class UserPgtableDomain implements IommuDomain {
   }
 
   checkAttach(dev: DeviceDesc, pasid: number | undefined): string | null {
-    return this.drv.checkChildAttach(this, dev, pasid);
+    return checkChildAttach(this.drv, this, dev, pasid);
   }
 
   attach(dev: DeviceDesc, pasid: number | undefined, _replacing?: IommuDomain): void {
-    this.drv.attachUserPgtable(this, dev, pasid);
+    this.drv.streams.must(dev).attachUserPgtable(this, pasid);
   }
 
   detach(dev: DeviceDesc, pasid: number | undefined, restoring?: IommuDomain): void {
-    this.drv.detachUserPgtable(this, dev, pasid, restoring);
+    this.drv.streams.must(dev).detachUserPgtable(this, pasid, restoring);
   }
 
   map(): void {
@@ -91,11 +89,11 @@ export class UserPgtableDomain implements IommuDomain {
 
   bindPgtable(addr: bigint, format: PgtableFormat): void {
     const b = checkBindS1(this.drv, addr, format);
-    this.drv.bindUserPgtable(this, b);
+    bindUserPgtable(this.drv, this, b);
   }
 
   invalidate(req: InvalidateRequest): void {
-    this.drv.invalidateUserPgtable(this, req);
+    invalidateUserPgtable(this.drv, this, req);
   }
 
   private s1Table(view: Stage2Memory): { fmt: LpaeFormat; table: RadixPageTable } | null {
@@ -136,6 +134,6 @@ export class UserPgtableDomain implements IommuDomain {
   }
 
   destroy(): void {
-    this.drv.retireUserPgtable(this);
+    retireUserPgtable(this.drv, this);
   }
 }

@@ -1,10 +1,7 @@
 import { OP } from './tables/commands.js';
 import type { Cmd } from './invalidation.js';
-import type { UserPgtableDomain, BoundS1 } from './domain-user-pgtable.js';
-import type { PasidTableDomain, BoundCdTable } from './domain-pasid-table.js';
-import type { StreamState } from './stream-state.js';
-import { installSte } from './stream-ste.js';
-import { ensureKcd } from './stream-cd-tables.js';
+import type { BoundCdTable, BoundS1, SmmuPasidTableDomain as PasidTableDomain, SmmuUserPgtableDomain as UserPgtableDomain } from './domain-types.js';
+import type { StreamState } from './domain-types.js';
 import { atcFlushChild, atcFlushStreams } from './cache-maintenance.js';
 import type { SmmuKernel } from './kernel-context.js';
 
@@ -18,7 +15,7 @@ export function bindUserPgtable(k: SmmuKernel, child: UserPgtableDomain, b: Boun
   try {
     for (const [s, set] of child.attachments) {
       if (!s.kcd) {
-        ensureKcd(k.caps, s);
+        s.ensureKcd();
         created.push(s);
       }
       for (const ssid of set) if (s.kcd!.reserve(ssid)) reserved.push([s, ssid]);
@@ -40,14 +37,14 @@ export function bindUserPgtable(k: SmmuKernel, child: UserPgtableDomain, b: Boun
   for (const [s, set] of child.attachments) for (const ssid of set) cmds.push([OP.CFGI_CD, { SID: s.sid, SSID: ssid, LEAF: 1 }]);
   if (rebind) cmds.push([OP.TLBI_NH_ASID, { VMID: child.vmid, ASID: child.asid }]);
   k.cmdq.issue(cmds);
-  for (const s of child.attachments.keys()) installSte(k, s);
+  for (const s of child.attachments.keys()) s.installSte();
   if (rebind) atcFlushChild(k, child, 0, 0);
 }
 
 export function bindPasidTable(k: SmmuKernel, child: PasidTableDomain, b: BoundCdTable): void {
   const rebind = child.bound !== null;
   child.bound = b;
-  for (const s of child.streams) installSte(k, s);
+  for (const s of child.streams) s.installSte();
   if (rebind) {
     k.cmdq.issue([[OP.TLBI_NH_ALL, { VMID: child.vmid }]]);
     atcFlushStreams(k, child.streams, null, 0, 0);

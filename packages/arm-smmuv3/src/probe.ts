@@ -5,7 +5,7 @@ import { StreamTable } from './tables/stream-table.js';
 import { SH_ISH } from './tables/ste.js';
 import { SmmuV3 } from './hw/smmu.js';
 import { DEFAULT_FEATURES, capsFromIdRegisters, type IdCaps, type SmmuFeatures } from './hw/features.js';
-import { CR0, CR1, CR1_CACHE_WB, STRTAB_BASE, STRTAB_BASE_CFG, STRTAB_FMT_2LVL, STRTAB_FMT_LINEAR, regValue } from './hw/registers.js';
+import { CR0, CR1, IRQ_CTRL, CR1_CACHE_WB, STRTAB_BASE, STRTAB_BASE_CFG, STRTAB_FMT_2LVL, STRTAB_FMT_LINEAR, regValue } from './hw/registers.js';
 import { CommandQueue } from './cmdq.js';
 import { EventQueue, PriQueue } from './event-queues.js';
 
@@ -61,6 +61,8 @@ export function resetUnit(host: HostMemory, u: SmmuV3, c: IdCaps, options: SmmuV
   const cmdq = new CommandQueue(host, u, Math.min(8, c.cmdqs), c.oasBits);
   const evtq = new EventQueue(host, u, Math.min(7, c.eventqs), c.oasBits);
   const priq = c.pri ? new PriQueue(host, u, Math.min(8, c.priqs), c.oasBits) : null;
+  // The event and PRI queue interrupts (Linux arm_smmu_setup_irqs): the driver's handlers drain the queues.
+  u.write('IRQ_CTRL', regValue(IRQ_CTRL, { GERROR_IRQEN: true, EVENTQ_IRQEN: true, PRIQ_IRQEN: c.pri }));
   u.write('CR0', regValue(CR0, { CMDQEN: true }));
   cmdq.issue([[OP.CFGI_ALL, { RANGE: 31 }], [OP.TLBI_NSNH_ALL, {}]]);
   const on = { CMDQEN: true, EVENTQEN: true, PRIQEN: c.pri };

@@ -17,7 +17,7 @@ import { slAwField } from './formats/second-level.js';
 import { PGTT_NESTED, type PasidEntry } from './tables/pasid-entry.js';
 import type { InvDesc } from './tables/inv-desc.js';
 import { hex } from './tables/qwords.js';
-import type { VtdDriver } from './driver.js';
+import type { VtdDomainHost } from './domain-host.js';
 import { describeRoutes, DUMP_LIMITS, guestLookup } from './views.js';
 
 /**
@@ -30,7 +30,7 @@ export class VtdNestedDomain extends VtdDomain {
   bound: { gpa: bigint; format: FirstLevelFormat } | null = null;
 
   constructor(
-    driver: VtdDriver,
+    driver: VtdDomainHost,
     did: number,
     readonly parent: VtdSecondLevelDomain,
     private readonly requested?: FirstLevelLevels,
@@ -102,7 +102,7 @@ export class VtdNestedDomain extends VtdDomain {
       inputBase: 0n,
       format: this.bound?.format.name ?? 'unbound',
       root: d ? d.root : null,
-      context: { DID: this.did, FLPTPTR: this.bound?.gpa, parentDID: this.parent.did, truncated: d?.truncated ?? false, routes: describeRoutes(this.driver, this) },
+      context: { DID: this.did, FLPTPTR: this.bound?.gpa, parentDID: this.parent.did, truncated: d?.truncated ?? false, routes: describeRoutes(this.driver, this.attachments) },
     };
   }
 

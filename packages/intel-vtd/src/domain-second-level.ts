@@ -16,8 +16,7 @@ import { checkProt, VtdDomain } from './domain.js';
 import { SecondLevelFormat, slAwField } from './formats/second-level.js';
 import { PGTT_SL_ONLY, type PasidEntry } from './tables/pasid-entry.js';
 import type { InvDesc } from './tables/inv-desc.js';
-import type { VtdDriver } from './driver.js';
-import type { VtdNestedDomain } from './domain-nested.js';
+import type { RouteOwner, VtdDomainHost } from './domain-host.js';
 import { describeRoutes, DUMP_LIMITS } from './views.js';
 import { checkHostPointer } from './host-address.js';
 
@@ -30,14 +29,15 @@ export class VtdSecondLevelDomain extends VtdDomain {
   readonly protocol = 'map' as const;
   readonly format: SecondLevelFormat;
   readonly table: RadixPageTable;
-  readonly children = new Set<VtdNestedDomain>();
+  /** Nested children (VtdNestedDomain), by what the flush needs of them. */
+  readonly children = new Set<RouteOwner>();
 
-  constructor(driver: VtdDriver, did: number) {
+  constructor(driver: VtdDomainHost, did: number) {
     super(driver, did);
-    this.format = new SecondLevelFormat({ levels: driver.slLevels, sllps: driver.sllps, haw: driver.unit.haw });
+    this.format = new SecondLevelFormat({ levels: driver.slLevels, sllps: driver.sllps, haw: driver.haw });
     const table = RadixPageTable.create(driver.host, this.format);
     try {
-      checkHostPointer(table.root, tableFrames(this.format, this.format.levels - 1), driver.unit.haw, 'second-level root (PASID entry SLPTPTR)');
+      checkHostPointer(table.root, tableFrames(this.format, this.format.levels - 1), driver.haw, 'second-level root (PASID entry SLPTPTR)');
     } catch (e) {
       table.destroy();
       throw e;
@@ -115,7 +115,7 @@ export class VtdSecondLevelDomain extends VtdDomain {
       inputBase: 0n,
       format: this.format.name,
       root: d.root,
-      context: { DID: this.did, SLPTPTR: this.rootAddr, levels: this.format.levels, truncated: d.truncated, routes: describeRoutes(this.driver, this) },
+      context: { DID: this.did, SLPTPTR: this.rootAddr, levels: this.format.levels, truncated: d.truncated, routes: describeRoutes(this.driver, this.attachments) },
     };
   }
 

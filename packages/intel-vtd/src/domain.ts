@@ -12,22 +12,21 @@ import {
   type PhysRuns,
   type Protocol,
 } from '@ioasid/core';
-import { type Attachment } from './cache-tags.js';
 import type { PasidEntry } from './tables/pasid-entry.js';
 import { hex } from './tables/qwords.js';
-import type { VtdDriver } from './driver.js';
+import type { DeviceAttachment, RouteOwner, VtdDomainHost } from './domain-host.js';
 
 /**
  * What the domains share: a domain ID, the list of (device, PASID) routes it is attached at, and
  * the attach/detach protocol through the driver's PASID-entry programming.
  */
-export abstract class VtdDomain implements IommuDomain {
+export abstract class VtdDomain implements IommuDomain, RouteOwner {
   abstract readonly protocol: Protocol;
-  readonly attachments: (Attachment & { dev: DeviceDesc })[] = [];
+  readonly attachments: DeviceAttachment[] = [];
   destroyed = false;
 
   constructor(
-    readonly driver: VtdDriver,
+    readonly driver: VtdDomainHost,
     readonly did: number,
   ) {}
 

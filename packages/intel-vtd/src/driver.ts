@@ -21,14 +21,16 @@ import { ContextTables } from './context-table.js';
 import { VtdNestedDomain } from './domain-nested.js';
 import { VtdSecondLevelDomain } from './domain-second-level.js';
 import type { VtdDomain } from './domain.js';
+import type { DeviceAttachment, RouteOwner, VtdDomainHost } from './domain-host.js';
 import { FirstLevelFormat, type FirstLevelLevels } from './formats/first-level.js';
 import { slLevelsForWidth } from './formats/second-level.js';
 import {
   CAP_FL1GP, CAP_FL5LP, CAP_MAMV, CAP_PSI, CAP_SLLPS, DEFAULT_UNIT_CONFIG, ECAP_C, ECAP_DT, ECAP_NEST, ECAP_PASID,
-  ECAP_PRS, ECAP_SMPWCS, FRCD_F, GCMD_QIE, GCMD_SRTP, GCMD_TE, PQA_PQA, PQA_PQS, PQH_PQH, PQT_PQT, PRS_PPR, RTADDR_RTA,
+  ECAP_PRS, ECAP_SMPWCS, FRCD_F, FRCD_FI, FRCD_FR, FRCD_PP, FRCD_PV, FRCD_SID, FRCD_T, FSTS_FRI, FSTS_PFO, FSTS_PPF, CAP_NFR, GCMD_QIE, GCMD_SRTP, GCMD_TE, PQA_PQA, PQA_PQS, PQH_PQH, PQT_PQT, PRS_PPR, RTADDR_RTA,
   RTADDR_TTM, TTM_SCALABLE, capNdoms, flPageSizes, pasidBits, reg, regBig, slPageSizes, unitAddressWidth, withField, type UnitConfig,
 } from './hw/registers.js';
-import { VtdUnit, type UnitFault } from './hw/unit.js';
+import { VtdUnit } from './hw/unit.js';
+import { faultName } from './hw/fault-reasons.js';
 import { QueuedInvalidation } from './qi.js';
 import { checkHostPointer } from './host-address.js';
 import { decodePageRequest, PRQ_DESC_BYTES } from './tables/page-request.js';
@@ -44,7 +46,7 @@ interface Route {
   pasid: number;
   ridLevel: boolean;
   /** Domains attached at this route, the last one programmed (a nested child over its parent). */
-  stack: VtdDomain[];
+  stack: RouteOwner[];
 }
 
 /**
@@ -52,7 +54,7 @@ interface Route {
  * scalable mode, programs context and PASID entries, allocates domain IDs, issues invalidations
  * through the queue, services the fault-recording registers and the page request queue.
  */
-export class VtdDriver implements IommuDriver {
+export class VtdDriver implements IommuDriver, VtdDomainHost {
   readonly vendor = 'intel-vtd';
   readonly allocFormatKeys = { 'user-pgtable': ['kind', 'levels'] } as const; // CREATE_NESTING fields createDomain reads
   readonly unit: VtdUnit;
@@ -101,7 +103,7 @@ export class VtdDriver implements IommuDriver {
 
     // Bring-up as Linux does it: root table (SRTP), queued invalidation, global flushes, page request queue, then TE.
     this.tables = new ContextTables(this.host, this.unit.haw);
-    this.unit.writeRtaddr(withField(withField(0n, RTADDR_RTA, this.tables.rootFrame), RTADDR_TTM, TTM_SCALABLE));
+    this.unit.write('RTADDR_REG', withField(withField(0n, RTADDR_RTA, this.tables.rootFrame), RTADDR_TTM, TTM_SCALABLE));
     this.command(GCMD_SRTP);
     this.qi = new QueuedInvalidation(this.host, this.unit);
     this.setGcmd(GCMD_QIE);
@@ -112,17 +114,25 @@ export class VtdDriver implements IommuDriver {
     ]);
     this.prqFrame = this.host.allocFrames(1 << PRQ_ORDER, 1 << PRQ_ORDER);
     checkHostPointer(this.prqFrame, 1 << PRQ_ORDER, this.unit.haw, 'page request queue (PQA_REG.PQA)');
-    this.unit.writePqa(withField(withField(0n, PQA_PQA, this.prqFrame), PQA_PQS, PRQ_ORDER));
+    this.unit.write('PQA_REG', withField(withField(0n, PQA_PQA, this.prqFrame), PQA_PQS, PRQ_ORDER));
+    // The fault and page request interrupts (Linux dmar_set_interrupt, intel_iommu_enable_prq).
+    this.unit.interrupts.fault = () => this.serviceFaults();
+    this.unit.interrupts.pageRequest = () => this.servicePageRequests();
     this.setGcmd(GCMD_TE);
   }
 
+  /** The unit's host address width (HAW). */
+  get haw(): number {
+    return this.unit.haw;
+  }
+
   private command(bit: number): void {
-    this.unit.writeGcmd(this.gcmd | bit);
+    this.unit.write('GCMD_REG', BigInt(this.gcmd | bit));
   }
 
   private setGcmd(bit: number): void {
     this.gcmd |= bit;
-    this.unit.writeGcmd(this.gcmd);
+    this.unit.write('GCMD_REG', BigInt(this.gcmd));
   }
 
   // ---- GET_INFO ---------------------------------------------------------------------------------
@@ -232,16 +242,16 @@ export class VtdDriver implements IommuDriver {
   }
 
   /** Null if `d` may take the route (dev, pasid), else why not. */
-  checkRoute(d: VtdDomain, dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {
+  checkRoute(d: RouteOwner, dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {
     const r = this.routes.get(VtdDriver.routeKey(dev.rid, pasid ?? 0));
     if (!r || r.stack.length === 0) return null;
     if (r.ridLevel !== (pasid === undefined)) return `PASID ${pasid ?? 0} of RID ${hex(dev.rid)} is in use`;
     const top = r.stack[r.stack.length - 1];
-    if (top === replacing || (d instanceof VtdNestedDomain && top === d.parent)) return null;
+    if ((top as unknown) === replacing || (d instanceof VtdNestedDomain && top === d.parent)) return null;
     return `${pasid === undefined ? 'the RID' : `PASID ${pasid}`} of ${dev.name} is already attached to another address space`;
   }
 
-  attachRoute(d: VtdDomain, a: Attachment & { dev: DeviceDesc }): void {
+  attachRoute(d: RouteOwner, a: DeviceAttachment): void {
     this.ensureProbed(a.dev);
     a.ats = this.tables.rid(a.rid)!.dte;
     // Allocate the PASID table first: nothing has changed if that fails.
@@ -253,7 +263,7 @@ export class VtdDriver implements IommuDriver {
     this.program(r, a);
   }
 
-  detachRoute(d: VtdDomain, a: Attachment): void {
+  detachRoute(d: RouteOwner, a: Attachment): void {
     const key = VtdDriver.routeKey(a.rid, a.pasid);
     const r = this.routes.get(key);
     if (!r) return;
@@ -284,47 +294,48 @@ export class VtdDriver implements IommuDriver {
 
   // ---- the hardware, and the interrupts it raises -----------------------------------------------
 
+  /** The hardware's translation: the unit the driver probed (its interrupts reach the handlers below). */
   translate(req: DmaRequest): TranslateResult {
-    // The fault interrupt of earlier DMA has been handled by the time the device issues this one.
-    if (this.unit.faults.pendingCount !== 0) this.serviceFaults();
-    const r = this.unit.translate(req);
-    if (typeof r === 'number') return r;
-    if ((r as UnitFault).pageRequest) return this.servicePageRequest(r as UnitFault);
-    return r;
+    return this.unit.translate(req);
   }
 
-  /** The fault interrupt handler (Linux dmar_fault): reads each pending FRCD and writes F back to release it. */
+  /**
+   * The fault interrupt handler (Linux dmar_fault): reads FSTS; if PPF, reads the FRCD registers
+   * from FSTS.FRI on while F is set, decoding each (dma_frcd_type, dma_frcd_fault_reason,
+   * dma_frcd_source_id, dma_frcd_page_addr, PASID) and writing F back to release it; then clears
+   * PFO and PPF in FSTS.
+   */
   serviceFaults(): void {
-    if (!this.unit.faults.pending()) return;
-    for (let i = 0; i < this.unit.faults.count; i++) {
-      const v = this.unit.readFrcd(i);
+    const fsts = this.unit.read('FSTS_REG');
+    if (!reg(fsts, FSTS_PPF)) return;
+    const n = reg(this.unit.cap, CAP_NFR) + 1; // cap_num_fault_regs
+    let i = reg(fsts, FSTS_FRI);
+    for (let k = 0; k < n; k++) {
+      const name = `FRCD_REG[${i}]`;
+      const v = this.unit.read(name);
       const q = [v & ((1n << 64n) - 1n), v >> 64n];
-      if (getFieldBig(q, FRCD_F) !== 1n) continue;
-      this.faultLog.push(this.unit.faults.describe(i));
-      this.unit.clearFault(i);
+      if (getFieldBig(q, FRCD_F) !== 1n) break;
+      this.faultLog.push(decodeFrcd(q, i));
+      this.unit.write(name, 1n << 127n); // DMA_FRCD_F: dword 3 bit 31
+      i = (i + 1) % n;
     }
+    this.unit.write('FSTS_REG', withField(withField(0n, FSTS_PFO, 1), FSTS_PPF, 1));
   }
 
-  /** The page request interrupt (Linux prq_event_thread): reads the descriptor at PQH and moves PQH on. */
-  private servicePageRequest(r: UnitFault): FaultRecord {
-    const regs = this.unit.registers();
-    const base = Number(regBig(regs.PQA_REG, PQA_PQA) << 12n);
-    const size = 4096 << reg(regs.PQA_REG, PQA_PQS);
-    let head = Number(regBig(regs.PQH_REG, PQH_PQH) << 5n);
-    const tail = Number(regBig(regs.PQT_REG, PQT_PQT) << 5n);
-    let last: ReturnType<typeof decodePageRequest> | null = null;
+  /** The page request interrupt (Linux prq_event_thread): reads the descriptors from PQH to PQT and moves PQH on. */
+  private servicePageRequests(): void {
+    const pqa = this.unit.read('PQA_REG');
+    const base = Number(regBig(pqa, PQA_PQA) << 12n);
+    const size = 4096 << reg(pqa, PQA_PQS);
+    let head = Number(regBig(this.unit.read('PQH_REG'), PQH_PQH) << 5n);
+    const tail = Number(regBig(this.unit.read('PQT_REG'), PQT_PQT) << 5n);
+    // Each request reaches the fd as the DMA's fault record; the handler only consumes the queue.
     while (head !== tail) {
-      last = decodePageRequest(readQwords(this.host, BigInt(base + head), PRQ_DESC_BYTES / 8));
+      decodePageRequest(readQwords(this.host, BigInt(base + head), PRQ_DESC_BYTES / 8));
       head = (head + PRQ_DESC_BYTES) % size;
     }
-    this.unit.writePqh(withField(0n, PQH_PQH, head >> 5));
-    this.unit.writePrs(withField(0n, PRS_PPR, 1));
-    const { frcd: _f, ...rec } = r;
-    if (last) {
-      rec.prgi = last.prgi;
-      rec.iova = last.addr;
-    }
-    return rec;
+    this.unit.write('PQH_REG', withField(0n, PQH_PQH, head >> 5));
+    this.unit.write('PRS_REG', withField(0n, PRS_PPR, 1));
   }
 
   /** PAGE_RESPONSE: a page group response descriptor through the invalidation queue (Linux intel_page_response). */
@@ -344,4 +355,19 @@ export class VtdDriver implements IommuDriver {
       },
     ]);
   }
+}
+
+/** One FRCD register ([bits 63:0, bits 127:64]) as the fault record the handler logs. */
+function decodeFrcd(q: bigint[], i: number): FaultRecord {
+  const code = Number(getFieldBig(q, FRCD_FR));
+  const r: FaultRecord = {
+    rid: Number(getFieldBig(q, FRCD_SID)),
+    iova: getFieldBig(q, FRCD_FI) << 12n,
+    write: getFieldBig(q, FRCD_T) === 0n,
+    code,
+    name: faultName(code) ?? `FR_0x${code.toString(16)}`,
+    frcd: i,
+  };
+  if (getFieldBig(q, FRCD_PP) === 1n) r.pasid = Number(getFieldBig(q, FRCD_PV));
+  return r;
 }

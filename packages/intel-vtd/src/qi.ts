@@ -45,7 +45,7 @@ export class QueuedInvalidation {
     let iqa = withField(0n, IQA_IQA, this.base);
     iqa = withField(iqa, IQA_DW, 1);
     iqa = withField(iqa, IQA_QS, QS);
-    unit.writeIqa(iqa);
+    unit.write('IQA_REG', iqa);
     this.wait = { type: 'wait', sw: true, fn: true, iflag: false, pd: false, statusData: QI_DONE, statusAddr: BigInt(this.status) * 4096n };
   }
 
@@ -64,7 +64,7 @@ export class QueuedInvalidation {
       this.writeWord(statusPa, QI_IN_USE);
       for (let k = i; k < end; k++) this.put(descs[k]);
       this.put(this.wait);
-      this.unit.writeIqt(withField(0n, IQT_QT, (this.tail * INV_DESC_BYTES) >> 4));
+      this.unit.write('IQT_REG', withField(0n, IQT_QT, (this.tail * INV_DESC_BYTES) >> 4));
       if (this.host.u32(statusPa) !== QI_DONE) {
         const iqe = reg(this.unit.registers().FSTS_REG, FSTS_IQE) === 1;
         fail('EFAULT', `invalidation queue error: the unit stopped before the wait descriptor${iqe ? ' (FSTS.IQE)' : ''}`);

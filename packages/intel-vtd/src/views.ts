@@ -2,8 +2,7 @@ import { entryHalves, rawEntry, specLevelOf, type LookupView, type Stage2Memory 
 import { contextEntryFields } from './tables/context-entry.js';
 import { pasidEntryFields, PASID_ENTRY_QWORDS } from './tables/pasid-entry.js';
 import { readQwords } from './tables/qwords.js';
-import type { VtdDomain } from './domain.js';
-import type { VtdDriver } from './driver.js';
+import type { DeviceAttachment, VtdDomainHost } from './domain-host.js';
 import { FL_RW, FL_US, flInputBits, type FirstLevelFormat, type FirstLevelLevels } from './formats/first-level.js';
 
 /**
@@ -49,8 +48,8 @@ export function guestLookup(mem: Stage2Memory, fmt: FirstLevelFormat, rootGpa: b
 }
 
 /** The context and PASID entries of each route a domain is attached at, as they are in memory. */
-export function describeRoutes(driver: VtdDriver, d: VtdDomain): Record<string, unknown>[] {
-  return d.attachments.map((a) => {
+export function describeRoutes(driver: Pick<VtdDomainHost, 'tables' | 'host'>, attachments: readonly DeviceAttachment[]): Record<string, unknown>[] {
+  return attachments.map((a) => {
     const ctxAddr = driver.tables.contextEntryAddress(a.rid);
     const peAddr = driver.tables.pasidEntryAddr(a.rid, a.pasid, false);
     return {

@@ -44,10 +44,10 @@ export class Hand {
     this.unit = new VtdUnit(this.host, { ...DEFAULT_UNIT_CONFIG, addressWidth: opts.addressWidth ?? DEFAULT_UNIT_CONFIG.addressWidth });
     this.sl = RadixPageTable.create(this.host, opts.sl ?? new SecondLevelFormat({ levels: 4 }));
     this.fl = RadixPageTable.create(this.host, opts.fl ?? new FirstLevelFormat({ levels: 4 }));
-    this.unit.writeRtaddr(withField(withField(0n, RTADDR_RTA, this.root >> 12n), RTADDR_TTM, 1));
-    this.unit.writeGcmd(GCMD_SRTP);
-    this.unit.writeIqa(withField(withField(withField(0n, IQA_IQA, this.iq), IQA_DW, 1), IQA_QS, 1));
-    this.unit.writeGcmd(GCMD_QIE | GCMD_TE);
+    this.unit.write('RTADDR_REG', withField(withField(0n, RTADDR_RTA, this.root >> 12n), RTADDR_TTM, 1));
+    this.unit.write('GCMD_REG', BigInt(GCMD_SRTP));
+    this.unit.write('IQA_REG', withField(withField(withField(0n, IQA_IQA, this.iq), IQA_DW, 1), IQA_QS, 1));
+    this.unit.write('GCMD_REG', BigInt(GCMD_QIE | GCMD_TE));
     // bus 0, devfn 0x08 (RID 0x08) and its neighbours use the lower context table
     put(this.host, this.root, encodeRootEntry({ lp: true, lctp: this.ctxTable, up: false, uctp: 0n }));
     this.context(0x08, {});
@@ -108,6 +108,6 @@ export class Hand {
       put(this.host, BigInt(this.iq) * 4096n + BigInt(this.tail * 32), encodeInvDesc(d));
       this.tail = (this.tail + 1) % 256;
     }
-    this.unit.writeIqt(withField(0n, IQT_QT, (this.tail * 32) >> 4));
+    this.unit.write('IQT_REG', withField(0n, IQT_QT, (this.tail * 32) >> 4));
   }
 }

@@ -89,11 +89,11 @@ describe('walk: root, context and PASID structures', () => {
 
   it('ROOT_TABLE_INV and RTADDR_INV_TTM come from the root-table register', () => {
     const h = new Hand();
-    h.unit.writeRtaddr(withField(withField(0n, RTADDR_RTA, NO_MEMORY >> 12n), RTADDR_TTM, 1));
-    h.unit.writeGcmd(GCMD_SRTP | GCMD_QIE | GCMD_TE);
+    h.unit.write('RTADDR_REG', withField(withField(0n, RTADDR_RTA, NO_MEMORY >> 12n), RTADDR_TTM, 1));
+    h.unit.write('GCMD_REG', BigInt(GCMD_SRTP | GCMD_QIE | GCMD_TE));
     fault(h.dma(0n), 'ROOT_TABLE_INV');
-    h.unit.writeRtaddr(withField(0n, RTADDR_RTA, h.root >> 12n)); // TTM 00b: legacy mode, not modelled
-    h.unit.writeGcmd(GCMD_SRTP | GCMD_QIE | GCMD_TE);
+    h.unit.write('RTADDR_REG', withField(0n, RTADDR_RTA, h.root >> 12n)); // TTM 00b: legacy mode, not modelled
+    h.unit.write('GCMD_REG', BigInt(GCMD_SRTP | GCMD_QIE | GCMD_TE));
     fault(h.dma(0n), 'RTADDR_INV_TTM');
   });
 
@@ -235,8 +235,8 @@ describe('fault recording registers', () => {
     expect(f.frcd).toBe(0);
     fault(h.dma(0x2000n), 'READ');
     expect(decodeRegister('FRCD_REG[1]', h.unit.registers()['FRCD_REG[1]'])).toMatchObject({ F: true, T: true, FR: FR.READ, PP: false });
-    h.unit.clearFault(0);
-    h.unit.clearFault(1);
+    h.unit.write('FRCD_REG[0]', 1n << 127n);
+    h.unit.write('FRCD_REG[1]', 1n << 127n);
     expect(decodeRegister('FSTS_REG', h.unit.registers().FSTS_REG).PPF).toBe(false);
   });
 
@@ -337,7 +337,7 @@ describe('caches and the invalidation queue', () => {
     const b = new Uint8Array(32);
     b[0] = 0xf;
     h.host.write(h.iq * 4096, b);
-    h.unit.writeIqt(0x20n);
+    h.unit.write('IQT_REG', 0x20n);
     expect(decodeRegister('FSTS_REG', h.unit.registers().FSTS_REG).IQE).toBe(true);
     expect(h.unit.registers().IQH_REG).toBe(0n);
   });

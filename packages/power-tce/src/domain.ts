@@ -7,6 +7,7 @@ import {
   RadixPageTable,
   type DeviceDesc,
   type DomainDump,
+  type HostMemory,
   type InvalidateRequest,
   type IommuDomain,
   type IovaRange,
@@ -16,8 +17,7 @@ import {
 import { TceFormat } from './formats/tce.js';
 import { decodeTve, tveIndex } from './tables/tve.js';
 import type { WindowGeometry } from './window.js';
-import type { PowerNvIommu } from './driver.js';
-import { checkTveTable } from './opal.js';
+import { checkTveTable, type Phb4Firmware } from './opal.js';
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -28,6 +28,20 @@ const hex = (v: bigint | number) => `0x${v.toString(16)}`;
  */
 export const DUMP_READS = 1 << 22;
 export const DUMP_ENTRIES = 1 << 16;
+
+/**
+ * What a window domain needs of the driver that made it (PowerNvIommu implements it): host memory,
+ * the firmware calls it makes (TCE kills, reading a TVE back), the PE of a device and the TVE
+ * ownership of a PE's windows. The domain knows no more of the driver than this.
+ */
+export interface TceWindowHost {
+  readonly host: HostMemory;
+  readonly firmware: Pick<Phb4Firmware, 'tceKill' | 'readTve'>;
+  peOf(dev: DeviceDesc): number | undefined;
+  windowOwner(pe: number, select: 0 | 1): TceWindowDomain | null;
+  setWindow(pe: number, domain: TceWindowDomain): void;
+  unsetWindow(pe: number, domain: TceWindowDomain): void;
+}
 
 /**
  * A kernel-managed IOASID on POWER: one DMA window (the PE's default 32-bit window or a dynamic DMA
@@ -48,7 +62,7 @@ export class TceWindowDomain implements IommuDomain {
   private readonly pageShiftBig: bigint;
 
   constructor(
-    private readonly iommu: PowerNvIommu,
+    private readonly iommu: TceWindowHost,
     readonly window: WindowGeometry,
   ) {
     this.format = new TceFormat({ pageShift: window.pageShift, levels: window.levels, levelBits: window.levelBits });
@@ -193,7 +207,7 @@ export class TceWindowDomain implements IommuDomain {
     const pe = this.attachedPes[0];
     if (pe !== undefined) {
       const n = tveIndex(pe, w.select);
-      const tve = decodeTve(this.iommu.unit.tveRaw(n));
+      const tve = decodeTve(this.iommu.firmware.readTve(n));
       context[`TVT[${n}]`] = tve;
     }
     const { root, truncated } = ptDumpBounded(this.table, { reads: DUMP_READS, entries: DUMP_ENTRIES }, w.busStart);

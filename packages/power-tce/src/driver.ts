@@ -13,11 +13,10 @@ import {
 } from '@ioasid/core';
 import { TceFormat } from './formats/tce.js';
 import { Phb4 } from './hw/phb.js';
-import { translateDma } from './hw/walker.js';
-import { PHB_RTT_BAR, PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS } from './hw/registers.js';
+import { PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS } from './hw/registers.js';
 import { checkTveTable, Phb4Firmware } from './opal.js';
 import { PeAllocator } from './pe-alloc.js';
-import { TceWindowDomain } from './domain.js';
+import { TceWindowDomain, type TceWindowHost } from './domain.js';
 import { readRte } from './tables/rtt.js';
 import { DDW_BUS_BASE, decodeTve, tveIndex } from './tables/tve.js';
 import { defaultWindow, dynamicWindow, type WindowGeometry } from './window.js';
@@ -52,7 +51,7 @@ interface PeState {
  * TCE v2 window model): a PE per IOMMU group, a default 32-bit window from binding on, one TCE
  * table per IOASID. Firmware calls go through Phb4Firmware; translation is the PHB model's.
  */
-export class PowerNvIommu implements IommuDriver {
+export class PowerNvIommu implements IommuDriver, TceWindowHost {
   readonly vendor = 'power-tce';
   readonly allocFormatKeys = { map: ['window'] } as const; // ALLOC / CREATE_NESTING fields createDomain reads
   readonly unit: Phb4;
@@ -188,11 +187,11 @@ export class PowerNvIommu implements IommuDriver {
   capabilities(dev: DeviceDesc): IoasidInfo {
     const ranges: IovaRange[] = [];
     const sizes = new Set<bigint>();
-    const bar = this.unit.readRegister(PHB_RTT_BAR);
+    const bar = this.unit.read('PHB_RTT_BAR');
     const pe = bar & PHB_RTT_BAR_ENABLE ? readRte(this.host, Number(getAddrBig(bar, PHB_RTT_BASE_ADDRESS)), dev.rid) : -1;
     if (pe >= 0 && pe < this.unit.reservedPe) {
       for (const sel of [0, 1] as const) {
-        const tve = decodeTve(this.unit.tveRaw(tveIndex(pe, sel)));
+        const tve = decodeTve(this.firmware.readTve(tveIndex(pe, sel)));
         if (!tve.valid || tve.pageShift === 0) continue;
         const start = sel ? DDW_BUS_BASE : 0n;
         ranges.push({ start, last: start + (1n << BigInt(tve.windowShift)) - 1n });
@@ -222,8 +221,9 @@ export class PowerNvIommu implements IommuDriver {
     return new TceWindowDomain(this, window === undefined ? defaultWindow() : dynamicWindow(window));
   }
 
+  /** The PHB's translation (the bus sends DMA to the unit; this is for callers holding the driver). */
   translate(req: DmaRequest): TranslateResult {
-    return translateDma(this.unit, req);
+    return this.unit.translate(req);
   }
 
   /** EEH recovery: opal_pci_eeh_freeze_clear for the device's PE. */

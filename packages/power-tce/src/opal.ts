@@ -6,16 +6,11 @@ import {
   IODA3_TBL_PESTB,
   IODA3_TBL_TVT,
   IODA3_PESTB_DMA_STOPPED,
-  PHB_IODA_ADDR,
   PHB_IODA_AD_TADR,
   PHB_IODA_AD_TSEL,
-  PHB_IODA_DATA0,
-  PHB_RTC_INVALIDATE,
   PHB_RTC_INVALIDATE_ALL,
-  PHB_RTT_BAR,
   PHB_RTT_BAR_ENABLE,
   PHB_RTT_BASE_ADDRESS,
-  PHB_TCE_KILL,
 } from './hw/registers.js';
 import { encodeTceKill, tceKillSupportsShift } from './hw/tce-kill.js';
 import { fillRtt, RTT_TABLE_FRAMES, writeRte } from './tables/rtt.js';
@@ -51,17 +46,17 @@ export class Phb4Firmware {
     }
     fillRtt(mem, frame, phb.reservedPe);
     this.rttBase = frame * 4096;
-    phb.writeRegister(PHB_RTT_BAR, base | PHB_RTT_BAR_ENABLE);
+    phb.write('PHB_RTT_BAR', base | PHB_RTT_BAR_ENABLE);
   }
 
   private iodaSelect(table: number, index: number): void {
-    this.phb.writeRegister(PHB_IODA_ADDR, setFieldBig(setFieldBig(0n, PHB_IODA_AD_TSEL, table), PHB_IODA_AD_TADR, index));
+    this.phb.write('PHB_IODA_ADDR', setFieldBig(setFieldBig(0n, PHB_IODA_AD_TSEL, table), PHB_IODA_AD_TADR, index));
   }
 
   /** opal_pci_set_pe for one bus/dev/func: RTT entry, then an RTC invalidate. */
   setPe(pe: number, bdfn: number, map: boolean): void {
     writeRte(this.mem, this.rttBase, bdfn, map ? pe : this.phb.reservedPe);
-    this.phb.writeRegister(PHB_RTC_INVALIDATE, PHB_RTC_INVALIDATE_ALL);
+    this.phb.write('PHB_RTC_INVALIDATE', PHB_RTC_INVALIDATE_ALL);
   }
 
   /**
@@ -72,7 +67,7 @@ export class Phb4Firmware {
     if (pe >= this.phb.numPes || windowId >> 1 !== pe) fail('EINVAL', `OPAL_PARAMETER: window ${windowId} is not a TVE of PE#${pe}`);
     if (tableSize === 0n) {
       this.iodaSelect(IODA3_TBL_TVT, windowId);
-      this.phb.writeRegister(PHB_IODA_DATA0, 0n);
+      this.phb.write('PHB_IODA_DATA0', 0n);
       return;
     }
     if (levels < 1 || levels > TVE_MAX_LEVELS || (tableSize & (tableSize - 1n)) !== 0n || tableSize < 0x1000n) {
@@ -84,7 +79,7 @@ export class Phb4Firmware {
     const tts = ilog2(tableSize) - 11;
     if (tts > 31) fail('EINVAL', `OPAL_PARAMETER: table size 0x${tableSize.toString(16)} does not fit TCE_TABLE_SIZE`);
     this.iodaSelect(IODA3_TBL_TVT, windowId);
-    this.phb.writeRegister(PHB_IODA_DATA0, encodeTve({ tableAddr, levels, tableSize, pageShift }));
+    this.phb.write('PHB_IODA_DATA0', encodeTve({ tableAddr, levels, tableSize, pageShift }));
   }
 
   /** opal_pci_tce_kill (phb4_tce_kill). */
@@ -93,29 +88,35 @@ export class Phb4Firmware {
     // skiboot writes one KILL_ONE per page; past what the TCE cache can hold, the model writes one
     // KILL_PE instead (it drops a superset of those entries), so a kill of a huge range stays bounded.
     if (kind === 'pages' && npages > this.phb.tceCache.capacity) kind = 'pe';
-    if (kind === 'all') return this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'all' }));
-    if (kind === 'pe') return this.phb.writeRegister(PHB_TCE_KILL, (this.peKills[pe] ??= encodeTceKill({ kind: 'pe', pe })));
+    if (kind === 'all') return this.phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'all' }));
+    if (kind === 'pe') return this.phb.write('PHB_TCE_KILL', (this.peKills[pe] ??= encodeTceKill({ kind: 'pe', pe })));
     const pageShift = ilog2(tceSize);
     if (!tceKillSupportsShift(pageShift) || (dmaAddr & (0xf000000000000000n | (tceSize - 1n))) !== 0n) {
       fail('EINVAL', `OPAL_PARAMETER: page kill of 0x${tceSize.toString(16)} at 0x${dmaAddr.toString(16)}`);
     }
     for (let i = 0; i < npages; i++) {
-      this.phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'one', pe, dmaAddr: dmaAddr + BigInt(i) * tceSize, pageShift }));
+      this.phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'one', pe, dmaAddr: dmaAddr + BigInt(i) * tceSize, pageShift }));
     }
   }
 
   /** opal_pci_eeh_freeze_status: whether DMA of the PE is stopped (PESTB bit 0). */
   frozen(pe: number): boolean {
     this.iodaSelect(IODA3_TBL_PESTB, pe);
-    return (this.phb.readRegister(PHB_IODA_DATA0) & IODA3_PESTB_DMA_STOPPED) !== 0n;
+    return (this.phb.read('PHB_IODA_DATA0') & IODA3_PESTB_DMA_STOPPED) !== 0n;
+  }
+
+  /** The raw TVT entry `windowId`, read back through PHB_IODA_ADDR / PHB_IODA_DATA0. */
+  readTve(windowId: number): bigint {
+    this.iodaSelect(IODA3_TBL_TVT, windowId);
+    return this.phb.read('PHB_IODA_DATA0');
   }
 
   /** opal_pci_eeh_freeze_clear(OPAL_EEH_ACTION_CLEAR_FREEZE_ALL): zero PESTA and PESTB. */
   eehFreezeClear(pe: number): void {
     this.iodaSelect(IODA3_TBL_PESTA, pe);
-    this.phb.writeRegister(PHB_IODA_DATA0, 0n);
+    this.phb.write('PHB_IODA_DATA0', 0n);
     this.iodaSelect(IODA3_TBL_PESTB, pe);
-    this.phb.writeRegister(PHB_IODA_DATA0, 0n);
+    this.phb.write('PHB_IODA_DATA0', 0n);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { PROT_READ, PROT_WRITE, RadixPageTable, type DeviceDesc, type PtFormat } from '@ioasid/core';
-import { PHB_TCE_KILL, Phb4, Phb4Firmware, PowerNvIommu, TceFormat, dynamicWindow, encodeTceKill, tceFormatTestConfigs, type TceWindowDomain } from '../src/index.js';
+import { Phb4, Phb4Firmware, PowerNvIommu, TceFormat, dynamicWindow, encodeTceKill, tceFormatTestConfigs, type TceWindowDomain } from '../src/index.js';
 import type { AgreementCase, AgreementHarness, AgreementRig } from '../../../test/support/walker-agreement.js';
 import { DDW, newHost } from './helpers.js';
 
@@ -35,7 +35,7 @@ export function powerRawRig(fmt: PtFormat): AgreementRig | null {
     map: (frame, frames, runs, prot) => t.map(frame, frames, runs, prot),
     unmap(frame, frames) {
       t.unmap(frame, frames);
-      phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'pe', pe: PE }));
+      phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'pe', pe: PE }));
     },
     translate: (frame, write) => phb.translate({ rid: RID, pasid: -1, iovaFrame: firstFrame + frame, write, privileged: false }),
     afterTranslate: () => fw.eehFreezeClear(PE),

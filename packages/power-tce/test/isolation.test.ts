@@ -161,7 +161,7 @@ describe('PHB pointers: RTT BAR and TVE table address refuse what their fields c
     const phb = new Phb4(host);
     highFrames(host, 2 ** 44 - 32);
     new Phb4Firmware(phb, host);
-    expect(phb.readRegister(PHB_RTT_BAR)).toBe((1n << 63n) | ((1n << 56n) - 0x20000n));
+    expect(phb.read('PHB_RTT_BAR')).toBe((1n << 63n) | ((1n << 56n) - 0x20000n));
   });
 
   it('IODA3_TVT_TABLE_ADDR holds address bits 59:12: a table at 2^60 is refused (ERANGE), the TVT unchanged', () => {

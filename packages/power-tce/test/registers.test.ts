@@ -67,10 +67,10 @@ describe('PHB4 register offsets and fields (skiboot include/phb4-regs.h)', () =>
 
   it('PHB_PHB4_EEH_CAP of a 512-PE PHB4 reads 0x2000000000000000 (QEMU pnv_phb4_reg_read big_phb); skiboot takes max PEs = value >> 52', () => {
     const phb = new Phb4(newHost());
-    expect(phb.readRegister(PHB_PHB4_EEH_CAP)).toBe(PHB4_EEH_CAP_512_PES);
+    expect(phb.read('PHB_PHB4_EEH_CAP')).toBe(PHB4_EEH_CAP_512_PES);
     expect(Number(phb.registers().PHB_PHB4_EEH_CAP >> 52n)).toBe(phb.numPes);
-    phb.writeRegister(PHB_PHB4_EEH_CAP, 0n);
-    expect(phb.readRegister(PHB_PHB4_EEH_CAP)).toBe(PHB4_EEH_CAP_512_PES);
+    phb.write('PHB_PHB4_EEH_CAP', 0n);
+    expect(phb.read('PHB_PHB4_EEH_CAP')).toBe(PHB4_EEH_CAP_512_PES);
   });
 });
 
@@ -114,29 +114,29 @@ describe('PHB init by firmware (skiboot phb4_allocate_tables, Init_20)', () => {
     const phb = new Phb4(newHost());
     let ad = setFieldBig(0n, PHB_IODA_AD_TSEL, IODA3_TBL_TVT);
     ad = setFieldBig(ad, PHB_IODA_AD_TADR, 20n) | PHB_IODA_AD_AUTOINC;
-    phb.writeRegister(PHB_IODA_ADDR, ad);
-    phb.writeRegister(PHB_IODA_DATA0, 0x10000b01n);
-    phb.writeRegister(PHB_IODA_DATA0, 0x24682405n);
+    phb.write('PHB_IODA_ADDR', ad);
+    phb.write('PHB_IODA_DATA0', 0x10000b01n);
+    phb.write('PHB_IODA_DATA0', 0x24682405n);
     const regs = phb.registers();
     expect(regs['TVT[20]']).toBe(0x10000b01n);
     expect(regs['TVT[21]']).toBe(0x24682405n);
     expect(regs['TVT[22]']).toBeUndefined();
-    expect(getFieldBig(phb.readRegister(PHB_IODA_ADDR), PHB_IODA_AD_TADR)).toBe(22n);
+    expect(getFieldBig(phb.read('PHB_IODA_ADDR'), PHB_IODA_AD_TADR)).toBe(22n);
   });
 
   it('reading registers() has no side effect', () => {
     const phb = new Phb4(newHost());
-    phb.writeRegister(PHB_IODA_ADDR, setFieldBig(0n, PHB_IODA_AD_TSEL, 9n) | PHB_IODA_AD_AUTOINC);
-    const before = phb.readRegister(PHB_IODA_ADDR);
+    phb.write('PHB_IODA_ADDR', setFieldBig(0n, PHB_IODA_AD_TSEL, 9n) | PHB_IODA_AD_AUTOINC);
+    const before = phb.read('PHB_IODA_ADDR');
     phb.registers();
     phb.registers();
-    expect(phb.readRegister(PHB_IODA_ADDR)).toBe(before);
+    expect(phb.read('PHB_IODA_ADDR')).toBe(before);
   });
 
   it('RTC invalidate ALL empties the RID translation cache', () => {
     const phb = new Phb4(newHost());
     phb.rtc.set(8, 3);
-    phb.writeRegister(PHB_RTC_INVALIDATE, PHB_RTC_INVALIDATE_ALL);
+    phb.write('PHB_RTC_INVALIDATE', PHB_RTC_INVALIDATE_ALL);
     expect(phb.rtc.size).toBe(0);
   });
 });

@@ -2,9 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DmaRequest, FaultRecord } from '@ioasid/core';
 import {
   PHB_DMA_ERROR,
-  PHB_RTC_INVALIDATE,
   PHB_RTC_INVALIDATE_ALL,
-  PHB_TCE_KILL,
   Phb4,
   Phb4Firmware,
   encodeTceKill,
@@ -61,7 +59,7 @@ describe('RID -> PE (RTT in memory, through the RTC)', () => {
     writeRte(host, fw.rttBase, RID, 511); // RTT changed behind the PHB's back
     expect(faultOf(phb.translate(req(0n))).pe).toBe(PE);
     fw.eehFreezeClear(PE);
-    phb.writeRegister(PHB_RTC_INVALIDATE, PHB_RTC_INVALIDATE_ALL);
+    phb.write('PHB_RTC_INVALIDATE', PHB_RTC_INVALIDATE_ALL);
     expect(faultOf(phb.translate(req(0n))).name).toBe('NO_PE');
   });
 });
@@ -152,7 +150,7 @@ describe('TCE cache: filled by walks, cleared only by PHB_TCE_KILL', () => {
     writeBe64(host, table + 8, 0n); // the driver forgot to kill
     expect(phb.translate(req(0x1000n))).toBe(0x7777);
     expect(phb.tceCache.entries(PE)).toBe(1);
-    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'one', pe: PE, dmaAddr: 0x1000n, pageShift: 12 }));
+    phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'one', pe: PE, dmaAddr: 0x1000n, pageShift: 12 }));
     expect(phb.tceCache.entries(PE)).toBe(0);
     expect(faultOf(phb.translate(req(0x1000n))).name).toBe('TCE_INVALID');
   });
@@ -163,21 +161,21 @@ describe('TCE cache: filled by walks, cleared only by PHB_TCE_KILL', () => {
     for (let i = 0; i < 4; i++) writeBe64(host, table + i * 8, BigInt(0x100 + i) * 4096n + 3n);
     for (let i = 0; i < 4; i++) phb.translate(req(BigInt(i) * 4096n));
     expect(phb.tceCache.entries(PE)).toBe(4);
-    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'one', pe: PE + 1, dmaAddr: 0x2000n, pageShift: 12 }));
+    phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'one', pe: PE + 1, dmaAddr: 0x2000n, pageShift: 12 }));
     expect(phb.tceCache.entries(PE)).toBe(4);
-    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'one', pe: PE, dmaAddr: 0x2000n, pageShift: 12 }));
+    phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'one', pe: PE, dmaAddr: 0x2000n, pageShift: 12 }));
     expect(phb.tceCache.entries(PE)).toBe(3);
     // a 64K kill covers the 16 4K pages of the window it names
-    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'one', pe: PE, dmaAddr: 0n, pageShift: 16 }));
+    phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'one', pe: PE, dmaAddr: 0n, pageShift: 16 }));
     expect(phb.tceCache.entries(PE)).toBe(0);
     for (let i = 0; i < 4; i++) phb.translate(req(BigInt(i) * 4096n));
-    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'pe', pe: PE }));
+    phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'pe', pe: PE }));
     expect(phb.tceCache.entries(PE)).toBe(0);
     phb.translate(req(0n));
-    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'all' }));
+    phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'all' }));
     expect(phb.tceCache.entries(PE)).toBe(0);
     // the PHB clears the kind bits once queued (QEMU pnv_phb4_reg_write)
-    expect(phb.readRegister(PHB_TCE_KILL) >> 61n).toBe(0n);
+    expect(phb.read('PHB_TCE_KILL') >> 61n).toBe(0n);
   });
 
   it('firmware page kills become PE kills with the HW560152 workaround, KILL_ONE per page without it', () => {
@@ -207,7 +205,7 @@ describe('bounded caches (direct-mapped models)', () => {
     expect(phb.translate(req(0n, false, rid2))).toBe(0x6000);
     writeBe64(host, table, 0n);
     writeBe64(host, t2, 0n);
-    phb.writeRegister(PHB_TCE_KILL, encodeTceKill({ kind: 'pe', pe: PE }));
+    phb.write('PHB_TCE_KILL', encodeTceKill({ kind: 'pe', pe: PE }));
     expect(phb.tceCache.entries(PE)).toBe(0);
     expect(phb.tceCache.entries(OTHER)).toBe(1);
     expect(phb.translate(req(0n, false, rid2))).toBe(0x6000); // still cached (stale)

@@ -1,6 +1,6 @@
 import type { DeviceDesc, DmaRequest, IommuDomain, TranslateResult } from '@ioasid/core';
 import { FlatIommuDriver } from '@ioasid-example/flat-iommu';
-import { plant } from './register.js';
+import { plant, routeUnitThrough } from './register.js';
 
 /**
  * Bug 4 of issue 15: a PASID-tagged request reaches an address space attached for that PASID on
@@ -8,6 +8,8 @@ import { plant } from './register.js';
  * no entry, so a pdev tagging an mdev's host PASID reaches the mdev's space.
  */
 class GlobalPasidDriver extends FlatIommuDriver {
+  /** The unit's real walk; the bus reaches it through the planted translate below. */
+  private readonly walk = routeUnitThrough(this);
   /** PASID → RIDs it is attached on. */
   private readonly owners = new Map<number, Set<number>>();
 
@@ -28,11 +30,11 @@ class GlobalPasidDriver extends FlatIommuDriver {
 
   override translate(req: DmaRequest): TranslateResult {
     const owners = req.pasid >= 0 ? this.owners.get(req.pasid) : undefined;
-    if (!owners || owners.size === 0 || owners.has(req.rid)) return super.translate(req);
+    if (!owners || owners.size === 0 || owners.has(req.rid)) return this.walk(req);
     const rid = req.rid;
     req.rid = owners.values().next().value as number;
     try {
-      return super.translate(req);
+      return this.walk(req);
     } finally {
       req.rid = rid;
     }

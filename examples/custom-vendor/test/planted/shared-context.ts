@@ -1,6 +1,6 @@
 import type { DeviceDesc, DmaRequest, IommuDomain, TranslateResult } from '@ioasid/core';
 import { FlatIommuDriver } from '@ioasid-example/flat-iommu';
-import { plant } from './register.js';
+import { plant, routeUnitThrough } from './register.js';
 
 /**
  * Bug 3 of issue 15, POWER's shape of it: the hardware cannot tell some devices apart (one PE
@@ -9,6 +9,8 @@ import { plant } from './register.js';
  * attach), so one reaches the address space the other was given.
  */
 class SharedContextDriver extends FlatIommuDriver {
+  /** The unit's real walk; the bus reaches it through the planted translate below. */
+  private readonly walk = routeUnitThrough(this);
   /** Slot → the RID whose context the whole slot uses now. */
   private readonly latest = new Map<number, number>();
 
@@ -23,11 +25,11 @@ class SharedContextDriver extends FlatIommuDriver {
   }
 
   override translate(req: DmaRequest): TranslateResult {
-    if (req.pasid >= 0) return super.translate(req);
+    if (req.pasid >= 0) return this.walk(req);
     const rid = req.rid;
     req.rid = this.latest.get(rid >> 4) ?? rid;
     try {
-      return super.translate(req);
+      return this.walk(req);
     } finally {
       req.rid = rid;
     }

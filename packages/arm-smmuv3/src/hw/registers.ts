@@ -1,4 +1,4 @@
-import { dwField, getFieldBig, setFieldBig, type BitField } from '@ioasid/core';
+import { dwField, fail, getFieldBig, setFieldBig, type BitField } from '@ioasid/core';
 
 /**
  * SMMUv3 registers (SMMUv3 §6.3): offsets and fields as Linux
@@ -117,6 +117,13 @@ export const GBPA = {
   UPDATE: dwField('UPDATE', 0, 31),
 } as const satisfies Record<string, BitField>;
 
+/** IRQ_CTRL: the unit's interrupt enables (GERROR_IRQEN[0], PRIQ_IRQEN[1], EVENTQ_IRQEN[2]). */
+export const IRQ_CTRL = {
+  GERROR_IRQEN: dwField('GERROR_IRQEN', 0, 0),
+  PRIQ_IRQEN: dwField('PRIQ_IRQEN', 0, 1),
+  EVENTQ_IRQEN: dwField('EVENTQ_IRQEN', 0, 2),
+} as const satisfies Record<string, BitField>;
+
 export const GERROR = {
   CMDQ_ERR: dwField('CMDQ_ERR', 0, 0),
   EVENTQ_ABT_ERR: dwField('EVENTQ_ABT_ERR', 0, 2),
@@ -157,6 +164,12 @@ export function regWith(value: bigint, f: BitField, x: number): bigint {
 }
 
 /** Builds a register value from named fields. */
+/** The register an MMIO access by name reaches (EINVAL for a name the SMMU does not have). */
+export function regName(name: string): RegName {
+  if (typeof name !== 'string' || !Object.hasOwn(REG_OFFSET, name)) fail('EINVAL', `SMMUv3 has no register named ${String(name)}`);
+  return name as RegName;
+}
+
 export function regValue<F extends Record<string, BitField>>(fields: F, values: Partial<Record<keyof F, number | boolean>>): bigint {
   let v = 0n;
   for (const [k, x] of Object.entries(values)) {

@@ -16,6 +16,7 @@ import {
   GBPA,
   GERROR,
   IDR5,
+  IRQ_CTRL,
   Q_BASE,
   Q_OVERFLOW,
   REG_OFFSET,
@@ -23,6 +24,7 @@ import {
   STRTAB_BASE_CFG,
   STRTAB_FMT_2LVL,
   regField,
+  regName,
   regWith,
   type RegName,
 } from './registers.js';
@@ -64,6 +66,9 @@ export interface StalledTransaction {
  * host memory. It reads memory and registers only; the driver talks to it through
  * `write(register, value)` as it would through MMIO.
  */
+/** The unit's interrupt lines the driver's handlers are wired to (Linux evtq / priq IRQs). */
+export type SmmuIrq = 'eventq' | 'priq';
+
 export class SmmuV3 implements IommuUnit {
   readonly bus: Bus;
   readonly ids: IdRegisters;
@@ -88,6 +93,10 @@ export class SmmuV3 implements IommuUnit {
   private cmdqRegs: QueueRegs = { addr: 0, log2: 0 };
   private readonly cmdWords = new Uint32Array(CMD_WORDS);
   private readonly sinks: CommandSinks;
+  /** The CPU side of the interrupt lines; the handler learns only which line fired. */
+  private irqHandler: ((line: SmmuIrq) => void) | null = null;
+  /** Lines asserted during the current transaction, signalled when it completes. */
+  private readonly pendingIrqs = new Set<SmmuIrq>();
 
   constructor(host: HostMemory, features: Partial<SmmuFeatures> = {}) {
     this.bus = new Bus(host);
@@ -123,12 +132,22 @@ export class SmmuV3 implements IommuUnit {
     return out;
   }
 
-  read(name: RegName): bigint {
-    return this.regs.get(name)!;
+  /** An MMIO read of one register by its specification name. */
+  read(name: string): bigint {
+    return this.regs.get(regName(name))!;
   }
 
   /** An MMIO write, with the side effects the register has. */
-  write(name: RegName, value: bigint): void {
+  write(name: string, value: bigint): void {
+    this.writeReg(regName(name), value);
+  }
+
+  /** Wires the unit's interrupt lines (event queue, PRI queue) to the driver's handler. */
+  connectIrq(handler: (line: SmmuIrq) => void): void {
+    this.irqHandler = handler;
+  }
+
+  private writeReg(name: RegName, value: bigint): void {
     if (READ_ONLY.has(name)) return;
     switch (name) {
       case 'CR0':
@@ -225,17 +244,35 @@ export class SmmuV3 implements IommuUnit {
       // Overflow: PROD.OVFLG is made to differ from CONS.OVACKFLG.
       const ack = regField(this.regs.get(consReg)!, Q_OVERFLOW);
       this.regs.set(prodReg, regWith(prodV, Q_OVERFLOW, ack ^ 1));
+      this.assertIrq(base);
       return false;
     }
     this.bus.writeWords(q.addr + qIndex(prod, q.log2) * bytes, words);
     this.regs.set(prodReg, (prodV & 0x80000000n) | BigInt(qInc(prod, q.log2)));
+    this.assertIrq(base);
     return true;
+  }
+
+  /** A queue that received an entry (or overflowed) asserts its line when IRQ_CTRL enables it. */
+  private assertIrq(base: RegName): void {
+    const ctrl = this.regs.get('IRQ_CTRL')!;
+    if (base === 'EVENTQ_BASE' && regField(ctrl, IRQ_CTRL.EVENTQ_IRQEN)) this.pendingIrqs.add('eventq');
+    if (base === 'PRIQ_BASE' && regField(ctrl, IRQ_CTRL.PRIQ_IRQEN)) this.pendingIrqs.add('priq');
   }
 
   // ---- translation -------------------------------------------------------------------------
 
   /** The hardware: translate one DMA (DmaRequest) to a host frame or a fault record. */
   translate(req: DmaRequest): TranslateResult {
+    const r = this.translateOne(req);
+    // The asserted lines interrupt the CPU: the driver's handler reads the queues through the registers.
+    const lines = [...this.pendingIrqs];
+    this.pendingIrqs.clear();
+    if (this.irqHandler) for (const line of lines) this.irqHandler(line);
+    return r;
+  }
+
+  private translateOne(req: DmaRequest): TranslateResult {
     const sid = req.rid;
     if (!this.smmuen) {
       if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) {

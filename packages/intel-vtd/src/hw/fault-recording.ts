@@ -1,5 +1,4 @@
-import { getFieldBig, setFieldBig, type FaultRecord } from '@ioasid/core';
-import { faultName } from './fault-reasons.js';
+import { getFieldBig, setFieldBig } from '@ioasid/core';
 import { FRCD_F, FRCD_FI, FRCD_FR, FRCD_PP, FRCD_PV, FRCD_SID, FRCD_T, FSTS_FRI, FSTS_ICE, FSTS_IQE, FSTS_ITE, FSTS_PFO, FSTS_PPF, FSTS_PRO, withField, reg } from './registers.js';
 
 export interface PrimaryFault {
@@ -97,22 +96,6 @@ export class FaultRecording {
   /** Software writes FSTS: PFO, IQE, ICE, ITE and PRO are write-1-to-clear. */
   writeFsts(v: bigint): void {
     for (const b of [FSTS_PFO, FSTS_IQE, FSTS_ICE, FSTS_ITE, FSTS_PRO]) if (reg(v, b)) this.status = withField(this.status, b, 0);
-  }
-
-  /** Register i decoded as a fault record (what the fault interrupt handler reads). */
-  describe(i: number): FaultRecord {
-    const q = this.frcd[i];
-    const code = Number(getFieldBig(q, FRCD_FR));
-    const r: FaultRecord = {
-      rid: Number(getFieldBig(q, FRCD_SID)),
-      iova: getFieldBig(q, FRCD_FI) << 12n,
-      write: getFieldBig(q, FRCD_T) === 0n,
-      code,
-      name: faultName(code) ?? `FR_0x${code.toString(16)}`,
-      frcd: i,
-    };
-    if (getFieldBig(q, FRCD_PP) === 1n) r.pasid = Number(getFieldBig(q, FRCD_PV));
-    return r;
   }
 
   /** FRCD register i as one 128-bit value. */

@@ -1,4 +1,4 @@
-import { getFieldBig, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
+import { fail, getFieldBig, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
 import { flpmForLevels } from '../formats/first-level.js';
 import { CTX_DTE, CTX_FPD, CTX_P, CTX_PASIDDIRPTR, CTX_PDTS, CTX_PRE, CTX_RID_PASID, CTX_RID_PRIV, contextReserved, pasidDirEntries, SM_CONTEXT_ENTRY_BYTES } from '../tables/context-entry.js';
 import { PDE_FPD, PDE_P, PDE_PTP, PASID_DIR_ENTRY_BYTES, pasidDirIndex } from '../tables/pasid-dir.js';
@@ -18,7 +18,7 @@ import { PasidCache, type PasidCacheEntry } from './pasid-cache.js';
 import { PhysBus } from './phys-bus.js';
 import {
   buildCap, buildEcap, CAP_FL1GP, CAP_FL5LP, CAP_SAGAW, CAP_SLLPS, capMgaw, DEFAULT_UNIT_CONFIG, ECAP_FLTS, ECAP_NEST, ECAP_PT,
-  ECAP_SLTS, FSTS_IQE, GCMD_QIE, GCMD_SRTP, GCMD_TE, GSTS_QIES, GSTS_RTPS, GSTS_TES, ICS_IWC, RTADDR_RTA, RTADDR_TTM,
+  ECAP_SLTS, FECTL_IM, FSTS_IQE, GCMD_QIE, GCMD_SRTP, GCMD_TE, GSTS_QIES, GSTS_RTPS, GSTS_TES, ICS_IWC, RTADDR_RTA, RTADDR_TTM,
   TTM_SCALABLE, reg, regBig, withField, type UnitConfig,
 } from './registers.js';
 import { newWalkOut, Walker } from './walker.js';
@@ -49,9 +49,11 @@ export class VtdUnit implements IommuUnit {
   readonly pasidCache = new PasidCache();
   readonly iotlb = new Iotlb();
   readonly devTlb = new DeviceTlb();
-  readonly faults: FaultRecording;
+  private readonly faults: FaultRecording;
   readonly prq: PageRequestQueue;
   readonly iq: InvalidationQueue;
+  /** The unit's interrupt messages (fault event, page request event), as the driver sets them up. */
+  readonly interrupts: { fault?: () => void; pageRequest?: () => void } = {};
   /** Page-group responses delivered to devices. */
   readonly responses: DeliveredResponse[] = [];
   private gsts = 0n;
@@ -88,38 +90,68 @@ export class VtdUnit implements IommuUnit {
 
   // ---- register interface (software side) ------------------------------------------------------
 
+  /** Every readable register by name (no side effect: no VT-d register changes on a read). */
   registers(): Record<string, bigint> {
-    const r: Record<string, bigint> = {
-      CAP_REG: this.cap,
-      ECAP_REG: this.ecap,
-      GSTS_REG: this.gsts,
-      RTADDR_REG: this.rtaddr,
-      FSTS_REG: this.faults.fsts(),
-      FECTL_REG: this.fectl,
-      IQH_REG: this.iq.iqh,
-      IQT_REG: this.iq.iqt,
-      IQA_REG: this.iq.iqa,
-      ICS_REG: this.ics,
-      PQH_REG: this.prq.pqh,
-      PQT_REG: this.prq.pqt,
-      PQA_REG: this.prq.pqa,
-      PRS_REG: this.prq.prs,
-    };
+    const r: Record<string, bigint> = {};
+    for (const name of READABLE) r[name] = this.read(name);
     for (let i = 0; i < this.faults.count; i++) r[`FRCD_REG[${i}]`] = this.faults.value(i);
     return r;
   }
 
-  /** One fault recording register, FRCD_REG[i] (128 bits), as software reads it. */
-  readFrcd(i: number): bigint {
-    return this.faults.value(i);
+  /** MMIO read of one register by its specification name (FRCD_REG[i] is the 128-bit register i). */
+  read(name: string): bigint {
+    const i = frcdIndex(name, this.faults.count);
+    if (i !== null) return this.faults.value(i);
+    switch (name) {
+      case 'CAP_REG': return this.cap;
+      case 'ECAP_REG': return this.ecap;
+      case 'GSTS_REG': return this.gsts;
+      case 'RTADDR_REG': return this.rtaddr;
+      case 'FSTS_REG': return this.faults.fsts();
+      case 'FECTL_REG': return this.fectl;
+      case 'IQH_REG': return this.iq.iqh;
+      case 'IQT_REG': return this.iq.iqt;
+      case 'IQA_REG': return this.iq.iqa;
+      case 'ICS_REG': return this.ics;
+      case 'PQH_REG': return this.prq.pqh;
+      case 'PQT_REG': return this.prq.pqt;
+      case 'PQA_REG': return this.prq.pqa;
+      case 'PRS_REG': return this.prq.prs;
+    }
+    return fail('EINVAL', `VT-d has no readable register ${name}`);
   }
 
-  writeRtaddr(v: bigint): void {
-    this.rtaddr = v;
+  /**
+   * MMIO write of one register by its specification name. GCMD_REG: SRTP latches RTADDR_REG, TE
+   * enables translation, QIE the invalidation queue; IQT_REG rings the queue; FSTS_REG (PFO, IQE,
+   * ICE, ITE, PRO), ICS_REG.IWC, PRS_REG (PPR, PRO) and FRCD_REG[i].F are write-1-to-clear.
+   */
+  write(name: string, v: bigint): void {
+    const i = frcdIndex(name, this.faults.count);
+    if (i !== null) {
+      if ((v >> 127n) & 1n) this.faults.clear(i); // F (Linux writes DMA_FRCD_F to dword 3)
+      return;
+    }
+    switch (name) {
+      case 'RTADDR_REG': this.rtaddr = v; return;
+      case 'GCMD_REG': this.writeGcmd(Number(BigInt.asUintN(32, v)) | 0); return;
+      case 'IQA_REG': this.iq.writeIqa(v); return;
+      case 'IQT_REG': this.iq.writeIqt(v, this.faults.hasStatus(FSTS_IQE)); return;
+      case 'FSTS_REG': this.faults.writeFsts(v); return;
+      case 'FECTL_REG': this.fectl = withField(0n, FECTL_IM, reg(v, FECTL_IM)); return;
+      case 'ICS_REG': if (reg(v, ICS_IWC)) this.ics = withField(this.ics, ICS_IWC, 0); return;
+      case 'PQA_REG':
+        this.prq.pqa = v;
+        this.prq.pqh = 0n;
+        this.prq.pqt = 0n;
+        return;
+      case 'PQH_REG': this.prq.pqh = v; return;
+      case 'PRS_REG': this.prq.writePrs(v); return;
+    }
+    fail('EINVAL', `VT-d has no writable register ${name}`);
   }
 
-  /** GCMD_REG: SRTP latches RTADDR_REG, TE enables translation, QIE enables the invalidation queue. */
-  writeGcmd(v: number): void {
+  private writeGcmd(v: number): void {
     if (v & GCMD_SRTP) {
       this.rootTable = Number(regBig(this.rtaddr, RTADDR_RTA) << 12n);
       this.ttm = reg(this.rtaddr, RTADDR_TTM);
@@ -133,49 +165,27 @@ export class VtdUnit implements IommuUnit {
     this.gsts = withField(this.gsts, GSTS_TES, this.te);
   }
 
-  writeIqa(v: bigint): void {
-    this.iq.writeIqa(v);
-  }
-
-  writeIqt(v: bigint): void {
-    this.iq.writeIqt(v, this.faults.hasStatus(FSTS_IQE));
-  }
-
-  writeFsts(v: bigint): void {
-    this.faults.writeFsts(v);
-  }
-
-  writeIcs(v: bigint): void {
-    if (reg(v, ICS_IWC)) this.ics = withField(this.ics, ICS_IWC, 0);
-  }
-
-  /** Software writes 1 to FRCD[i].F. */
-  clearFault(i: number): void {
-    this.faults.clear(i);
-  }
-
-  writePqa(v: bigint): void {
-    this.prq.pqa = v;
-    this.prq.pqh = 0n;
-    this.prq.pqt = 0n;
-  }
-
-  writePqh(v: bigint): void {
-    this.prq.pqh = v;
-  }
-
-  writePrs(v: bigint): void {
-    this.prq.writePrs(v);
-  }
-
   get translationEnabled(): boolean {
     return this.te;
   }
 
   // ---- the hardware walk ------------------------------------------------------------------------
 
-  /** Translates one request: the host frame of the 4 KiB page, or a fault record (also logged in FRCD). */
+  /**
+   * Translates one request: the host frame of the 4 KiB page, or a fault record (also logged in
+   * FRCD). The fault event of earlier requests (FSTS.PPF, FECTL.IM clear) has been delivered by
+   * the time a device issues this one; a page request raises the page request event at once.
+   */
   translate(req: DmaRequest): TranslateResult {
+    if (this.faults.pendingCount !== 0 && this.interrupts.fault && !reg(this.fectl, FECTL_IM)) this.interrupts.fault();
+    const r = this.walkRequest(req);
+    if (typeof r === 'number' || !r.pageRequest) return r;
+    this.interrupts.pageRequest?.();
+    const { frcd: _f, ...rec } = r;
+    return rec;
+  }
+
+  private walkRequest(req: DmaRequest): TranslateResult {
     if (!this.te) return req.iovaFrame;
     const rid = req.rid;
     const frame = req.iovaFrame;
@@ -404,4 +414,19 @@ function permits(e: TlbEntry, write: boolean, privileged: boolean): boolean {
 
 function outFrame(e: TlbEntry, iovaFrame: number): number {
   return e.frame + (iovaFrame % SIZE_FRAMES[e.sizeIdx]);
+}
+
+/** The registers read() knows besides FRCD_REG[i], in the order registers() lists them. */
+const READABLE = [
+  'CAP_REG', 'ECAP_REG', 'GSTS_REG', 'RTADDR_REG', 'FSTS_REG', 'FECTL_REG', 'IQH_REG', 'IQT_REG', 'IQA_REG', 'ICS_REG',
+  'PQH_REG', 'PQT_REG', 'PQA_REG', 'PRS_REG',
+] as const;
+
+/** The index i of 'FRCD_REG[i]', or null for any other name. */
+function frcdIndex(name: string, count: number): number | null {
+  const m = /^FRCD_REG\[(\d+)\]$/.exec(name);
+  if (!m) return null;
+  const i = Number(m[1]);
+  if (i >= count) fail('EINVAL', `VT-d has ${count} fault recording registers (no ${name})`);
+  return i;
 }

@@ -30,13 +30,22 @@ import {
   PHB_TCE_KILL_ONE,
   PHB_TCE_KILL_PE,
   PHB_TCE_KILL_PENUM,
+  PHB_REGISTER_OFFSET,
+  type PhbRegName,
 } from './registers.js';
 import { RidTranslationCache } from './rid-cache.js';
 import { TceCache } from './tce-cache.js';
 import { decodeTceKill } from './tce-kill.js';
-import { latchTve, translateDma, type LatchedTve } from './walker.js';
+import { latchTve, translateDma, type LatchedTve, type PhbWalkState } from './walker.js';
 
 const U64_MAX = (1n << 64n) - 1n;
+
+function regOffset(name: PhbRegName): number {
+  const offset = PHB_REGISTER_OFFSET[name];
+  if (offset === undefined) throw new Error(`PHB4 has no register ${String(name)}`);
+  return offset;
+}
+
 /** The latch of a zero TVT entry (mode TVE_NO_TRANSLATE). */
 const ZERO_TVE = latchTve(decodeTve(0n));
 /** PHB_TCE_KILL: the kind bits (ALL, PE, ONE are IBM bits 0..2) as a number, and what survives the write. */
@@ -58,7 +67,7 @@ export interface Phb4Options {
  * One PHB4 in IODA3 terms: its register file, the on-chip IODA tables (TVT, PESTA, PESTB), the
  * RID translation cache and the TCE cache. Translation reads only these and host memory.
  */
-export class Phb4 implements IommuUnit {
+export class Phb4 implements IommuUnit, PhbWalkState {
   readonly numPes: number;
   /** skiboot PHB4_RESERVED_PE_NUM: the PE# unmapped RIDs carry in the RTT. */
   readonly reservedPe: number;
@@ -91,12 +100,16 @@ export class Phb4 implements IommuUnit {
 
   // ---- MMIO ------------------------------------------------------------------------------
 
-  readRegister(offset: number): bigint {
+  /** MMIO read by register name (PHB_IODA_DATA0 reads the IODA entry PHB_IODA_ADDR selects). */
+  read(name: PhbRegName): bigint {
+    const offset = regOffset(name);
     if (offset === PHB_IODA_DATA0) return this.iodaAccess(null);
     return this.regs.get(offset) ?? 0n;
   }
 
-  writeRegister(offset: number, value: bigint): void {
+  /** MMIO write by register name, with the side effects the register has (kills, RTC invalidate, IODA). */
+  write(name: PhbRegName, value: bigint): void {
+    const offset = regOffset(name);
     if (value < 0n || value > U64_MAX) value = BigInt.asUintN(64, value);
     switch (offset) {
       case PHB_PHB4_EEH_CAP:

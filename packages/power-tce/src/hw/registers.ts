@@ -57,3 +57,16 @@ export const REGISTER_NAMES: Record<number, string> = {
   [PHB_IODA_DATA0]: 'PHB_IODA_DATA0',
   [PHB_PHB4_EEH_CAP]: 'PHB_PHB4_EEH_CAP',
 };
+
+/** The registers the model implements, by the name MMIO read(name)/write(name, value) take. */
+export type PhbRegName = 'PHB_RTT_BAR' | 'PHB_RTC_INVALIDATE' | 'PHB_TCE_KILL' | 'PHB_IODA_ADDR' | 'PHB_IODA_DATA0' | 'PHB_PHB4_EEH_CAP';
+
+/** Offset of each register name (the inverse of REGISTER_NAMES). */
+export const PHB_REGISTER_OFFSET: Readonly<Record<PhbRegName, number>> = {
+  PHB_RTT_BAR,
+  PHB_RTC_INVALIDATE,
+  PHB_TCE_KILL,
+  PHB_IODA_ADDR,
+  PHB_IODA_DATA0,
+  PHB_PHB4_EEH_CAP,
+};

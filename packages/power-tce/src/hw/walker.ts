@@ -3,8 +3,9 @@ import { TCE_ADDR_HI_MASK, TCE_ADDR_LO_MASK, TCE_PCI_READ, TCE_PCI_WRITE } from 
 import { readRte } from '../tables/rtt.js';
 import { TVE_MAX_LEVELS, type DecodedTve } from '../tables/tve.js';
 import { PHB_DMA_ERROR, type PhbDmaErrorName } from './dma-errors.js';
-import type { Phb4 } from './phb.js';
-import { PHB_RTT_BAR, PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS } from './registers.js';
+import type { RidTranslationCache } from './rid-cache.js';
+import type { TceCache } from './tce-cache.js';
+import { PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS, type PhbRegName } from './registers.js';
 
 /** 4 KiB frames: bus bit 59 is frame bit 47 (SELECT_FRAME, 2^47); bits 63:60 start at frame 2^48. */
 const DMA_FRAME_LIMIT = 2 ** 48;
@@ -89,6 +90,27 @@ export function latchTve(d: DecodedTve): LatchedTve {
 }
 
 /**
+ * What the walk reads of the PHB (and the one thing it does to it, EEH freeze): the on-chip state
+ * and host memory, nothing of the driver. Phb4 implements it; the walk does not know the class.
+ */
+export interface PhbWalkState {
+  readonly mem: HostMemory;
+  readonly numPes: number;
+  readonly reservedPe: number;
+  /** PESTB DMA_STOPPED per PE. */
+  readonly dmaStopped: Uint8Array;
+  readonly tceCache: TceCache;
+  readonly rtc: RidTranslationCache;
+  /** MMIO read by register name (the walk reads PHB_RTT_BAR). */
+  read(name: PhbRegName): bigint;
+  /** Latched TVT entry `index`, and its raw value. */
+  tve(index: number): LatchedTve;
+  tveRaw(index: number): bigint;
+  /** EEH: freeze the PE (PESTA MMIO_FROZEN, PESTB DMA_STOPPED). */
+  freeze(pe: number): void;
+}
+
+/**
  * A DMA through the PHB (as QEMU pnv_phb4_translate_iommu / pnv_phb4_translate_tve walk it):
  * RID → RTT (through the RTC) → PE# → TVE 2·PE + bus bit 59 → window bounds → TCE cache or
  * the TCE levels in memory (each level's base ORed with index·8) → real address.
@@ -97,7 +119,7 @@ export function latchTve(d: DecodedTve): LatchedTve {
  * builds the fault record, and a TCE cache miss to tceMiss, so the per-DMA code stays small.
  * Numeric literals stand for the module constants named beside them (no binding checks per DMA).
  */
-export function translateDma(phb: Phb4, req: DmaRequest): TranslateResult {
+export function translateDma(phb: PhbWalkState, req: DmaRequest): TranslateResult {
   // -2: a PASID-prefixed request, which PHB4 does not accept (no RTC lookup); -1: RTC miss.
   let pe = req.pasid >= 0 ? -2 : phb.rtc.lookup(req.rid);
   if (pe === -1) pe = rttLookup(phb, req.rid);
@@ -129,7 +151,7 @@ export function translateDma(phb: Phb4, req: DmaRequest): TranslateResult {
  * filled into the TCE cache; or -1 at an invalid TCE (walkFault says where; nothing is cached).
  * One level is read here; deeper tables by the walks. Out of line, so the hit path stays small.
  */
-function tceMiss(phb: Phb4, tve: LatchedTve, tveIndex: number, pe: number, page: number): number {
+function tceMiss(phb: PhbWalkState, tve: LatchedTve, tveIndex: number, pe: number, page: number): number {
   // Mode 1 is TVE_ONE_LEVEL.
   const mem = phb.mem;
   const entry =
@@ -153,7 +175,7 @@ function readOneLevel(mem: HostMemory, tve: LatchedTve, page: number): number {
 }
 
 /** The RTC/RTT stage failed: no PE (RTT disabled, PE out of range or reserved) or a frozen PE. */
-function peFault(phb: Phb4, req: DmaRequest, pe: number): FaultRecord {
+function peFault(phb: PhbWalkState, req: DmaRequest, pe: number): FaultRecord {
   if (req.pasid >= 0) return fault(phb, req, -1, 'NO_PE', { detail: 'PHB4 does not accept PASID-prefixed requests' });
   if (pe < 0) return fault(phb, req, -1, 'NO_PE', { detail: 'PHB_RTT_BAR is not enabled' });
   if (pe >= phb.numPes || pe === phb.reservedPe) return fault(phb, req, -1, 'NO_PE', { rte: pe });
@@ -161,7 +183,7 @@ function peFault(phb: Phb4, req: DmaRequest, pe: number): FaultRecord {
 }
 
 /** The bus address is not DMA, its TVE does not translate, or it lies beyond the window. */
-function windowFault(phb: Phb4, req: DmaRequest, pe: number, tveIndex: number): FaultRecord {
+function windowFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number): FaultRecord {
   if (req.iovaFrame >= DMA_FRAME_LIMIT) return fault(phb, req, pe, 'OUT_OF_WINDOW', { detail: 'bus address bits 63:60 are not DMA' });
   const tve = phb.tve(tveIndex);
   if (!tve.translates) return fault(phb, req, pe, 'TVE_INVALID', { tve: tveIndex, tveValue: phb.tveRaw(tveIndex) });
@@ -169,7 +191,7 @@ function windowFault(phb: Phb4, req: DmaRequest, pe: number, tveIndex: number): 
 }
 
 /** The walk met a TCE with neither permission bit (walkFault says where). */
-function tceFault(phb: Phb4, req: DmaRequest, pe: number, tveIndex: number): FaultRecord {
+function tceFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number): FaultRecord {
   return fault(phb, req, pe, 'TCE_INVALID', {
     tve: tveIndex,
     level: walkFault.level,
@@ -178,13 +200,13 @@ function tceFault(phb: Phb4, req: DmaRequest, pe: number, tveIndex: number): Fau
   });
 }
 
-function permissionFault(phb: Phb4, req: DmaRequest, pe: number, tveIndex: number, granted: number): FaultRecord {
+function permissionFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number, granted: number): FaultRecord {
   return fault(phb, req, pe, 'PERMISSION', { tve: tveIndex, tceRead: (granted & TCE_PCI_READ) !== 0, tceWrite: (granted & TCE_PCI_WRITE) !== 0 });
 }
 
 /** RTC miss: the PE# from the RTT in memory (filling the RTC), or -1 when PHB_RTT_BAR is not enabled. */
-function rttLookup(phb: Phb4, rid: number): number {
-  const bar = phb.readRegister(PHB_RTT_BAR);
+function rttLookup(phb: PhbWalkState, rid: number): number {
+  const bar = phb.read('PHB_RTT_BAR');
   if (!(bar & PHB_RTT_BAR_ENABLE)) return -1;
   const pe = readRte(phb.mem, Number(getAddrBig(bar, PHB_RTT_BASE_ADDRESS)), rid);
   phb.rtc.set(rid, pe);
@@ -247,7 +269,7 @@ function invalidTce(level: number, addr: number, hi: number, lo: number): number
   return -1;
 }
 
-function fault(phb: Phb4, req: DmaRequest, pe: number, name: PhbDmaErrorName, extra: Record<string, unknown>): FaultRecord {
+function fault(phb: PhbWalkState, req: DmaRequest, pe: number, name: PhbDmaErrorName, extra: Record<string, unknown>): FaultRecord {
   const rec: FaultRecord = {
     ...extra,
     rid: req.rid,
