@@ -125,6 +125,9 @@ export class SmmuMaster implements StreamState {
       if (rid) {
         hcd.write(0, rid.s1Cd());
         cmds.push([OP.CFGI_CD, { SID: this.sid, SSID: 0, LEAF: 1 }]);
+        // The STE may not change (same CD table), so its ATC flush would not run: the endpoint's
+        // cached non-PASID translations of the old space go now (Linux invalidates the master's ATC on a domain change).
+        if (pasid === undefined && this.k.unit.endpoints.peek(this.sid)?.atsEnabled) cmds.push(atcInv(this.sid, null, 0, 0));
       }
       this.k.cmdq.issue(cmds);
     }
@@ -159,6 +162,7 @@ export class SmmuMaster implements StreamState {
         this.hcd.write(0, next.s1Cd());
       } else this.hcd.clear(0);
       this.k.cmdq.issue([[OP.CFGI_CD, { SID: this.sid, SSID: 0, LEAF: 1 }]]);
+      if (this.k.unit.endpoints.peek(this.sid)?.atsEnabled) this.k.cmdq.issue([atcInv(this.sid, null, 0, 0)]);
     }
     this.rid = next;
     this.installSte();

@@ -115,3 +115,26 @@ describe('kernel-managed IOASIDs attached per PASID (stage 1 STE with a kernel C
     expect(devs[0].dmaRead(0x1000n, 4, { pasid: 2 })).toEqual(m.vmm.read(va, 4));
   });
 });
+
+describe('the RID moving between kernel-managed spaces while PASIDs use CDs (found by the kit: adv-topology, --runs 10000)', () => {
+  it('an ATS endpoint forgets the old space when CD 0 changes though the STE does not', () => {
+    const { m } = smmuMachine();
+    const { fd, devs } = open(m, 'dev1'); // ATS + PRI
+    const [dev] = devs;
+    const parent = fd.alloc({ protocol: 'map' });
+    const va = m.vmm.mmap(8192n);
+    m.vmm.write(va, pattern(0xa, 16));
+    m.vmm.write(va + 4096n, pattern(0xb, 16));
+    fd.mapDma({ ioasid: parent, iova: 0x10_0000n, vaddr: va, size: 4096n });
+    fd.mapDma({ ioasid: parent, iova: 0x20_0000n, vaddr: va + 4096n, size: 4096n });
+    dev.attachIoasid(parent);
+    dev.attachIoasid(parent, { userPasid: 1 }); // a kernel PASID: stage 1 STE, the RID through CD 0
+    expect([...dev.dmaRead(0x10_0000n, 16)]).toEqual([...pattern(0xa, 16)]); // cached in the ATC
+    const child = fd.createNesting({ parent, protocol: 'map' });
+    fd.mapDma({ ioasid: child, iova: 0x10_0000n, vaddr: 0x20_0000n, size: 4096n }); // child IOVA → parent IOVA of page b
+    dev.attachIoasid(child); // the RID moves to the child: CD 0 is rewritten, the STE stays
+    expect([...dev.dmaRead(0x10_0000n, 16)]).toEqual([...pattern(0xb, 16)]);
+    dev.detachIoasid(child); // and back
+    expect([...dev.dmaRead(0x10_0000n, 16)]).toEqual([...pattern(0xa, 16)]);
+  });
+});
