@@ -265,6 +265,7 @@ export class SmmuV3 implements IommuUnit {
   /** The hardware: translate one DMA (DmaRequest) to a host frame or a fault record. */
   translate(req: DmaRequest): TranslateResult {
     const r = this.translateOne(req);
+    if (this.pendingIrqs.size === 0) return r;
     // The asserted lines interrupt the CPU: the driver's handler reads the queues through the registers.
     const lines = [...this.pendingIrqs];
     this.pendingIrqs.clear();
