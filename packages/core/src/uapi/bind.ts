@@ -5,18 +5,14 @@ import type { BindArgs } from './command-args.js';
 import type { FdContext } from './fd-context.js';
 import { ioasidInfo } from './get-info.js';
 import type { IoasidObject } from './ioasid.js';
-import { onlyKeys, pageAligned, plainData } from './validate.js';
+import { pageAligned, plainData } from './validate.js';
 
 /** BIND_PGTABLE / BIND_PASID_TABLE: the binding protocol (there is no UNBIND; FREE unbinds). */
 
 const FIELDS = ['ioasid', 'addr', 'format'] as const;
 
 export function bindPgtable(ctx: FdContext, args: BindArgs): void {
-  const a = ctx.args(args, 'BIND_PGTABLE');
-  const o = ctx.get(a.ioasid);
-  ctx.expect(o, 'user-pgtable', 'BIND_PGTABLE');
-  ctx.groups(o);
-  onlyKeys(a, FIELDS, 'BIND_PGTABLE');
+  const { a, o } = ctx.command(args, 'BIND_PGTABLE', 'user-pgtable', FIELDS);
   const addr = u64(a.addr, 'addr');
   pageAligned(addr, 'addr');
   const format = bindFormat(ctx, o, a.format, 'formats');
@@ -26,11 +22,7 @@ export function bindPgtable(ctx: FdContext, args: BindArgs): void {
 }
 
 export function bindPasidTable(ctx: FdContext, args: BindArgs): void {
-  const a = ctx.args(args, 'BIND_PASID_TABLE');
-  const o = ctx.get(a.ioasid);
-  ctx.expect(o, 'user-pasid-table', 'BIND_PASID_TABLE');
-  ctx.groups(o);
-  onlyKeys(a, FIELDS, 'BIND_PASID_TABLE');
+  const { a, o } = ctx.command(args, 'BIND_PASID_TABLE', 'user-pasid-table', FIELDS);
   const addr = u64(a.addr, 'addr');
   const format = bindFormat(ctx, o, a.format, 'pasidTableFormats');
   if (!o.domain.bindPasidTable) fail('EOPNOTSUPP', `the ${ctx.host.vendor} driver cannot bind PASID tables`);

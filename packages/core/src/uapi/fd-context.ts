@@ -10,7 +10,7 @@ import { IdAllocator } from '../rules/id-allocator.js';
 import type { PasidAllocator } from '../rules/pasid-alloc.js';
 import { SoftwareNesting } from '../nesting/software-nesting.js';
 import type { FdDevice, IoasidObject } from './ioasid.js';
-import { argObject, ioasidArg, show, type Args } from './validate.js';
+import { argObject, ioasidArg, onlyKeys, show, type Args } from './validate.js';
 
 /**
  * IOASID numbers of one fd: 1 … IOASID_LIMIT − 1 (1,048,575 address spaces alive at once; one
@@ -108,4 +108,17 @@ export class FdContext {
   groups(o: IoasidObject): void {
     this.held.checkGroups(o);
   }
+  /**
+   * The common start of a command on one IOASID, in the order of checks (§9): the argument
+   * object, the IOASID (ENOENT), its protocol (EOPNOTSUPP), the group rule (EPERM), its fields.
+   */
+  command(args: unknown, name: string, protocol: Protocol, fields: readonly string[]): { a: Args; o: IoasidObject } {
+    const a = this.args(args, name);
+    const o = this.get(a.ioasid);
+    this.expect(o, protocol, name);
+    this.groups(o);
+    onlyKeys(a, fields, name);
+    return { a, o };
+  }
+
 }

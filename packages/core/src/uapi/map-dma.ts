@@ -9,7 +9,7 @@ import { rangeHolding } from '../rules/ranges.js';
 import type { MapDmaArgs, UnmapDmaArgs } from './command-args.js';
 import type { FdContext } from './fd-context.js';
 import type { IoasidObject } from './ioasid.js';
-import { onlyKeys, optionalBool, U64_END } from './validate.js';
+import { optionalBool, U64_END } from './validate.js';
 
 /** MAP_DMA / UNMAP_DMA on a 'map' IOASID (VFIO type1v2 rules), software-nested children included. */
 
@@ -17,11 +17,7 @@ const MAP_FIELDS = ['ioasid', 'iova', 'vaddr', 'size', 'read', 'write'] as const
 const UNMAP_FIELDS = ['ioasid', 'iova', 'size', 'all'] as const;
 
 export function mapDma(ctx: FdContext, args: MapDmaArgs): void {
-  const a = ctx.args(args, 'MAP_DMA');
-  const o = ctx.get(a.ioasid);
-  ctx.expect(o, 'map', 'MAP_DMA');
-  ctx.groups(o);
-  onlyKeys(a, MAP_FIELDS, 'MAP_DMA');
+  const { a, o } = ctx.command(args, 'MAP_DMA', 'map', MAP_FIELDS);
   const iova = u64(a.iova, 'iova');
   const vaddrName = o.isSoftwareChild ? 'vaddr (parent IOVA)' : 'vaddr';
   const vaddr = u64(a.vaddr, vaddrName);
@@ -82,11 +78,7 @@ export function mapDma(ctx: FdContext, args: MapDmaArgs): void {
 }
 
 export function unmapDma(ctx: FdContext, args: UnmapDmaArgs): bigint {
-  const a = ctx.args(args, 'UNMAP_DMA');
-  const o = ctx.get(a.ioasid);
-  ctx.expect(o, 'map', 'UNMAP_DMA');
-  ctx.groups(o);
-  onlyKeys(a, UNMAP_FIELDS, 'UNMAP_DMA');
+  const { a, o } = ctx.command(args, 'UNMAP_DMA', 'map', UNMAP_FIELDS);
   let victims: DmaMapping[];
   if (optionalBool(a.all, 'all') === true) {
     if ('iova' in a || 'size' in a) fail('EINVAL', 'unmap-all takes no iova or size');
