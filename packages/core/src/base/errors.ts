@@ -41,6 +41,8 @@ export interface FaultRecord {
   write: boolean;
   code: number;
   name: string;
+  /** One line from the vendor's specification saying what the code means. */
+  explain?: string;
   [vendorField: string]: unknown;
 }
 
@@ -49,7 +51,8 @@ export class DmaFault extends Error {
   readonly record: FaultRecord;
   constructor(record: FaultRecord) {
     super(`DMA ${record.write ? 'write' : 'read'} at 0x${record.iova.toString(16)} from RID 0x${record.rid.toString(16)}` +
-      `${record.pasid !== undefined ? ` PASID ${record.pasid}` : ''} blocked: ${record.name} (${record.code})`);
+      `${record.pasid !== undefined ? ` PASID ${record.pasid}` : ''} blocked: ${record.name} (${record.code})` +
+      `${record.explain ? ` — ${record.explain}` : ''}`);
     this.name = 'DmaFault';
     this.record = record;
   }
