@@ -30,4 +30,5 @@ export * from './rules/groups.js';
 export * from './nesting/software-nesting.js';
 export * from './faults/fault-queue.js';
 export * from './hw/bitfield.js';
+export * from './hw/walk-trace.js';
 export * from './machine.js';

@@ -7,6 +7,7 @@ import type { DumpTable, WalkStep } from '../pgtable/engine.js';
 import type { AllocInjector } from '../memory/alloc-injector.js';
 import type { GuestMemory } from '../memory/guest.js';
 import type { PtFormat } from '../pgtable/format.js';
+import type { WalkTrace, WalkTracer } from '../hw/walk-trace.js';
 
 /** What the IOMMU driver knows of a device (its probe data). */
 export interface DeviceDesc {
@@ -77,6 +78,8 @@ export interface LookupView {
   perms?: { read: boolean; write: boolean };
   pageSize?: bigint;
   fault?: string;
+  /** The hardware's own walk for a device attached to the IOASID, when the unit can trace. */
+  trace?: WalkTrace;
 }
 
 export interface DomainRequest {
@@ -139,6 +142,13 @@ export interface IommuUnit {
    * (DESIGN §5). When a unit has it, the bus sends DMA here rather than through the driver.
    */
   translate?(req: DmaRequest): TranslateResult;
+  /**
+   * The same walk `translate` makes for `req`, recording every structure it reads into `tracer`,
+   * with no side effect: no cache is filled, no fault is recorded, no A/D bit is written. With
+   * `caches`, the walk first probes the translation caches the request would consult (without
+   * changing them) and stops at a hit, so a stale entry shows as what the DMA would use.
+   */
+  walk?(req: DmaRequest, tracer: WalkTracer, options?: { caches?: boolean }): TranslateResult;
 }
 
 /** One entry of a guest PASID/CD table the guest kernel writes. */

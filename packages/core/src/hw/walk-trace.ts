@@ -1,0 +1,125 @@
+import type { FaultRecord } from '../base/errors.js';
+
+/** A decoded field's value as a trace shows it. */
+export type TraceFieldValue = bigint | number | boolean | string;
+
+/**
+ * One memory read the hardware made while translating a request: which structure it fetched, as
+ * the vendor's specification names it, from where, what it held and what it meant.
+ */
+export interface TraceRead {
+  /** The structure, by its specification name: 'root entry', 'context entry', 'STE', 'CD', 'TVE', 'PML4E', … */
+  structure: string;
+  /** Which translation the read belongs to: 'first-stage', 'second-stage', 'stage 1', 'stage 2', … */
+  stage?: string;
+  /** Page-table level as the vendor specification numbers it (absent for non-table structures). */
+  level?: number;
+  /** Index of the entry in its table or directory. */
+  index?: number;
+  /** Host-physical address of the entry. */
+  addr: bigint;
+  /** The raw 64-bit words read, lowest address first. */
+  raw: bigint[];
+  /** Decoded fields, by their specification names. */
+  fields: Record<string, TraceFieldValue>;
+  /** The field (and value) that decided how the walk went on or why it stopped, e.g. 'P = 0'. */
+  decided?: string;
+  /**
+   * The reads made to find `addr` itself when the structure lives at a guest-physical address
+   * (a nested walk's stage-2 sub-walk for this fetch).
+   */
+  via?: TraceRead[];
+}
+
+/** A translation cache consulted on the way (hit or miss), when the walk used one. */
+export interface TraceCacheProbe {
+  cache: string;
+  hit: boolean;
+}
+
+/** The whole record of one translation, in the order the hardware did it. */
+export interface WalkTrace {
+  /** Reads and cache probes in order. */
+  events: (TraceRead | TraceCacheProbe)[];
+  /** The output (host-physical) address of the request's byte, when the walk succeeded. */
+  output?: bigint;
+  perms?: { read: boolean; write: boolean };
+  /** Size of the page the output lies in, when the walk reached a leaf. */
+  pageSize?: bigint;
+  /** The fault the request met, as the hardware would report it (not recorded anywhere). */
+  fault?: FaultRecord;
+  /** True when the trace stopped recording at its bound (a hostile structure). */
+  truncated?: boolean;
+}
+
+export function isTraceRead(e: TraceRead | TraceCacheProbe): e is TraceRead {
+  return (e as TraceRead).addr !== undefined;
+}
+
+/** Most reads one trace keeps (a bounded view of guest-controlled memory, DESIGN §7). */
+export const TRACE_READ_LIMIT = 4096;
+
+/**
+ * Collects a trace. The hardware side calls `read` for every structure it fetches while a tracer
+ * is attached (and `probe` for each cache it consults); `begin`/`end` bracket the sub-walk that
+ * locates one guest-physical fetch, whose reads then appear under the next `read`'s `via`.
+ * The walk ends with `succeed` or `fail`.
+ */
+export class WalkTracer {
+  readonly trace: WalkTrace = { events: [] };
+  private count = 0;
+  private sub: TraceRead[] | undefined;
+  private pendingVia: TraceRead[] | undefined;
+
+  read(r: TraceRead): void {
+    if (this.count >= TRACE_READ_LIMIT) {
+      this.trace.truncated = true;
+      return;
+    }
+    this.count++;
+    if (this.sub) {
+      this.sub.push(r);
+      return;
+    }
+    if (this.pendingVia) {
+      r.via = this.pendingVia;
+      this.pendingVia = undefined;
+    }
+    this.trace.events.push(r);
+  }
+
+  probe(cache: string, hit: boolean): void {
+    if (!this.sub) this.trace.events.push({ cache, hit });
+  }
+
+  /** Starts the sub-walk that finds a guest-physical address; its reads go under the next read. */
+  begin(): void {
+    this.flushVia();
+    this.sub = [];
+  }
+
+  end(): void {
+    if (this.sub?.length) this.pendingVia = this.sub;
+    this.sub = undefined;
+  }
+
+  succeed(output: bigint, perms: { read: boolean; write: boolean }, pageSize?: bigint): void {
+    this.end();
+    this.flushVia();
+    this.trace.output = output;
+    this.trace.perms = perms;
+    if (pageSize !== undefined) this.trace.pageSize = pageSize;
+  }
+
+  fail(fault: FaultRecord): void {
+    this.end();
+    this.flushVia();
+    this.trace.fault = fault;
+  }
+
+  /** A sub-walk that ended the translation (a stage-2 fault) shows its reads at the top. */
+  private flushVia(): void {
+    if (this.pendingVia) this.trace.events.push(...this.pendingVia);
+    this.pendingVia = undefined;
+  }
+}
