@@ -43,6 +43,11 @@ export interface DmaRequest {
   iovaFrame: number;
   write: boolean;
   privileged: boolean;
+  /**
+   * PCIe AT = translated: `iovaFrame` is already a host frame the endpoint took from its own
+   * ATS cache. A unit that does not accept translated requests from this requester must block it.
+   */
+  translated?: boolean;
 }
 
 /** Host frame of the page, or the vendor's fault record. */
