@@ -5,7 +5,7 @@ import { StreamTable } from './tables/stream-table.js';
 import { SH_ISH } from './tables/ste.js';
 import { SmmuV3 } from './hw/smmu.js';
 import { DEFAULT_FEATURES, capsFromIdRegisters, type IdCaps, type SmmuFeatures } from './hw/features.js';
-import { CR0, CR1, IRQ_CTRL, CR1_CACHE_WB, STRTAB_BASE, STRTAB_BASE_CFG, STRTAB_FMT_2LVL, STRTAB_FMT_LINEAR, regValue } from './hw/registers.js';
+import { CR0, CR1, IRQ_CTRL, CR1_CACHE_WB, STRTAB_BASE, STRTAB_BASE_CFG, STRTAB_FMT_2LVL, STRTAB_FMT_LINEAR, regValue, regWith } from './hw/registers.js';
 import { CommandQueue } from './cmdq.js';
 import { EventQueue, PriQueue } from './event-queues.js';
 
@@ -65,9 +65,16 @@ export function resetUnit(host: HostMemory, u: SmmuV3, c: IdCaps, options: SmmuV
   u.write('IRQ_CTRL', regValue(IRQ_CTRL, { GERROR_IRQEN: true, EVENTQ_IRQEN: true, PRIQ_IRQEN: c.pri }));
   u.write('CR0', regValue(CR0, { CMDQEN: true }));
   cmdq.issue([[OP.CFGI_ALL, { RANGE: 31 }], [OP.TLBI_NSNH_ALL, {}]]);
-  const on = { CMDQEN: true, EVENTQEN: true, PRIQEN: c.pri };
-  u.write('CR0', regValue(CR0, on));
-  u.write('CR0', regValue(CR0, { ...on, SMMUEN: true }));
+  // As Linux arm_smmu_device_reset: the event queue, the PRI queue (ARM_SMMU_FEAT_PRI), ATS
+  // checking of Translated traffic (ARM_SMMU_FEAT_ATS, from IDR0.ATS), then translation.
+  let on = regValue(CR0, { CMDQEN: true, EVENTQEN: true });
+  u.write('CR0', on);
+  for (const [has, f] of [[c.pri, CR0.PRIQEN], [c.ats, CR0.ATSCHK]] as const) {
+    if (!has) continue;
+    on = regWith(on, f, 1);
+    u.write('CR0', on);
+  }
+  u.write('CR0', regWith(on, CR0.SMMUEN, 1));
   return { strtab, cmdq, evtq, priq };
 }
 

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { setAddr, setField, type FaultRecord } from '@ioasid/core';
 import {
   CdTable,
+  ABORT_MEANING,
   EVENT,
+  EVENT_MEANING,
   OP,
   Q_BASE,
   STRTAB_BASE,
@@ -39,6 +41,9 @@ function expectEvent(b: Bare, r: number | FaultRecord, name: string, fields: Rec
   expect(rec.name).toBe(name);
   expect(rec.code).toBe(EVENT[name as keyof typeof EVENT]);
   expect(rec.recorded).toBe(true);
+  // Every event the unit records explains itself in one line (SMMUv3 §7.3 event descriptions).
+  expect(rec.explain).toBe(EVENT_MEANING[name as keyof typeof EVENT]);
+  expect(rec.explain).not.toBe('');
   const ev = b.events();
   expect(ev).toHaveLength(1);
   expect(ev[0]).toMatchObject({ TYPE: rec.code, SID: rec.sid as number, ...fields });
@@ -200,6 +205,13 @@ describe('every modelled event is reachable and written to the event queue in me
     const d = bareUnit();
     s1Stream(d, { cd: { EPD0: 1 } });
     expectEvent(d, d.dma(8, 0x1000), 'F_TRANSLATION');
+  });
+
+  it('InputAddr is the full byte address the request carried, not its page (SMMUv3 §7.3: InputAddr[63:0]; QEMU smmuv3_translate passes the whole address to EVT_SET_ADDR)', () => {
+    const b = bareUnit();
+    s1Stream(b);
+    const rec = expectEvent(b, b.dma(8, 0x2a34), 'F_TRANSLATION', { ADDR: 0x2a34n });
+    expect(rec.iova).toBe(0x2a34n);
   });
 
   it('F_ADDR_SIZE: a leaf output address beyond CD.IPS', () => {

@@ -13,6 +13,7 @@ import {
   lpaeStage1Format,
   lpaeStage2Format,
   regValue,
+  regWith,
   type CmdFields,
   type LpaeFormat,
   type S2Table,
@@ -58,8 +59,14 @@ export function bareUnit(features: Partial<SmmuFeatures> = {}) {
       }
       unit.write('CMDQ_PROD', BigInt(prod));
     },
-    dma(sid: number, iova: number, opts: { pasid?: number; write?: boolean; privileged?: boolean } = {}): number | FaultRecord {
-      return unit.translate({ rid: sid, pasid: opts.pasid ?? -1, iovaFrame: Math.floor(iova / 4096), write: !!opts.write, privileged: !!opts.privileged });
+    /** One request; `translated` marks it PCIe AT = Translated (the address came from the endpoint's ATC). */
+    dma(sid: number, iova: number, opts: { pasid?: number; write?: boolean; privileged?: boolean; translated?: boolean } = {}): number | FaultRecord {
+      const req = { rid: sid, pasid: opts.pasid ?? -1, iovaFrame: Math.floor(iova / 4096), offset: iova % 4096, write: !!opts.write, privileged: !!opts.privileged };
+      return unit.translate(opts.translated ? { ...req, translated: true } : req);
+    },
+    /** Rewrites CR0 with ATSCHK set or clear, the other enables unchanged. */
+    atschk(on: boolean) {
+      unit.write('CR0', regWith(unit.read('CR0'), CR0.ATSCHK, on ? 1 : 0));
     },
     /** Events written since the last call, decoded from queue memory (the test consumes them). */
     events() {

@@ -54,6 +54,19 @@ describe('finding 1: a DMA at any 64-bit IOVA is translated or blocked with the 
     expect([EVT.ADDR.dw, EVT.ADDR.lo, EVT.ADDR.width]).toEqual([2, 0, 64]);
   });
 
+  it('a DMA at an unaligned address reports that byte address in the record and in the event queue (SMMUv3 §7.3 InputAddr)', () => {
+    const { m } = smmuMachine();
+    const { fd, devs } = open(m, 'dev0');
+    devs[0].attachIoasid(fd.alloc({ protocol: 'map' }));
+    const before = Number(m.iommu.registers().EVENTQ_PROD & 0xfffffn);
+    const rec = dma(devs[0], 0x4000_1234n);
+    expect(rec).toMatchObject({ name: 'F_TRANSLATION', iova: 0x4000_1234n });
+    const base = Number(m.iommu.registers().EVENTQ_BASE & 0xffff_ffff_ffc0n);
+    const w = new Uint32Array(8);
+    for (let k = 0; k < 8; k++) w[k] = m.hostMemory.u32(base + before * 32 + 4 * k);
+    expect(decodeEvent(w).ADDR).toBe(0x4000_1234n);
+  });
+
   /**
    * One machine with a device on each kind of route: a stage 2 map domain; kernel-managed spaces
    * on the StreamID and a PASID (stage 1 STE through the stage 1 copies); a user stage 1 table at
@@ -127,14 +140,14 @@ describe('finding 1: a DMA at any 64-bit IOVA is translated or blocked with the 
           expect(iova < 1n << 48n).toBe(true); // nothing is mapped above 2^48
           continue;
         }
-        expect(r.iova).toBe(iova & ~0xfffn);
+        expect(r.iova).toBe(iova); // InputAddr[63:0]: the byte the request carried (SMMUv3 §7.3)
         expect(r.name === 'ABORT' || r.name in EVENT).toBe(true);
         if (iova >= 1n << 48n) expect(r).toMatchObject(BEYOND[dev.name](pasid));
         if (r.recorded) {
           // The event queue holds the record with the whole 64-bit input address.
           const e = drv.evtq.log.at(-1)!;
           expect(e.TYPE).toBe(r.code);
-          if (r.code >= EVENT.F_TRANSLATION) expect(e.ADDR).toBe(iova & ~0xfffn);
+          if (r.code >= EVENT.F_TRANSLATION) expect(e.ADDR).toBe(iova);
         }
       }
     }
@@ -314,7 +327,8 @@ describe('finding 1 and 2 keep the rules: only IoasidError and DmaFault leave th
       }
     })();
     expect(e).toBeInstanceOf(DmaFault);
-    expect((e as DmaFault).record.iova).toBe(U64 - 4096n);
+    // The record holds the first byte of the request (InputAddr[63:0]), not its page.
+    expect((e as DmaFault).record.iova).toBe(U64 - 4n);
     expect(() => fd.invalidateCache({ ioasid: 1, iova: U64, size: 1n })).toThrow(IoasidError);
   });
 

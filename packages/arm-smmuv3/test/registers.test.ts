@@ -82,9 +82,9 @@ describe('the default unit after the driver reset', () => {
     expect(r.IDR3).toBe(0x400n);
     expect(r.IDR5).toBe(0x0020_0075n);
   });
-  it('CR0 = SMMUEN|EVTQEN|PRIQEN|CMDQEN and CR0ACK mirrors it', () => {
-    expect(r.CR0).toBe(0xfn);
-    expect(r.CR0ACK).toBe(0xfn);
+  it('CR0 = SMMUEN|EVTQEN|PRIQEN|CMDQEN|ATSCHK (Linux arm_smmu_device_reset with IDR0.ATS) and CR0ACK mirrors it', () => {
+    expect(r.CR0).toBe(0x1fn);
+    expect(r.CR0ACK).toBe(0x1fn);
   });
   it('STRTAB_BASE = RA | the stream table address; STRTAB_BASE_CFG = FMT 2-level, SPLIT 8, LOG2SIZE 16', () => {
     expect(bits(r.STRTAB_BASE, 62, 62)).toBe(1);

@@ -135,7 +135,7 @@ export class Machine implements FdHost, DeviceHost {
   }
 
   /** One request object reused by every DMA: the bus model is synchronous. */
-  private readonly request: DmaRequest = { rid: 0, pasid: -1, iovaFrame: 0, write: false, privileged: false };
+  private readonly request: DmaRequest = { rid: 0, pasid: -1, iovaFrame: 0, offset: 0, write: false, privileged: false };
 
   /**
    * A DMA on the bus: translated page by page by the IOMMU model; bytes move through host
@@ -156,6 +156,7 @@ export class Machine implements FdHost, DeviceHost {
     while (off < length) {
       const n = Math.min(length - off, PAGE_SIZE - within);
       req.iovaFrame = frame;
+      req.offset = within;
       const r = this.hw.translate(req);
       if (typeof r !== 'number') this.raise(dev, r);
       if (write) mem.writeFrom(r * PAGE_SIZE + within, buf, off, n);

@@ -1,10 +1,5 @@
 import {
   fail,
-  PROT_READ,
-  PROT_WRITE,
-  ptDumpBounded,
-  ptLookupView,
-  RadixPageTable,
   type DeviceDesc,
   type DomainDump,
   type HostMemory,
@@ -13,77 +8,78 @@ import {
   type IovaRange,
   type LookupView,
   type PhysRuns,
+  type RadixPageTable,
 } from '@ioasid/core';
-import { TceFormat } from './formats/tce.js';
-import { decodeTve, tveIndex } from './tables/tve.js';
+import type { TceFormat } from './formats/tce.js';
+import { decodeTve, TVE_SELECT_SHIFT, tveIndex } from './tables/tve.js';
 import type { WindowGeometry } from './window.js';
-import { checkTveTable, type Phb4Firmware } from './opal.js';
-
-const hex = (v: bigint | number) => `0x${v.toString(16)}`;
-
-/**
- * The most a DUMP examines: 2^22 TCE slots (eight times the default window's one level of 2^19)
- * and 65,536 valid TCEs (256 MiB of 4 KiB IO pages). A DDW of 2^40 bytes fully mapped in 4 KiB
- * pages holds 2^28 TCEs, which would take minutes to decode and no one reads in a dump.
- */
-export const DUMP_READS = 1 << 22;
-export const DUMP_ENTRIES = 1 << 16;
+import type { Phb4Firmware } from './opal.js';
+import { TceWindow } from './tce-window.js';
 
 /**
  * What a window domain needs of the driver that made it (PowerNvIommu implements it): host memory,
- * the firmware calls it makes (TCE kills, reading a TVE back), the PE of a device and the TVE
- * ownership of a PE's windows. The domain knows no more of the driver than this.
+ * the firmware calls it makes (TCE kills, reading a TVE back), the PE of a device and which domain
+ * a PE's TVEs belong to. The domain knows no more of the driver than this.
  */
 export interface TceWindowHost {
   readonly host: HostMemory;
   readonly firmware: Pick<Phb4Firmware, 'tceKill' | 'readTve'>;
   peOf(dev: DeviceDesc): number | undefined;
-  windowOwner(pe: number, select: 0 | 1): TceWindowDomain | null;
-  setWindow(pe: number, domain: TceWindowDomain): void;
-  unsetWindow(pe: number, domain: TceWindowDomain): void;
+  /** The domain whose windows the PE's TVEs hold, or null (the kernel's default window). */
+  peOwner(pe: number): TceWindowDomain | null;
+  /** `domain` now holds devices of the PE and takes its TVEs over. */
+  claimPe(pe: number, domain: TceWindowDomain): void;
+  /** The last device of the PE left `domain`. */
+  releasePe(pe: number, domain: TceWindowDomain): void;
 }
 
 /**
- * A kernel-managed IOASID on POWER: one DMA window (the PE's default 32-bit window or a dynamic DMA
- * window) and its TCE table. Attaching a device points its PE's TVE at this table.
+ * A kernel-managed IOASID on POWER (Linux: a VFIO SPAPR TCE container): one or two DMA windows,
+ * the PE's default 32-bit window and/or a dynamic DMA window, each with its own TCE table. While a
+ * PE is attached, its two TVEs hold exactly these windows (a window the IOASID lacks is a zero TVE).
  */
 export class TceWindowDomain implements IommuDomain {
   readonly protocol = 'map' as const;
-  readonly format: TceFormat;
-  readonly table: RadixPageTable;
+  /** The windows in bus order (the default window first). */
+  readonly windows: readonly TceWindow[];
   /** PE# → names of the devices attached through it. */
   private readonly pes = new Map<number, Set<string>>();
-  private readonly pageFrames: number;
-  private readonly firstFrame: number;
-  /** IO page size, window end and page mask as bigints, computed once (map/unmap check them per call). */
-  readonly pageSize: bigint;
-  private readonly windowEnd: bigint;
-  private readonly pageMask: bigint;
-  private readonly pageShiftBig: bigint;
 
   constructor(
     private readonly iommu: TceWindowHost,
-    readonly window: WindowGeometry,
+    geometries: readonly WindowGeometry[],
   ) {
-    this.format = new TceFormat({ pageShift: window.pageShift, levels: window.levels, levelBits: window.levelBits });
-    const table = RadixPageTable.create(iommu.host, this.format);
+    if (geometries.length === 0) fail('EINVAL', 'an IOASID on POWER needs at least one DMA window');
+    const made: TceWindow[] = [];
     try {
-      checkTveTable(table.rootAddr);
+      for (const g of geometries) made.push(new TceWindow(iommu.host, g));
     } catch (e) {
-      table.destroy();
+      for (const w of made) w.destroy();
       throw e;
     }
-    this.table = table;
-    this.pageFrames = 2 ** (window.pageShift - 12);
-    this.firstFrame = Number(window.busStart >> 12n);
-    this.pageShiftBig = BigInt(window.pageShift);
-    this.pageSize = 1n << this.pageShiftBig;
-    this.pageMask = this.pageSize - 1n;
-    this.windowEnd = window.busStart + window.size;
+    this.windows = made.sort((a, b) => a.select - b.select);
+  }
+
+  /** The window behind TVE 2·PE + `select`, or null when the IOASID has none there. */
+  windowAt(select: 0 | 1): TceWindow | null {
+    return this.windows.find((w) => w.select === select) ?? null;
+  }
+
+  /** The first window's geometry, table and format (the only ones of a one-window IOASID). */
+  get window(): WindowGeometry {
+    return this.windows[0].geometry;
+  }
+
+  get table(): RadixPageTable {
+    return this.windows[0].table;
   }
 
   get tableAddr(): bigint {
-    return this.table.rootAddr;
+    return this.windows[0].tableAddr;
+  }
+
+  get format(): TceFormat {
+    return this.windows[0].format;
   }
 
   get attachedPes(): number[] {
@@ -91,15 +87,15 @@ export class TceWindowDomain implements IommuDomain {
   }
 
   get label(): string {
-    const w = this.window;
-    return `${w.kind === 'default' ? 'default 32-bit window' : 'dynamic DMA window'} ${hex(w.busStart)}..${hex(w.busStart + w.size - 1n)}`;
+    return this.windows.map((w) => w.label).join(' and ');
   }
 
   info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
-    return { pageSizes: [this.pageSize], permittedRanges: [{ start: this.window.busStart, last: this.window.busStart + this.window.size - 1n }] };
+    const sizes = [...new Set(this.windows.map((w) => w.pageSize))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return { pageSizes: sizes, permittedRanges: this.windows.map((w) => w.range) };
   }
 
-  /** Attaching makes this window valid in the PE's TVT, so maps made before the attach stay reachable. */
+  /** Attaching makes these windows valid in the PE's TVT, so maps made before the attach stay reachable. */
   permittedAfterAttach(): IovaRange[] {
     return this.info().permittedRanges;
   }
@@ -120,8 +116,8 @@ export class TceWindowDomain implements IommuDomain {
       devs = new Set();
       this.pes.set(pe, devs);
     }
-    // The PE is the IOMMU group: its TVE follows the latest attach, as a group attach does.
-    if (this.iommu.windowOwner(pe, this.window.select) !== this) this.iommu.setWindow(pe, this);
+    // The PE is the IOMMU group: its TVEs follow the latest attach, as a group attach does.
+    if (this.iommu.peOwner(pe) !== this) this.iommu.claimPe(pe, this);
     devs.add(dev.name);
   }
 
@@ -131,7 +127,7 @@ export class TceWindowDomain implements IommuDomain {
     const devs = this.pes.get(pe);
     if (!devs || !devs.delete(dev.name) || devs.size > 0) return;
     this.pes.delete(pe);
-    this.iommu.unsetWindow(pe, this);
+    this.iommu.releasePe(pe, this);
   }
 
   /** The driver dropped the PE (its last device was released while still attached). */
@@ -139,48 +135,29 @@ export class TceWindowDomain implements IommuDomain {
     this.pes.delete(pe);
   }
 
-  /** Window-relative first frame and frame count of [iova, iova+size), or EINVAL naming the window. */
-  private frames(iova: bigint, size: bigint, what: string): [number, number] {
-    if (size <= 0n) fail('EINVAL', `${what}: size must be positive`);
-    if (iova < this.window.busStart || iova + size > this.windowEnd) {
-      fail('EINVAL', `${what} ${hex(iova)}+${hex(size)} is outside the ${this.label}`);
-    }
-    const mask = this.pageMask;
-    if ((iova & mask) !== 0n || (size & mask) !== 0n) {
-      fail('EINVAL', `${what} ${hex(iova)}+${hex(size)} is not aligned to the ${hex(this.pageSize)} IO page size of the ${this.label}`);
-    }
-    return [Number(iova >> 12n) - this.firstFrame, Number(size >> 12n)];
+  /** The window [iova, iova+size) belongs to; else the one its bus bit 59 selects, which refuses it naming itself. */
+  private windowFor(iova: bigint, size: bigint): TceWindow {
+    const sel = iova >= 0n && (iova >> BigInt(TVE_SELECT_SHIFT)) === 1n ? 1 : 0;
+    return this.windows.find((w) => w.holds(iova, size)) ?? this.windowAt(sel) ?? this.windows[0];
   }
 
   map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
-    const [first, frames] = this.frames(iova, size, 'map');
-    if ((prot & (PROT_READ | PROT_WRITE)) === 0) fail('EINVAL', 'map: a TCE needs read or write permission');
-    const pf = this.pageFrames;
-    if (pf > 1) {
-      // Each IO page must be one naturally aligned, physically contiguous host range
-      // (Linux tce_iommu_build refuses with EPERM when the host page is smaller: tce_page_is_contained).
-      for (let i = 0; i < frames; i += pf) {
-        const f = phys.frame(i);
-        if (f % pf !== 0 || phys.run(i) < pf) {
-          fail('EPERM', `map ${hex(iova + BigInt(i) * 4096n)}: host memory at ${hex(BigInt(f) * 4096n)} is not a contiguous, aligned ${hex(this.pageSize)} page; back it with huge pages`);
-        }
-      }
-    }
-    this.table.map(first, frames, phys, prot);
-    this.kill(iova, size);
+    const w = this.windowFor(iova, size);
+    w.map(iova, size, phys, prot);
+    this.kill(w, iova, size);
   }
 
   unmap(iova: bigint, size: bigint): void {
-    const [first, frames] = this.frames(iova, size, 'unmap');
-    this.table.unmap(first, frames);
-    this.kill(iova, size);
+    const w = this.windowFor(iova, size);
+    w.unmap(iova, size);
+    this.kill(w, iova, size);
   }
 
   /** pnv_pci_ioda2_tce_invalidate: a page kill for every PE using the table. */
-  private kill(iova: bigint, size: bigint): void {
+  private kill(w: TceWindow, iova: bigint, size: bigint): void {
     if (this.pes.size === 0) return;
-    const npages = Number(size >> this.pageShiftBig);
-    for (const pe of this.pes.keys()) this.iommu.firmware.tceKill('pages', pe, this.pageSize, iova, npages);
+    const npages = Number(size >> w.pageShiftBig);
+    for (const pe of this.pes.keys()) this.iommu.firmware.tceKill('pages', pe, w.pageSize, iova, npages);
   }
 
   invalidate(req: InvalidateRequest): void {
@@ -188,48 +165,37 @@ export class TceWindowDomain implements IommuDomain {
       for (const pe of this.pes.keys()) this.iommu.firmware.tceKill('pe', pe, 0n, 0n, 0);
       return;
     }
-    const w = this.window;
-    const lo = req.iova > w.busStart ? req.iova : w.busStart;
-    const end = req.iova + req.size < w.busStart + w.size ? req.iova + req.size : w.busStart + w.size;
-    if (end <= lo) return;
-    const mask = this.pageSize - 1n;
-    const start = lo & ~mask;
-    this.kill(start, ((end + mask) & ~mask) - start);
+    for (const w of this.windows) {
+      const part = w.clip(req.iova, req.size);
+      if (part) this.kill(w, part.start, part.size);
+    }
   }
 
-  /** The TCE table as memory holds it, within DUMP_READS / DUMP_ENTRIES; `context.truncated` says whether it stopped early. */
+  /** Each window's TCE table as memory holds it (a second window as a child); `context.truncated` says whether a dump stopped early. */
   dump(): DomainDump {
-    const w = this.window;
-    const context: Record<string, unknown> = {
-      window: { start: w.busStart, last: w.busStart + w.size - 1n, pageSize: this.pageSize, levels: w.levels, levelSize: w.tableSize },
-      attachedPes: this.attachedPes,
-    };
+    const [first, ...rest] = this.windows.map((w) => this.dumpWindow(w));
+    return rest.length ? { ...first, children: rest } : first;
+  }
+
+  private dumpWindow(w: TceWindow): DomainDump {
+    const context: Record<string, unknown> = { window: w.describe(), attachedPes: this.attachedPes };
     const pe = this.attachedPes[0];
     if (pe !== undefined) {
       const n = tveIndex(pe, w.select);
-      const tve = decodeTve(this.iommu.firmware.readTve(n));
-      context[`TVT[${n}]`] = tve;
+      context[`TVT[${n}]`] = decodeTve(this.iommu.firmware.readTve(n));
     }
-    const { root, truncated } = ptDumpBounded(this.table, { reads: DUMP_READS, entries: DUMP_ENTRIES }, w.busStart);
+    const { root, truncated } = w.dumpTable();
     context.truncated = truncated;
-    return {
-      title: `tce window ${w.select} (${this.label})`,
-      inputBase: w.busStart,
-      format: this.format.name,
-      root,
-      context,
-    };
+    return { title: `tce window ${w.select} (${w.label})`, inputBase: w.geometry.busStart, format: w.format.name, root, context };
   }
 
   lookup(iova: bigint): LookupView {
-    const w = this.window;
-    if (iova < w.busStart || iova >= w.busStart + w.size) return { iova, steps: [], output: null, fault: 'OUT_OF_WINDOW' };
-    return ptLookupView(this.table, iova, { inputBase: w.busStart, unmapped: () => 'TCE_INVALID' });
+    const w = this.windows.find((x) => x.holds(iova, 1n));
+    return w ? w.lookup(iova) : { iova, steps: [], output: null, fault: 'OUT_OF_WINDOW' };
   }
 
   destroy(): void {
     if (this.pes.size > 0) fail('EBUSY', `the ${this.label} is still attached to PE#${this.attachedPes.join(', PE#')}`);
-    this.table.destroy();
+    for (const w of this.windows) w.destroy();
   }
-
 }

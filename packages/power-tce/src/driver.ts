@@ -19,7 +19,7 @@ import { PeAllocator } from './pe-alloc.js';
 import { TceWindowDomain, type TceWindowHost } from './domain.js';
 import { readRte } from './tables/rtt.js';
 import { DDW_BUS_BASE, decodeTve, tveIndex } from './tables/tve.js';
-import { defaultWindow, dynamicWindow, type WindowGeometry } from './window.js';
+import { defaultWindow, windowsOf, type WindowGeometry } from './window.js';
 
 export interface PowerNvOptions {
   /** PEs of the PHB (512 by default, QEMU's big PHB4). */
@@ -37,13 +37,13 @@ interface PeState {
   devices: Set<string>;
   /** Devices per RID (an mdev shares its parent's RID). */
   rids: Map<number, number>;
-  /** The kernel's table behind TVE 2·PE while no IOASID owns the default window. */
+  /** The kernel's table behind TVE 2·PE while no IOASID owns the PE. */
   idle: RadixPageTable;
   /**
-   * Domains with devices of this PE attached, per TVE (2·PE default window, 2·PE+1 dynamic window);
-   * the last one owns the TVE. More than one only while a group moves between IOASIDs.
+   * Domains with devices of this PE attached; the last one owns the PE's TVEs. More than one only
+   * while a group moves onto a nested child.
    */
-  holders: [TceWindowDomain[], TceWindowDomain[]];
+  holders: TceWindowDomain[];
 }
 
 /**
@@ -53,7 +53,7 @@ interface PeState {
  */
 export class PowerNvIommu implements IommuDriver, TceWindowHost {
   readonly vendor = 'power-tce';
-  readonly allocFormatKeys = { map: ['window'] } as const; // ALLOC / CREATE_NESTING fields createDomain reads
+  readonly allocFormatKeys = { map: ['window', 'defaultWindow'] } as const; // ALLOC / CREATE_NESTING fields createDomain reads
   readonly unit: Phb4;
   readonly firmware: Phb4Firmware;
   private readonly pes = new Map<number, PeState>();
@@ -83,8 +83,8 @@ export class PowerNvIommu implements IommuDriver, TceWindowHost {
     return this.byDevice.get(dev.name)?.pe;
   }
 
-  windowOwner(pe: number, select: 0 | 1): TceWindowDomain | null {
-    const h = this.pes.get(pe)?.holders[select];
+  peOwner(pe: number): TceWindowDomain | null {
+    const h = this.pes.get(pe)?.holders;
     return h && h.length > 0 ? h[h.length - 1] : null;
   }
 
@@ -106,7 +106,7 @@ export class PowerNvIommu implements IommuDriver, TceWindowHost {
         throw e;
       }
       const pe = this.peNumbers.alloc(dev.name);
-      st = { pe, group: dev.group, devices: new Set(), rids: new Map(), idle, holders: [[], []] };
+      st = { pe, group: dev.group, devices: new Set(), rids: new Map(), idle, holders: [] };
       this.pes.set(pe, st);
       this.peByGroup.set(dev.group, st);
       this.programWindow(pe, this.idleWindow, idle.rootAddr);
@@ -134,7 +134,7 @@ export class PowerNvIommu implements IommuDriver, TceWindowHost {
       this.firmware.setPe(st.pe, dev.rid, false);
     }
     if (st.devices.size > 0) return;
-    for (const h of st.holders) for (const d of h) d.forgetPe(st.pe);
+    for (const d of st.holders) d.forgetPe(st.pe);
     this.firmware.mapPeDmaWindow(st.pe, tveIndex(st.pe, 0), 0, 0n, 0n, 0n);
     this.firmware.mapPeDmaWindow(st.pe, tveIndex(st.pe, 1), 0, 0n, 0n, 0n);
     this.firmware.tceKill('pe', st.pe, 0n, 0n, 0);
@@ -151,34 +151,44 @@ export class PowerNvIommu implements IommuDriver, TceWindowHost {
     this.firmware.tceKill('pe', pe, 0n, 0n, 0);
   }
 
-  setWindow(pe: number, domain: TceWindowDomain): void {
-    const h = this.pes.get(pe)!.holders[domain.window.select];
-    if (h.includes(domain)) h.splice(h.indexOf(domain), 1);
-    h.push(domain);
-    this.programWindow(pe, domain.window, domain.tableAddr);
+  /** pnv_pci_ioda2_unset_window: a zero TVE through OPAL, then a PE kill (only for a TVE that is set). */
+  private unsetWindow(pe: number, select: 0 | 1): void {
+    const n = tveIndex(pe, select);
+    if (this.firmware.readTve(n) === 0n) return;
+    this.firmware.mapPeDmaWindow(pe, n, 0, 0n, 0n, 0n);
+    this.firmware.tceKill('pe', pe, 0n, 0n, 0);
   }
 
   /**
-   * The last device of the PE left `domain`: the TVE goes to the domain still holding devices of
-   * the PE, else the default window goes back to the kernel's table and a dynamic window is removed.
+   * The PE's two TVEs hold exactly the owner's windows (VFIO's take_ownership removes the kernel's
+   * default window, then sets each window of the container), or, with no owner, the kernel's
+   * default window alone (release_ownership).
    */
-  unsetWindow(pe: number, domain: TceWindowDomain): void {
-    const st = this.pes.get(pe);
-    const sel = domain.window.select;
-    if (!st || !st.holders[sel].includes(domain)) return;
-    const h = st.holders[sel];
-    const owned = h[h.length - 1] === domain;
-    h.splice(h.indexOf(domain), 1);
-    if (!owned) return;
-    if (h.length > 0) {
-      const next = h[h.length - 1];
-      this.programWindow(pe, next.window, next.tableAddr);
-    } else if (sel === 0) {
-      this.programWindow(pe, this.idleWindow, st.idle.rootAddr);
-    } else {
-      this.firmware.mapPeDmaWindow(pe, tveIndex(pe, 1), 0, 0n, 0n, 0n);
-      this.firmware.tceKill('pe', pe, 0n, 0n, 0);
+  private programPe(st: PeState): void {
+    const owner = this.peOwner(st.pe);
+    for (const sel of [0, 1] as const) {
+      const w = owner ? owner.windowAt(sel) : null;
+      if (w) this.programWindow(st.pe, w.geometry, w.tableAddr);
+      else if (!owner && sel === 0) this.programWindow(st.pe, this.idleWindow, st.idle.rootAddr);
+      else this.unsetWindow(st.pe, sel);
     }
+  }
+
+  claimPe(pe: number, domain: TceWindowDomain): void {
+    const st = this.pes.get(pe)!;
+    const h = st.holders;
+    if (h.includes(domain)) h.splice(h.indexOf(domain), 1);
+    h.push(domain);
+    this.programPe(st);
+  }
+
+  /** The TVEs go to the domain still holding devices of the PE, else back to the kernel. */
+  releasePe(pe: number, domain: TceWindowDomain): void {
+    const st = this.pes.get(pe);
+    if (!st || !st.holders.includes(domain)) return;
+    const owned = this.peOwner(pe) === domain;
+    st.holders.splice(st.holders.indexOf(domain), 1);
+    if (owned) this.programPe(st);
   }
 
   // ---- uAPI-facing ------------------------------------------------------------------------
@@ -217,8 +227,7 @@ export class PowerNvIommu implements IommuDriver, TceWindowHost {
     if (req.protocol !== 'map' || req.parent) {
       fail('EOPNOTSUPP', `PHB4 has no hardware nesting: protocol '${req.protocol}' is not supported (nesting is done in software; use 'map')`);
     }
-    const window = req.format?.window;
-    return new TceWindowDomain(this, window === undefined ? defaultWindow() : dynamicWindow(window));
+    return new TceWindowDomain(this, windowsOf(req.format ?? {}));
   }
 
   /** The PHB's translation (the bus sends DMA to the unit; this is for callers holding the driver). */

@@ -6,8 +6,10 @@ export * from './formats/tce.js';
 export { tceFormatTestConfigs } from './formats/test-configs.js';
 export * from './tables/rtt.js';
 export * from './tables/tve.js';
+export * from './tables/tve-real.js';
 export * from './hw/registers.js';
 export * from './hw/dma-errors.js';
+export * from './hw/pe-error-state.js';
 export * from './hw/tce-kill.js';
 export * from './hw/tce-cache.js';
 export * from './hw/rid-cache.js';
@@ -15,6 +17,7 @@ export * from './hw/phb.js';
 export { translateDma } from './hw/walker.js';
 export * from './opal.js';
 export * from './window.js';
+export * from './tce-window.js';
 export * from './domain.js';
 export * from './driver.js';
 

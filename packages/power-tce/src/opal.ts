@@ -2,9 +2,11 @@ import { fail, fieldMaskBig, setFieldBig, type HostMemory } from '@ioasid/core';
 import { ilog2 } from './log2.js';
 import type { Phb4 } from './hw/phb.js';
 import {
+  IODA3_TBL_PEEV,
   IODA3_TBL_PESTA,
   IODA3_TBL_PESTB,
   IODA3_TBL_TVT,
+  IODA3_PESTA_MMIO_FROZEN,
   IODA3_PESTB_DMA_STOPPED,
   PHB_IODA_AD_TADR,
   PHB_IODA_AD_TSEL,
@@ -12,9 +14,24 @@ import {
   PHB_RTT_BAR_ENABLE,
   PHB_RTT_BASE_ADDRESS,
 } from './hw/registers.js';
+import { peevBit } from './hw/pe-error-state.js';
 import { encodeTceKill, tceKillSupportsShift } from './hw/tce-kill.js';
 import { fillRtt, RTT_TABLE_FRAMES, writeRte } from './tables/rtt.js';
-import { encodeTve, IODA3_TVT_TABLE_ADDR, PHB4_TCE_PAGE_SHIFTS, TVE_MAX_LEVELS } from './tables/tve.js';
+import { encodeTve, IODA3_TVT_TABLE_ADDR, PHB4_TCE_PAGE_SHIFTS, TVE_MAX_LEVELS, TVE_SELECT_SHIFT } from './tables/tve.js';
+import { encodeRealModeTve, TVE_REAL_MAX_END } from './tables/tve-real.js';
+
+/** opal-api.h OPAL_EEH_STOPPED_*: what opal_pci_eeh_freeze_status reports. */
+export const OPAL_EEH_STOPPED_NOT_FROZEN = 0;
+export const OPAL_EEH_STOPPED_MMIO_FREEZE = 1;
+export const OPAL_EEH_STOPPED_DMA_FREEZE = 2;
+export const OPAL_EEH_STOPPED_MMIO_DMA_FREEZE = 3;
+/** opal-api.h OPAL_EEH_ACTION_CLEAR_FREEZE_*: what opal_pci_eeh_freeze_clear clears. */
+export const OPAL_EEH_ACTION_CLEAR_FREEZE_MMIO = 1;
+export const OPAL_EEH_ACTION_CLEAR_FREEZE_DMA = 2;
+export const OPAL_EEH_ACTION_CLEAR_FREEZE_ALL = 3;
+
+/** Real-mode windows are whole 16 MiB units (phb4_map_pe_dma_window_real). */
+const REAL_ALIGN_MASK = 0xffffffn;
 
 /**
  * The firmware between Linux and the PHB (skiboot hw/phb4.c behind the OPAL calls Linux makes):
@@ -82,6 +99,28 @@ export class Phb4Firmware {
     this.phb.write('PHB_IODA_DATA0', encodeTve({ tableAddr, levels, tableSize, pageShift }));
   }
 
+  /**
+   * opal_pci_map_pe_dma_window_real (phb4_map_pe_dma_window_real): a non-translate TVE for bus
+   * addresses [pciStart, pciStart + size), or a zero TVE when `size` is 0. The start must carry the
+   * window's select bit 59, both must be 16 MiB multiples and the end no higher than 2^50 - 1.
+   * Linux uses it for a kernel DMA bypass; the IOASID driver never does (it would break isolation).
+   */
+  mapPeDmaWindowReal(pe: number, windowId: number, pciStart: bigint, size: bigint): void {
+    if (pe >= this.phb.numPes || windowId >> 1 !== pe) fail('EINVAL', `OPAL_PARAMETER: window ${windowId} is not a TVE of PE#${pe}`);
+    let tve = 0n;
+    if (size !== 0n) {
+      if (pciStart >> BigInt(TVE_SELECT_SHIFT) !== BigInt(windowId & 1)) fail('EINVAL', `OPAL_PARAMETER: start 0x${pciStart.toString(16)} is not in window ${windowId & 1}`);
+      const start = pciStart & ((1n << BigInt(TVE_SELECT_SHIFT)) - 1n);
+      const end = start + size;
+      if ((start & REAL_ALIGN_MASK) !== 0n || (size & REAL_ALIGN_MASK) !== 0n || end > TVE_REAL_MAX_END) {
+        fail('EINVAL', `OPAL_PARAMETER: real-mode window 0x${start.toString(16)}+0x${size.toString(16)}`);
+      }
+      tve = encodeRealModeTve(start, end);
+    }
+    this.iodaSelect(IODA3_TBL_TVT, windowId);
+    this.phb.write('PHB_IODA_DATA0', tve);
+  }
+
   /** opal_pci_tce_kill (phb4_tce_kill). */
   tceKill(kind: 'pages' | 'pe' | 'all', pe: number, tceSize: bigint, dmaAddr: bigint, npages: number): void {
     if (kind === 'pages' && this.hw560152) kind = 'pe';
@@ -99,10 +138,24 @@ export class Phb4Firmware {
     }
   }
 
-  /** opal_pci_eeh_freeze_status: whether DMA of the PE is stopped (PESTB bit 0). */
-  frozen(pe: number): boolean {
+  /**
+   * opal_pci_eeh_freeze_status (phb4_eeh_freeze_status): the PE's PEEV bit first (clear: not
+   * frozen, PESTA/PESTB are not read), then PESTA MMIO_FROZEN and PESTB DMA_STOPPED.
+   */
+  freezeStatus(pe: number): number {
+    this.iodaSelect(IODA3_TBL_PEEV, pe >> 6);
+    if ((this.phb.read('PHB_IODA_DATA0') & peevBit(pe)) === 0n) return OPAL_EEH_STOPPED_NOT_FROZEN;
+    let state = OPAL_EEH_STOPPED_NOT_FROZEN;
+    this.iodaSelect(IODA3_TBL_PESTA, pe);
+    if (this.phb.read('PHB_IODA_DATA0') & IODA3_PESTA_MMIO_FROZEN) state |= OPAL_EEH_STOPPED_MMIO_FREEZE;
     this.iodaSelect(IODA3_TBL_PESTB, pe);
-    return (this.phb.read('PHB_IODA_DATA0') & IODA3_PESTB_DMA_STOPPED) !== 0n;
+    if (this.phb.read('PHB_IODA_DATA0') & IODA3_PESTB_DMA_STOPPED) state |= OPAL_EEH_STOPPED_DMA_FREEZE;
+    return state;
+  }
+
+  /** Whether freezeStatus reports the PE frozen in any way (Linux: anything but NOT_FROZEN). */
+  frozen(pe: number): boolean {
+    return this.freezeStatus(pe) !== OPAL_EEH_STOPPED_NOT_FROZEN;
   }
 
   /** The raw TVT entry `windowId`, read back through PHB_IODA_ADDR / PHB_IODA_DATA0. */
@@ -111,12 +164,20 @@ export class Phb4Firmware {
     return this.phb.read('PHB_IODA_DATA0');
   }
 
-  /** opal_pci_eeh_freeze_clear(OPAL_EEH_ACTION_CLEAR_FREEZE_ALL): zero PESTA and PESTB. */
-  eehFreezeClear(pe: number): void {
-    this.iodaSelect(IODA3_TBL_PESTA, pe);
-    this.phb.write('PHB_IODA_DATA0', 0n);
-    this.iodaSelect(IODA3_TBL_PESTB, pe);
-    this.phb.write('PHB_IODA_DATA0', 0n);
+  /**
+   * opal_pci_eeh_freeze_clear (phb4_eeh_freeze_clear): zero PESTA for the MMIO action, PESTB for
+   * the DMA action. skiboot writes nothing to the PEEV: the PHB drops the PE's bit itself once both
+   * are clear (hw/pe-error-state.ts).
+   */
+  eehFreezeClear(pe: number, action = OPAL_EEH_ACTION_CLEAR_FREEZE_ALL): void {
+    if (action & OPAL_EEH_ACTION_CLEAR_FREEZE_MMIO) {
+      this.iodaSelect(IODA3_TBL_PESTA, pe);
+      this.phb.write('PHB_IODA_DATA0', 0n);
+    }
+    if (action & OPAL_EEH_ACTION_CLEAR_FREEZE_DMA) {
+      this.iodaSelect(IODA3_TBL_PESTB, pe);
+      this.phb.write('PHB_IODA_DATA0', 0n);
+    }
   }
 }
 

@@ -107,6 +107,22 @@ export function dynamicWindow(spec: unknown): WindowGeometry {
   return geo;
 }
 
+/**
+ * The windows ALLOC asks for (VFIO: the windows of a SPAPR TCE container). `window` adds a dynamic
+ * DMA window; `defaultWindow` says whether the default 32-bit window is there too, and defaults to
+ * true without `window` and to false with it. An IOASID with no window at all is EINVAL.
+ */
+export function windowsOf(format: Readonly<Record<string, unknown>>): WindowGeometry[] {
+  const { window, defaultWindow: wantDefault } = format;
+  if (wantDefault !== undefined && typeof wantDefault !== 'boolean') {
+    fail('EINVAL', `defaultWindow must be a boolean (got ${typeof wantDefault})`);
+  }
+  const out: WindowGeometry[] = [];
+  if (wantDefault ?? window === undefined) out.push(defaultWindow());
+  if (window !== undefined) out.push(dynamicWindow(window));
+  if (out.length === 0) fail('EINVAL', 'defaultWindow: false without a window leaves the IOASID no DMA window at all');
+  return out;
+}
 
 /** A bigint argument in a message (hex, sign kept). */
 function show(v: bigint): string {

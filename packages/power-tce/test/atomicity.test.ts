@@ -20,6 +20,14 @@ describe('atomicity under allocation failure', () => {
     expect(iommu.peOf(dev.desc)).toBe(510);
   });
 
+  it('ALLOC of both windows: a failure at the second table gives the first one back', () => {
+    const { m } = powerMachine();
+    const fd = m.openIoasidFd();
+    m.device('dev0').bindIoasidFd(fd);
+    const calls = everyFailure(m, () => fd.alloc({ protocol: 'map', window: { pageSize: 4n * KiB, size: 1n << 40n, levels: 3 }, defaultWindow: true }), () => fd.describe().ioasids);
+    expect(calls).toBeGreaterThan(2);
+  });
+
   it('ALLOC of a multi-level dynamic window and MAP_DMA that grows the table', () => {
     const { m } = powerMachine();
     const fd = m.openIoasidFd();

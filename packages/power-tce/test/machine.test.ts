@@ -204,11 +204,10 @@ describe('dynamic DMA windows', () => {
     // Linux: 24 TCE bits -> 2 levels of 2^12 TCEs (32 KiB); TVE TCE_TABLE_SIZE = 15-11 = 4, IO_PSIZE 64K = 5
     expect(decodeTve(regs['TVT[1021]'])).toMatchObject({ valid: true, levels: 2, tableSizeField: 4, ioPsizeField: 5, windowShift: 40, tableAddr: dom.tableAddr });
     expect(dom.tableAddr % 0x8000n).toBe(0n);
-    // device caps: both windows the PE's TVT holds; the IOASID's GET_INFO only its own
-    expect(dev.getInfo().permittedRanges).toEqual([
-      { start: 0n, last: 2n * GiB - 1n },
-      { start: DDW, last: DDW + (1n << 40n) - 1n },
-    ]);
+    // device caps are the windows the PE's TVT holds: exactly the IOASID's (the kernel's default
+    // window left TVE 2·PE when the PE joined the DDW-only IOASID)
+    expect(dev.getInfo().permittedRanges).toEqual([{ start: DDW, last: DDW + (1n << 40n) - 1n }]);
+    expect(regs['TVT[1020]']).toBeUndefined();
     m.vmm.write(va + 0x12345n, bytes(0xab, 0xcd));
     fd.mapDma({ ioasid: id, iova: DDW + 0x10000000n, vaddr: va, size: 4n * MiB });
     expect([...dev.dmaRead(DDW + 0x10012345n, 2)]).toEqual([0xab, 0xcd]);

@@ -1,14 +1,14 @@
 import { POW2, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
 import { CMD_WORDS, CMD_BYTES } from '../tables/commands.js';
-import { EVENT, EVT, EVT_BYTES, encodeEvent, eventName } from '../tables/events.js';
+import { EVENT, EVT_BYTES, eventName, explainFault } from '../tables/events.js';
 import { PRIQ_BYTES, encodePriq } from '../tables/pri.js';
-import { EATS_TRANS } from '../tables/ste.js';
+import { atcEntry, checkTranslated } from './ats-check.js';
 import { ATC_READ, ATC_WRITE, Endpoints } from './atc.js';
 import { Bus } from './bus.js';
 import { executeCommand, type CommandSinks, type ExecutedCommand } from './command-consumer.js';
+import { busAddress, eventRecord } from './event-record.js';
 import { ConfigCache } from './config-cache.js';
 import { DEFAULT_FEATURES, capsFromIdRegisters, idRegisters, type IdCaps, type IdRegisters, type SmmuFeatures } from './features.js';
-import { permissionFailure } from './lpae-walk.js';
 import { qEmpty, qFull, qInc, qIndex, qMask } from './queue.js';
 import {
   CMDQ_CONS_ERR,
@@ -35,16 +35,6 @@ const READ_ONLY: ReadonlySet<RegName> = new Set(['IDR0', 'IDR1', 'IDR2', 'IDR3',
 const CLASS_NAME = ['CD', 'TT', 'IN'] as const;
 const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ACCESS, EVENT.F_PERMISSION]);
 const EXECUTED_LOG = 512;
-
-/**
- * Bits [lo + width − 1 : lo] of an address, as a record field holds them: the IPA[51:12] and
- * FetchAddr[51:3] fields of an event carry only those bits of the address (SMMUv3 §7.3); a
- * configuration address computed past bit 51 (a pointer near 2^52 plus an index) keeps its
- * full value in the fault record returned with the DmaFault.
- */
-function fieldBits(addr: number, lo: number, width: number): number {
-  return Number((BigInt(Math.floor(addr)) >> BigInt(lo)) & ((1n << BigInt(width)) - 1n));
-}
 
 /** A queue as its *_BASE register places it (LOG2SIZE capped at the IDR1 maximum, as the architecture does). */
 interface QueueRegs {
@@ -85,6 +75,8 @@ export class SmmuV3 implements IommuUnit {
   private readonly walker: Walker;
   private nextStag = 1;
   private smmuen = false;
+  /** CR0.ATSCHK as decoded when CR0 is written (RES0 without IDR0.ATS). */
+  private atschk = false;
   /** STRTAB_BASE(_CFG) decoded when written (they only change while SMMUEN is 0). */
   private strtabRegs: StreamTableRegs = { base: 0, twoLevel: false, log2size: 0, split: 0 };
   private readonly stallMax: number;
@@ -154,6 +146,7 @@ export class SmmuV3 implements IommuUnit {
         this.regs.set('CR0', value);
         this.regs.set('CR0ACK', value);
         this.smmuen = regField(value, CR0.SMMUEN) === 1;
+        this.atschk = this.caps.ats && regField(value, CR0.ATSCHK) === 1;
         this.cmdqen = regField(value, CR0.CMDQEN) === 1;
         if (this.cmdqen) this.consumeCommands();
         return;
@@ -275,45 +268,62 @@ export class SmmuV3 implements IommuUnit {
 
   private translateOne(req: DmaRequest): TranslateResult {
     const sid = req.rid;
-    if (!this.smmuen) {
-      if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) {
-        return { rid: sid, iova: BigInt(req.iovaFrame) * 4096n, write: req.write, code: 0, name: 'GBPA_ABORT', recorded: false };
-      }
-      // SMMUv3 §3.4: with SMMUEN = 0 an input address beyond the OAS aborts, and no event is recorded.
-      if (req.iovaFrame >= POW2[this.caps.oasBits - 12]) {
-        return { rid: sid, iova: BigInt(req.iovaFrame) * 4096n, write: req.write, code: 0, name: 'ABORT', recorded: false, reason: 'input address beyond the OAS while SMMU_CR0.SMMUEN is 0' };
-      }
-      return req.iovaFrame;
-    }
+    if (req.translated) return this.translated(req, req.iovaFrame);
+    // An endpoint with ATS enabled answers from its ATC first, and then puts a Translated
+    // transaction on the bus carrying the address the ATC gave it.
     const ep = this.endpoints.peek(sid);
     if (ep?.atsEnabled) {
       const v = this.endpoints.atcLookup(sid, req.pasid, req.iovaFrame);
-      if (v !== undefined && (v & (req.write ? ATC_WRITE : ATC_READ)) !== 0) return Math.floor(v / 4);
+      if (v !== undefined && (v & (req.write ? ATC_WRITE : ATC_READ)) !== 0) return this.translated(req, Math.floor(v / 4));
+    }
+    if (!this.smmuen) {
+      if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) return this.silentAbort(req, 'GBPA_ABORT');
+      // SMMUv3 §3.4: with SMMUEN = 0 an input address beyond the OAS aborts, and no event is recorded.
+      if (req.iovaFrame >= POW2[this.caps.oasBits - 12]) return this.silentAbort(req, 'ABORT', 'input address beyond the OAS while SMMU_CR0.SMMUEN is 0');
+      return req.iovaFrame;
     }
     const r = this.walker.translate(this.strtabRegs, sid, req.pasid, req.iovaFrame, req.write, req.privileged);
     if (typeof r === 'number') {
-      if (ep?.atsEnabled && this.walker.okSte!.eats === EATS_TRANS) {
-        const perms = this.walker.okPerms;
-        const rd = permissionFailure(perms, false, req.privileged) === 0 ? ATC_READ : 0;
-        const wr = permissionFailure(perms, true, req.privileged) === 0 ? ATC_WRITE : 0;
-        this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, r * 4 + rd + wr);
+      if (ep?.atsEnabled) {
+        const v = atcEntry(this.walker, this.atschk, r, req.privileged);
+        if (v >= 0) this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, v);
       }
       return r;
     }
-    return this.report(r, req);
+    return this.report(r, req, busAddress(req.iovaFrame, req.offset), false);
   }
 
-  private report(f: HwFault, req: DmaRequest): FaultRecord {
-    const iova = BigInt(req.iovaFrame) * 4096n;
+  /** A Translated transaction carrying `frame` (SMMUv3 §3.9.1.3, SMMU_CR0.ATSCHK). */
+  private translated(req: DmaRequest, frame: number): TranslateResult {
+    const ctx = { walker: this.walker, caps: this.caps, strtab: this.strtabRegs, smmuen: this.smmuen, atschk: this.atschk };
+    const r = checkTranslated(ctx, req.rid, frame, req.write);
+    return typeof r === 'number' ? r : this.report(r, req, busAddress(frame, req.offset), true);
+  }
+
+  /** A termination without an event record (SMMU_GBPA.ABORT, or an abort the architecture does not record). */
+  private silentAbort(req: DmaRequest, name: 'ABORT' | 'GBPA_ABORT', reason?: string): FaultRecord {
+    const rec: FaultRecord = { rid: req.rid, iova: busAddress(req.iovaFrame, req.offset), write: req.write, code: 0, name, explain: explainFault(name), recorded: false };
+    if (reason) rec.reason = reason;
+    return rec;
+  }
+
+  /**
+   * The fault record of `f`, with its event written to the event queue when the architecture
+   * records it. `iova` is InputAddr, the address the transaction carried (SMMUv3 §7.3).
+   */
+  private report(f: HwFault, req: DmaRequest, iova: bigint, translated: boolean): FaultRecord {
+    const name = f.event === 0 ? 'ABORT' : eventName(f.event);
     const rec: FaultRecord = {
       rid: req.rid,
       iova,
       write: req.write,
       code: f.event,
-      name: f.event === 0 ? 'ABORT' : eventName(f.event),
+      name,
+      explain: explainFault(name),
       sid: f.sid,
       recorded: false,
     };
+    if (translated) rec.translated = true;
     if (f.ssv) {
       rec.pasid = f.ssid;
       rec.ssid = f.ssid;
@@ -330,9 +340,9 @@ export class SmmuV3 implements IommuUnit {
     if (f.event === 0) return rec;
 
     const ep = this.endpoints.peek(req.rid);
-    const stage1 = f.stage === 1 && TRANSLATION_CLASS.has(f.event);
+    const stage1 = !translated && f.stage === 1 && TRANSLATION_CLASS.has(f.event);
     let stag = 0;
-    if (f.stallable && this.stalls.size < this.stallMax) {
+    if (!translated && f.stallable && this.stalls.size < this.stallMax) {
       stag = this.nextStag;
       this.nextStag = (this.nextStag % 0xffff) + 1;
       this.stalls.set(stag, { sid: f.sid, ssid: f.ssid, iova, write: req.write });
@@ -352,7 +362,7 @@ export class SmmuV3 implements IommuUnit {
         PERM_PRIV: req.privileged ? 1 : 0,
         PRG_LAST: 1,
         PRG_IDX: prg,
-        ADDR: req.iovaFrame,
+        ADDR: Number(iova >> 12n),
       });
       if (this.produce('PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS', CR0.PRIQEN, PRIQ_BYTES, entry)) {
         ep.pendingPrgs.add(prg);
@@ -362,21 +372,8 @@ export class SmmuV3 implements IommuUnit {
       return rec;
     }
     if (!f.recordable && !rec.stall) return rec;
-    const ev = encodeEvent({
-      TYPE: f.event,
-      SSV: f.ssv ? 1 : 0,
-      SSID: f.ssv ? f.ssid : 0,
-      SID: f.sid,
-      STAG: stag,
-      STALL: rec.stall ? 1 : 0,
-      PnU: req.privileged ? 1 : 0,
-      RnW: req.write ? 0 : 1,
-      S2: f.stage === 2 ? 1 : 0,
-      CLASS: f.cls ?? 0,
-      ADDR: f.event >= EVENT.F_TRANSLATION || f.event === EVENT.F_WALK_EABT ? iova : 0n,
-      IPA: f.stage === 2 && f.ipa !== undefined ? fieldBits(f.ipa, 12, EVT.IPA.width) : undefined,
-      FETCH_ADDR: f.fetchAddr !== undefined ? fieldBits(f.fetchAddr, 3, EVT.FETCH_ADDR.width) : undefined,
-    });
+    // A Translated transaction is unprivileged without SMMU_IDR3.PASIDTT (§3.9.1.3).
+    const ev = eventRecord(f, iova, { write: req.write, privileged: req.privileged && !translated, stag, stall: !!rec.stall });
     rec.recorded = this.produce('EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', CR0.EVENTQEN, EVT_BYTES, ev);
     return rec;
   }
@@ -393,4 +390,3 @@ export class SmmuV3 implements IommuUnit {
     if (cfg.pri !== undefined) ep.priEnabled = cfg.pri;
   }
 }
-

@@ -1,6 +1,9 @@
 import { getAddr, getField } from '@ioasid/core';
 import { GRANULES, psDecode, stage2FromVtcr, tgDecode } from '../formats/lpae-geometry.js';
 import {
+  EATS_ABT,
+  EATS_SPLIT,
+  EATS_TRANS,
   S1DSS_SSID0,
   S1FMT_4K_L2,
   S1FMT_64K_L2,
@@ -8,6 +11,7 @@ import {
   STE,
   STE_ADDR,
   STE_CONFIG_BYPASS,
+  STE_CONFIG_NESTED,
 } from '../tables/ste.js';
 import type { IdCaps } from './features.js';
 import type { StageConfig } from './lpae-walk.js';
@@ -37,6 +41,19 @@ export interface StreamConfig {
   readonly s2tag: number;
 }
 
+/**
+ * Why STE.EATS is ILLEGAL in a translating STE, or null (SMMUv3 §5.2 STE.EATS): split-stage
+ * ATS needs Config 0b111 with S2S = 0 (this unit has SMMU_IDR0.NS1ATS = 0, so it offers the
+ * mode), and full ATS cannot be combined with stage 2 stalling (the SMMUv3.1 rule, which Arm
+ * recommends applying to Config 0b11x only).
+ */
+function illegalEats(eats: number, config: number, s2stall: boolean): string | null {
+  if (eats === EATS_SPLIT && config !== STE_CONFIG_NESTED) return 'EATS = 0b10 (split-stage ATS) needs STE.Config = 0b111';
+  if (eats === EATS_SPLIT && s2stall) return 'EATS = 0b10 (split-stage ATS) with STE.S2S = 1';
+  if (eats === EATS_TRANS && (config & 0b010) !== 0 && s2stall) return 'EATS = 0b01 (full ATS) with stage 2 and STE.S2S = 1';
+  return null;
+}
+
 /** Why an STE is ILLEGAL (→ C_BAD_STE), or null (SMMUv3 §5.2 field rules, QEMU decode_ste). */
 export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCaps): StreamConfig | string {
   const f = (name: keyof typeof STE): number => getField(w, 0, STE[name]);
@@ -57,7 +74,8 @@ export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCa
     ctxPtr: getAddr(w, 0, STE_ADDR.S1ContextPtr),
     s1dss: f('S1DSS'),
     s1stalld: f('S1STALLD') === 1,
-    eats: f('EATS'),
+    // EATS is IGNORED without SMMU_IDR0.ATS (SMMUv3 §5.2 STE.EATS).
+    eats: caps.ats ? f('EATS') : EATS_ABT,
     vmid: f('S2VMID'),
     s2cfg: null,
     s2ptw: f('S2PTW') === 1,
@@ -93,5 +111,7 @@ export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCa
       affd: f('S2AFFD') === 1,
     };
   }
+  const eatsWrong = abort || bypass ? null : illegalEats(base.eats, config, base.s2stall);
+  if (eatsWrong) return eatsWrong;
   return { ...base, abort, bypass, s1, s2, s2cfg, s2tag: s2Tag(base.vmid) };
 }

@@ -176,6 +176,9 @@ export class Walker {
   /** The stream configuration and permissions of the last successful translate(). */
   okSte: StreamConfig | null = null;
   okPerms = 0;
+  /** The TLB entry (−1: nothing translated) and input frame of the last successful translate(). */
+  private okEntry = -1;
+  private okInput = 0;
 
   private plain(event: number, sid: number, ssid: number, ssv: boolean, ste: StreamConfig, reason?: string, recordable = true): HwFault {
     return reason === undefined
@@ -228,6 +231,26 @@ export class Walker {
         cd = c;
       }
     }
+    return this.fromContext(ste, cd, sid, ssid, ssv, iovaFrame, write, privileged);
+  }
+
+  /**
+   * Split-stage ATS (STE.EATS = 0b10): the address of a Translated transaction is an IPA, which
+   * only stage 2 translates, as an access without a SubstreamID, unprivileged (SMMUv3 §3.9.1.3;
+   * without SMMU_IDR3.PASIDTT a Translated transaction has SSV = 0 and PnU = 0).
+   */
+  translateIpa(ste: StreamConfig, ipaFrame: number, write: boolean): number | HwFault {
+    return this.fromContext(ste, null, ste.sid, 0, false, ipaFrame, write, false);
+  }
+
+  /** The IPA frame of the last successful translate(): what split-stage ATS returns to the endpoint. */
+  okIpaFrame(): number {
+    const e = this.okEntry;
+    return e < 0 ? this.okInput : this.tlb.entryIpa(e) + (this.okInput - this.tlb.entryBase(e));
+  }
+
+  /** Translation once the stage 1 context is known (null: stage 1 bypassed). */
+  private fromContext(ste: StreamConfig, cd: ContextConfig | null, sid: number, ssid: number, ssv: boolean, iovaFrame: number, write: boolean, privileged: boolean): number | HwFault {
     if (cd === null) {
       // Stage 1 bypassed (STE.Config or S1DSS). SMMUv3 §3.4 (Address sizes): the input address
       // goes to stage 2 as an IPA and must be below 2^IAS, or, with stage 2 bypassed too, leaves
@@ -256,6 +279,8 @@ export class Walker {
     if ((perms & need) !== need) return this.permissionFault(e, iovaFrame, perms, write, privileged, ste, cd, ssid, ssv);
     this.okSte = ste;
     this.okPerms = perms;
+    this.okEntry = e;
+    this.okInput = iovaFrame;
     return tlb.outFor(e, iovaFrame);
   }
 
@@ -271,6 +296,8 @@ export class Walker {
   private ok(frame: number, ste: StreamConfig, perms: number): number {
     this.okSte = ste;
     this.okPerms = perms;
+    this.okEntry = -1;
+    this.okInput = frame;
     return frame;
   }
 

@@ -66,9 +66,15 @@ export const S1DSS_TERMINATE = 0;
 export const S1DSS_BYPASS = 1;
 export const S1DSS_SSID0 = 2;
 
-/** STE.EATS: 0 ATS disabled, 1 full ATS (STRTAB_STE_1_EATS_TRANS). */
+/**
+ * STE.EATS (SMMUv3 §5.2): 0 ATS disabled, 1 full ATS (Linux STRTAB_STE_1_EATS_TRANS),
+ * 2 split-stage ATS (the endpoint caches IPAs, stage 2 translates its Translated traffic),
+ * 3 full ATS with DPT checks (needs SMMU_IDR3.DPT; otherwise it behaves as 0).
+ */
 export const EATS_ABT = 0;
 export const EATS_TRANS = 1;
+export const EATS_SPLIT = 2;
+export const EATS_DPT = 3;
 
 /** Cacheability/shareability encodings Linux uses in STE/CD (STRTAB_STE_1_S1C_CACHE_WBRA, ARM_SMMU_SH_ISH). */
 export const CACHE_WBRA = 1;

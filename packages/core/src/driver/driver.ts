@@ -39,8 +39,14 @@ export interface DmaRequest {
   rid: number;
   /** -1 when the request carries no PASID. */
   pasid: number;
-  /** Input address in 4 KiB frames, and the byte offset inside the frame. */
+  /** Input address in 4 KiB frames. */
   iovaFrame: number;
+  /**
+   * Byte offset of the request's first byte inside `iovaFrame` (0–4095; absent means 0): the
+   * translation is per page, but a unit that reports the full input address (an SMMUv3 event's
+   * InputAddr) needs it.
+   */
+  offset?: number;
   write: boolean;
   privileged: boolean;
   /**

@@ -6,13 +6,14 @@
  * | code | name          | condition                                                                |
  * |------|---------------|--------------------------------------------------------------------------|
  * | 1    | NO_PE         | RTT BAR disabled, or the RID's RTT entry holds the reserved or an out-of-range PE#, or the request carries a PASID |
- * | 2    | TVE_INVALID   | the selected TVE has TCE_TABLE_SIZE 0, more than 5 levels, or IO_PSIZE 0 |
- * | 3    | OUT_OF_WINDOW | bus address bits 63:60 set, or the offset is beyond the TVE's window      |
+ * | 2    | TVE_INVALID   | the selected TVE has TCE_TABLE_SIZE 0 or more than 5 levels              |
+ * | 3    | OUT_OF_WINDOW | bus address bits 63:60 set, the offset is beyond the TVE's window, or outside the range of a 50-bit non-translate TVE |
  * | 4    | TCE_INVALID   | an indirect or leaf TCE has neither TCE_PCI_READ nor TCE_PCI_WRITE       |
  * | 5    | PERMISSION    | the leaf TCE lacks READ (for a DMA read) or WRITE (for a DMA write)      |
  * | 6    | PE_FROZEN     | the PE is frozen (PESTB DMA_STOPPED) after an earlier error (EEH)        |
  *
- * Every error on a known PE freezes it (EEH freeze-all: PESTA MMIO_FROZEN and PESTB DMA_STOPPED).
+ * Every error on a known PE freezes it (EEH freeze-all: PESTA MMIO_FROZEN, PESTB DMA_STOPPED and
+ * the PE's bit in the PEEV).
  */
 export const PHB_DMA_ERROR = {
   NO_PE: 1,
@@ -24,3 +25,13 @@ export const PHB_DMA_ERROR = {
 } as const;
 
 export type PhbDmaErrorName = keyof typeof PHB_DMA_ERROR;
+
+/** What each error means, one line each; the PHB puts it in every fault record (`explain`). */
+export const PHB_DMA_ERROR_EXPLAIN: Readonly<Record<PhbDmaErrorName, string>> = {
+  NO_PE: 'the requester ID leads to no usable partitionable endpoint (RTT off, reserved or out-of-range PE#, or a PASID-prefixed request)',
+  TVE_INVALID: 'the PE has no valid TVE for this half of the bus space (bus address bit 59 picks the TVE): no DMA window is there',
+  OUT_OF_WINDOW: 'the bus address is past the reach of the PE\'s DMA window, outside its real-mode range, or has bits 63:60 set (not DMA)',
+  TCE_INVALID: 'the TCE for this IO page, or an indirect TCE above it, has neither read nor write set: the page is not mapped',
+  PERMISSION: 'the TCE maps the page, but not for this direction (read needs TCE_PCI_READ, write needs TCE_PCI_WRITE)',
+  PE_FROZEN: 'an earlier error froze the PE (EEH): all its DMA is stopped until firmware clears the freeze',
+};

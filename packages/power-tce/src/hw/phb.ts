@@ -9,8 +9,7 @@ import {
 } from '@ioasid/core';
 import { decodeTve, TVE_SELECT_SHIFT } from '../tables/tve.js';
 import {
-  IODA3_PESTA_MMIO_FROZEN,
-  IODA3_PESTB_DMA_STOPPED,
+  IODA3_TBL_PEEV,
   IODA3_TBL_PESTA,
   IODA3_TBL_PESTB,
   IODA3_TBL_TVT,
@@ -33,10 +32,12 @@ import {
   PHB_REGISTER_OFFSET,
   type PhbRegName,
 } from './registers.js';
+import { latchTve, type LatchedTve } from './latched-tve.js';
+import { PeErrorState } from './pe-error-state.js';
 import { RidTranslationCache } from './rid-cache.js';
 import { TceCache } from './tce-cache.js';
 import { decodeTceKill } from './tce-kill.js';
-import { latchTve, translateDma, type LatchedTve, type PhbWalkState } from './walker.js';
+import { translateDma, type PhbWalkState } from './walker.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -46,7 +47,7 @@ function regOffset(name: PhbRegName): number {
   return offset;
 }
 
-/** The latch of a zero TVT entry (mode TVE_NO_TRANSLATE). */
+/** The latch of a zero TVT entry (mode TVE_FAULTS). */
 const ZERO_TVE = latchTve(decodeTve(0n));
 /** PHB_TCE_KILL: the kind bits (ALL, PE, ONE are IBM bits 0..2) as a number, and what survives the write. */
 const TCE_KILL_KIND_SHIFT = 61n;
@@ -64,8 +65,8 @@ export interface Phb4Options {
 }
 
 /**
- * One PHB4 in IODA3 terms: its register file, the on-chip IODA tables (TVT, PESTA, PESTB), the
- * RID translation cache and the TCE cache. Translation reads only these and host memory.
+ * One PHB4 in IODA3 terms: its register file, the on-chip IODA tables (TVT, PESTA, PESTB, PEEV),
+ * the RID translation cache and the TCE cache. Translation reads only these and host memory.
  */
 export class Phb4 implements IommuUnit, PhbWalkState {
   readonly numPes: number;
@@ -75,8 +76,7 @@ export class Phb4 implements IommuUnit, PhbWalkState {
   private readonly tvt: BigUint64Array;
   /** The TVT as the walker uses it: decoded (and latched) when an entry is written. */
   private readonly tves: LatchedTve[];
-  private readonly pesta: BigUint64Array;
-  private readonly pestb: BigUint64Array;
+  private readonly errors: PeErrorState;
   /** PESTB DMA_STOPPED per PE, mirrored for the translation fast path. */
   readonly dmaStopped: Uint8Array;
   readonly tceCache: TceCache;
@@ -91,9 +91,8 @@ export class Phb4 implements IommuUnit, PhbWalkState {
     this.tvt = new BigUint64Array(this.numPes * 2);
     // Zero entries latch as a non-translating TVE, so the array holds one kind of element.
     this.tves = Array.from({ length: this.numPes * 2 }, () => ZERO_TVE);
-    this.pesta = new BigUint64Array(this.numPes);
-    this.pestb = new BigUint64Array(this.numPes);
-    this.dmaStopped = new Uint8Array(this.numPes);
+    this.errors = new PeErrorState(this.numPes);
+    this.dmaStopped = this.errors.dmaStopped;
     this.tceCache = new TceCache(this.numPes, opts.tceCacheEntries);
     this.regs.set(PHB_PHB4_EEH_CAP, BigInt(this.numPes) << PHB_PHB4_EEH_CAP_MAX_PES_SHIFT);
   }
@@ -130,29 +129,40 @@ export class Phb4 implements IommuUnit, PhbWalkState {
     this.regs.set(offset, value);
   }
 
-  /** One access to the IODA table PHB_IODA_ADDR selects (write when `value` is given). */
+  /**
+   * One access to the IODA table PHB_IODA_ADDR selects (write when `value` is given). The index
+   * wraps at the table's size, as does the autoincrement (QEMU pnv_phb4_ioda_access); a table the
+   * model does not implement reads 0 and leaves PHB_IODA_ADDR alone.
+   */
   private iodaAccess(value: bigint | null): bigint {
     const adreg = this.regs.get(PHB_IODA_ADDR) ?? 0n;
     const table = Number(getFieldBig(adreg, PHB_IODA_AD_TSEL));
     let index = Number(getFieldBig(adreg, PHB_IODA_AD_TADR));
-    let result = 0n;
+    let mask: number;
+    let result: bigint;
     if (table === IODA3_TBL_TVT) {
-      index &= this.tvt.length - 1;
+      mask = this.tvt.length - 1;
+      index &= mask;
       if (value !== null) {
         this.tvt[index] = value;
         this.tves[index] = value === 0n ? ZERO_TVE : latchTve(decodeTve(value));
       }
       result = this.tvt[index];
     } else if (table === IODA3_TBL_PESTA || table === IODA3_TBL_PESTB) {
-      index &= this.numPes - 1;
-      const arr = table === IODA3_TBL_PESTA ? this.pesta : this.pestb;
-      if (value !== null) arr[index] = value;
-      result = arr[index];
-      this.dmaStopped[index] = this.pestb[index] & IODA3_PESTB_DMA_STOPPED ? 1 : 0;
+      mask = this.numPes - 1;
+      index &= mask;
+      const b = table === IODA3_TBL_PESTB;
+      if (value !== null) this.errors.writePest(b, index, value);
+      result = (b ? this.errors.pestb : this.errors.pesta)[index];
+    } else if (table === IODA3_TBL_PEEV) {
+      mask = this.errors.peev.length - 1;
+      index &= mask;
+      if (value !== null) this.errors.peev[index] = value;
+      result = this.errors.peev[index];
+    } else {
+      return 0n;
     }
-    if (adreg & PHB_IODA_AD_AUTOINC) {
-      this.regs.set(PHB_IODA_ADDR, setFieldBig(adreg, PHB_IODA_AD_TADR, BigInt.asUintN(PHB_IODA_AD_TADR.width, BigInt(index + 1))));
-    }
+    if (adreg & PHB_IODA_AD_AUTOINC) this.regs.set(PHB_IODA_ADDR, setFieldBig(adreg, PHB_IODA_AD_TADR, (index + 1) & mask));
     return result;
   }
 
@@ -190,11 +200,9 @@ export class Phb4 implements IommuUnit, PhbWalkState {
     return this.tvt[index] ?? 0n;
   }
 
-  /** What the PHB does on a DMA error: freeze the PE (PESTA MMIO_FROZEN, PESTB DMA_STOPPED). */
+  /** What the PHB does on a DMA error: freeze the PE (PESTA MMIO_FROZEN, PESTB DMA_STOPPED, its PEEV bit). */
   freeze(pe: number): void {
-    this.pesta[pe] |= IODA3_PESTA_MMIO_FROZEN;
-    this.pestb[pe] |= IODA3_PESTB_DMA_STOPPED;
-    this.dmaStopped[pe] = 1;
+    this.errors.freeze(pe);
   }
 
   translate(req: DmaRequest): TranslateResult {
@@ -210,10 +218,7 @@ export class Phb4 implements IommuUnit, PhbWalkState {
       PHB_PHB4_EEH_CAP: this.regs.get(PHB_PHB4_EEH_CAP) ?? 0n,
     };
     for (let i = 0; i < this.tvt.length; i++) if (this.tvt[i] !== 0n) out[`TVT[${i}]`] = this.tvt[i];
-    for (let pe = 0; pe < this.numPes; pe++) {
-      if (this.pesta[pe] !== 0n) out[`PESTA[${pe}]`] = this.pesta[pe];
-      if (this.pestb[pe] !== 0n) out[`PESTB[${pe}]`] = this.pestb[pe];
-    }
+    this.errors.entries(out);
     return out;
   }
 }

@@ -44,6 +44,8 @@ export const PHB4_EEH_CAP_512_PES = 0x2000000000000000n;
 export const IODA3_TBL_PESTA = 7;
 export const IODA3_TBL_PESTB = 8;
 export const IODA3_TBL_TVT = 9;
+/** PE error vector: one bit per PE, PPC_BIT(pe & 63) of entry pe / 64. */
+export const IODA3_TBL_PEEV = 20;
 
 export const IODA3_PESTA_MMIO_FROZEN = flag('IODA3_PESTA_MMIO_FROZEN', 0);
 export const IODA3_PESTB_DMA_STOPPED = flag('IODA3_PESTB_DMA_STOPPED', 0);

@@ -1,8 +1,10 @@
 import { bswap32, getAddrBig, toFrame, type DmaRequest, type FaultRecord, type HostMemory, type TranslateResult } from '@ioasid/core';
 import { TCE_ADDR_HI_MASK, TCE_ADDR_LO_MASK, TCE_PCI_READ, TCE_PCI_WRITE } from '../formats/tce.js';
 import { readRte } from '../tables/rtt.js';
-import { TVE_MAX_LEVELS, type DecodedTve } from '../tables/tve.js';
-import { PHB_DMA_ERROR, type PhbDmaErrorName } from './dma-errors.js';
+import { TVE_REAL_UNIT_SHIFT } from '../tables/tve-real.js';
+import { bypassFrame } from './bypass.js';
+import { PHB_DMA_ERROR, PHB_DMA_ERROR_EXPLAIN, type PhbDmaErrorName } from './dma-errors.js';
+import { TVE_BYPASS, TVE_WORD_WALK, type LatchedTve } from './latched-tve.js';
 import type { RidTranslationCache } from './rid-cache.js';
 import type { TceCache } from './tce-cache.js';
 import { PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS, type PhbRegName } from './registers.js';
@@ -10,84 +12,7 @@ import { PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS, type PhbRegName } from './reg
 /** 4 KiB frames: bus bit 59 is frame bit 47 (SELECT_FRAME, 2^47); bits 63:60 start at frame 2^48. */
 const DMA_FRAME_LIMIT = 2 ** 48;
 const TWO_32 = 2 ** 32;
-const TWO_30 = 2 ** 30;
-
-/** How the walk reads a latched TVE's table (LatchedTve.mode). */
-export const TVE_NO_TRANSLATE = 0;
-/** One level whose byte offsets fit 32 bits: one TCE read (readOneLevel), no walk loop. */
-export const TVE_ONE_LEVEL = 1;
-/** Several levels whose byte offsets fit 32 bits (walkTces). */
-export const TVE_WORD_WALK = 2;
-/** Levels of 2 GiB or more (walkTcesWide). */
-export const TVE_WIDE_WALK = 3;
-
-/**
- * A TVT entry as the PHB latches it when the entry is written: the decoded fields plus the numbers
- * the walk derives from them (window reach, page and level sizes, the table address as two words).
- * Nothing here depends on memory: it is the on-chip register, decoded once instead of per DMA.
- * A class with every field set in the constructor, so the DMA path reads fixed-shape numbers.
- */
-export class LatchedTve implements DecodedTve {
-  readonly raw: bigint;
-  readonly valid: boolean;
-  readonly tableAddr: bigint;
-  readonly levels: number;
-  readonly tableSizeField: number;
-  readonly ioPsizeField: number;
-  readonly nonTranslate50: boolean;
-  readonly levelBits: number;
-  readonly pageShift: number;
-  readonly windowShift: number;
-  /** Valid, at most TVE_MAX_LEVELS levels and a translating page size (else TVE_INVALID). */
-  readonly translates: boolean;
-  /** TVE_NO_TRANSLATE (fault TVE_INVALID), TVE_ONE_LEVEL, TVE_WORD_WALK or TVE_WIDE_WALK. */
-  readonly mode: number;
-  /** 4 KiB frames per IO page and per window. */
-  readonly pageFrames: number;
-  readonly windowFrames: number;
-  /** Table address bits 63:32 and 31:0, and bits 63:32 as a byte address (tableHi · 2^32). */
-  readonly tableHi: number;
-  readonly tableLo: number;
-  readonly tableHiBytes: number;
-  /** 2^levelBits: TCEs per level, and that minus one. */
-  readonly levelSpan: number;
-  readonly indexMask: number;
-  /** IO pages one TCE of each level covers (levelSpan^level). */
-  readonly levelPages: number[];
-  /** Whether a level's byte offsets fit 32 bits, so the walk ORs them into the low address word. */
-  readonly wordWalk: boolean;
-
-  constructor(d: DecodedTve) {
-    this.raw = d.raw;
-    this.valid = d.valid;
-    this.tableAddr = d.tableAddr;
-    this.levels = d.levels;
-    this.tableSizeField = d.tableSizeField;
-    this.ioPsizeField = d.ioPsizeField;
-    this.nonTranslate50 = d.nonTranslate50;
-    this.levelBits = d.levelBits;
-    this.pageShift = d.pageShift;
-    this.windowShift = d.windowShift;
-    this.translates = d.valid && d.levels <= TVE_MAX_LEVELS && d.pageShift !== 0;
-    this.wordWalk = d.levelBits + 3 <= 31;
-    this.mode = !this.translates ? TVE_NO_TRANSLATE : !this.wordWalk ? TVE_WIDE_WALK : d.levels === 1 ? TVE_ONE_LEVEL : TVE_WORD_WALK;
-    // Small integers stay small integers (tagged, not boxed doubles) for the DMA path.
-    const pageFrames = d.pageShift === 0 ? 1 : 2 ** (d.pageShift - 12);
-    this.pageFrames = pageFrames < TWO_30 ? pageFrames | 0 : pageFrames;
-    this.windowFrames = d.pageShift === 0 ? 0 : 2 ** (d.windowShift - 12);
-    this.tableHi = Number(d.tableAddr >> 32n);
-    this.tableLo = Number(d.tableAddr & 0xffffffffn);
-    this.tableHiBytes = this.tableHi * TWO_32;
-    this.levelSpan = 2 ** d.levelBits;
-    this.indexMask = this.wordWalk ? (this.levelSpan - 1) | 0 : 0;
-    this.levelPages = [];
-    for (let l = 0; l < Math.min(d.levels, 8); l++) this.levelPages.push(2 ** (d.levelBits * l));
-  }
-}
-
-export function latchTve(d: DecodedTve): LatchedTve {
-  return new LatchedTve(d);
-}
+const REAL_UNIT_SHIFT = BigInt(TVE_REAL_UNIT_SHIFT);
 
 /**
  * What the walk reads of the PHB (and the one thing it does to it, EEH freeze): the on-chip state
@@ -106,14 +31,15 @@ export interface PhbWalkState {
   /** Latched TVT entry `index`, and its raw value. */
   tve(index: number): LatchedTve;
   tveRaw(index: number): bigint;
-  /** EEH: freeze the PE (PESTA MMIO_FROZEN, PESTB DMA_STOPPED). */
+  /** EEH: freeze the PE (PESTA MMIO_FROZEN, PESTB DMA_STOPPED, its PEEV bit). */
   freeze(pe: number): void;
 }
 
 /**
  * A DMA through the PHB (as QEMU pnv_phb4_translate_iommu / pnv_phb4_translate_tve walk it):
  * RID → RTT (through the RTC) → PE# → TVE 2·PE + bus bit 59 → window bounds → TCE cache or
- * the TCE levels in memory (each level's base ORed with index·8) → real address.
+ * the TCE levels in memory (each level's base ORed with index·8) → real address. A TVE with
+ * IO_PSIZE 0 translates nothing: offWindow passes the bus address on as the real address.
  *
  * The checks come in that order; each failing one hands over to an out-of-line function that
  * builds the fault record, and a TCE cache miss to tceMiss, so the per-DMA code stays small.
@@ -131,8 +57,9 @@ export function translateDma(phb: PhbWalkState, req: DmaRequest): TranslateResul
   const off = select === 0 ? f : f - 0x800000000000;
   const tveIndex = pe * 2 + select;
   const tve = phb.tve(tveIndex);
-  // Bus bits 63:60 (frame 2^48, DMA_FRAME_LIMIT) are not DMA; mode 0 is TVE_NO_TRANSLATE.
-  if (f >= 0x1000000000000 || tve.mode === 0 || off >= tve.windowFrames) return windowFault(phb, req, pe, tveIndex);
+  // Bus bits 63:60 (frame 2^48, DMA_FRAME_LIMIT) are not DMA. A TVE that does not translate
+  // (TVE_INVALID, or a bypass) has windowFrames 0, so it goes out of line too.
+  if (f >= 0x1000000000000 || off >= tve.windowFrames) return offWindow(phb, req, pe, tveIndex);
   const pageFrames = tve.pageFrames;
   const page = pageFrames === 1 ? off : Math.floor(off / pageFrames);
   let entry = phb.tceCache.lookup(tveIndex, pe, page);
@@ -182,10 +109,24 @@ function peFault(phb: PhbWalkState, req: DmaRequest, pe: number): FaultRecord {
   return fault(phb, req, pe, 'PE_FROZEN', {});
 }
 
-/** The bus address is not DMA, its TVE does not translate, or it lies beyond the window. */
-function windowFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number): FaultRecord {
-  if (req.iovaFrame >= DMA_FRAME_LIMIT) return fault(phb, req, pe, 'OUT_OF_WINDOW', { detail: 'bus address bits 63:60 are not DMA' });
+/**
+ * No TCE window holds the address: the bus address is not DMA, its TVE is not valid, it lies
+ * beyond the window, or the TVE bypasses translation (the real frame, unless its range refuses it).
+ */
+function offWindow(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number): TranslateResult {
+  const f = req.iovaFrame;
+  if (f >= DMA_FRAME_LIMIT) return fault(phb, req, pe, 'OUT_OF_WINDOW', { detail: 'bus address bits 63:60 are not DMA' });
   const tve = phb.tve(tveIndex);
+  if (tve.mode === TVE_BYPASS) {
+    const frame = bypassFrame(tve, f);
+    if (frame >= 0) return frame;
+    return fault(phb, req, pe, 'OUT_OF_WINDOW', {
+      tve: tveIndex,
+      realStart: BigInt(tve.realStartUnit) << REAL_UNIT_SHIFT,
+      realEnd: BigInt(tve.realEndUnit) << REAL_UNIT_SHIFT,
+      detail: 'bus address bits 49:24 are outside the non-translate TVE\'s range',
+    });
+  }
   if (!tve.translates) return fault(phb, req, pe, 'TVE_INVALID', { tve: tveIndex, tveValue: phb.tveRaw(tveIndex) });
   return fault(phb, req, pe, 'OUT_OF_WINDOW', { tve: tveIndex, windowSize: 1n << BigInt(tve.windowShift) });
 }
@@ -277,11 +218,12 @@ function fault(phb: PhbWalkState, req: DmaRequest, pe: number, name: PhbDmaError
     write: req.write,
     code: PHB_DMA_ERROR[name],
     name,
+    explain: PHB_DMA_ERROR_EXPLAIN[name],
   };
   if (req.pasid >= 0) rec.pasid = req.pasid;
   if (pe >= 0) {
     rec.pe = pe;
-    // EEH: the error freezes the PE until firmware clears PESTA/PESTB.
+    // EEH: the error freezes the PE until firmware clears PESTA/PESTB (and with them its PEEV bit).
     if (name !== 'PE_FROZEN') phb.freeze(pe);
     rec.frozen = true;
   }

@@ -61,6 +61,8 @@ export interface DecodedTve {
   pageShift: number;
   /** log2 of the bus range the table translates. */
   windowShift: number;
+  /** Valid, at most TVE_MAX_LEVELS levels and IO_PSIZE 0: a non-translate (bypass) TVE (tve-real.ts). */
+  bypass: boolean;
 }
 
 export function decodeTve(raw: bigint): DecodedTve {
@@ -80,6 +82,7 @@ export function decodeTve(raw: bigint): DecodedTve {
     levelBits,
     pageShift,
     windowShift: pageShift === 0 ? 0 : levelBits * levels + pageShift,
+    bypass: tts !== 0 && levels <= TVE_MAX_LEVELS && psize === 0,
   };
 }
 
