@@ -48,7 +48,7 @@ describe('one hardware contract: DMA goes to the unit the driver probed (issue 1
     const m = createMachine({ vendor: 'unit-translates', guestMemory: 4n << 20n, hostMemory: 64n << 20n });
     const unit = m.driver.unit as Unit;
     m.device('dev0').dmaWrite(0x3000_123n, new Uint8Array([1, 2, 3]));
-    expect(unit.seen).toEqual([{ rid: 8, pasid: -1, iovaFrame: 0x3000, write: true, privileged: false }]);
+    expect(unit.seen).toEqual([{ rid: 8, pasid: -1, iovaFrame: 0x3000, offset: 0x123, write: true, privileged: false }]);
     expect([...m.hostMemory.read(0x3000_123n, 3)]).toEqual([1, 2, 3]);
     expect(() => m.device('dev0').dmaRead(0x6000_000n, 1)).toThrow(DmaFault);
     expect(m.iommu.registers().SEEN).toBe(2n);
