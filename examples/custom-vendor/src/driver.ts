@@ -429,8 +429,7 @@ export class NestedDomain extends FlatDomain {
     const fmt = flatFormat(this.bound.bits);
     const decoded = fmt.decode(Number(raw & 0xffffffffn), Number(raw >> 32n), 0);
     const step = {
-      level: 0,
-      specLevel: specLevelOf(fmt, 0),
+      level: specLevelOf(fmt, 0),
       index: Number(iova >> 12n),
       tableAddr: BigInt(this.bound.root) << 12n,
       entryAddr: gpaOfEntry,

@@ -56,7 +56,7 @@ function referenceDump(ref: PtTableRef, table: number, level: number, base: bigi
     if (k === EntryKind.Table && level > 0) e.child = referenceDump(ref, fmt.outFrame(w, i, level), level - 1, e.iova, budget);
     entries.push(e);
   }
-  return { level, specLevel: level, tableAddr: BigInt(table) * 4096n, entries };
+  return { level, slots: 2 ** fmt.levelBits(level), span, tableAddr: BigInt(table) * 4096n, entries };
 }
 
 /** A table whose every top entry points back at the top table: read as a tree it fans out to 512^levels leaves. */
@@ -167,12 +167,14 @@ describe('page-table range iterator', () => {
     expect(pt.walk(0x10)).toEqual(steps);
     const v = ptLookupView(pt, (512n + 7n) * 4096n + 0x123n, { stage: 'mock' });
     expect(v).toMatchObject({ output: 0x40007123n, perms: { read: true, write: false }, pageSize: 2n << 20n });
-    expect(v.steps.map((s) => [s.level, s.specLevel, s.stage])).toEqual([[2, 3, 'mock'], [1, 2, 'mock']]);
-    expect(ptLookupView(pt, 0x11000n, { unmapped: (last) => `empty at ${last!.specLevel}` })).toMatchObject({ output: null, fault: 'empty at 1' });
+    expect(v.steps.map((s) => [s.level, s.stage])).toEqual([[3, 'mock'], [2, 'mock']]);
+    expect(v.steps[0]).not.toHaveProperty('specLevel');
+    expect(ptLookupView(pt, 0x11000n, { unmapped: (last) => `empty at ${last!.level}` })).toMatchObject({ output: null, fault: 'empty at 1' });
     expect(ptLookupView(pt, 1n << 39n, { beyond: (bits) => `beyond ${bits}` })).toEqual({ iova: 1n << 39n, steps: [], output: null, fault: 'beyond 39' });
     expect(ptLookupView(pt, 0x7000n + 0x10000n, { inputBase: 0x7000n })).toMatchObject({ output: 0x9000000n });
     const d = ptDump(pt);
-    expect([d.level, d.specLevel, d.entries[0].child!.specLevel]).toEqual([2, 3, 2]);
+    expect([d.level, d.entries[0].child!.level]).toEqual([3, 2]);
+    expect(d).not.toHaveProperty('specLevel');
   });
 });
 

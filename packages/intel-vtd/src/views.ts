@@ -24,7 +24,7 @@ export function guestLookup(mem: Stage2Memory, fmt: FirstLevelFormat, rootGpa: b
   for (let level = fmt.levels - 1; level >= 0; level--) {
     if (!mem.frameMapped(table)) {
       const why = level === fmt.levels - 1 ? 'PASID_ENTRY_FSPTPTR_INV' : 'FS_PAGING_ENTRY_INV';
-      return { iova, steps, output: null, fault: `${why}: the parent does not map the level-${level} table at GPA 0x${(BigInt(table) << 12n).toString(16)}` };
+      return { iova, steps, output: null, fault: `${why}: the parent does not map the level-${specLevelOf(fmt, level)} table at GPA 0x${(BigInt(table) << 12n).toString(16)}` };
     }
     const index = Number((iova >> BigInt(12 + 9 * level)) & 511n);
     const w = mem.wordsForRead(table);
@@ -32,10 +32,11 @@ export function guestLookup(mem: Stage2Memory, fmt: FirstLevelFormat, rootGpa: b
     const [lo, hi] = entryHalves(fmt, w, i);
     const decoded = fmt.decode(lo, hi, level);
     const tableAddr = BigInt(table) << 12n;
-    steps.push({ level, specLevel: specLevelOf(fmt, level), index, tableAddr, entryAddr: tableAddr + BigInt(index * 8), raw: rawEntry(fmt, w, i), decoded, stage });
-    if (decoded.kind === 'empty') return { iova, steps, output: null, fault: `FS_PAGING_ENTRY_P: not-present entry at level ${level}` };
-    if ((lo & FL_US) === 0) return { iova, steps, output: null, fault: `FS_PAGING_ENTRY_US: supervisor-only entry at level ${level} (LOOKUP is an unprivileged request)` };
-    if (decoded.kind === 'invalid') return { iova, steps, output: null, fault: `FS_PAGING_ENTRY_RSVD: reserved bits set in the entry at level ${level}` };
+    const spec = specLevelOf(fmt, level);
+    steps.push({ level: spec, index, tableAddr, entryAddr: tableAddr + BigInt(index * 8), raw: rawEntry(fmt, w, i), decoded, stage });
+    if (decoded.kind === 'empty') return { iova, steps, output: null, fault: `FS_PAGING_ENTRY_P: not-present entry at level ${spec}` };
+    if ((lo & FL_US) === 0) return { iova, steps, output: null, fault: `FS_PAGING_ENTRY_US: supervisor-only entry at level ${spec} (LOOKUP is an unprivileged request)` };
+    if (decoded.kind === 'invalid') return { iova, steps, output: null, fault: `FS_PAGING_ENTRY_RSVD: reserved bits set in the entry at level ${spec}` };
     write &&= (lo & FL_RW) !== 0;
     if (decoded.kind === 'leaf') {
       const shift = 12 + 9 * level;
@@ -44,7 +45,7 @@ export function guestLookup(mem: Stage2Memory, fmt: FirstLevelFormat, rootGpa: b
     }
     table = Number(decoded.addr! >> 12n);
   }
-  return { iova, steps, output: null, fault: 'FS_PAGING_ENTRY_INV: no leaf at level 0' };
+  return { iova, steps, output: null, fault: 'FS_PAGING_ENTRY_INV: no leaf at level 1' };
 }
 
 /** The context and PASID entries of each route a domain is attached at, as they are in memory. */

@@ -142,8 +142,10 @@ describe('hardware view (DESIGN §8)', () => {
     const all = [...entries(dump.root!)];
     for (const e of all) expect(qwordAt(m.hostMemory, e.entryAddr)).toBe(e.raw);
     const leaves = all.filter((e) => e.kind === 'leaf');
-    expect(leaves.filter((e) => e.level === 1)).toHaveLength(2); // two 2 MiB pages
-    expect(leaves.filter((e) => e.level === 0)).toHaveLength(4); // scattered 4 KiB frames
+    // Levels as VT-d numbers them (DESIGN §9): 2 = PDE (2 MiB pages), 1 = PTE (4 KiB).
+    expect(leaves.filter((e) => e.level === 2)).toHaveLength(2); // two 2 MiB pages
+    expect(leaves.filter((e) => e.level === 1)).toHaveLength(4); // scattered 4 KiB frames
+    expect(dump.root!.level).toBe(4); // PML4 of the 4-level second-stage table
     expect(dump.context).toMatchObject({ routes: [{ device: 'dev0', pasidEntry: { PGTT: 2, P: true } }] });
   });
 

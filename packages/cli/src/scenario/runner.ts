@@ -41,8 +41,13 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+export interface RunOptions {
+  /** Run steps 1..until only (1-based), leaving the machine as that step left it. */
+  until?: number;
+}
+
 /** Runs every step of a scenario on one vendor; stops at the first failure or unsupported step. */
-export function runScenario(sc: LoadedScenario, reg: VendorRegistration): ScenarioRun {
+export function runScenario(sc: LoadedScenario, reg: VendorRegistration, options: RunOptions = {}): ScenarioRun {
   const report: ScenarioReport = { scenario: sc.name, title: sc.spec.title, file: sc.file, vendor: reg.vendor, status: 'pass', steps: [] };
   if (sc.spec.vendors && !sc.spec.vendors.includes(reg.vendor)) {
     report.status = 'unsupported';
@@ -63,7 +68,8 @@ export function runScenario(sc: LoadedScenario, reg: VendorRegistration): Scenar
   const state: RunState = { machine, fd: machine.openIoasidFd(), vendor: reg.vendor, vars };
   let stopped: { why: 'fail' | 'unsupported'; at: number } | undefined;
 
-  sc.spec.steps.forEach((step, i) => {
+  const steps = options.until === undefined ? sc.spec.steps : sc.spec.steps.slice(0, options.until);
+  steps.forEach((step, i) => {
     const { op, args } = opOf(step);
     const r: StepReport = { index: i + 1, line: sc.stepLines[i] ?? 0, op, status: 'ok', detail: '', ...(step.title ? { title: step.title } : {}) };
     report.steps.push(r);

@@ -3,7 +3,8 @@ import type { IoasidInfo, IovaRange, PgtableFormat, Protocol } from '../base/inf
 import type { HostMemory } from '../memory/host-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';
 import type { VmmMemory } from '../memory/vmm.js';
-import type { DumpTable, WalkStep } from '../pgtable/engine.js';
+import type { DumpTable } from '../pgtable/engine.js';
+import type { PtLookupStep } from '../pgtable/views.js';
 import type { AllocInjector } from '../memory/alloc-injector.js';
 import type { GuestMemory } from '../memory/guest.js';
 import type { PtFormat } from '../pgtable/format.js';
@@ -76,10 +77,8 @@ export interface DomainDump {
   children?: DomainDump[];
 }
 
-export interface LookupStepView extends WalkStep {
-  /** Which table this step belongs to: 'stage-1', 'stage-2 (for table fetch)', … */
-  stage?: string;
-}
+/** One entry LOOKUP read; `level` as the vendor specification numbers it (DESIGN §9). */
+export type LookupStepView = PtLookupStep;
 
 export interface LookupView {
   iova: bigint;

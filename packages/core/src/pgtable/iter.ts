@@ -48,10 +48,11 @@ export interface DumpEntry {
 }
 
 export interface DumpTable {
-  /** Engine level of the table's entries. */
+  /** Level of the table's entries as the format's specification numbers it (PtFormat.specLevel). */
   level: number;
-  /** The same level as the format's specification numbers it (DESIGN §9). */
-  specLevel: number;
+  /** Entries the table holds (in use or not), and the bytes of input each one covers. */
+  slots?: number;
+  span?: bigint;
   tableAddr: bigint;
   entries: DumpEntry[];
 }

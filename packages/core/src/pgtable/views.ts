@@ -1,6 +1,6 @@
 import { fail } from '../base/errors.js';
 import type { FrameMemory } from '../memory/frame-memory.js';
-import { EntryKind, PROT_READ, PROT_WRITE } from './format.js';
+import { EntryKind, PROT_READ, PROT_WRITE, type DecodedEntry } from './format.js';
 import { PtIter, ptGeometry, ptWalk, type DumpBudget, type DumpEntry, type DumpTable, type PtTableRef, type WalkStep } from './iter.js';
 
 /**
@@ -10,9 +10,26 @@ import { PtIter, ptGeometry, ptWalk, type DumpBudget, type DumpEntry, type DumpT
  * vendors.
  */
 
-export interface PtLookupStep extends WalkStep {
+/**
+ * One entry LOOKUP read, as a person reads it: the level is the specification's own
+ * (PtFormat.specLevel), the only numbering views show.
+ */
+export interface PtLookupStep {
+  level: number;
+  index: number;
+  tableAddr: bigint;
+  entryAddr: bigint;
+  raw: bigint;
+  decoded: DecodedEntry;
   /** Which table the step belongs to, when the caller names it ('second-level', 'stage-1'…). */
   stage?: string;
+}
+
+/** A walk step as views show it: the specification's level only. */
+export function lookupStep(s: WalkStep, stage?: string): PtLookupStep {
+  const v: PtLookupStep = { level: s.specLevel, index: s.index, tableAddr: s.tableAddr, entryAddr: s.entryAddr, raw: s.raw, decoded: s.decoded };
+  if (stage !== undefined) v.stage = stage;
+  return v;
 }
 
 /** LOOKUP through one table (core's LookupView has this shape). */
@@ -46,9 +63,9 @@ export function ptLookupView(ref: PtTableRef, iova: bigint, opts: PtLookupOption
     const bits = ptGeometry(ref.fmt).inputBits;
     if (rel < 0n || rel >> BigInt(bits) !== 0n) return { iova, steps: [], output: null, fault: opts.beyond(bits) };
   }
-  const steps: PtLookupStep[] = [];
-  const leaf = ptWalk(ref, Number(rel >> 12n), steps);
-  if (opts.stage !== undefined) for (const s of steps) s.stage = opts.stage;
+  const walked: WalkStep[] = [];
+  const leaf = ptWalk(ref, Number(rel >> 12n), walked);
+  const steps = walked.map((s) => lookupStep(s, opts.stage));
   const last = steps[steps.length - 1];
   if (leaf === null || last.decoded.kind !== 'leaf') return { iova, steps, output: null, fault: opts.unmapped ? opts.unmapped(last) : 'not mapped' };
   return {
@@ -68,7 +85,7 @@ export function ptLookupView(ref: PtTableRef, iova: bigint, opts: PtLookupOption
 export function ptDump(ref: PtTableRef, inputBase = 0n, budget?: DumpBudget): DumpTable {
   const it = new PtIter(ref, 0, Number.POSITIVE_INFINITY, budget);
   const g = it.geometry;
-  const root: DumpTable = { level: g.top, specLevel: g.spec[g.top], tableAddr: BigInt(ref.root) * 4096n, entries: [] };
+  const root: DumpTable = { level: g.spec[g.top], slots: g.count[g.top], span: 1n << BigInt(g.shift[g.top]), tableAddr: BigInt(ref.root) * 4096n, entries: [] };
   // The table being filled at each level: the iteration is depth first, so it is the last one entered.
   const open: DumpTable[] = [];
   open[g.top] = root;
@@ -78,7 +95,7 @@ export function ptDump(ref: PtTableRef, inputBase = 0n, budget?: DumpBudget): Du
     open[l].entries.push(e);
     if (l > 0 && it.kind === EntryKind.Table) {
       const child = it.descend();
-      e.child = open[l - 1] = { level: l - 1, specLevel: g.spec[l - 1], tableAddr: BigInt(child) * 4096n, entries: [] };
+      e.child = open[l - 1] = { level: g.spec[l - 1], slots: g.count[l - 1], span: 1n << BigInt(g.shift[l - 1]), tableAddr: BigInt(child) * 4096n, entries: [] };
     }
   }
   return root;
