@@ -32,3 +32,4 @@ export * from './faults/fault-queue.js';
 export * from './hw/bitfield.js';
 export * from './hw/walk-trace.js';
 export * from './machine.js';
+export type { LookupOptions } from './uapi/debug-view.js';

@@ -16,6 +16,7 @@ import {
   type PhysRuns,
   type TranslateResult,
   type VendorRegistration,
+  type WalkTracer,
   container,
 } from '../src/index.js';
 import { mockFormat } from './mock-format.js';
@@ -42,8 +43,18 @@ class MockHardware {
   }
 
   translate(req: DmaRequest): TranslateResult {
+    return this.run(req, undefined, true, true);
+  }
+
+  /** The same walk, traced, without filling the IOTLB (it probes it only with `caches`). */
+  walk(req: DmaRequest, tracer: WalkTracer, options: { caches?: boolean } = {}): TranslateResult {
+    return this.run(req, tracer, options.caches === true, false);
+  }
+
+  private run(req: DmaRequest, tracer: WalkTracer | undefined, useCache: boolean, fill: boolean): TranslateResult {
     const key = `${req.rid}:${req.pasid}:${req.iovaFrame}`;
-    const hit = this.iotlb.get(key);
+    const hit = useCache ? this.iotlb.get(key) : undefined;
+    if (useCache) tracer?.probe('IOTLB', hit !== undefined);
     const fault = (code: number, name: string): FaultRecord => ({
       rid: req.rid,
       pasid: req.pasid < 0 ? undefined : req.pasid,
@@ -58,15 +69,20 @@ class MockHardware {
       frame = hit.frame;
       perms = hit.perms;
     } else {
-      const ent = this.ctx.hostMemory.u32(this.slotAddr(req.rid, req.pasid));
+      const slot = this.slotAddr(req.rid, req.pasid);
+      const ent = this.ctx.hostMemory.u32(slot);
+      const root = ((this.ctx.hostMemory.u32(slot + 4) * 0x100000) + (ent >>> 12));
+      tracer?.read({ structure: 'device-table slot', addr: BigInt(slot), raw: [this.ctx.hostMemory.u64(slot)], fields: { V: (ent & 1) === 1, ROOT: BigInt(root) << 12n }, ...((ent & 1) === 0 ? { decided: 'V = 0' } : {}) });
       if ((ent & 1) === 0) return fault(1, 'NO_CONTEXT');
-      const root = ((this.ctx.hostMemory.u32(this.slotAddr(req.rid, req.pasid) + 4) * 0x100000) + (ent >>> 12));
       if (req.iovaFrame >= 2 ** (IAS - 12)) return fault(2, 'ADDR_SIZE');
-      const leaf = RadixPageTable.view(this.ctx.hostMemory, FMT, root).lookup(req.iovaFrame);
+      const pt = RadixPageTable.view(this.ctx.hostMemory, FMT, root);
+      if (tracer) for (const s of pt.walk(req.iovaFrame)) tracer.read({ structure: `level ${s.specLevel} entry`, level: s.specLevel, index: s.index, addr: s.entryAddr, raw: [s.raw], fields: s.decoded.fields });
+      const leaf = pt.lookup(req.iovaFrame);
       if (!leaf) return { ...fault(3, 'NOT_PRESENT'), pageRequest: true };
       frame = leaf.frame;
       perms = leaf.perms;
-      this.iotlb.set(key, { frame, perms, root });
+      tracer?.leaf({ read: (perms & 1) !== 0, write: (perms & 2) !== 0 }, 1n << BigInt(leaf.shift));
+      if (fill) this.iotlb.set(key, { frame, perms, root });
     }
     if ((perms & (req.write ? 2 : 1)) === 0) return fault(4, 'PERMISSION');
     return frame;
@@ -154,7 +170,10 @@ export class MockDriver implements IommuDriver {
   readonly vendor = 'mock';
   readonly hw: MockHardware;
   readonly domains: MockDomain[] = [];
-  readonly unit = { registers: () => ({ TABLE: BigInt(this.hw.table) << 12n }) };
+  readonly unit = {
+    registers: () => ({ TABLE: BigInt(this.hw.table) << 12n }),
+    walk: (req: DmaRequest, tracer: WalkTracer, options?: { caches?: boolean }) => this.hw.walk(req, tracer, options),
+  };
   readonly responses: { rid: number; pasid: number; code: string }[] = [];
 
   constructor(private readonly ctx: MachineContext) {

@@ -13,7 +13,8 @@ describe('WalkTracer', () => {
     t.read(read('level 2 block', 0x3000, 'stage 2'));
     t.end();
     t.read(read('CD', 0x4000));
-    t.succeed(0x5123n, { read: true, write: false }, 4096n);
+    t.leaf({ read: true, write: false }, 4096n);
+    t.finish(0x5, 0x123);
     const ev = t.trace.events.filter(isTraceRead);
     expect(ev.map((e) => e.structure)).toEqual(['STE', 'CD']);
     expect(ev[1].via?.map((e) => e.addr)).toEqual([0x2000n, 0x3000n]);
@@ -25,7 +26,7 @@ describe('WalkTracer', () => {
     t.read(read('STE', 0x1000));
     t.begin();
     t.read(read('level 1 table entry', 0x2000, 'stage 2'));
-    t.fail({ rid: 8, iova: 0n, write: false, code: 0x10, name: 'F_TRANSLATION' });
+    t.finish({ rid: 8, iova: 0n, write: false, code: 0x10, name: 'F_TRANSLATION' }, 0);
     expect(t.trace.events.filter(isTraceRead).map((e) => e.addr)).toEqual([0x1000n, 0x2000n]);
     expect(t.trace.fault?.name).toBe('F_TRANSLATION');
   });

@@ -62,8 +62,8 @@ export const TRACE_READ_LIMIT = 4096;
 /**
  * Collects a trace. The hardware side calls `read` for every structure it fetches while a tracer
  * is attached (and `probe` for each cache it consults); `begin`/`end` bracket the sub-walk that
- * locates one guest-physical fetch, whose reads then appear under the next `read`'s `via`.
- * The walk ends with `succeed` or `fail`.
+ * locates one guest-physical fetch, whose reads then appear under the next `read`'s `via`;
+ * `leaf` notes the permissions and page size the walk found; `finish` closes it.
  */
 export class WalkTracer {
   readonly trace: WalkTrace = { events: [] };
@@ -103,18 +103,22 @@ export class WalkTracer {
     this.sub = undefined;
   }
 
-  succeed(output: bigint, perms: { read: boolean; write: boolean }, pageSize?: bigint): void {
-    this.end();
-    this.flushVia();
-    this.trace.output = output;
+  /** The leaf the walk ended on: its permissions and the size of the page it maps. */
+  leaf(perms: { read: boolean; write: boolean }, pageSize?: bigint): void {
     this.trace.perms = perms;
     if (pageSize !== undefined) this.trace.pageSize = pageSize;
   }
 
-  fail(fault: FaultRecord): void {
+  /**
+   * Ends the trace with what the walk returned (core calls it): the host frame, to which the
+   * request's byte offset is added, or the fault record.
+   */
+  finish(result: number | FaultRecord, offset: number): WalkTrace {
     this.end();
     this.flushVia();
-    this.trace.fault = fault;
+    if (typeof result === 'number') this.trace.output = BigInt(result) * 4096n + BigInt(offset);
+    else this.trace.fault = result;
+    return this.trace;
   }
 
   /** A sub-walk that ended the translation (a stage-2 fault) shows its reads at the top. */

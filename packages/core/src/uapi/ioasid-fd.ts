@@ -158,7 +158,11 @@ export class IoasidFd {
     return debugView.dumpPgtable(this.ctx, ioasid);
   }
 
-  lookup(ioasid: number, iova: bigint, options: { pasid?: number } = {}): LookupView {
+  /**
+   * LOOKUP: the walk of `iova` decoded from memory, and, when the unit can trace and a device
+   * reaches the IOASID, `trace`: the hardware's own walk of that device's request.
+   */
+  lookup(ioasid: number, iova: bigint, options: debugView.LookupOptions = {}): LookupView {
     return debugView.lookup(this.ctx, ioasid, iova, options);
   }
 
@@ -272,7 +276,7 @@ const oneIoasid: ArgReader = (ctx, arg, command) => {
 const lookupArgs: ArgReader = (ctx, arg, command) => {
   const l = ctx.args(arg, command);
   ctx.get(l.ioasid);
-  onlyKeys(l, ['ioasid', 'iova', 'pasid'], command);
+  onlyKeys(l, ['ioasid', 'iova', 'pasid', 'device', 'write', 'caches'], command);
   return l;
 };
 
@@ -309,6 +313,6 @@ const IOCTLS: readonly Ioctl[] = [
   entry(cmd.IOASID_PAGE_RESPONSE, 'IOASID_PAGE_RESPONSE', asIs, (fd, a: PageResponseArgs) => fd.pageResponse(a)),
   entry(cmd.IOASID_DUMP_PGTABLE, 'IOASID_DUMP_PGTABLE', oneIoasid, (fd, id: number) => fd.dumpPgtable(id)),
   entry(cmd.IOASID_LOOKUP, 'IOASID_LOOKUP', lookupArgs, (fd, l: Args) =>
-    fd.lookup(l.ioasid as number, l.iova as bigint, l.pasid === undefined ? {} : { pasid: l.pasid as number }),
+    fd.lookup(l.ioasid as number, l.iova as bigint, Object.fromEntries(['pasid', 'device', 'write', 'caches'].filter((k) => l[k] !== undefined).map((k) => [k, l[k]]))),
   ),
 ];

@@ -19,7 +19,7 @@ export function acceptedFaults(expect: unknown, vendor: string): string[] {
 }
 
 function recordText(r: FaultRecord): string {
-  return `${r.name} (code ${r.code}) at 0x${r.iova.toString(16)}${r.pasid !== undefined ? ` PASID ${r.pasid}` : ''}`;
+  return `${r.name} (code ${r.code}) at 0x${r.iova.toString(16)}${r.pasid !== undefined ? ` PASID ${r.pasid}` : ''}${r.explain ? ` — ${r.explain}` : ''}`;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   type PgtableFormat,
   type Protocol,
 } from '@ioasid/core';
+import { walkSummary } from '../../walk/summary.js';
 import { CheckFailed, optInt, toBig, toFormat, toInt, Unsupported } from '../values.js';
 import { sameValue } from './checks.js';
 import { hex, infoSummary, size, span } from './describe.js';
@@ -206,7 +207,7 @@ export const uapiOps: Record<string, Op> = {
         throw new CheckFailed(`LOOKUP ${hex(iova)} gave ${v.output === null ? `no translation${v.fault ? ` (${v.fault})` : ''}` : hex(v.output)}, expected ${hex(toBig(a.output, 'output'))}`);
       }
       const out = v.output === null ? `not mapped${v.fault ? ` (${v.fault})` : ''}` : `${hex(v.output)}${v.pageSize ? ` in a ${size(v.pageSize)} page` : ''}`;
-      return { detail: `IOASID ${ioasid}: ${hex(iova)} → ${out} (${v.steps.length} table reads)`, value: v };
+      return { detail: `IOASID ${ioasid}: ${hex(iova)} → ${out}; ${walkSummary(v)}`, value: v };
     },
   },
   free: {
