@@ -66,4 +66,15 @@ describe('LOOKUP carries the hardware walk of an attached device (trace hook)', 
     const v = fd.ioctl(IOASID_LOOKUP, { ioasid, iova: 0x40000000n, device: 'dev0', write: true }) as { trace: { fault: { name: string } } };
     expect(v.trace.fault.name).toBe('PERMISSION');
   });
+
+  it('device.traceDma traces the request the device itself would send, with its options checked', () => {
+    const { m, fd, dev, ioasid } = mapped();
+    const t = dev.traceDma(0x40000010n)!;
+    expect(t.output).toBe(fd.lookup(ioasid, 0x40000010n).output);
+    expect(dev.traceDma(0x40000010n, { write: true })!.fault?.name).toBe('PERMISSION');
+    // dev1 is bound nowhere: its RID has no device-table slot.
+    expect(m.device('dev1').traceDma(0x40000010n)!.fault?.name).toBe('NO_CONTEXT');
+    expectErrno(() => dev.traceDma(0x40000010n, { write: 'yes' as never }), 'EINVAL', /options\.write/);
+    expectErrno(() => dev.traceDma(-1n), 'EINVAL', /iova/);
+  });
 });

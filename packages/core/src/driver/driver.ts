@@ -229,4 +229,16 @@ export interface VendorRegistration {
   driver?: new (...args: never[]) => IommuDriver;
   /** Machine options a default machine for this vendor uses (devices, …). */
   defaultMachine?: Record<string, unknown>;
+  /**
+   * Every fault the unit can report, as its specification names and numbers it, each with a
+   * one-line meaning (the `explain` of its DmaFault records): shown by `ioasid info --faults`.
+   */
+  faults?: readonly FaultDescription[];
+}
+
+/** One fault code of a vendor's catalogue. */
+export interface FaultDescription {
+  code: number;
+  name: string;
+  explain: string;
 }

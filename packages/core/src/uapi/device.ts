@@ -1,6 +1,7 @@
 import { fail } from '../base/errors.js';
 import { hex, u64 } from '../base/args.js';
-import type { DeviceDesc, IommuDriver, PageResponseCode } from '../driver/driver.js';
+import type { DeviceDesc, DmaRequest, IommuDriver, PageResponseCode } from '../driver/driver.js';
+import { WalkTracer, type WalkTrace } from '../hw/walk-trace.js';
 import type { IoasidInfo } from '../base/info.js';
 import { IoasidFd } from './ioasid-fd.js';
 import { DeviceRoutes } from './device-routes.js';
@@ -147,6 +148,25 @@ export class Device implements FdDevice {
     const out = new Uint8Array(length);
     this.machine.dma(this, wire.rid, wire.pasid, iova, out, false, privileged);
     return out;
+  }
+
+  /**
+   * The IOMMU hardware's walk of the request this device would send for one byte at `iova`,
+   * recorded read by read, with no side effect (no cache filled, no fault recorded); with
+   * `caches`, the caches the DMA would consult are probed first. Undefined when the unit does
+   * not trace.
+   */
+  traceDma(iova: bigint, options: DmaOptions & { write?: boolean; caches?: boolean } = {}): WalkTrace | undefined {
+    u64(iova, 'iova');
+    const o = optionsArg(options, 'options', ['pasid', 'privileged', 'write', 'caches']);
+    const write = optionalBool(o.write, 'options.write') ?? false;
+    const caches = optionalBool(o.caches, 'options.caches') ?? false;
+    const { wire, privileged } = this.request(iova, 1, 'length', { ...(o.pasid !== undefined ? { pasid: o.pasid } : {}), ...(o.privileged !== undefined ? { privileged: o.privileged } : {}) });
+    const unit = this.machine.driver.unit;
+    if (typeof unit.walk !== 'function') return undefined;
+    const tracer = new WalkTracer();
+    const req: DmaRequest = { rid: wire.rid, pasid: wire.pasid, iovaFrame: Number(iova >> 12n), write, privileged };
+    return tracer.finish(unit.walk(req, tracer, { caches }), Number(iova & 0xfffn));
   }
 
   /** Validates the rest of a DMA: its length, its end, its options; returns what goes on the bus. */
