@@ -108,7 +108,7 @@ export class VtdNestedDomain extends VtdDomain {
 
   lookup(iova: bigint): LookupView {
     if (!this.bound) return { iova, steps: [], output: null, fault: 'no first-level table is bound' };
-    const first = guestLookup(this.guestMemory(), this.bound.format, this.bound.gpa, iova, 'first-level (guest-physical addresses)');
+    const first = guestLookup(this.guestMemory(), this.bound.format, this.bound.gpa, iova, 'first-level (guest-physical addresses)', (gpa, top) => this.tableFetchFault(gpa, top));
     if (first.output === null) return first;
     const second = this.parent.lookup(first.output);
     return {
@@ -117,8 +117,18 @@ export class VtdNestedDomain extends VtdDomain {
       output: second.output,
       perms: second.perms && first.perms ? { read: first.perms.read && second.perms.read, write: first.perms.write && second.perms.write } : undefined,
       pageSize: first.pageSize !== undefined && second.pageSize !== undefined ? (first.pageSize < second.pageSize ? first.pageSize : second.pageSize) : undefined,
-      fault: second.fault,
+      fault: second.fault?.startsWith('SM_ADDR_BEYOND_MGAW') ? `NESTED_FS_ADDR_BEYOND_MGAW: the output GPA ${second.fault.slice('SM_ADDR_BEYOND_MGAW: '.length)}` : second.fault,
     };
+  }
+
+  /**
+   * The fault the unit reports for a first-level table at `gpa` the parent does not map readable
+   * (walker.ts tableFetchFault): beyond its width, a second-level entry not present, or no read access.
+   */
+  private tableFetchFault(gpa: bigint, top: boolean): string {
+    const v = this.parent.lookup(gpa);
+    if (v.output === null) return v.fault?.startsWith('SM_ADDR_BEYOND_MGAW') ? 'NESTED_FS_ADDR_BEYOND_MGAW' : (v.fault ?? 'SS_PAGING_ENTRY_P').split(':')[0];
+    return top ? 'NESTED_FS_PML4E_READ' : 'NESTED_FS_PAGING_ENTRY_READ';
   }
 
   protected freeTables(): void {

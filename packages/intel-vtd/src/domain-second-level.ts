@@ -120,15 +120,17 @@ export class VtdSecondLevelDomain extends VtdDomain {
   }
 
   /**
-   * LOOKUP decoded from memory. An IOVA at or beyond the table's input width is not walked (the
-   * unit faults ADDR_BEYOND_MGAW there; the table's index would wrap).
+   * LOOKUP decoded from memory, faults named as the unit names them. An IOVA at or beyond the
+   * table's input width is not walked (the unit faults SM_ADDR_BEYOND_MGAW there; the table's
+   * index would wrap).
    */
   lookup(iova: bigint): LookupView {
     const stage = 'second-level';
     return ptLookupView(this.table, iova, {
       stage,
-      beyond: (bits) => `ADDR_BEYOND_MGAW: beyond the ${bits}-bit input of the ${stage} table`,
-      unmapped: (last) => (last ? `${last.decoded.kind} entry at level ${last.level}` : 'no table'),
+      beyond: (bits) => `SM_ADDR_BEYOND_MGAW: beyond the ${bits}-bit input of the ${stage} table`,
+      unmapped: (last) =>
+        last ? `${last.decoded.kind === 'invalid' ? 'SS_PAGING_ENTRY_RSVD' : 'SS_PAGING_ENTRY_P'}: ${last.decoded.kind} entry at level ${last.level}` : 'no table',
     });
   }
 

@@ -30,7 +30,7 @@ import {
   RTADDR_TTM, TTM_SCALABLE, capNdoms, flPageSizes, pasidBits, reg, regBig, slPageSizes, unitAddressWidth, withField, type UnitConfig,
 } from './hw/registers.js';
 import { VtdUnit } from './hw/unit.js';
-import { faultName } from './hw/fault-reasons.js';
+import { faultMeaning, faultName } from './hw/fault-reasons.js';
 import { QueuedInvalidation } from './qi.js';
 import { checkHostPointer } from './host-address.js';
 import { decodePageRequest, PRQ_DESC_BYTES } from './tables/page-request.js';
@@ -368,6 +368,9 @@ function decodeFrcd(q: bigint[], i: number): FaultRecord {
     name: faultName(code) ?? `FR_0x${code.toString(16)}`,
     frcd: i,
   };
+  // As dmar_fault_do_one prints the reason string dmar_get_fault_reason finds for the code.
+  const explain = faultMeaning(code);
+  if (explain !== undefined) r.explain = explain;
   if (getFieldBig(q, FRCD_PP) === 1n) r.pasid = Number(getFieldBig(q, FRCD_PV));
   return r;
 }

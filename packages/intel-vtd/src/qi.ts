@@ -1,5 +1,5 @@
 import { fail, type HostMemory } from '@ioasid/core';
-import { withField, IQA_DW, IQA_IQA, IQA_QS, IQT_QT, FSTS_IQE, reg } from './hw/registers.js';
+import { withField, IQA_DW, IQA_IQA, IQA_QS, IQH_QH, IQT_QT, FSTS_IQE, reg, regBig } from './hw/registers.js';
 import type { VtdUnit } from './hw/unit.js';
 import { encodeInvDescWords, INV_DESC_BYTES, QI_DONE, QI_IN_USE, type InvDesc } from './tables/inv-desc.js';
 import { checkHostPointer } from './host-address.js';
@@ -55,33 +55,64 @@ export class QueuedInvalidation {
 
   /**
    * Submits descriptors and waits for their completion: as qi_submit_sync, the wait descriptor's
-   * status word is polled, and FSTS is read only when it does not say done.
+   * status word is polled, and FSTS is read only when it does not say done. A descriptor the unit
+   * rejects fails the submission with EINVAL, as qi_submit_sync returns -EINVAL.
    */
   submit(descs: readonly InvDesc[]): void {
     const statusPa = this.status * 4096;
     for (let i = 0; i < descs.length; i += SLOTS - 2) {
       const end = Math.min(descs.length, i + SLOTS - 2);
+      const first = this.tail;
       this.writeWord(statusPa, QI_IN_USE);
       for (let k = i; k < end; k++) this.put(descs[k]);
+      const waitSlot = this.tail;
       this.put(this.wait);
       this.unit.write('IQT_REG', withField(0n, IQT_QT, (this.tail * INV_DESC_BYTES) >> 4));
-      if (this.host.u32(statusPa) !== QI_DONE) {
-        const iqe = reg(this.unit.registers().FSTS_REG, FSTS_IQE) === 1;
-        fail('EFAULT', `invalidation queue error: the unit stopped before the wait descriptor${iqe ? ' (FSTS.IQE)' : ''}`);
-      }
+      if (this.host.u32(statusPa) !== QI_DONE) this.checkFault(first, waitSlot);
     }
   }
 
+  /**
+   * The unit stopped before the wait descriptor (Linux qi_check_fault). With FSTS.IQE set, IQH
+   * points at the descriptor it rejected: one of this batch is overwritten with the batch's wait
+   * descriptor and IQE is cleared, so the unit runs the rest of the queue (again, for each bad
+   * descriptor after it) and the queue is empty once more; the submission then fails with EINVAL.
+   * Only IoasidError leaves the driver.
+   */
+  private checkFault(first: number, waitSlot: number): never {
+    let bad: { slot: number; q: bigint[] } | null = null;
+    while (reg(this.unit.read('FSTS_REG'), FSTS_IQE)) {
+      const head = Number(regBig(this.unit.read('IQH_REG'), IQH_QH) << 4n) / INV_DESC_BYTES;
+      const inBatch = (head - first + SLOTS) % SLOTS <= (waitSlot - first + SLOTS) % SLOTS;
+      if (!inBatch) fail('EFAULT', `invalidation queue error (FSTS.IQE) at slot ${head}, outside the batch submitted`);
+      bad ??= { slot: head, q: this.readSlot(head) };
+      this.writeSlot(head, this.wait);
+      this.unit.write('FSTS_REG', withField(0n, FSTS_IQE, 1));
+    }
+    if (bad === null) fail('EFAULT', 'invalidation queue: the unit stopped before the wait descriptor without an error');
+    fail('EINVAL', `invalidation queue error (FSTS.IQE): the unit rejected descriptor ${bad.slot} (qw0 = 0x${bad.q[0].toString(16)}, qw1 = 0x${bad.q[1].toString(16)})`);
+  }
+
   private put(d: InvDesc): void {
-    const w = this.words;
-    encodeInvDescWords(d, w);
-    const pa = this.base * 4096 + this.tail * INV_DESC_BYTES;
-    const frame = Math.floor(pa / 4096);
-    this.host.wordsForWrite(frame).set(w, this.host.wordBase(frame) + ((pa % 4096) >>> 2));
+    this.writeSlot(this.tail, d);
     const h = this.history;
     h.push(d);
     if (h.length >= 2 * HISTORY_MAX) h.splice(0, h.length - HISTORY_MAX);
     this.tail = (this.tail + 1) % SLOTS;
+  }
+
+  private writeSlot(slot: number, d: InvDesc): void {
+    const w = this.words;
+    encodeInvDescWords(d, w);
+    const pa = this.base * 4096 + slot * INV_DESC_BYTES;
+    const frame = Math.floor(pa / 4096);
+    this.host.wordsForWrite(frame).set(w, this.host.wordBase(frame) + ((pa % 4096) >>> 2));
+  }
+
+  /** The first two qwords of a slot (the rest are reserved; Linux prints only these). */
+  private readSlot(slot: number): bigint[] {
+    const pa = this.base * 4096 + slot * INV_DESC_BYTES;
+    return [this.host.u64(pa), this.host.u64(pa + 8)];
   }
 
   private writeWord(pa: number, v: number): void {

@@ -8,11 +8,19 @@ import { FL_RW, FL_US, flInputBits, type FirstLevelFormat, type FirstLevelLevels
 /**
  * LOOKUP through a guest's first-level table (untrusted), in guest-physical terms, for an
  * unprivileged request: the checks the unit makes, in its order (QEMU vtd_iova_to_flpte): a
- * canonical input, each table fetched through the parent (an unmapped one ends the walk),
- * present, U/S, no reserved bits. At most `levels` entries are read, so no table contents can
- * make it loop. The output is a GPA; R/W is what every level grants (ANDed down the walk).
+ * canonical input, each table fetched through the parent (one the parent does not map readable
+ * ends the walk with the fault `fetchFault` names for it), present, U/S, no reserved bits. At most
+ * `levels` entries are read, so no table contents can make it loop. The output is a GPA; R/W is
+ * what every level grants (ANDed down the walk).
  */
-export function guestLookup(mem: Stage2Memory, fmt: FirstLevelFormat, rootGpa: bigint, iova: bigint, stage: string): LookupView {
+export function guestLookup(
+  mem: Stage2Memory,
+  fmt: FirstLevelFormat,
+  rootGpa: bigint,
+  iova: bigint,
+  stage: string,
+  fetchFault: (gpa: bigint, top: boolean) => string,
+): LookupView {
   const inBits = flInputBits(fmt.levels as FirstLevelLevels);
   const upper = iova >> BigInt(inBits - 1);
   if (upper !== 0n && upper !== (1n << BigInt(64 - inBits + 1)) - 1n) {
@@ -23,8 +31,8 @@ export function guestLookup(mem: Stage2Memory, fmt: FirstLevelFormat, rootGpa: b
   let write = true;
   for (let level = fmt.levels - 1; level >= 0; level--) {
     if (!mem.frameMapped(table)) {
-      const why = level === fmt.levels - 1 ? 'PASID_ENTRY_FSPTPTR_INV' : 'FS_PAGING_ENTRY_INV';
-      return { iova, steps, output: null, fault: `${why}: the parent does not map the level-${specLevelOf(fmt, level)} table at GPA 0x${(BigInt(table) << 12n).toString(16)}` };
+      const gpa = BigInt(table) << 12n;
+      return { iova, steps, output: null, fault: `${fetchFault(gpa, level === fmt.levels - 1)}: the parent does not map the level-${specLevelOf(fmt, level)} table at GPA 0x${gpa.toString(16)} readable` };
     }
     const index = Number((iova >> BigInt(12 + 9 * level)) & 511n);
     const w = mem.wordsForRead(table);

@@ -16,7 +16,8 @@ const PROTS = [PROT_READ, PROT_READ | PROT_WRITE];
 /** Host frames the raw rigs map to: from 64 GiB, clear of the interrupt range and aligned to 1 GiB. */
 const HOST_OUTPUT = { first: 1 << 24, frames: 1 << 24 };
 
-const secondLevelFault = (_kind: 'absent' | 'denied', write: boolean) => (write ? 'WRITE' : 'READ');
+/** Scalable-mode reasons (VT-d §7.1.3): no leaf is a not-present second-stage entry (79h), a leaf that does not grant the access 85h / 86h. */
+const secondLevelFault = (kind: 'absent' | 'denied', write: boolean) => (kind === 'absent' ? 'SS_PAGING_ENTRY_P' : write ? 'SM_WRITE' : 'SM_READ');
 const firstLevelFault = (kind: 'absent' | 'denied') => (kind === 'absent' ? 'FS_PAGING_ENTRY_P' : 'SM_WRITE');
 
 /** Input frames a first-level table of `levels` translates without sign extension (the canonical lower half). */

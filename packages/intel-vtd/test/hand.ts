@@ -104,10 +104,30 @@ export class Hand {
 
   /** Submits descriptors through the queue, as software would. */
   invalidate(...descs: InvDesc[]): void {
-    for (const d of [...descs, { type: 'wait', sw: true, fn: true, iflag: true, pd: false, statusData: 2, statusAddr: this.status } as InvDesc]) {
-      put(this.host, BigInt(this.iq) * 4096n + BigInt(this.tail * 32), encodeInvDesc(d));
-      this.tail = (this.tail + 1) % 256;
-    }
+    for (const d of [...descs, { type: 'wait', sw: true, fn: true, iflag: true, pd: false, statusData: 2, statusAddr: this.status } as InvDesc]) this.putDesc(encodeInvDesc(d));
+    this.ring();
+  }
+
+  /** Writes a raw 256-bit descriptor (four qwords) at the queue tail; returns its slot. */
+  putDesc(q: bigint[]): number {
+    const slot = this.tail;
+    this.writeSlot(slot, q);
+    this.tail = (this.tail + 1) % 256;
+    return slot;
+  }
+
+  /** Overwrites queue slot `slot` with a raw descriptor. */
+  writeSlot(slot: number, q: bigint[]): void {
+    put(this.host, BigInt(this.iq) * 4096n + BigInt(slot * 32), [...q, 0n, 0n, 0n, 0n].slice(0, 4));
+  }
+
+  /** Moves IQT_REG to the software tail. */
+  ring(): void {
     this.unit.write('IQT_REG', withField(0n, IQT_QT, (this.tail * 32) >> 4));
+  }
+
+  /** The slot IQH_REG points at (256-bit descriptors). */
+  get head(): number {
+    return Number(this.unit.read('IQH_REG') >> 5n);
   }
 }

@@ -56,10 +56,12 @@ describe('flow 5.1: kernel-managed address space', () => {
     expect([...m.vmm.read(va + 0xffen, 4)]).toEqual([1, 2, 3, 4]);
     expect(fd.unmapDma({ ioasid, iova: 0x100000n, size: 64n * 1024n })).toBe(64n * 1024n);
     const f = dmaFault(() => dev.dmaWrite(0x101000n, bytes(9)));
-    expect(f).toMatchObject({ rid: 0x08, iova: 0x101000n, write: true, code: FR.WRITE, name: 'WRITE' });
+    // Unmapped: the second-stage entry is not present (VT-d §7.1.3 scalable-mode 79h).
+    expect(f).toMatchObject({ rid: 0x08, iova: 0x101000n, write: true, code: FR.SS_PAGING_ENTRY_P, name: 'SS_PAGING_ENTRY_P' });
+    expect(f.explain).toMatch(/not present/);
     expect(f.pasid).toBeUndefined();
     const frcd = decodeRegister(`FRCD_REG[${f.frcd as number}]`, m.iommu.registers()[`FRCD_REG[${f.frcd as number}]`]);
-    expect(frcd).toMatchObject({ F: true, FR: FR.WRITE, SID: 0x08, FI: 0x101000n, T: false });
+    expect(frcd).toMatchObject({ F: true, FR: FR.SS_PAGING_ENTRY_P, SID: 0x08, FI: 0x101000n, T: false });
     expect(fd.readFaults(ioasid)).toHaveLength(1);
   });
 
@@ -68,7 +70,7 @@ describe('flow 5.1: kernel-managed address space', () => {
     const va = m.vmm.mmap(4096n);
     fd.mapDma({ ioasid, iova: 0x5000n, vaddr: va, size: 4096n, read: true, write: false });
     expect([...dev.dmaRead(0x5000n, 2)]).toEqual([0, 0]);
-    expect(dmaFault(() => dev.dmaWrite(0x5000n, bytes(1))).name).toBe('WRITE');
+    expect(dmaFault(() => dev.dmaWrite(0x5000n, bytes(1))).name).toBe('SM_WRITE'); // VT-d §7.1.3, 85h
   });
 
   it('the fault interrupt handler releases FRCD registers: later faults use the next register', () => {
@@ -109,7 +111,7 @@ describe('invalidation discipline', () => {
     dev.dmaWrite(0x40001n, bytes(8)); // the IOTLB still says: mapped
     expect([...m.vmm.read(va, 2)]).toEqual([7, 8]);
     fd.invalidateCache({ ioasid, iova: 0x40000n, size: 0x2000n });
-    expect(dmaFault(() => dev.dmaWrite(0x40000n, bytes(1))).name).toBe('WRITE');
+    expect(dmaFault(() => dev.dmaWrite(0x40000n, bytes(1))).name).toBe('SS_PAGING_ENTRY_P');
   });
 
   it('the device-TLB of an ATS device keeps a translation until a device-TLB invalidation', () => {
@@ -127,7 +129,7 @@ describe('invalidation discipline', () => {
     driver.qi.submit([{ type: 'iotlb', gran: 2, did: d.did, addr: 0n, am: 0, ih: false, dr: true, dw: true }]); // IOTLB only
     expect(dev.dmaRead(0x7000n, 1)).toHaveLength(1); // served from the device's ATC
     fd.invalidateCache({ ioasid, all: true });
-    expect(dmaFault(() => dev.dmaRead(0x7000n, 1)).name).toBe('READ');
+    expect(dmaFault(() => dev.dmaRead(0x7000n, 1)).name).toBe('SS_PAGING_ENTRY_P');
   });
 });
 
@@ -352,7 +354,7 @@ describe('atomicity and release', () => {
     const va = m.vmm.mmap(0x10000n);
     everyAllocationFailure(m, () => fd.mapDma({ ioasid, iova: 0x123456000n, vaddr: va, size: 0x10000n, read: true, write: true }), {
       state: () => m.hostMemory.kernelFramesInUse,
-      afterFailure: () => expect(dmaFault(() => dev.dmaRead(0x123456000n, 1)).name).toBe('READ'),
+      afterFailure: () => expect(dmaFault(() => dev.dmaRead(0x123456000n, 1)).name).toBe('SS_PAGING_ENTRY_P'),
     });
     expect(dev.dmaRead(0x12345f000n, 1)).toHaveLength(1);
   });

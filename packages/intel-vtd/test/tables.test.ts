@@ -204,6 +204,11 @@ describe('invalidation descriptors (256-bit)', () => {
   it('unknown types decode as null (an invalidation-queue error)', () => {
     expect(decodeInvDesc([0xfn, 0n, 0n, 0n])).toBeNull();
   });
+  it('the type is 7 bits, Type[6:4] in bits 11:9: 2h with bit 9 set is 12h, not an IOTLB descriptor (QEMU VTD_INV_DESC_TYPE)', () => {
+    expect(decodeInvDesc([0x12n, 0n, 0n, 0n])!.type).toBe('iotlb');
+    expect(decodeInvDesc([0x212n, 0n, 0n, 0n])).toBeNull();
+    expect(decodeInvDesc([0xe05n, 0n, 0n, 0n])).toBeNull(); // 75h
+  });
   it('device-TLB size encoding: the first 0 bit from bit 12 gives the range (Linux qi_flush_dev_iotlb, VT-d 6.5.2.5)', () => {
     expect(devTlbEncode(0x4000n, 0)).toEqual({ addr: 0x4000n, s: false });
     expect(devTlbEncode(0x4000n, 1)).toEqual({ addr: 0x4000n, s: true }); // 8 KiB: bit 12 clear

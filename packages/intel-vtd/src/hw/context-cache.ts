@@ -7,6 +7,8 @@ export interface ContextCacheEntry {
   raw: bigint[];
   fpd: boolean;
   dte: boolean;
+  /** PASIDE: requests with PASID are allowed. */
+  paside: boolean;
   pre: boolean;
   pdts: number;
   /** PASID directory byte address. */

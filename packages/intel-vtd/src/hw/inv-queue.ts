@@ -1,3 +1,4 @@
+import { hasReservedBits } from '../tables/inv-desc-reserved.js';
 import { decodeInvDescWords, devTlbRange, INV_DESC_BYTES, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DOMAIN, IOTLB_GLOBAL, IOTLB_PAGE, PC_DOMAIN, PC_GLOBAL, PC_PASID_SEL, PIOTLB_ALL_IN_PASID, PIOTLB_PAGE_IN_PASID, type InvDesc } from '../tables/inv-desc.js';
 import type { ContextCache } from './context-cache.js';
 import type { DeviceTlb } from './device-tlb.js';
@@ -26,6 +27,8 @@ export interface InvalidationTargets {
   completion(): void;
   /** Sets FSTS.IQE: the head descriptor is invalid; processing stops there. */
   queueError(): void;
+  /** Whether FSTS.IQE is set: no descriptor is fetched until software clears it. */
+  queueErrorPending(): boolean;
 }
 
 /** Whole 64-bit input space in frames, for "everything" ranges. */
@@ -75,9 +78,18 @@ export class InvalidationQueue {
   }
 
   /** Software moves the tail; the unit runs the queue up to it (synchronously). */
-  writeIqt(v: bigint, queueErrorPending: boolean): void {
+  writeIqt(v: bigint): void {
     this.iqt = v;
-    if (!this.enabled || queueErrorPending) return;
+    this.run();
+  }
+
+  /**
+   * Fetches and executes descriptors from IQH up to IQT. An invalid one (a type the unit does not
+   * implement, a reserved bit, a reserved granularity) is not executed: the unit sets FSTS.IQE,
+   * leaves IQH at it and fetches nothing more until software clears IQE (VT-d §6.5.2.10).
+   */
+  run(): void {
+    if (!this.enabled || this.t.queueErrorPending()) return;
     const tail = this.index(this.iqt, IQT_QT);
     let head = this.index(this.iqh, IQH_QH);
     const w = this.words;
@@ -86,7 +98,7 @@ export class InvalidationQueue {
       w.fill(0);
       this.bus.readWords(this.base + head * this.bytes, this.bytes / 4, w);
       const d = decodeInvDescWords(w);
-      if (!d || !this.execute(d)) {
+      if (!d || hasReservedBits(d.type, w) || !this.execute(d)) {
         this.t.queueError();
         break;
       }
@@ -95,7 +107,7 @@ export class InvalidationQueue {
     this.iqh = withField(0n, IQH_QH, (head * this.bytes) >> 4);
   }
 
-  /** Applies one descriptor; false if it is malformed. */
+  /** Applies one descriptor; false, with nothing done, for a granularity the type reserves. */
   private execute(d: InvDesc): boolean {
     const { contextCache, pasidCache, iotlb, devTlb } = this.t;
     switch (d.type) {

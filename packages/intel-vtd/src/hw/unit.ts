@@ -1,15 +1,8 @@
-import { fail, getFieldBig, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
-import { flpmForLevels } from '../formats/first-level.js';
-import { CTX_DTE, CTX_FPD, CTX_P, CTX_PASIDDIRPTR, CTX_PDTS, CTX_PRE, CTX_RID_PASID, CTX_RID_PRIV, contextReserved, pasidDirEntries, SM_CONTEXT_ENTRY_BYTES } from '../tables/context-entry.js';
-import { PDE_FPD, PDE_P, PDE_PTP, PASID_DIR_ENTRY_BYTES, pasidDirIndex } from '../tables/pasid-dir.js';
-import {
-  PASID_ENTRY_BYTES, PE_AW, PE_DID, PE_FLPM, PE_FLPTPTR, PE_FPD, PE_P, PE_PGTT, PE_SLPTPTR, PE_SRE, PE_WPE,
-  PGTT_FL_ONLY, PGTT_NESTED, PGTT_PT, PGTT_SL_ONLY,
-} from '../tables/pasid-entry.js';
-import { DEVFN_UPPER, ROOT_ENTRY_BYTES, ROOT_LCTP, ROOT_LP, ROOT_UCTP, ROOT_UP, rootReserved } from '../tables/root-table.js';
+import { fail, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
+import { PGTT_FL_ONLY, PGTT_NESTED, PGTT_SL_ONLY } from '../tables/pasid-entry.js';
 import { ContextCache, type ContextCacheEntry } from './context-cache.js';
 import { DeviceTlb } from './device-tlb.js';
-import { FR, faultName, isQualified, isRecoverable } from './fault-reasons.js';
+import { FR, faultMeaning, faultName, isQualified, isRecoverable } from './fault-reasons.js';
 import { FaultRecording } from './fault-recording.js';
 import { InvalidationQueue, type DeliveredResponse } from './inv-queue.js';
 import { Iotlb, sizeIdxForShift, SIZE_FRAMES, TLB_R, TLB_U, TLB_W, type TlbEntry } from './iotlb.js';
@@ -17,11 +10,11 @@ import { PageRequestQueue } from './page-request-queue.js';
 import { PasidCache, type PasidCacheEntry } from './pasid-cache.js';
 import { PhysBus } from './phys-bus.js';
 import {
-  buildCap, buildEcap, CAP_FL1GP, CAP_FL5LP, CAP_SAGAW, CAP_SLLPS, capMgaw, DEFAULT_UNIT_CONFIG, ECAP_FLTS, ECAP_NEST, ECAP_PT,
-  ECAP_SLTS, FECTL_IM, FSTS_IQE, GCMD_QIE, GCMD_SRTP, GCMD_TE, GSTS_QIES, GSTS_RTPS, GSTS_TES, ICS_IWC, RTADDR_RTA, RTADDR_TTM,
-  TTM_SCALABLE, reg, regBig, withField, type UnitConfig,
+  buildCap, buildEcap, CAP_FL1GP, CAP_SLLPS, capMgaw, DEFAULT_UNIT_CONFIG, FECTL_IM, FSTS_IQE, GCMD_QIE, GCMD_SRTP, GCMD_TE, GSTS_QIES,
+  GSTS_RTPS, GSTS_TES, ICS_IWC, RTADDR_RTA, RTADDR_TTM, reg, regBig, withField, type UnitConfig,
 } from './registers.js';
-import { newWalkOut, Walker } from './walker.js';
+import { StructureReader } from './structure-reader.js';
+import { newWalkOut, STAGE_FIRST, STAGE_NAMES, STAGE_SECOND, Walker } from './walker.js';
 import { VTD_HAW } from '../formats/pte-common.js';
 
 /** First and last frame of the interrupt address range 0xFEE00000–0xFEEFFFFF. */
@@ -66,14 +59,14 @@ export class VtdUnit implements IommuUnit {
   private ics = 0n;
   private fectl = 0n;
   private prgi = 0;
-  private readonly sagaw: number;
+  private readonly structures: StructureReader;
   private readonly walkOut = newWalkOut();
 
   constructor(host: HostMemory, cfg: UnitConfig = DEFAULT_UNIT_CONFIG) {
     this.cap = buildCap(cfg);
     this.ecap = buildEcap();
     this.bus = new PhysBus(host);
-    this.sagaw = reg(this.cap, CAP_SAGAW);
+    this.structures = new StructureReader(this.bus, this.haw, this.cap, this.ecap);
     this.walker = new Walker(this.bus, this.haw, capMgaw(this.cap), reg(this.cap, CAP_SLLPS), reg(this.cap, CAP_FL1GP) === 1);
     this.faults = new FaultRecording(cfg.faultRecords);
     this.prq = new PageRequestQueue(this.bus);
@@ -85,6 +78,7 @@ export class VtdUnit implements IommuUnit {
       responses: this.responses,
       completion: () => (this.ics = withField(this.ics, ICS_IWC, 1)),
       queueError: () => this.faults.setStatus(FSTS_IQE),
+      queueErrorPending: () => this.faults.hasStatus(FSTS_IQE),
     });
   }
 
@@ -136,8 +130,8 @@ export class VtdUnit implements IommuUnit {
       case 'RTADDR_REG': this.rtaddr = v; return;
       case 'GCMD_REG': this.writeGcmd(Number(BigInt.asUintN(32, v)) | 0); return;
       case 'IQA_REG': this.iq.writeIqa(v); return;
-      case 'IQT_REG': this.iq.writeIqt(v, this.faults.hasStatus(FSTS_IQE)); return;
-      case 'FSTS_REG': this.faults.writeFsts(v); return;
+      case 'IQT_REG': this.iq.writeIqt(v); return;
+      case 'FSTS_REG': this.writeFsts(v); return;
       case 'FECTL_REG': this.fectl = withField(0n, FECTL_IM, reg(v, FECTL_IM)); return;
       case 'ICS_REG': if (reg(v, ICS_IWC)) this.ics = withField(this.ics, ICS_IWC, 0); return;
       case 'PQA_REG':
@@ -149,6 +143,16 @@ export class VtdUnit implements IommuUnit {
       case 'PRS_REG': this.prq.writePrs(v); return;
     }
     fail('EINVAL', `VT-d has no writable register ${name}`);
+  }
+
+  /**
+   * FSTS_REG: write-1-to-clear. Clearing IQE lets the unit fetch descriptors again, from the one
+   * IQH points at up to the tail (VT-d §6.5.2.10).
+   */
+  private writeFsts(v: bigint): void {
+    const iqe = this.faults.hasStatus(FSTS_IQE);
+    this.faults.writeFsts(v);
+    if (iqe && !this.faults.hasStatus(FSTS_IQE)) this.iq.run();
   }
 
   private writeGcmd(v: number): void {
@@ -196,23 +200,24 @@ export class VtdUnit implements IommuUnit {
     }
     let ctx = this.contextCache.get(rid);
     if (ctx === undefined) {
-      const c = this.fetchContext(rid);
+      const c = this.structures.context(this.rootTable, this.ttm, rid);
       if (typeof c === 'number') return this.fault(req, c, false);
       ctx = c;
       this.contextCache.fill(rid, ctx);
     }
+    if (hasPasid && !ctx.paside) return this.fault(req, FR.SM_PASIDE_ABS, ctx.fpd, { stage: 'context' });
     const pasid = hasPasid ? req.pasid : ctx.ridPasid;
     const privileged = hasPasid ? req.privileged : ctx.ridPriv;
     let pe = this.pasidCache.get(rid, pasid);
     if (pe === undefined) {
-      const p = this.fetchPasidEntry(ctx, pasid);
-      if ('code' in p) return this.fault(req, p.code, ctx.fpd || p.fpd, { stage: 'pasid-table' });
+      const p = this.structures.pasidEntry(ctx, pasid, hasPasid);
+      if ('code' in p) return this.fault(req, p.code, ctx.fpd || p.fpd, { stage: p.code < FR.PASID_DIR_ACCESS_ERR ? 'context' : 'pasid-table' });
       pe = p;
       this.pasidCache.fill(rid, pasid, pe);
     }
     const fpd = ctx.fpd || pe.fpd;
     const firstLevel = pe.fl !== null;
-    if (privileged && firstLevel && !pe.sre) return this.fault(req, FR.FS_PAGING_ENTRY_US, fpd, { stage: 'first-level' });
+    if (privileged && firstLevel && !pe.sre) return this.fault(req, FR.SM_SRE_ABS, fpd, { stage: 'pasid-table' });
     const f = this.iotlb.translate(pe.did, pasid, frame, req.write, privileged);
     // Both comparisons run on every request (see Iotlb.translate).
     const irq = (f >= IRQ_FIRST ? 1 : 0) & (f <= IRQ_LAST ? 1 : 0);
@@ -223,10 +228,10 @@ export class VtdUnit implements IommuUnit {
   /** An IOTLB miss: the page walk, then the IOTLB (and device-TLB) fill or a fault. */
   private miss(req: DmaRequest, ctx: ContextCacheEntry, pe: PasidCacheEntry, pasid: number, privileged: boolean, fpd: boolean): TranslateResult {
     const o = this.walkOut;
-    o.cause = undefined;
     let code: number;
     switch (pe.pgtt) {
       case PGTT_SL_ONLY:
+        o.stage = STAGE_SECOND;
         code = this.walker.walkSecondLevel(pe.slRoot, pe.slLevels, req.iovaFrame, req.write, o);
         break;
       case PGTT_FL_ONLY:
@@ -239,7 +244,7 @@ export class VtdUnit implements IommuUnit {
         o.read = o.write = o.user = true;
         code = 0;
     }
-    if (code) return this.walkFault(req, ctx, pe, pasid, privileged, fpd, code);
+    if (code) return this.walkFault(req, ctx, pasid, privileged, fpd, code);
     if (o.frame >= IRQ_FIRST && o.frame <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
     const sizeIdx = sizeIdxForShift(o.shift);
     const perm = (o.read ? TLB_R : 0) | (o.write ? TLB_W : 0) | (o.user ? TLB_U : 0);
@@ -249,12 +254,10 @@ export class VtdUnit implements IommuUnit {
   }
 
   /** A walk that faulted (walkOut holds where): a page request, or a recorded fault. */
-  private walkFault(req: DmaRequest, ctx: ContextCacheEntry, pe: PasidCacheEntry, pasid: number, privileged: boolean, fpd: boolean, code: number): TranslateResult {
+  private walkFault(req: DmaRequest, ctx: ContextCacheEntry, pasid: number, privileged: boolean, fpd: boolean, code: number): TranslateResult {
     const o = this.walkOut;
-    const firstLevel = pe.fl !== null;
-    const extra: Record<string, unknown> = { stage: firstLevel && code >= 0x70 ? 'first-level' : 'second-level', level: o.level + 1 };
-    if (o.cause !== undefined) extra.cause = faultName(o.cause);
-    if (firstLevel && ctx.pre && isRecoverable(code)) {
+    const extra: Record<string, unknown> = { stage: STAGE_NAMES[o.stage], level: o.level + 1 };
+    if (o.stage === STAGE_FIRST && ctx.pre && isRecoverable(code)) {
       const pr = this.pageRequest(req, code, pasid, req.pasid >= 0, privileged, extra);
       if (pr) return pr;
     }
@@ -269,89 +272,6 @@ export class VtdUnit implements IommuUnit {
     this.devTlb.fill(req.rid, req.pasid, req.iovaFrame, e);
   }
 
-  /** Root and context entry for `rid` (QEMU vtd_dev_to_context_entry, scalable mode). */
-  private fetchContext(rid: number): ContextCacheEntry | number {
-    if (this.ttm !== TTM_SCALABLE) return FR.RTADDR_INV_TTM;
-    const bus = rid >>> 8;
-    const devfn = rid & 0xff;
-    const rpa = this.rootTable + bus * ROOT_ENTRY_BYTES;
-    if (!this.bus.backed(rpa, ROOT_ENTRY_BYTES)) return FR.ROOT_TABLE_INV;
-    const root = this.bus.qwords(rpa, 2);
-    const upper = (devfn & DEVFN_UPPER) !== 0;
-    if (getFieldBig(root, upper ? ROOT_UP : ROOT_LP) !== 1n) return FR.ROOT_ENTRY_P;
-    const rr = rootReserved(this.haw);
-    if ((root[0] & rr) !== 0n || (root[1] & rr) !== 0n) return FR.ROOT_ENTRY_RSVD;
-    const ctp = Number(upper ? getFieldBig(root, ROOT_UCTP) << 12n : getFieldBig(root, ROOT_LCTP) << 12n);
-    const cpa = ctp + (devfn & 0x7f) * SM_CONTEXT_ENTRY_BYTES;
-    if (!this.bus.backed(cpa, SM_CONTEXT_ENTRY_BYTES)) return FR.CONTEXT_TABLE_INV;
-    const raw = this.bus.qwords(cpa, 4);
-    if (getFieldBig(raw, CTX_P) !== 1n) return FR.CONTEXT_ENTRY_P;
-    const cr = contextReserved(this.haw);
-    if (raw.some((q, k) => (q & cr[k]) !== 0n)) return FR.CONTEXT_ENTRY_RSVD;
-    return {
-      raw,
-      fpd: getFieldBig(raw, CTX_FPD) === 1n,
-      dte: getFieldBig(raw, CTX_DTE) === 1n,
-      pre: getFieldBig(raw, CTX_PRE) === 1n,
-      pdts: Number(getFieldBig(raw, CTX_PDTS)),
-      pasidDir: Number(getFieldBig(raw, CTX_PASIDDIRPTR) << 12n),
-      ridPasid: Number(getFieldBig(raw, CTX_RID_PASID)),
-      ridPriv: getFieldBig(raw, CTX_RID_PRIV) === 1n,
-    };
-  }
-
-  /** PASID directory and table entry (QEMU vtd_get_pe_from_pasid_table, vtd_get_pe_in_pasid_leaf_table). */
-  private fetchPasidEntry(ctx: ContextCacheEntry, pasid: number): PasidCacheEntry | { code: number; fpd: boolean } {
-    const di = pasidDirIndex(pasid);
-    if (di >= pasidDirEntries(ctx.pdts)) return { code: FR.PASID_DIR_ENTRY_P, fpd: false };
-    const dpa = ctx.pasidDir + di * PASID_DIR_ENTRY_BYTES;
-    if (!this.bus.backed(dpa, PASID_DIR_ENTRY_BYTES)) return { code: FR.PASID_DIR_ACCESS_ERR, fpd: false };
-    const pde = [this.bus.qword(dpa)];
-    const dirFpd = getFieldBig(pde, PDE_FPD) === 1n;
-    if (getFieldBig(pde, PDE_P) !== 1n) return { code: FR.PASID_DIR_ENTRY_P, fpd: dirFpd };
-    const table = Number(getFieldBig(pde, PDE_PTP) << 12n);
-    const ppa = table + (pasid & 63) * PASID_ENTRY_BYTES;
-    if (!this.bus.backed(ppa, PASID_ENTRY_BYTES)) return { code: FR.PASID_TABLE_ACCESS_ERR, fpd: dirFpd };
-    const raw = this.bus.qwords(ppa, 8);
-    const fpd = dirFpd || getFieldBig(raw, PE_FPD) === 1n;
-    const inv = { code: FR.PASID_TABLE_ENTRY_INV, fpd };
-    if (getFieldBig(raw, PE_P) !== 1n) return { code: FR.PASID_ENTRY_P, fpd };
-    const pgtt = Number(getFieldBig(raw, PE_PGTT));
-    const supported =
-      (pgtt === PGTT_FL_ONLY && reg(this.ecap, ECAP_FLTS)) ||
-      (pgtt === PGTT_SL_ONLY && reg(this.ecap, ECAP_SLTS)) ||
-      (pgtt === PGTT_NESTED && reg(this.ecap, ECAP_NEST)) ||
-      (pgtt === PGTT_PT && reg(this.ecap, ECAP_PT));
-    if (!supported) return inv;
-    const slLevels = Number(getFieldBig(raw, PE_AW)) + 2;
-    if ((pgtt === PGTT_SL_ONLY || pgtt === PGTT_NESTED) && !((this.sagaw >> (slLevels - 2)) & 1)) return inv;
-    const flpm = Number(getFieldBig(raw, PE_FLPM));
-    if ((pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED) && !(flpm === flpmForLevels(4) || (flpm === flpmForLevels(5) && reg(this.cap, CAP_FL5LP)))) {
-      return inv;
-    }
-    const slRoot = Number(getFieldBig(raw, PE_SLPTPTR));
-    const flRoot = Number(getFieldBig(raw, PE_FLPTPTR) << 12n);
-    const sre = getFieldBig(raw, PE_SRE) === 1n;
-    const wpe = getFieldBig(raw, PE_WPE) === 1n;
-    const firstLevel = pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED;
-    return {
-      raw,
-      did: Number(getFieldBig(raw, PE_DID)),
-      pasid,
-      pgtt,
-      fpd,
-      slRoot,
-      slLevels,
-      flRoot,
-      flLevels: flpm + 4,
-      sre,
-      wpe,
-      fl: firstLevel
-        ? { root: flRoot, levels: (flpm + 4) as 4 | 5, sre, wpe, nested: pgtt === PGTT_NESTED ? { root: slRoot, levels: slLevels } : undefined }
-        : null,
-    };
-  }
-
   private fault(req: DmaRequest, code: number, fpd: boolean, extra: Record<string, unknown> = {}): UnitFault {
     const iova = BigInt(req.iovaFrame) << 12n;
     const hasPasid = req.pasid >= 0;
@@ -363,6 +283,7 @@ export class VtdUnit implements IommuUnit {
       write: req.write,
       code,
       name: faultName(code) ?? `FR_0x${code.toString(16)}`,
+      explain: faultMeaning(code),
       privileged: req.privileged,
       ...extra,
       frcd,
@@ -397,6 +318,7 @@ export class VtdUnit implements IommuUnit {
       write: req.write,
       code,
       name: faultName(code)!,
+      explain: faultMeaning(code),
       privileged: req.privileged,
       ...extra,
       pageRequest: true,

@@ -14,12 +14,32 @@ export interface WalkOut {
   user: boolean;
   /** Level (0-based) the walk stopped at, for fault records. */
   level: number;
-  /** For a second-stage fault met while fetching a first-stage structure: its reason. */
-  cause?: number;
+  /** Where a fault was met: STAGE_FIRST, STAGE_SECOND or STAGE_TABLE_FETCH. */
+  stage: number;
 }
 
+/** A fault in the first-stage walk itself. */
+export const STAGE_FIRST = 0;
+/** A fault in the second-stage walk of the request's address (second-stage only, or a nested output GPA). */
+export const STAGE_SECOND = 1;
+/** Nested: a fault in the second-stage walk of a first-stage table's guest-physical address. */
+export const STAGE_TABLE_FETCH = 2;
+/** Each stage as fault records and traces name it. */
+export const STAGE_NAMES = ['first-level', 'second-level', 'second-level (first-level table fetch)'] as const;
+
 export function newWalkOut(): WalkOut {
-  return { frame: 0, shift: 12, read: false, write: false, user: false, level: 0 };
+  return { frame: 0, shift: 12, read: false, write: false, user: false, level: 0, stage: STAGE_FIRST };
+}
+
+/**
+ * The reason for a second-stage fault met while fetching a first-stage table in a nested walk
+ * (VT-d §7.1.3: the first-stage conditions that are specific to nested translation). Faults in
+ * the second-stage structures themselves keep their second-stage reason.
+ */
+function tableFetchFault(code: number, top: boolean): number {
+  if (code === FR.SM_ADDR_BEYOND_MGAW) return FR.NESTED_FS_ADDR_BEYOND_MGAW;
+  if (code === FR.SM_READ) return top ? FR.NESTED_FS_PML4E_READ : FR.NESTED_FS_PAGING_ENTRY_READ;
+  return code;
 }
 
 /** A trace record, made out of line so that the walk's own code stays small. */
@@ -105,13 +125,15 @@ export class Walker {
   }
 
   /**
-   * Second-level walk of input frame `inFrame` (QEMU vtd_iova_to_slpte): each level must grant the
-   * access asked; returns 0 or a fault reason.
+   * Second-level walk of input frame `inFrame` (QEMU vtd_iova_to_slpte): each level must be present
+   * (R or W set) and grant the access asked; returns 0 or a scalable-mode fault reason (VT-d
+   * §7.1.3: an input beyond the table's width is SM_ADDR_BEYOND_MGAW, which a nested caller turns
+   * into its own reason).
    */
   walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut, stage = 'second-level'): number {
     if (inFrame >= this.slLimit[levels]) {
       out.level = levels - 1;
-      return FR.ADDR_BEYOND_MGAW;
+      return FR.SM_ADDR_BEYOND_MGAW;
     }
     const host = this.host;
     const need = write ? SL_W : SL_R;
@@ -129,7 +151,7 @@ export class Walker {
       // The entry (8 bytes at table·4096 + idx·8) lies in memory exactly when its table does.
       if (!(table < this.memoryFrames)) {
         out.level = l;
-        return l === levels - 1 ? FR.CONTEXT_ENTRY_INV : FR.PAGING_ENTRY_INV;
+        return l === levels - 1 ? FR.PASID_ENTRY_SSPTPTR_INV : FR.SS_PAGING_ENTRY_INV;
       }
       // One look-up of the memory holding the table, then both words of the entry.
       const words = host.wordsForRead(table);
@@ -140,11 +162,12 @@ export class Walker {
       rw &= lo;
       // A leaf: any PTE, or PS where SLLPS has the size (SecondLevelFormat.isLeaf).
       const leaf = l === 0 || (lo & rules[RULE_PS_LEAF + 4 * l]) !== 0;
-      // Access, then reserved bits (SecondLevelFormat.reservedAs, with its per-level masks).
+      // Present, access, then reserved bits (SecondLevelFormat.reservedAs, with its per-level masks).
       const rsvd = (lo & rules[(leaf ? RULE_RSVD_LEAF : RULE_RSVD_TABLE) + 4 * l]) | (hi & rules[RULE_RSVD_HI]);
       if ((lo & need) === 0 || rsvd !== 0) {
         out.level = l;
-        return (lo & need) === 0 ? (write ? FR.WRITE : FR.READ) : FR.PAGING_ENTRY_RSVD;
+        if ((lo & (SL_R | SL_W)) === 0) return FR.SS_PAGING_ENTRY_P;
+        return (lo & need) === 0 ? (write ? FR.SM_WRITE : FR.SM_READ) : FR.SS_PAGING_ENTRY_RSVD;
       }
       const next = (hi & ADDR_HI_MASK) * 0x100000 + (lo >>> 12);
       if (leaf) {
@@ -160,7 +183,7 @@ export class Walker {
       table = next;
     }
     out.level = 0;
-    return FR.PAGING_ENTRY_INV;
+    return FR.SS_PAGING_ENTRY_INV;
   }
 
   /**
@@ -174,6 +197,7 @@ export class Walker {
     // Canonical: bits 63:inBits-1 all equal. Frames hold bits 63:12.
     const top = Math.floor(inFrame / 2 ** (inBits - 1 - 12));
     const ones = 2 ** (64 - inBits + 1) - 1;
+    out.stage = STAGE_FIRST;
     if (top !== 0 && top !== ones) {
       out.level = p.levels - 1;
       return FR.FS_NON_CANONICAL;
@@ -182,11 +206,11 @@ export class Walker {
     let tableFrame: number;
     let tableGpa = Math.floor(p.root / 4096);
     if (p.nested) {
-      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, Math.floor(p.root / 4096), false, so, 'second-level (first-level table fetch)');
+      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, Math.floor(p.root / 4096), false, so, STAGE_NAMES[STAGE_TABLE_FETCH]);
       if (c) {
         out.level = p.levels - 1;
-        out.cause = c;
-        return FR.PASID_ENTRY_FSPTPTR_INV;
+        out.stage = STAGE_TABLE_FETCH;
+        return tableFetchFault(c, true);
       }
       tableFrame = so.frame;
     } else {
@@ -216,7 +240,10 @@ export class Walker {
       const leaf = fmt.isLeaf(lo, l);
       if (updateAD) {
         const bits = ((lo & FL_A) === 0 ? FL_A : 0) | (leaf && write && (lo & FL_D) === 0 ? FL_D : 0);
-        if (bits && !this.setFlags(p, pa, bits, tableGpa)) return FR.FS_BIT_UPDATE_FAILED;
+        if (bits && !this.setFlags(p, pa, bits, tableGpa)) {
+          out.stage = STAGE_TABLE_FETCH;
+          return FR.NESTED_FS_PAGING_ENTRY_WRITE;
+        }
       }
       let alo = lo & ADDR_LO_MASK;
       if (leaf && l > 0) alo &= ~FL_PAT_LARGE;
@@ -229,8 +256,8 @@ export class Walker {
           const c = this.walkSecondLevel(p.nested.root, p.nested.levels, gFrame, write, so);
           if (c) {
             out.level = so.level;
-            out.cause = undefined;
-            return c;
+            out.stage = STAGE_SECOND;
+            return c === FR.SM_ADDR_BEYOND_MGAW ? FR.NESTED_FS_ADDR_BEYOND_MGAW : c;
           }
           out.frame = so.frame;
           shift = Math.min(shift, so.shift);
@@ -246,10 +273,10 @@ export class Walker {
         return 0;
       }
       if (p.nested) {
-        const c = this.walkSecondLevel(p.nested.root, p.nested.levels, next, false, so, 'second-level (first-level table fetch)');
+        const c = this.walkSecondLevel(p.nested.root, p.nested.levels, next, false, so, STAGE_NAMES[STAGE_TABLE_FETCH]);
         if (c) {
-          out.cause = c;
-          return FR.FS_PAGING_ENTRY_INV;
+          out.stage = STAGE_TABLE_FETCH;
+          return tableFetchFault(c, false);
         }
         tableFrame = so.frame;
       } else {
@@ -260,7 +287,10 @@ export class Walker {
     return FR.FS_PAGING_ENTRY_INV;
   }
 
-  /** Writes A/D into a first-level entry; nested, the table's guest page must be writable in the second level. */
+  /**
+   * Writes A/D into a first-level entry; nested, the table's guest page must be writable in the
+   * second level (it was just read through it, so write access is all that can be missing).
+   */
   private setFlags(p: FirstLevelParams, pa: number, bits: number, tableGpa: number): boolean {
     if (p.nested) {
       const saved = this.trace;

@@ -9,7 +9,9 @@ import { decodeFields, inOneWord } from '../bits.js';
  */
 export const INV_DESC_BYTES = 32;
 
+/** The descriptor type is 7 bits: Type[3:0] in bits 3:0, Type[6:4] in bits 11:9 (QEMU VTD_INV_DESC_TYPE). */
 export const DESC_TYPE = bitField('TYPE', 3, 0);
+export const DESC_TYPE_HI = bitField('TYPE_HI', 11, 9);
 export const DESC_GRAN = bitField('G', 5, 4);
 
 export const INV_CC = 0x1;
@@ -206,9 +208,17 @@ export function encodeInvDescWords(d: InvDesc, w: Uint32Array | number[]): void 
 const n = (q: ArrayLike<number>, f: BitField): number => getField(q, 0, f);
 const b = (q: ArrayLike<number>, f: BitField): boolean => getField(q, 0, f) === 1;
 
-/** Decodes a descriptor from its 32-bit words; null for a type the unit does not implement (an invalidation-queue error). */
+/** The 7-bit descriptor type of a descriptor given as 32-bit words. */
+export function invDescType(q: ArrayLike<number>): number {
+  return n(q, DESC_TYPE) | (n(q, DESC_TYPE_HI) << 4);
+}
+
+/**
+ * Decodes a descriptor from its 32-bit words; null for a type the unit does not implement (an
+ * invalidation-queue error). Reserved bits are not looked at here (see inv-desc-reserved.ts).
+ */
 export function decodeInvDescWords(q: ArrayLike<number>): InvDesc | null {
-  switch (n(q, DESC_TYPE)) {
+  switch (invDescType(q)) {
     case INV_CC:
       return { type: 'cc', gran: n(q, DESC_GRAN), did: n(q, CC_DID), sid: n(q, CC_SID), fm: n(q, CC_FM) };
     case INV_IOTLB:

@@ -1,5 +1,5 @@
 import { addrField, bitField, getAddrBig, getFieldBig, setAddrBig, setFieldBig } from '@ioasid/core';
-import { decodeFields } from '../bits.js';
+import { bitRange, decodeFields } from '../bits.js';
 
 /**
  * PASID directory entry (64 bits): present, fault-processing disable and the PASID table
@@ -15,6 +15,11 @@ export const PDE_P = bitField('P', 0);
 export const PDE_FPD = bitField('FPD', 1);
 export const PDE_PTP = addrField(bitField('PTP', 63, 12));
 export const PDE_FIELDS = [PDE_P, PDE_FPD, PDE_PTP] as const;
+
+/** Reserved bits of a PASID directory entry: 11:2 and everything at or above HAW (VT-d §9.5). */
+export function pasidDirReserved(haw: number): bigint {
+  return bitRange(11, 2) | bitRange(63, haw);
+}
 
 export interface PasidDirEntry {
   p: boolean;
