@@ -175,3 +175,24 @@ describe('host memory is finite (DESIGN §4; issue 15 findings 1 and 2)', () => 
     );
   });
 });
+
+describe('memory images (a dump the hardware model walks on its own)', () => {
+  it('image() lists the written chunks; fromImage() reads back the same bytes, zeros elsewhere', () => {
+    const mem = new HostMemory(new AllocInjector(), 64n << 20n);
+    const f = mem.allocFrame();
+    mem.write(f * 4096 + 8, new Uint8Array([1, 2, 3]));
+    mem.write(40 << 20, new Uint8Array([9]));
+    const chunks = [...mem.image()];
+    expect(chunks.map((c) => c.pa)).toEqual([...chunks.map((c) => c.pa)].sort((a, b) => a - b));
+    const flat = new Uint8Array(42 << 20);
+    for (const c of chunks) flat.set(c.bytes, c.pa);
+    const copy = HostMemory.fromImage(flat);
+    expect([...copy.read(f * 4096 + 8, 3)]).toEqual([1, 2, 3]);
+    expect(copy.read(40 << 20, 1)[0]).toBe(9);
+    expect(copy.size).toBe(64n << 20n);
+    const based = HostMemory.fromImage(new Uint8Array([7, 7]), 0x1_0000_0000n);
+    expect(based.size).toBe(0x1_0020_0000n);
+    expect([...based.read(0x1_0000_0000n, 3)]).toEqual([7, 7, 0]);
+    expect(() => HostMemory.fromImage(new Uint8Array(1), 1n << 46n)).toThrow(/does not fit/);
+  });
+});

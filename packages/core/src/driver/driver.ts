@@ -234,6 +234,14 @@ export interface VendorRegistration {
    * one-line meaning (the `explain` of its DmaFault records): shown by `ioasid info --faults`.
    */
   faults?: readonly FaultDescription[];
+  /**
+   * The vendor's hardware model alone over a host-memory image (no driver): its identification
+   * registers set from `registers` (a `registers()` snapshot of the unit the image came from, or
+   * a user's own values by the same names), and its control registers programmed from them in
+   * the order firmware or a driver programs the unit. The result answers `walk` and `translate`
+   * as the original unit did. Throws IoasidError (EINVAL) naming a missing or bad register.
+   */
+  hardware?: (memory: HostMemory, registers: Readonly<Record<string, bigint>>) => IommuUnit;
 }
 
 /** One fault code of a vendor's catalogue. */

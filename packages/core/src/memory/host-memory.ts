@@ -1,5 +1,5 @@
 import { fail } from '../base/errors.js';
-import type { AllocInjector } from './alloc-injector.js';
+import { AllocInjector } from './alloc-injector.js';
 import { FramePool } from './frame-pool.js';
 
 export const PAGE_SHIFT = 12;
@@ -203,6 +203,38 @@ export class HostMemory {
       else out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + within, k), offset + done);
       done += k;
     }
+  }
+
+  /**
+   * The memory as a sparse image: each 2 MiB chunk that was ever written, as its host-physical
+   * address and bytes (little-endian words, as the hardware stores them), in address order.
+   * Chunks never written read as zeros and are left out.
+   */
+  *image(): Generator<{ pa: number; bytes: Uint8Array }> {
+    for (const ci of [...this.chunks.keys()].sort((a, b) => a - b)) {
+      const c = this.chunks.get(ci)!;
+      yield { pa: ci * CHUNK_BYTES, bytes: new Uint8Array(c.buffer, c.byteOffset, c.byteLength) };
+    }
+  }
+
+  /**
+   * Host memory holding a raw image (a memory dump, an emulator's pmemsave) at `base`, for the
+   * hardware model to walk on its own. The size is the image's end rounded up to 2 MiB (at least
+   * 64 MiB); bytes the image does not cover, and all-zero pages in it, read as zeros and take no
+   * storage.
+   */
+  static fromImage(image: Uint8Array, base = 0n, injector = new AllocInjector()): HostMemory {
+    const end = base + BigInt(image.length);
+    const chunk = BigInt(CHUNK_BYTES);
+    let size = ((end + chunk - 1n) / chunk) * chunk;
+    if (size < MIN_HOST_MEMORY) size = MIN_HOST_MEMORY;
+    if (base < 0n || size > 1n << BigInt(HOST_PHYS_BITS)) fail('EINVAL', `a memory image at 0x${base.toString(16)} of 0x${image.length.toString(16)} bytes does not fit ${HOST_PHYS_BITS}-bit host memory`);
+    const mem = new HostMemory(injector, size);
+    for (let off = 0; off < image.length; off += PAGE_SIZE) {
+      const page = image.subarray(off, Math.min(off + PAGE_SIZE, image.length));
+      if (page.some((b) => b !== 0)) mem.write(Number(base) + off, page);
+    }
+    return mem;
   }
 
   private chunkOrUndefined(ci: number): Uint32Array | undefined {
