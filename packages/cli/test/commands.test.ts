@@ -40,6 +40,15 @@ describe('commands in-process (core mock IOMMU)', () => {
     expect(j.vendors[0].ioasid).toMatchObject({ id: 1, attached: ['dev0', 'dev1'] });
   });
 
+  it('info --faults lists each code a unit reports with its meaning, as text and JSON', async () => {
+    const r = await cli('info', '--faults', '--vendor', 'mock');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^mock: 4 fault codes\n {2}0x01 {2}NO_CONTEXT {3}the device-table slot of the requester is not valid\n/);
+    expect(r.out).toMatch(/^ {2}0x03 {2}NOT_PRESENT {2}no leaf maps the input page$/m);
+    const j = JSON.parse((await cli('info', '--faults', '--vendor', 'mock', '--json')).out);
+    expect(j.vendors[0].faults[3]).toEqual({ code: 4, name: 'PERMISSION', explain: 'the leaf does not grant the access' });
+  });
+
   it('run reports each step; --json is parseable', async () => {
     const r = await cli('run', flow, '--vendor', 'mock');
     expect(r.code).toBe(0);

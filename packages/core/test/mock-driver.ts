@@ -17,6 +17,8 @@ import {
   type TranslateResult,
   type VendorRegistration,
   type WalkTracer,
+  type HostMemory,
+  type IommuUnit,
   container,
 } from '../src/index.js';
 import { mockFormat } from './mock-format.js';
@@ -34,8 +36,11 @@ class MockHardware {
   readonly iotlb = new Map<string, { frame: number; perms: number; root: number }>();
   flushes = 0;
 
-  constructor(private readonly ctx: MachineContext) {
-    this.table = ctx.hostMemory.allocFrames(16, 16);
+  constructor(
+    private readonly ctx: { hostMemory: HostMemory },
+    table?: number,
+  ) {
+    this.table = table ?? ctx.hostMemory.allocFrames(16, 16);
   }
 
   slotAddr(rid: number, pasid: number): number {
@@ -211,10 +216,29 @@ export class MockDriver implements IommuDriver {
   }
 }
 
+/** The mock unit alone over a memory image: TABLE (the device table's address) is its one register. */
+function mockHardware(memory: HostMemory, registers: Readonly<Record<string, bigint>>): IommuUnit {
+  const table = registers.TABLE;
+  if (typeof table !== 'bigint' || table % 4096n !== 0n) fail('EINVAL', 'mock: register TABLE (a page-aligned address) is required');
+  const hw = new MockHardware({ hostMemory: memory }, Number(table >> 12n));
+  return {
+    registers: () => ({ TABLE: table }),
+    translate: (req) => hw.translate(req),
+    walk: (req, tracer, options) => hw.walk(req, tracer, options),
+  };
+}
+
 export const mockVendor: VendorRegistration = {
   vendor: 'mock',
   description: 'test-only mock IOMMU',
   create: (ctx) => new MockDriver(ctx),
+  hardware: mockHardware,
+  faults: [
+    { code: 1, name: 'NO_CONTEXT', explain: 'the device-table slot of the requester is not valid' },
+    { code: 2, name: 'ADDR_SIZE', explain: 'the input address is wider than the table covers' },
+    { code: 3, name: 'NOT_PRESENT', explain: 'no leaf maps the input page' },
+    { code: 4, name: 'PERMISSION', explain: 'the leaf does not grant the access' },
+  ],
 };
 
 registerVendor(mockVendor, container);

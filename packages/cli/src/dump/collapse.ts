@@ -12,7 +12,8 @@ export type DumpRow =
 /** Shortest run of alike leaves shown as one row (a pair reads better as two lines). */
 const MIN_RUN = 3;
 
-function alike(a: DumpEntry, b: DumpEntry): bigint | undefined {
+function alike(a: DumpEntry, b: DumpEntry, keep?: ReadonlySet<bigint>): bigint | undefined {
+  if (keep && (keep.has(a.entryAddr) || keep.has(b.entryAddr))) return undefined;
   if (a.child || b.child || a.decoded.kind !== 'leaf' || b.decoded.kind !== 'leaf' || b.index !== a.index + 1) return undefined;
   if (a.decoded.addr === undefined || b.decoded.addr === undefined) return undefined;
   const step = b.decoded.addr - a.decoded.addr;
@@ -20,7 +21,8 @@ function alike(a: DumpEntry, b: DumpEntry): bigint | undefined {
   return b.raw - a.raw === step ? step : undefined;
 }
 
-export function dumpRows(t: DumpTable): DumpRow[] {
+/** `keep`: entries (by address) that stay rows of their own, e.g. the ones a walk read. */
+export function dumpRows(t: DumpTable, keep?: ReadonlySet<bigint>): DumpRow[] {
   const rows: DumpRow[] = [];
   const es = t.entries;
   let next = 0;
@@ -28,8 +30,8 @@ export function dumpRows(t: DumpTable): DumpRow[] {
     const e = es[i];
     if (e.index > next) rows.push({ kind: 'empty', from: next, to: e.index - 1 });
     let j = i;
-    const step = i + 1 < es.length ? alike(e, es[i + 1]) : undefined;
-    if (step !== undefined) while (j + 1 < es.length && alike(es[j], es[j + 1]) === step) j++;
+    const step = i + 1 < es.length ? alike(e, es[i + 1], keep) : undefined;
+    if (step !== undefined) while (j + 1 < es.length && alike(es[j], es[j + 1], keep) === step) j++;
     rows.push({ kind: 'entry', entry: e });
     if (j - i + 1 >= MIN_RUN) {
       rows.push({ kind: 'run', first: es[i + 1], last: es[j], count: j - i, step: step! });

@@ -2,6 +2,7 @@ import { IoasidError, type IoasidFd, type Machine, type VendorRegistration } fro
 import type { LoadedScenario } from './load.js';
 import { scenarioMachine } from './machine.js';
 import { OPERATIONS, type RunState } from './ops/index.js';
+export type { RunState };
 import { opOf } from './semantics.js';
 import { CheckFailed, Unsupported, Vars } from './values.js';
 
@@ -41,9 +42,14 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Sees each step just before it runs (its arguments resolved) and just after. */
+export type StepObserver = (phase: 'before' | 'after', step: number, op: string, args: Record<string, unknown>, state: RunState) => void;
+
 export interface RunOptions {
   /** Run steps 1..until only (1-based), leaving the machine as that step left it. */
   until?: number;
+  /** Called around every step that runs; what it throws is ignored (it only watches). */
+  observe?: StepObserver;
 }
 
 /** Runs every step of a scenario on one vendor; stops at the first failure or unsupported step. */
@@ -83,7 +89,17 @@ export function runScenario(sc: LoadedScenario, reg: VendorRegistration, options
       r.detail = `only for ${step.vendors.join(', ')}`;
       return;
     }
+    const watch = (phase: 'before' | 'after'): void => {
+      if (!options.observe) return;
+      try {
+        options.observe(phase, i + 1, op, vars.resolve(args) as Record<string, unknown>, state);
+      } catch {
+        // An observer only watches; a step's own outcome is what the report says.
+      }
+    };
+    watch('before');
     const outcome = runStep(state, op, args, step.expect);
+    watch('after');
     Object.assign(r, outcome.report);
     if (outcome.report.status === 'ok' && step.as !== undefined) vars.set(step.as, outcome.value, outcome.fromInfo);
     if (r.status === 'fail' || r.status === 'unsupported') stopped = { why: r.status, at: r.index };
