@@ -84,4 +84,15 @@ describe('ioasid dump: a table a person can read', () => {
       expect(r.err).toMatch(msg);
     }
   });
+
+  it('labels the kernel frames a guest-visible space maps (the SMMU CD frames in the stage-2 MSI hole)', async () => {
+    const r = await cli('dump', '5.4-hardware-nesting', '--ioasid', 'gpa', '--vendor', 'arm-smmuv3');
+    expect(r.out).toMatch(/leaf → 0x[0-9a-f]+ \(a kernel frame\) {2}type=page/);
+    const j = JSON.parse((await cli('dump', '5.4-hardware-nesting', '--ioasid', 'gpa', '--vendor', 'arm-smmuv3', '--json')).out);
+    const leaves = (t: { entries: { kernel?: boolean; child?: unknown }[] }): { kernel?: boolean }[] => t.entries.flatMap((e) => (e.child ? leaves(e.child as never) : [e]));
+    const all = leaves(j.dump.root);
+    expect(all.filter((e) => e.kernel).length).toBeGreaterThan(0);
+    expect(all.filter((e) => !e.kernel).length).toBeGreaterThan(0);
+  });
 });
+

@@ -334,3 +334,25 @@ describe('leaf replay and dirty harvesting', () => {
     expect(() => ptHarvestDirty(readOnly, 0, 1, { clear: true })).toThrow(/EOPNOTSUPP/);
   });
 });
+
+describe('dumps label the kernel frames a space maps', () => {
+  it('a leaf mapping a kernel frame says so; one mapping VMM memory does not; a freed frame is no longer the kernel\'s', () => {
+    const mem = host();
+    const pt = RadixPageTable.create(mem, mockFormat());
+    const kernel = mem.allocFrame();
+    const user = mem.allocUserFrame();
+    pt.map(0x10, 1, contiguousRuns(kernel, 1), PROT_READ);
+    pt.map(0x11, 1, contiguousRuns(user, 1), PROT_READ);
+    const leaves = (t: DumpTable): DumpTable['entries'] => t.entries.flatMap((e) => (e.child ? leaves(e.child) : [e]));
+    expect(leaves(ptDump(pt)).map((e) => e.kernel)).toEqual([true, undefined]);
+    expect(mem.isKernelFrame(kernel)).toBe(true);
+    expect(mem.isKernelFrame(user)).toBe(false);
+    mem.freeFrame(kernel);
+    expect(mem.isKernelFrame(kernel)).toBe(false);
+    const block = mem.allocFrames(4, 4);
+    expect([0, 1, 2, 3].every((k) => mem.isKernelFrame(block + k))).toBe(true);
+    mem.freeFrames(block, 4);
+    expect([0, 1, 2, 3].some((k) => mem.isKernelFrame(block + k))).toBe(false);
+  });
+});
+

@@ -14,6 +14,7 @@ const MIN_RUN = 3;
 
 function alike(a: DumpEntry, b: DumpEntry, keep?: ReadonlySet<bigint>): bigint | undefined {
   if (keep && (keep.has(a.entryAddr) || keep.has(b.entryAddr))) return undefined;
+  if (a.kernel !== b.kernel) return undefined;
   if (a.child || b.child || a.decoded.kind !== 'leaf' || b.decoded.kind !== 'leaf' || b.index !== a.index + 1) return undefined;
   if (a.decoded.addr === undefined || b.decoded.addr === undefined) return undefined;
   const step = b.decoded.addr - a.decoded.addr;

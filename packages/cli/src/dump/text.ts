@@ -20,7 +20,7 @@ export function headLine(head: DumpHead): string {
 
 function entryLine(e: DumpEntry, p: Painter): string {
   const kind = e.decoded.kind === 'table' ? p.paint('cyan', 'table') : e.decoded.kind === 'leaf' ? p.paint('green', 'leaf') : p.paint('red', e.decoded.kind);
-  const to = e.decoded.addr !== undefined ? ` → ${hex(e.decoded.addr)}` : '';
+  const to = e.decoded.addr !== undefined ? ` → ${hex(e.decoded.addr)}${e.kernel ? ` ${p.paint('yellow', '(a kernel frame)')}` : ''}` : '';
   return `[${String(e.index).padStart(3)}] ${hex(e.entryAddr)} = ${hex64(e.raw)}  iova ${hex(e.iova)}  ${kind}${to}  ${p.paint('dim', fieldsText(e.decoded))}`;
 }
 

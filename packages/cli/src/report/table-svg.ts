@@ -27,7 +27,7 @@ function rowText(r: DumpRow | { kind: 'more'; n: number }): string {
   if (r.kind === 'empty') return `[${r.from === r.to ? r.from : `${r.from}–${r.to}`}] empty`;
   if (r.kind === 'run') return `[${r.first.index}–${r.last.index}] ${r.count} alike, ${r.step < 0n ? '' : '+'}${hex(r.step)} each`;
   const e = r.entry;
-  return `[${e.index}] ${e.decoded.kind}${e.decoded.addr !== undefined ? ` → ${hex(e.decoded.addr)}` : ''}`;
+  return `[${e.index}] ${e.decoded.kind}${e.decoded.addr !== undefined ? ` → ${hex(e.decoded.addr)}` : ''}${e.kernel ? ' (kernel frame)' : ''}`;
 }
 
 function pickRows(rows: DumpRow[], path: ReadonlySet<bigint>): Box['rows'] {

@@ -11,4 +11,6 @@ export interface FrameMemory {
   wordBase(frame: number): number;
   allocFrames(count: number, alignFrames: number): number;
   freeFrames(frame: number, count: number): void;
+  /** Host memory only: whether a frame is the kernel's own (dumps label leaves that map one). */
+  isKernelFrame?(frame: number): boolean;
 }

@@ -70,6 +70,8 @@ export function checkHostMemorySize(size: unknown): bigint {
  */
 export class HostMemory {
   private readonly chunks = new Map<number, Uint32Array>();
+  /** Which frames the kernel holds: one bit per frame, 64 bytes per 2 MiB chunk that has any. */
+  private readonly kernelBits = new Map<number, Uint8Array>();
   /** Every frame of the machine, kernel's and VMM's alike. */
   private readonly pool: FramePool;
   /** Bytes of host memory (the machine's `hostMemory`). */
@@ -274,11 +276,35 @@ export class HostMemory {
 
   // ---- kernel frame allocator ------------------------------------------------------------
 
+  /** Whether `frame` is held by the kernel (a table, a queue, a context structure), not VMM memory. */
+  isKernelFrame(frame: number): boolean {
+    const bits = this.kernelBits.get(Math.floor(frame / CHUNK_FRAMES));
+    if (!bits) return false;
+    const i = frame % CHUNK_FRAMES;
+    return (bits[i >>> 3] & (1 << (i & 7))) !== 0;
+  }
+
+  private markKernel(frame: number, count: number, held: boolean): void {
+    for (let f = frame; f < frame + count; f++) {
+      const ci = Math.floor(f / CHUNK_FRAMES);
+      let bits = this.kernelBits.get(ci);
+      if (!bits) {
+        if (!held) continue;
+        bits = new Uint8Array(CHUNK_FRAMES / 8);
+        this.kernelBits.set(ci, bits);
+      }
+      const i = f % CHUNK_FRAMES;
+      if (held) bits[i >>> 3] |= 1 << (i & 7);
+      else bits[i >>> 3] &= ~(1 << (i & 7));
+    }
+  }
+
   /** One zeroed kernel frame (page tables, device tables, queues); ENOMEM when memory is full. */
   allocFrame(): number {
     this.injector.check('host frame');
     const frame = this.pool.alloc1(this.zero);
     this.kernelFrames++;
+    this.markKernel(frame, 1, true);
     return frame;
   }
 
@@ -288,17 +314,20 @@ export class HostMemory {
     this.injector.check('contiguous host frames');
     const frame = this.pool.allocContiguous(count, alignFrames, this.zero);
     this.kernelFrames += count;
+    this.markKernel(frame, count, true);
     return frame;
   }
 
   freeFrame(frame: number): void {
     this.pool.free(frame, 1);
     this.kernelFrames--;
+    this.markKernel(frame, 1, false);
   }
 
   freeFrames(frame: number, count: number): void {
     this.pool.free(frame, count);
     this.kernelFrames -= count;
+    this.markKernel(frame, count, false);
   }
 
   // ---- VMM pages (populated on first touch) ------------------------------------------------

@@ -45,6 +45,8 @@ export interface DumpEntry {
   /** Input address (byte) the entry starts at. */
   iova: bigint;
   child?: DumpTable;
+  /** A leaf of a table in host memory that maps a kernel frame (not VMM memory) into the space. */
+  kernel?: true;
 }
 
 export interface DumpTable {

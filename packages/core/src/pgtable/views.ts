@@ -85,6 +85,7 @@ export function ptLookupView(ref: PtTableRef, iova: bigint, opts: PtLookupOption
 export function ptDump(ref: PtTableRef, inputBase = 0n, budget?: DumpBudget): DumpTable {
   const it = new PtIter(ref, 0, Number.POSITIVE_INFINITY, budget);
   const g = it.geometry;
+  const kernelFrame = ref.mem.isKernelFrame;
   const root: DumpTable = { level: g.spec[g.top], slots: g.count[g.top], span: 1n << BigInt(g.shift[g.top]), tableAddr: BigInt(ref.root) * 4096n, entries: [] };
   // The table being filled at each level: the iteration is depth first, so it is the last one entered.
   const open: DumpTable[] = [];
@@ -92,6 +93,7 @@ export function ptDump(ref: PtTableRef, inputBase = 0n, budget?: DumpBudget): Du
   while (it.next()) {
     const l = it.level;
     const e: DumpEntry = { index: it.index, entryAddr: it.entryAddr, raw: it.raw(), decoded: it.decode(), iova: inputBase + BigInt(it.frame) * 4096n };
+    if (kernelFrame !== undefined && it.kind === EntryKind.Leaf && kernelFrame.call(ref.mem, it.outFrame())) e.kernel = true;
     open[l].entries.push(e);
     if (l > 0 && it.kind === EntryKind.Table) {
       const child = it.descend();
