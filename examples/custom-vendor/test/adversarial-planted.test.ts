@@ -14,6 +14,7 @@ import { crashingVendor } from './planted/crash.js';
 import { endlessDumpVendor } from './planted/endless-dump.js';
 import { looseArgsVendor } from './planted/loose-args.js';
 import { scanningIdsVendor } from './planted/scanning-ids.js';
+import { overclaimingVendor } from './planted/overclaim.js';
 
 interface Planted {
   bug: string;
@@ -43,6 +44,7 @@ const PLANTED: Planted[] = [
     rules: [/only IoasidError\/DmaFault may leave the API: TypeError from ALLOC with an unknown key 'bogus' = \{\}/, /arguments: ALLOC with an unknown key 'bogus' was accepted/],
   },
   { bug: '8: an ID allocator whose cost grows with the IDs in use', vendor: scanningIdsVendor, caseId: 'adv-exhaustion', rules: [/scaling: ALLOC costs/] },
+  { bug: '9 (issue 19): GET_INFO claims a 1 GiB page size the format cannot hold', vendor: overclaimingVendor, caseId: 'contract-claims', rules: [/GET_INFO claims page size 0x40000000, but a naturally aligned 0x40000000 map at 0x[0-9a-f]+ is held by a leaf of 0x1000/] },
 ];
 
 describe('the adversarial group finds planted isolation bugs (issue 15)', () => {

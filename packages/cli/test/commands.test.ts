@@ -84,7 +84,7 @@ describe('commands in-process (core mock IOMMU)', () => {
     expect(r).toMatchObject({ code: 2, err: "ioasid: missing scenario: give a file or a built-in name (see 'ioasid run --list')\n" });
     expect((await cli('run', 'no-such-scenario')).err).toMatch(/no scenario file or built-in scenario named 'no-such-scenario'/);
     expect((await cli('conformance', '--runs', 'many')).code).toBe(2);
-    expect((await cli('info', '--vendor', 'sparc')).err).toMatch(/^ioasid: unknown vendor 'sparc' \(registered: .*mock.*\)\n$/);
+    expect((await cli('info', '--vendor', 'sparc')).err).toMatch(/^ioasid: --vendor: unknown vendor 'sparc' \(registered: .*mock.*\)\n$/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
-import { conformanceCommand } from '../src/commands/conformance.js';
+import { conformanceCommand, seedArg } from '../src/commands/conformance.js';
 import { createContext } from '../src/context.js';
 import { memoryIo } from '../src/io.js';
 import type { CaseResult, ConformanceKit } from '../src/conformance/kit.js';
@@ -13,7 +13,8 @@ function fakeKit(statuses: Record<string, CaseResult['status']>): ConformanceKit
     calls,
     listCases: () => [{ id: 'map-basic', title: 'map', group: 'dma' }],
     runConformance(opts) {
-      calls.push(opts.filter ? { vendors: opts.vendors, runs: opts.runs, picked: Object.keys(statuses).filter(opts.filter) } : { vendors: opts.vendors, runs: opts.runs });
+      const seed = opts.seed !== undefined ? { seed: opts.seed } : {};
+      calls.push(opts.filter ? { vendors: opts.vendors, runs: opts.runs, picked: Object.keys(statuses).filter(opts.filter), ...seed } : { vendors: opts.vendors, runs: opts.runs, ...seed });
       const results: CaseResult[] = [];
       for (const v of opts.vendors) {
         for (const [id, status] of Object.entries(statuses)) {
@@ -47,13 +48,24 @@ describe('ioasid conformance (presentation, with a stand-in kit)', () => {
     expect(code).toBe(1);
     expect(kit.calls).toEqual([{ vendors: ['intel-vtd', 'power-tce'], runs: undefined }]);
     const out = io.stdout;
-    expect(out).toMatch(/\[1\/6\] intel-vtd map-basic: pass/);
+    // Progress goes to stderr only, so a piped matrix is clean.
+    expect(io.stderr).toMatch(/\[1\/6\] intel-vtd map-basic: pass/);
+    expect(out).not.toMatch(/\[1\/6\]/);
     expect(out).toMatch(/│ map-basic +│ pass +│ pass +│/);
     expect(out).toMatch(/│ map-cut +│ pass +│ FAIL +│/);
     expect(out).toMatch(/│ nest-hw +│ unsupported +│ unsupported +│/);
     expect(out).toContain('Failures:\n  power-tce map-cut: EINVAL: boom');
     expect(out).toContain('Unsupported:\n  intel-vtd nest-hw: no hardware nesting');
     expect(out).toContain('3 passed, 1 failed, 2 unsupported (2 vendors, 1 run per property)');
+  });
+
+  it('--seed reaches every property of the kit and is printed with the summary; a bad seed is a usage error', async () => {
+    const kit = fakeKit({ 'map-basic': 'pass' });
+    const { io } = await runWith(kit, ['--vendor', 'intel-vtd', '--seed', '-2041703766']);
+    expect(kit.calls).toEqual([{ vendors: ['intel-vtd'], runs: undefined, seed: -2041703766 }]);
+    expect(io.stdout).toMatch(/1 run per property, seed -2041703766\)/);
+    for (const bad of ['1.5', 'x', '4294967296', '-2147483649', '']) expect(() => seedArg(bad), bad).toThrow(/expected an integer seed/);
+    expect(seedArg('4294967295')).toBe(4294967295);
   });
 
   it('exits 0 when nothing fails, and --json prints parseable results', async () => {

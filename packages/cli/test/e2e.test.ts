@@ -85,18 +85,37 @@ describe('ioasid (spawned)', () => {
     expect(r.out).toMatch(/=> pass/);
   });
 
-  it('a plugin module that does not load is a warning, not the end of the command', () => {
+  it('a plugin that does not load, or registers nothing, is a usage error: a run of the built-ins alone would look like a pass', () => {
     const r = ioasid(['--plugin', './no-such-plugin.js', 'info', '--vendor', 'power-tce', '--json']);
-    expect(r.code).toBe(0);
-    expect(r.err).toMatch(/^ioasid: warning: vendor module \.\/no-such-plugin\.js did not load: Cannot find module/);
-    expect(JSON.parse(r.out).vendors[0].vendor).toBe('power-tce');
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/^ioasid: --plugin \.\/no-such-plugin\.js: cannot load it: Cannot find module/);
+    const none = ioasid(['--plugin', './packages/cli/test/fixtures/second-registration.mjs', 'info']);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/^ioasid: --plugin .*second-registration\.mjs: loaded, but it registered no new vendor\./);
+    const twice = ioasid(['--plugin', './a.js', '--plugin', './a.js', 'info']);
+    expect(twice).toMatchObject({ code: 2, err: 'ioasid: --plugin ./a.js is named twice\n' });
+  });
+
+  it('vendor names: empty, repeated or unknown ones are usage errors with a suggestion, in --vendor and in a scenario', () => {
+    expect(ioasid(['conformance', '--vendor', ''])).toMatchObject({ code: 2, out: '' });
+    expect(ioasid(['conformance', '--vendor', '']).err).toMatch(/^ioasid: --vendor: an empty vendor name/);
+    expect(ioasid(['conformance', '--vendor', 'intel-vtd,intel-vtd']).err).toBe("ioasid: --vendor: vendor 'intel-vtd' is named twice\n");
+    expect(ioasid(['info', '--vendor', 'arm-smmu']).err).toMatch(/unknown vendor 'arm-smmu' .*; did you mean 'arm-smmuv3'\?\n$/);
+    const dir = mkdtempSync(join(tmpdir(), 'ioasid-e2e-'));
+    const file = join(dir, 'typo.yaml');
+    writeFileSync(file, 'title: typo\nvendors: [arm-smmu]\nsteps:\n  - bind: { device: dev0 }\n');
+    const r = ioasid(['run', file]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/typo\.yaml: vendors: unknown vendor 'arm-smmu' .*did you mean 'arm-smmuv3'\?/);
   });
 
   // The whole kit, adversarial group included, on three vendors: minutes on a loaded 2-core machine.
   it('conformance runs the real kit: the matrix, and an exit code that follows the failures', { timeout: 300_000 }, () => {
     const r = ioasid(['conformance', '--runs', '2']);
-    expect(r.err).toBe('');
-    expect(r.out).toMatch(/^\[ 1\/\d+\] intel-vtd 5\.1-simple: (pass|fail|unsupported)\n/);
+    // Progress lines go to stderr only; stdout holds the matrix alone.
+    expect(r.err).toMatch(/^\[ 1\/\d+\] intel-vtd 5\.1-simple: (pass|fail|unsupported)\n/);
+    expect(r.out).toMatch(/^┌/);
     expect(r.out).toMatch(/│ case +│ intel-vtd +│ arm-smmuv3 +│ power-tce +│/);
     expect(r.out).toMatch(/│ 5\.1-simple +│ (pass|FAIL) +│/);
     const summary = /(\d+) passed, (\d+) failed, (\d+) unsupported \(3 vendors, 2 runs per property\)\n$/.exec(r.out);

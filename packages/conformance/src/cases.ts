@@ -7,6 +7,7 @@ import { enqcmdCase, vsvaCase } from './scenarios/vsva.js';
 import { pageFaultCase } from './scenarios/page-fault.js';
 import { pasidTableCase } from './scenarios/pasid-table.js';
 import { getInfoCase } from './contracts/get-info.js';
+import { claimsCase } from './contracts/claims.js';
 import { errnoOrderCase } from './contracts/errno-order.js';
 import { allocFreeCase, devicesCase, mapDmaCase } from './contracts/commands.js';
 import { groupCase } from './contracts/group.js';
@@ -31,6 +32,7 @@ export const CASES: readonly CaseDef[] = [
   pageFaultCase,
   pasidTableCase,
   getInfoCase,
+  claimsCase,
   errnoOrderCase,
   allocFreeCase,
   mapDmaCase,

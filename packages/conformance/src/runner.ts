@@ -6,9 +6,23 @@ export function listCases(): CaseInfo[] {
   return CASES.map(({ id, title, group }) => ({ id, title, group }));
 }
 
+/** `Caused by:` lines for an error's cause chain (fast-check keeps a property's real failure there). */
+function causeLines(e: unknown): string[] {
+  const out: string[] = [];
+  let c = e instanceof Error ? e.cause : undefined;
+  for (let depth = 0; c !== undefined && depth < 5; depth++) {
+    out.push(`Caused by: ${c instanceof Error ? `${c.name}: ${c.message.split('\n').join('\n  ')}` : String(c)}`);
+    c = c instanceof Error ? c.cause : undefined;
+  }
+  return out;
+}
+
+/** The error as text: its first line, then what caused it, then the rest of its message and its stack. */
 function errorText(e: unknown): string {
-  if (e instanceof Error) return e.stack && !e.stack.includes(e.message) ? `${e.message}\n${e.stack}` : (e.stack ?? e.message);
-  return String(e);
+  if (!(e instanceof Error)) return String(e);
+  const [first, ...rest] = e.message.split('\n');
+  const stack = e.stack?.includes(e.message) ? e.stack.slice(e.stack.indexOf(e.message) + e.message.length) : (e.stack ?? '');
+  return [first, ...causeLines(e), ...rest].join('\n') + (stack.trim() ? `\n${stack.replace(/^\n/, '')}` : '');
 }
 
 /** The counts a failing case attached to its error (see withDetail in adversarial/tally.ts). */
@@ -68,14 +82,17 @@ export function runConformance(opts: {
   runs?: number;
   machineOptions?: Record<string, unknown>;
   filter?: (id: string) => boolean;
+  /** fast-check seed for every property (replays a failure the report printed). */
+  seed?: number;
   onCase?: (r: CaseResult, done: number, total: number) => void;
 }): ConformanceReport {
   const runs = normalizeRuns(opts.runs);
+  if (opts.seed !== undefined && !Number.isSafeInteger(opts.seed)) throw new RangeError(`seed must be an integer (got ${String(opts.seed)})`);
   const cases = CASES.filter((c) => !opts.filter || opts.filter(c.id));
   const total = opts.vendors.length * cases.length;
   const results: CaseResult[] = [];
   for (const vendor of opts.vendors) {
-    const env: KitEnv = { vendor, runs, machineOptions: opts.machineOptions ?? {} };
+    const env: KitEnv = { vendor, runs, machineOptions: opts.machineOptions ?? {}, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) };
     const caps = safeProbe(env);
     for (const def of cases) {
       const { result } = executeCase(def, env, caps);
@@ -85,5 +102,5 @@ export function runConformance(opts: {
   }
   const counts = { pass: 0, fail: 0, unsupported: 0 };
   for (const r of results) counts[r.status]++;
-  return { vendors: [...opts.vendors], runs, results, counts };
+  return { vendors: [...opts.vendors], runs, results, counts, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) };
 }

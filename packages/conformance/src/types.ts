@@ -26,6 +26,8 @@ export interface ConformanceReport {
   runs: number;
   results: CaseResult[];
   counts: { pass: number; fail: number; unsupported: number };
+  /** The fast-check seed the run was given, when one was. */
+  seed?: number;
 }
 
 /** Where a case runs: the vendor, the property run count and the user's machine options. */
@@ -33,6 +35,8 @@ export interface KitEnv {
   vendor: string;
   runs: number;
   machineOptions: Record<string, unknown>;
+  /** fast-check seed every property of the run uses (unset: a fresh one each run). */
+  seed?: number;
 }
 
 /** GET_INFO of the kit's standard devices on a fresh machine (see KIT_DEVICES). */

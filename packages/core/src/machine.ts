@@ -99,6 +99,9 @@ export class Machine implements FdHost, DeviceHost {
     if (reg.create) this.driver = reg.create(ctx);
     else if (reg.driver) this.driver = this.container.resolve(reg.driver as unknown as new () => IommuDriver);
     else fail('EINVAL', `vendor '${reg.vendor}' registered neither create() nor a driver class`);
+    if (this.driver.vendor !== reg.vendor) {
+      fail('EINVAL', `vendor '${reg.vendor}': its registration built a driver that calls itself '${String(this.driver.vendor)}' (IommuDriver.vendor must be the registered name)`);
+    }
     const unit = this.driver.unit;
     this.hw = typeof unit.translate === 'function' ? (unit as { translate(req: DmaRequest): TranslateResult }) : this.driver;
     for (const d of descs) this.devices.set(d.name, new Device(this, d));

@@ -55,7 +55,7 @@ describe('ioctl dispatcher: every command through its number', () => {
     expectErrno(() => fd.unmapDma({ ioasid: id, all: true, iova: 0n } as never), 'EINVAL', /unmap-all/);
     expectErrno(() => fd.createNesting({ parent: 42, protocol: 'map' }), 'ENOENT', /parent/);
     expectErrno(() => fd.lookup(id, -1n), 'EINVAL', /iova/);
-    expect(fd.checkExtension('nonsense')).toBe(0);
+    expect(fd.checkExtension('nonsense' as never)).toBe(0);
     expect(fd.readFaults(id)).toEqual([]);
   });
 });
@@ -85,5 +85,18 @@ describe('fd.describe()', () => {
     expect(m.hostMemory.framesInUse).toBe(frames);
     fd.close();
     expectErrno(() => fd.describe(), 'EBADF');
+  });
+});
+
+describe('CHECK_EXTENSION answers for the machine: what depends on the IOMMU follows its GET_INFO', () => {
+  it('hardware nesting and page faults follow the devices the IOMMU describes; core-provided ones are always there', async () => {
+    const { mockMachine } = await import('./helpers.js');
+    const { m } = mockMachine();
+    const fd = m.openIoasidFd();
+    const caps = m.deviceList.map((d) => m.driver.capabilities(d.desc));
+    expect(caps.every((c) => c.nesting !== 'hardware')).toBe(true);
+    expect(fd.checkExtension('hardware-nesting')).toBe(0);
+    expect(fd.checkExtension('page-faults')).toBe(caps.some((c) => c.pageRequest) ? 1 : 0);
+    for (const ext of ['pre-registration', 'software-nesting', 'unmap-all'] as const) expect(fd.checkExtension(ext)).toBe(1);
   });
 });

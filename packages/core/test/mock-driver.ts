@@ -172,7 +172,7 @@ class MockDomain implements IommuDomain {
 }
 
 export class MockDriver implements IommuDriver {
-  readonly vendor = 'mock';
+  readonly vendor: string = 'mock';
   readonly hw: MockHardware;
   readonly domains: MockDomain[] = [];
   readonly unit = {

@@ -55,6 +55,7 @@ class RecordingChild implements IommuDomain {
  * builds them once may do.
  */
 class NestingMock extends MockDriver {
+  override readonly vendor: string = 'mock-nesting';
   readonly allocFormatKeys = { map: ['color'] } as const;
   readonly formatsSeen: Readonly<Record<string, unknown>>[] = [];
   private readonly caps = new Map<string, IoasidInfo>();

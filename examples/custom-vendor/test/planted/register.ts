@@ -6,7 +6,9 @@ import type { FlatIommuDriver } from '@ioasid-example/flat-iommu';
  * plugin with one known isolation bug planted in it, to prove the adversarial group finds it.
  */
 export function plant(vendor: string, description: string, create: (ctx: MachineContext) => IommuDriver): string {
-  if (!listVendors().some((r) => r.vendor === vendor)) registerVendor({ vendor, description, create });
+  // The double is the example's driver class: it answers to the name it is registered under.
+  const named = (ctx: MachineContext): IommuDriver => Object.defineProperty(create(ctx), 'vendor', { value: vendor });
+  if (!listVendors().some((r) => r.vendor === vendor)) registerVendor({ vendor, description, create: named });
   return vendor;
 }
 

@@ -7,6 +7,13 @@ import { createProgress } from '../output/progress.js';
 import { toJson } from '../output/json.js';
 import { selectVendors } from '../vendors.js';
 
+/** A fast-check seed: any 32-bit integer, as a failure report prints it. */
+export function seedArg(value: string): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n) || n < -(2 ** 31) || n >= 2 ** 32) throw new InvalidArgumentError('expected an integer seed, as a failure report prints it.');
+  return n;
+}
+
 export function positiveInt(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer.');
@@ -19,6 +26,7 @@ export function conformanceCommand(ctx: Context, loadKit: () => Promise<Conforma
     .option('--vendor <name>', "one vendor, a comma-separated list, or 'all'", 'all')
     .option('--runs <n>', "runs of each property case (default: the kit's own)", positiveInt)
     .option('--case <ids>', 'only these cases: comma-separated case ids or groups (scenario, contract, property, adversarial)')
+    .option('--seed <n>', 'fast-check seed for every property (a failure prints the seed that replays it)', seedArg)
     .option('--json', 'print the results as JSON')
     .addHelpText(
       'after',
@@ -27,21 +35,25 @@ Examples:
   ioasid conformance                        every vendor, every case
   ioasid conformance --vendor arm-smmuv3 --runs 100
   ioasid conformance --case adversarial --runs 1000   the adversarial group only
-  ioasid --plugin ./my-iommu.js conformance --vendor my-iommu`,
+  ioasid --plugin ./my-iommu.js conformance --vendor my-iommu
+  ioasid conformance --vendor my-iommu --case prop-isolation --seed -2041703766   replay a failure
+
+Progress lines go to standard error; the matrix (or --json) to standard output.`,
     )
-    .action(async (opts: { vendor: string; runs?: number; case?: string; json?: boolean }) => {
+    .action(async (opts: { vendor: string; runs?: number; case?: string; seed?: number; json?: boolean }) => {
       const { vendors } = await ctx.vendors();
       const chosen = selectVendors(opts.vendor, vendors).map((v) => v.vendor);
       const kit = await loadKit();
       const filter = opts.case === undefined ? undefined : caseFilter(opts.case, kit.listCases());
       const io = ctx.io;
-      const progress = createProgress({ tty: io.tty, quiet: opts.json, write: (t) => io.out(t) });
+      const progress = createProgress({ tty: io.tty, quiet: opts.json, write: (t) => io.err(t) });
       let run;
       try {
         run = kit.runConformance({
           vendors: chosen,
           ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
           ...(filter ? { filter } : {}),
+          ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
           onCase: (r, done, total) => progress.tick(done, total, `${r.vendor} ${r.id}: ${r.status}`),
         });
       } finally {
@@ -50,10 +62,10 @@ Examples:
       const counts = countStatuses(run.results);
       if (opts.json) {
         const results = run.results.map((r) => ({ ...r, error: r.error === undefined ? undefined : errorText(r.error) }));
-        io.out(toJson({ vendors: run.vendors, runs: run.runs, counts, results }) + '\n');
+        io.out(toJson({ vendors: run.vendors, runs: run.runs, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), counts, results }) + '\n');
       } else {
         io.out(renderMatrix(buildMatrix(run.vendors, run.results), io.paint));
-        const summary = `${counts.pass} passed, ${counts.fail} failed, ${counts.unsupported} unsupported (${run.vendors.length} vendor${run.vendors.length === 1 ? '' : 's'}, ${run.runs} run${run.runs === 1 ? '' : 's'} per property)`;
+        const summary = `${counts.pass} passed, ${counts.fail} failed, ${counts.unsupported} unsupported (${run.vendors.length} vendor${run.vendors.length === 1 ? '' : 's'}, ${run.runs} run${run.runs === 1 ? '' : 's'} per property${opts.seed !== undefined ? `, seed ${opts.seed}` : ''})`;
         io.out(`\n${counts.fail > 0 ? io.paint.paint('red', summary) : io.paint.paint('green', summary)}\n`);
       }
       ctx.exitCode = counts.fail > 0 ? EXIT_FAILURE : EXIT_OK;

@@ -5,7 +5,7 @@ import { EXIT_FAILURE, EXIT_OK, UsageError } from '../errors.js';
 import { collectReport } from '../report/collect.js';
 import { renderHtml } from '../report/html.js';
 import { resolveScenario } from '../scenario/builtins.js';
-import { selectVendors } from '../vendors.js';
+import { checkScenarioVendors, selectVendors } from '../vendors.js';
 import { packageVersion } from '../version.js';
 
 export function reportCommand(ctx: Context): Command {
@@ -28,6 +28,7 @@ Examples:
       if (opts.output === '') throw new UsageError('--output: give a file name, or - for standard output');
       const scenario = resolveScenario(arg);
       const { vendors } = await ctx.vendors();
+      checkScenarioVendors(scenario.spec, scenario.file, vendors);
       const regs = selectVendors(opts.vendor, vendors);
       const started = performance.now();
       const data = collectReport(scenario, regs);

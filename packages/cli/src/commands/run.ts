@@ -6,7 +6,7 @@ import { makeTable } from '../output/table.js';
 import { listBuiltinScenarios, resolveScenario } from '../scenario/builtins.js';
 import { renderReport } from '../scenario/report.js';
 import { runScenario } from '../scenario/runner.js';
-import { selectVendors } from '../vendors.js';
+import { checkScenarioVendors, selectVendors } from '../vendors.js';
 
 export function runCommand(ctx: Context): Command {
   return new Command('run')
@@ -43,6 +43,7 @@ scenarios/README.md of this package.`,
       if (arg === undefined) throw new UsageError("missing scenario: give a file or a built-in name (see 'ioasid run --list')");
       const scenario = resolveScenario(arg);
       const { vendors } = await ctx.vendors();
+      checkScenarioVendors(scenario.spec, scenario.file, vendors);
       const chosen = selectVendors(opts.vendor, vendors);
       const reports = chosen.map((reg) => runScenario(scenario, reg).report);
       if (opts.json) io.out(toJson({ scenario: scenario.name, file: scenario.file, results: reports }) + '\n');

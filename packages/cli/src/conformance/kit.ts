@@ -22,12 +22,14 @@ export interface ConformanceRun {
   runs: number;
   results: CaseResult[];
   counts: Record<string, unknown>;
+  seed?: number;
 }
 
 export interface ConformanceKit {
   listCases(): { id: string; title: string; group: string }[];
   runConformance(opts: {
     vendors: string[];
+    seed?: number;
     runs?: number;
     filter?: (id: string) => boolean;
     onCase?: (result: CaseResult, done: number, total: number) => void;

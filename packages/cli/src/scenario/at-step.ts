@@ -1,6 +1,6 @@
 import type { VendorRegistration } from '@ioasid/core';
 import { UsageError } from '../errors.js';
-import { selectVendors } from '../vendors.js';
+import { checkScenarioVendors, selectVendors } from '../vendors.js';
 import type { LoadedScenario } from './load.js';
 import { runScenario, type ScenarioRun } from './runner.js';
 
@@ -39,6 +39,7 @@ export interface ScenarioAt {
  */
 export function runToStep(sc: LoadedScenario, registered: VendorRegistration[], vendor: string | undefined, at: string | undefined): ScenarioAt {
   if (vendor === 'all' || vendor?.includes(',')) throw new UsageError('this command runs on one vendor: give --vendor <name>');
+  checkScenarioVendors(sc.spec, sc.file, registered);
   const until = stepNumber(sc, at);
   const tried: string[] = [];
   for (const reg of selectVendors(vendor, registered)) {

@@ -84,6 +84,7 @@ function run(env: KitEnv, caps: Caps, tally: Tally): void {
         if (v && report.size === 0) throw new ConformanceFailure(v.text);
       },
       scaled(env, RANDOM),
+      env.seed,
     );
   } catch (e) {
     const text = e instanceof Error ? e.message : String(e);

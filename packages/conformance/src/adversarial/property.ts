@@ -8,8 +8,8 @@ import { MAX_SHRINKS } from './budget.js';
  * the violated rule (the body's own message), followed by what replays it. An exception that is
  * not the kit's own failure escaped a guard: it is reported as such, with its stack.
  */
-export function checkProperty<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number): void {
-  const out = fc.check(fc.property(fc.limitShrink(arb, MAX_SHRINKS), (v) => body(v)), { numRuns, endOnFailure: false });
+export function checkProperty<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, numRuns: number, seed?: number): void {
+  const out = fc.check(fc.property(fc.limitShrink(arb, MAX_SHRINKS), (v) => body(v)), { numRuns, endOnFailure: false, ...(seed !== undefined ? { seed } : {}) });
   if (!out.failed) return;
   const e = out.errorInstance;
   const replay = `(fast-check seed ${out.seed}, path "${out.counterexamplePath}": failed in run ${out.numRuns}, shrunk ${out.numShrinks} time(s))`;

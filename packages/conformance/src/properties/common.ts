@@ -24,7 +24,7 @@ export function probeWindow(env: KitEnv, slots: number): Window {
 
 /** fast-check parameters for a property of this env. */
 export function fcParams(env: KitEnv, extra: { numRuns?: number } = {}) {
-  return { numRuns: extra.numRuns ?? env.runs, endOnFailure: false };
+  return { numRuns: extra.numRuns ?? env.runs, endOnFailure: false, ...(env.seed !== undefined ? { seed: env.seed } : {}) };
 }
 
 /** Drains every IOASID's fault queue (faults are expected in properties; keep memory flat). */

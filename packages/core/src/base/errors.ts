@@ -17,15 +17,21 @@ export const Errno = {
 
 export type ErrnoName = keyof typeof Errno;
 
-/** The failure of a uAPI command: `errno` names the rule, `message` names the argument. */
+/**
+ * The failure of a uAPI command: `errno` names the rule, `message` names the argument. As Node's
+ * own system errors do, `code` is the errno name too (`e.code === 'ENOENT'`); the number Linux
+ * gives it is `errnoNumber` (2 for ENOENT).
+ */
 export class IoasidError extends Error {
   readonly errno: ErrnoName;
-  readonly code: number;
+  readonly code: ErrnoName;
+  readonly errnoNumber: number;
   constructor(errno: ErrnoName, message: string) {
     super(`${errno}: ${message}`);
     this.name = 'IoasidError';
     this.errno = errno;
-    this.code = Errno[errno];
+    this.code = errno;
+    this.errnoNumber = Errno[errno];
   }
 }
 

@@ -3,10 +3,69 @@ import { fail } from '../base/errors.js';
 import type { VendorRegistration } from './driver.js';
 import { IOMMU_DRIVER } from './tokens.js';
 
-/** Registers a vendor in `target` (the root container by default); idempotent per vendor name. */
+/**
+ * What every copy of @ioasid/core loaded in this process has registered, shared through a global
+ * symbol: a plugin that bundles its own copy of core registers into that copy, and the program's
+ * copy can then say so instead of "unknown vendor".
+ */
+interface CoreCopy {
+  /** Where this copy of core was loaded from. */
+  url: string;
+  vendors: string[];
+}
+
+const COPIES = Symbol.for('@ioasid/core:copies');
+const THIS_COPY: CoreCopy = { url: new URL('../', import.meta.url).href, vendors: [] };
+const copies: CoreCopy[] = ((globalThis as Record<symbol, unknown>)[COPIES] as CoreCopy[] | undefined) ?? [];
+(globalThis as Record<symbol, unknown>)[COPIES] = copies;
+copies.push(THIS_COPY);
+
+/** The other copies of @ioasid/core in this process (empty when the install is sound). */
+export function otherCoreCopies(): readonly { url: string; vendors: readonly string[] }[] {
+  return copies.filter((c) => c !== THIS_COPY);
+}
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** Checks a registration's shape before anything is stored (a mistake surfaces at import, not at first use). */
+function checkRegistration(reg: VendorRegistration): void {
+  if (!reg || typeof reg !== 'object') fail('EINVAL', 'registerVendor: expected a registration object { vendor, description, create | driver }');
+  const who = typeof reg.vendor === 'string' ? `registerVendor('${reg.vendor}')` : 'registerVendor';
+  if (typeof reg.vendor !== 'string' || !NAME.test(reg.vendor)) fail('EINVAL', `${who}: vendor must be a lower-case name like 'my-iommu' (letters, digits, '.', '_', '-'; got ${JSON.stringify(reg.vendor)})`);
+  if (typeof reg.description !== 'string' || reg.description.trim() === '') fail('EINVAL', `${who}: description must be a non-empty string`);
+  const hasCreate = reg.create !== undefined;
+  const hasDriver = reg.driver !== undefined;
+  if (hasCreate === hasDriver) fail('EINVAL', `${who}: give exactly one of create (a factory) and driver (an @injectable class); got ${hasCreate ? 'both' : 'neither'}`);
+  if (hasCreate && typeof reg.create !== 'function') fail('EINVAL', `${who}: create must be a function (ctx) => IommuDriver`);
+  if (hasDriver && typeof reg.driver !== 'function') fail('EINVAL', `${who}: driver must be a class`);
+  if (reg.defaultMachine !== undefined && (typeof reg.defaultMachine !== 'object' || reg.defaultMachine === null || Array.isArray(reg.defaultMachine))) {
+    fail('EINVAL', `${who}: defaultMachine must be a machine-options object`);
+  }
+  if (reg.hardware !== undefined && typeof reg.hardware !== 'function') fail('EINVAL', `${who}: hardware must be a function (memory, registers) => IommuUnit`);
+  if (reg.faults !== undefined) {
+    if (!Array.isArray(reg.faults)) fail('EINVAL', `${who}: faults must be an array of { code, name, explain }`);
+    const names = new Set<string>();
+    reg.faults.forEach((f, i) => {
+      if (!f || !Number.isInteger(f.code) || typeof f.name !== 'string' || f.name === '' || typeof f.explain !== 'string' || f.explain === '') {
+        fail('EINVAL', `${who}: faults[${i}] must be { code: integer, name: non-empty string, explain: non-empty string }`);
+      }
+      if (names.has(f.name)) fail('EINVAL', `${who}: faults[${i}]: the name ${f.name} is listed twice`);
+      names.add(f.name);
+    });
+  }
+}
+
+/**
+ * Registers a vendor in `target` (the root container by default). Registering the same object
+ * again is a no-op (a module imported twice); another registration under a taken name is EEXIST.
+ */
 export function registerVendor(reg: VendorRegistration, target: DependencyContainer = container): void {
-  if (listVendors(target).some((r) => r.vendor === reg.vendor)) return;
+  checkRegistration(reg);
+  const taken = listVendors(target).find((r) => r.vendor === reg.vendor);
+  if (taken === reg) return;
+  if (taken) fail('EEXIST', `registerVendor('${reg.vendor}'): a different registration already uses that name (${JSON.stringify(taken.description)}); choose another name`);
   target.register(IOMMU_DRIVER, { useValue: reg });
+  if (target === container) THIS_COPY.vendors.push(reg.vendor);
 }
 
 export function listVendors(from: DependencyContainer = container): VendorRegistration[] {
@@ -17,6 +76,14 @@ export function findVendor(vendor: string, from: DependencyContainer = container
   const all = listVendors(from);
   const reg = all.find((r) => r.vendor === vendor);
   if (!reg) {
+    const elsewhere = otherCoreCopies().find((c) => c.vendors.includes(vendor));
+    if (elsewhere) {
+      fail(
+        'ENODEV',
+        `vendor '${vendor}' registered with another copy of @ioasid/core (${elsewhere.url}), not the one this program uses (${THIS_COPY.url}): ` +
+          `the plugin must take @ioasid/core as a peerDependency, so that one copy is installed (remove the plugin's own node_modules/@ioasid/core, or run npm dedupe)`,
+      );
+    }
     fail('ENODEV', `vendor '${vendor}' is not registered (registered: ${all.map((r) => r.vendor).join(', ') || 'none'}; import its package first)`);
   }
   return reg;

@@ -5,7 +5,7 @@ import type { IoFault } from '../faults/fault-queue.js';
 import { PROT_READ, PROT_WRITE } from '../pgtable/format.js';
 import type { PinAccounting } from '../rules/accounting.js';
 import * as cmd from './commands.js';
-import { IOASID_EXTENSIONS } from './commands.js';
+import { IOASID_EXTENSIONS, type IoasidExtension } from './commands.js';
 import type {
   AllocArgs,
   BindArgs,
@@ -84,10 +84,27 @@ export class IoasidFd {
     return [...this.ctx.ioasids.keys()];
   }
 
-  checkExtension(ext: string): 0 | 1 {
+  /**
+   * CHECK_EXTENSION for this machine: what core offers everywhere (pre-registration, software
+   * nesting, unmap-all), and what depends on the IOMMU answered as its GET_INFO answers for the
+   * machine's devices (hardware nesting, page faults). An unknown name answers 0, as Linux does.
+   */
+  checkExtension(ext: IoasidExtension): 0 | 1 {
     this.ctx.live();
     if (typeof ext !== 'string') fail('EINVAL', `ext must be an extension name (a string), got ${show(ext)}`);
-    return (IOASID_EXTENSIONS as readonly string[]).includes(ext) && ext !== 'dirty-tracking' ? 1 : 0;
+    if (!(IOASID_EXTENSIONS as readonly string[]).includes(ext)) return 0;
+    const host = this.ctx.host;
+    const anyDevice = (f: (info: IoasidInfo) => boolean): 0 | 1 => (host.deviceList.some((d) => f(host.driver.capabilities(d.desc))) ? 1 : 0);
+    switch (ext) {
+      case 'hardware-nesting':
+        return anyDevice((i) => i.nesting === 'hardware');
+      case 'page-faults':
+        return anyDevice((i) => i.pageRequest);
+      case 'dirty-tracking':
+        return 0;
+      default:
+        return 1;
+    }
   }
 
   registerMemory(args: RegisterMemoryArgs): void {
@@ -295,7 +312,7 @@ const withdrawn = (): never => fail('EOPNOTSUPP', 'UNBIND was withdrawn in v2 of
 
 /** Every ioctl, sorted by number with no gap: the number indexes the table. */
 const IOCTLS: readonly Ioctl[] = [
-  entry(cmd.IOASID_CHECK_EXTENSION, 'IOASID_CHECK_EXTENSION', asIs, (fd, a: string) => fd.checkExtension(a)),
+  entry(cmd.IOASID_CHECK_EXTENSION, 'IOASID_CHECK_EXTENSION', asIs, (fd, a: IoasidExtension) => fd.checkExtension(a)),
   entry(cmd.IOASID_REGISTER_MEMORY, 'IOASID_REGISTER_MEMORY', asIs, (fd, a: RegisterMemoryArgs) => fd.registerMemory(a)),
   entry(cmd.IOASID_UNREGISTER_MEMORY, 'IOASID_UNREGISTER_MEMORY', asIs, (fd, a: RegisterMemoryArgs) => fd.unregisterMemory(a)),
   entry(cmd.IOASID_ALLOC, 'IOASID_ALLOC', asIs, (fd, a: AllocArgs) => fd.alloc(a)),
