@@ -30,7 +30,7 @@ Examples:
       try {
         img = writeImage(m.hostMemory, opts.image);
         const registers = Object.fromEntries(Object.entries(m.iommu.registers()).map(([k, v]) => [k, `0x${v.toString(16)}`]));
-        writeFileSync(opts.regs, JSON.stringify({ vendor: at.reg.vendor, scenario: scenario.name, step: at.step, registers }, null, 2) + '\n');
+        writeFileSync(opts.regs, JSON.stringify({ vendor: at.reg.vendor, scenario: scenario.name, step: at.step, hostMemory: `0x${m.hostMemory.size.toString(16)}`, registers }, null, 2) + '\n');
       } catch (e) {
         throw new UsageError(`cannot write the snapshot: ${(e as Error).message}`);
       }

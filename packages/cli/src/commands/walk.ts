@@ -55,7 +55,7 @@ async function imageWalk(ctx: Context, opts: WalkOptions, iova: bigint, pasid: n
     }
   })();
   if (!reg.hardware) throw new UsageError(`--vendor ${vendor}: the plugin cannot build its hardware model over a memory image`);
-  const mem = readImage(opts.image!, base);
+  const mem = readImage(opts.image!, base, regs.hostMemory);
   const unit = reg.hardware(mem, regs.registers);
   if (typeof unit.walk !== 'function') throw new UsageError(`--vendor ${vendor}: its hardware model does not trace walks`);
   const tracer = new WalkTracer();

@@ -29,7 +29,7 @@ export function writeImage(mem: HostMemory, file: string): { bytes: number; chun
  * Host memory holding an image file at `base`: read 2 MiB at a time, all-zero pages skipped, so a
  * sparse file costs only what it holds.
  */
-export function readImage(file: string, base: bigint): HostMemory {
+export function readImage(file: string, base: bigint, hostMemory?: bigint): HostMemory {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -41,6 +41,8 @@ export function readImage(file: string, base: bigint): HostMemory {
     const end = base + BigInt(length);
     let size = ((end + BigInt(CHUNK) - 1n) / BigInt(CHUNK)) * BigInt(CHUNK);
     if (size < MIN_HOST_MEMORY) size = MIN_HOST_MEMORY;
+    // The machine the image came from may have had more memory than the file holds (holes at the end).
+    if (hostMemory !== undefined && hostMemory > size && hostMemory % BigInt(CHUNK) === 0n) size = hostMemory;
     if (size > 1n << BigInt(HOST_PHYS_BITS)) throw new UsageError(`--image ${file}: ${length} bytes at 0x${base.toString(16)} end beyond ${HOST_PHYS_BITS}-bit host memory`);
     const mem = new HostMemory(new AllocInjector(), size);
     const buf = new Uint8Array(CHUNK);
@@ -57,8 +59,8 @@ export function readImage(file: string, base: bigint): HostMemory {
   }
 }
 
-/** A registers file: `{ "NAME": "0x…" | number, … }`, or `ioasid snapshot`'s `{ vendor, registers }`. */
-export function readRegisters(file: string): { vendor?: string; registers: Record<string, bigint> } {
+/** A registers file: `{ "NAME": "0x…" | number, … }`, or `ioasid snapshot`'s `{ vendor, hostMemory, registers }`. */
+export function readRegisters(file: string): { vendor?: string; hostMemory?: bigint; registers: Record<string, bigint> } {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -66,7 +68,7 @@ export function readRegisters(file: string): { vendor?: string; registers: Recor
     const why = e instanceof SyntaxError ? `not JSON (${e.message})` : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
     throw new UsageError(`--regs ${file}: ${why}`);
   }
-  const obj = raw as { vendor?: unknown; registers?: unknown };
+  const obj = raw as { vendor?: unknown; hostMemory?: unknown; registers?: unknown };
   const map = obj && typeof obj === 'object' && obj.registers && typeof obj.registers === 'object' ? obj.registers : raw;
   if (!map || typeof map !== 'object' || Array.isArray(map)) throw new UsageError(`--regs ${file}: expected an object of register names and values`);
   const registers: Record<string, bigint> = {};
@@ -76,5 +78,10 @@ export function readRegisters(file: string): { vendor?: string; registers: Recor
     else throw new UsageError(`--regs ${file}: register ${k}: expected a non-negative number or a "0x…" string (got ${JSON.stringify(v)})`);
     if (registers[k] >= 1n << 64n) throw new UsageError(`--regs ${file}: register ${k} is wider than 64 bits`);
   }
-  return { ...(typeof obj?.vendor === 'string' ? { vendor: obj.vendor } : {}), registers };
+  let hostMemory: bigint | undefined;
+  if (map !== raw && obj.hostMemory !== undefined) {
+    if (typeof obj.hostMemory !== 'string' || !/^0x[0-9a-f]+$/i.test(obj.hostMemory)) throw new UsageError(`--regs ${file}: hostMemory must be a "0x…" size`);
+    hostMemory = BigInt(obj.hostMemory);
+  }
+  return { ...(typeof obj?.vendor === 'string' ? { vendor: obj.vendor } : {}), ...(hostMemory !== undefined ? { hostMemory } : {}), registers };
 }

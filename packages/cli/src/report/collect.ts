@@ -1,4 +1,4 @@
-import { isTraceRead, type DomainDump, type DumpTable, type VendorRegistration, type WalkTrace } from '@ioasid/core';
+import { isTraceRead, type DomainDump, type DumpTable, type TraceRead, type VendorRegistration, type WalkTrace } from '@ioasid/core';
 import type { LoadedScenario } from '../scenario/load.js';
 import { runScenario, type ScenarioReport, type StepObserver } from '../scenario/runner.js';
 import { optInt, toBig } from '../scenario/values.js';
@@ -48,9 +48,9 @@ function dumpAddrs(d: DomainDump, out = new Set<bigint>()): Set<bigint> {
 /** Every entry address a trace read, stage-2 sub-walks included. */
 export function traceAddrs(t: WalkTrace): Set<bigint> {
   const out = new Set<bigint>();
-  const add = (rs: readonly { addr: bigint; via?: { addr: bigint }[] }[]): void => {
+  const add = (rs: readonly TraceRead[]): void => {
     for (const r of rs) {
-      out.add(r.addr);
+      if (r.addr !== undefined) out.add(r.addr);
       if (r.via) add(r.via);
     }
   };

@@ -18,10 +18,10 @@ function readNode(r: TraceRead, n: string, indent: number, cls: string): Node {
   const width = Math.floor((W - indent - 16) / CHAR_W);
   const where = [r.stage, r.level !== undefined ? `level ${r.level}` : undefined, r.index !== undefined ? `index ${r.index}` : undefined].filter(Boolean).join(', ');
   const lines = [{ s: `${n} ${r.structure}${where ? ` (${where})` : ''}`, cls: 'h' }];
-  lines.push({ s: `at ${hex(r.addr)} = ${r.raw.map(hex64).join(' ')}`, cls: 'm' });
+  lines.push({ s: `${r.addr !== undefined ? `at ${hex(r.addr)}` : `in ${r.where ?? 'the unit'}`} = ${r.raw.map(hex64).join(' ')}`, cls: 'm' });
   for (const l of wrap(Object.entries(r.fields).map(([k, v]) => `${k}=${value(v)}`), width)) lines.push({ s: l, cls: 'f' });
   if (r.decided) lines.push({ s: `decided by ${r.decided}`, cls: 'd' });
-  return { lines, cls, indent, data: { structure: r.structure, addr: hex(r.addr), ...(r.level !== undefined ? { level: String(r.level) } : {}) } };
+  return { lines, cls, indent, data: { structure: r.structure, ...(r.addr !== undefined ? { addr: hex(r.addr) } : {}), ...(r.level !== undefined ? { level: String(r.level) } : {}) } };
 }
 
 /**

@@ -11,10 +11,10 @@ function sizeText(n: bigint): string {
 
 function readLines(r: TraceRead, n: string, indent: string, p: Painter, out: string[]): void {
   const where = [r.stage, r.level !== undefined ? `level ${r.level}` : undefined, r.index !== undefined ? `index ${r.index}` : undefined].filter(Boolean).join(', ');
-  out.push(`${indent}${n} ${p.paint('bold', r.structure)}${where ? ` (${where})` : ''} at ${hex(r.addr)}`);
+  out.push(`${indent}${n} ${p.paint('bold', r.structure)}${where ? ` (${where})` : ''} ${r.addr !== undefined ? `at ${hex(r.addr)}` : `in ${r.where ?? 'the unit'}`}`);
   if (r.via?.length) {
     out.push(`${indent}   ${p.paint('dim', 'found through the stage-2 walk of its guest-physical address:')}`);
-    r.via.forEach((v, i) => readLines(v, `${n}.${i + 1}`, `${indent}     `, p, out));
+    r.via.forEach((v, i) => readLines(v, `${n.replace(/\.$/, '')}.${i + 1}`, `${indent}     `, p, out));
   }
   out.push(`${indent}   = ${r.raw.map(hex64).join(' ')}`);
   const fields = Object.entries(r.fields).map(([k, v]) => `${k}=${value(v)}`).join(' ');

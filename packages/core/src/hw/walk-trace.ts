@@ -16,8 +16,10 @@ export interface TraceRead {
   level?: number;
   /** Index of the entry in its table or directory. */
   index?: number;
-  /** Host-physical address of the entry. */
-  addr: bigint;
+  /** Host-physical address of the entry, when it lives in memory. */
+  addr?: bigint;
+  /** Where an on-chip structure lives instead (a register file such as POWER's TVT): 'on-chip TVT'. */
+  where?: string;
   /** The raw 64-bit words read, lowest address first. */
   raw: bigint[];
   /** Decoded fields, by their specification names. */
@@ -53,7 +55,7 @@ export interface WalkTrace {
 }
 
 export function isTraceRead(e: TraceRead | TraceCacheProbe): e is TraceRead {
-  return (e as TraceRead).addr !== undefined;
+  return (e as TraceRead).structure !== undefined;
 }
 
 /** Most reads one trace keeps (a bounded view of guest-controlled memory, DESIGN §7). */
