@@ -1,5 +1,7 @@
 import { fail, registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
 import { PowerNvIommu, type PowerNvOptions } from './driver.js';
+import { PHB_DMA_FAULTS } from './hw/dma-errors.js';
+import { phb4FromRegisters } from './hw/from-registers.js';
 
 export * from './log2.js';
 export * from './formats/tce.js';
@@ -14,6 +16,8 @@ export * from './hw/tce-kill.js';
 export * from './hw/tce-cache.js';
 export * from './hw/rid-cache.js';
 export * from './hw/phb.js';
+export * from './hw/phb-trace.js';
+export * from './hw/from-registers.js';
 export { translateDma } from './hw/walker.js';
 export * from './opal.js';
 export * from './window.js';
@@ -49,6 +53,8 @@ export const powerTceVendor: VendorRegistration = {
   vendor: 'power-tce',
   description: 'POWER9 PHB4 (IODA3): RID translation table, TVT windows, big-endian multi-level TCE tables, EEH freeze',
   create: (ctx: MachineContext) => new PowerNvIommu(ctx.hostMemory, optionsOf(ctx)),
+  faults: PHB_DMA_FAULTS,
+  hardware: phb4FromRegisters,
 };
 
 export function register(container?: DependencyContainer): void {

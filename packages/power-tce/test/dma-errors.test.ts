@@ -39,6 +39,7 @@ describe('PHB_DMA_ERROR_EXPLAIN', () => {
     };
     probe(req(0n, false, 0x200)); // NO_PE: RID on the reserved PE
     probe(req(0n, false, RID, 3)); // NO_PE: PASID prefix
+    probe({ ...req(0n), translated: true }); // TRANSLATED_REQUEST: PHB4 has no ATS
     probe(req(0x400000n)); // OUT_OF_WINDOW: past the 4 MiB window
     probe(req(DDW + (1n << 24n))); // OUT_OF_WINDOW: outside the real-mode range
     probe(req(0x1000n)); // TCE_INVALID

@@ -6,6 +6,7 @@ import {
   type HostMemory,
   type IommuUnit,
   type TranslateResult,
+  type WalkTracer,
 } from '@ioasid/core';
 import { decodeTve, TVE_SELECT_SHIFT } from '../tables/tve.js';
 import {
@@ -34,6 +35,7 @@ import {
 } from './registers.js';
 import { latchTve, type LatchedTve } from './latched-tve.js';
 import { PeErrorState } from './pe-error-state.js';
+import { PhbTrace } from './phb-trace.js';
 import { RidTranslationCache } from './rid-cache.js';
 import { TceCache } from './tce-cache.js';
 import { decodeTceKill } from './tce-kill.js';
@@ -205,8 +207,23 @@ export class Phb4 implements IommuUnit, PhbWalkState {
     this.errors.freeze(pe);
   }
 
+  /**
+   * A DMA. An ATS-translated request is refused (TRANSLATED_REQUEST): PHB4 has no ATS. skiboot's
+   * PHB4 code (hw/phb4.c, include/phb4-regs.h) has no ATS setting at all (ATS appears only in its
+   * NPU2 code), QEMU's PHB4 gives devices an IOMMU address space and no ATS translation path, and
+   * Linux PowerNV never enables ATS on a device (GET_INFO reports ats: false).
+   */
   translate(req: DmaRequest): TranslateResult {
-    return translateDma(this, req);
+    return translateDma(this, req, null);
+  }
+
+  /**
+   * The walk `translate` makes, recorded into `tracer` with no side effect (nothing cached, no
+   * PE frozen); with `caches`, the RTC and the TCE cache are probed first and a TCE cache hit ends
+   * the walk with what the DMA would use.
+   */
+  walk(req: DmaRequest, tracer: WalkTracer, options?: { caches?: boolean }): TranslateResult {
+    return translateDma(this, req, new PhbTrace(tracer, options?.caches === true));
   }
 
   // ---- hardware view ---------------------------------------------------------------------

@@ -1,10 +1,11 @@
 import { bswap32, getAddrBig, toFrame, type DmaRequest, type FaultRecord, type HostMemory, type TranslateResult } from '@ioasid/core';
 import { TCE_ADDR_HI_MASK, TCE_ADDR_LO_MASK, TCE_PCI_READ, TCE_PCI_WRITE } from '../formats/tce.js';
-import { readRte } from '../tables/rtt.js';
+import { readRte, rteAddr } from '../tables/rtt.js';
 import { TVE_REAL_UNIT_SHIFT } from '../tables/tve-real.js';
 import { bypassFrame } from './bypass.js';
 import { PHB_DMA_ERROR, PHB_DMA_ERROR_EXPLAIN, type PhbDmaErrorName } from './dma-errors.js';
 import { TVE_BYPASS, TVE_WORD_WALK, type LatchedTve } from './latched-tve.js';
+import type { PhbTrace } from './phb-trace.js';
 import type { RidTranslationCache } from './rid-cache.js';
 import type { TceCache } from './tce-cache.js';
 import { PHB_RTT_BAR_ENABLE, PHB_RTT_BASE_ADDRESS, type PhbRegName } from './registers.js';
@@ -44,12 +45,14 @@ export interface PhbWalkState {
  * The checks come in that order; each failing one hands over to an out-of-line function that
  * builds the fault record, and a TCE cache miss to tceMiss, so the per-DMA code stays small.
  * Numeric literals stand for the module constants named beside them (no binding checks per DMA).
+ *
+ * `t` is null for a DMA. A traced walk (IommuUnit.walk) passes its hook and takes this same path
+ * with no side effect: the RTC and the TCE cache are only probed (with `t.caches`) or skipped,
+ * never filled, and no error freezes the PE.
  */
-export function translateDma(phb: PhbWalkState, req: DmaRequest): TranslateResult {
-  // -2: a PASID-prefixed request, which PHB4 does not accept (no RTC lookup); -1: RTC miss.
-  let pe = req.pasid >= 0 ? -2 : phb.rtc.lookup(req.rid);
-  if (pe === -1) pe = rttLookup(phb, req.rid);
-  if (pe < 0 || pe >= phb.numPes || pe === phb.reservedPe || phb.dmaStopped[pe] !== 0) return peFault(phb, req, pe);
+export function translateDma(phb: PhbWalkState, req: DmaRequest, t: PhbTrace | null): TranslateResult {
+  const pe = peOf(phb, req, t);
+  if (pe < 0 || pe >= phb.numPes || pe === phb.reservedPe || phb.dmaStopped[pe] !== 0) return peFault(phb, req, pe, t);
 
   const f = req.iovaFrame;
   // Bus bit 59 (frame 2^47, SELECT_FRAME) selects the PE's second TVE.
@@ -59,18 +62,30 @@ export function translateDma(phb: PhbWalkState, req: DmaRequest): TranslateResul
   const tve = phb.tve(tveIndex);
   // Bus bits 63:60 (frame 2^48, DMA_FRAME_LIMIT) are not DMA. A TVE that does not translate
   // (TVE_INVALID, or a bypass) has windowFrames 0, so it goes out of line too.
-  if (f >= 0x1000000000000 || off >= tve.windowFrames) return offWindow(phb, req, pe, tveIndex);
+  if (f >= 0x1000000000000 || off >= tve.windowFrames) return offWindow(phb, req, pe, tveIndex, t);
   const pageFrames = tve.pageFrames;
   const page = pageFrames === 1 ? off : Math.floor(off / pageFrames);
-  let entry = phb.tceCache.lookup(tveIndex, pe, page);
+  let entry = t === null ? phb.tceCache.lookup(tveIndex, pe, page) : t.tveThenCache(phb.tceCache, tveIndex, pe, page, tve);
   if (entry < 0) {
-    entry = tceMiss(phb, tve, tveIndex, pe, page);
-    if (entry < 0) return tceFault(phb, req, pe, tveIndex);
+    entry = tceMiss(phb, tve, tveIndex, pe, page, t);
+    if (entry < 0) return tceFault(phb, req, pe, tveIndex, t);
   }
   // entry < 2^48: `& 3` takes the permission bits (TCE_PCI_READ 1, TCE_PCI_WRITE 2) from the low word.
   const granted = entry & 3;
-  if ((granted & (req.write ? 2 : 1)) === 0) return permissionFault(phb, req, pe, tveIndex, granted);
+  if ((granted & (req.write ? 2 : 1)) === 0) return permissionFault(phb, req, pe, tveIndex, granted, t);
   return (entry - granted) / 4 + (off & (pageFrames - 1));
+}
+
+/**
+ * The PE# of the request's RID, through the RTC (RTT on a miss); -1 when PHB_RTT_BAR is off.
+ * -3 (an ATS-translated request) and -2 (a PASID-prefixed one): PHB4 accepts neither and looks
+ * nothing up. A helper of its own so translateDma stays small enough to be inlined.
+ */
+function peOf(phb: PhbWalkState, req: DmaRequest, t: PhbTrace | null): number {
+  if (req.translated === true) return -3;
+  if (req.pasid >= 0) return -2;
+  const pe = t === null ? phb.rtc.lookup(req.rid) : t.rtc(phb.rtc, req.rid);
+  return pe === -1 ? rttLookup(phb, req.rid, t) : pe;
 }
 
 /**
@@ -78,79 +93,91 @@ export function translateDma(phb: PhbWalkState, req: DmaRequest): TranslateResul
  * filled into the TCE cache; or -1 at an invalid TCE (walkFault says where; nothing is cached).
  * One level is read here; deeper tables by the walks. Out of line, so the hit path stays small.
  */
-function tceMiss(phb: PhbWalkState, tve: LatchedTve, tveIndex: number, pe: number, page: number): number {
+function tceMiss(phb: PhbWalkState, tve: LatchedTve, tveIndex: number, pe: number, page: number, t: PhbTrace | null): number {
   // Mode 1 is TVE_ONE_LEVEL.
   const mem = phb.mem;
   const entry =
-    tve.mode === 1 ? readOneLevel(mem, tve, page) : tve.mode === TVE_WORD_WALK ? walkTces(mem, tve, page) : walkTcesWide(mem, tve, page);
-  if (entry >= 0) phb.tceCache.fill(tveIndex, pe, page, entry);
+    tve.mode === 1 ? readOneLevel(mem, tve, page, t) : tve.mode === TVE_WORD_WALK ? walkTces(mem, tve, page, t) : walkTcesWide(mem, tve, page, t);
+  if (entry >= 0 && t === null) phb.tceCache.fill(tveIndex, pe, page, entry);
   return entry;
 }
 
 /** TVE_ONE_LEVEL: the TCE at the table address ORed with index·8, as walkTces reads it. */
-function readOneLevel(mem: HostMemory, tve: LatchedTve, page: number): number {
-  const addr = tve.tableHiBytes + ((tve.tableLo | ((page & tve.indexMask) << 3)) >>> 0);
+function readOneLevel(mem: HostMemory, tve: LatchedTve, page: number, t: PhbTrace | null): number {
+  const index = page & tve.indexMask;
+  const addr = tve.tableHiBytes + ((tve.tableLo | (index << 3)) >>> 0);
   // Both words big-endian in memory: byte-swapped in place (signed 32-bit, no double).
   const h = mem.u32(addr);
   const l = mem.u32(addr + 4);
   const tceHi = (h << 24) | ((h & 0xff00) << 8) | ((h >>> 8) & 0xff00) | (h >>> 24);
   const tceLo = (l << 24) | ((l & 0xff00) << 8) | ((l >>> 8) & 0xff00) | (l >>> 24);
+  if (t !== null) t.tce(tve, 0, index, addr, tceHi, tceLo);
   // TCE_PCI_READ | TCE_PCI_WRITE; the IO page's first frame (QEMU: tce & tce_mask) · 4 + them.
   const perms = tceLo & 3;
   if (perms === 0) return invalidTce(0, addr, tceHi >>> 0, tceLo >>> 0);
   return ((tceHi & 0xfffff) * 0x100000 + ((tceLo >>> 12) & ~(tve.pageFrames - 1))) * 4 + perms;
 }
 
-/** The RTC/RTT stage failed: no PE (RTT disabled, PE out of range or reserved) or a frozen PE. */
-function peFault(phb: PhbWalkState, req: DmaRequest, pe: number): FaultRecord {
-  if (req.pasid >= 0) return fault(phb, req, -1, 'NO_PE', { detail: 'PHB4 does not accept PASID-prefixed requests' });
-  if (pe < 0) return fault(phb, req, -1, 'NO_PE', { detail: 'PHB_RTT_BAR is not enabled' });
-  if (pe >= phb.numPes || pe === phb.reservedPe) return fault(phb, req, -1, 'NO_PE', { rte: pe });
-  return fault(phb, req, pe, 'PE_FROZEN', {});
+/** The RTC/RTT stage failed: no PE (RTT disabled, PE out of range or reserved), a frozen PE, or a request PHB4 refuses. */
+function peFault(phb: PhbWalkState, req: DmaRequest, pe: number, t: PhbTrace | null): FaultRecord {
+  if (pe === -3) return fault(phb, req, -1, 'TRANSLATED_REQUEST', { translated: true, detail: 'PHB4 has no ATS: it takes no ATS-translated request' }, t);
+  if (req.pasid >= 0) return fault(phb, req, -1, 'NO_PE', { detail: 'PHB4 does not accept PASID-prefixed requests' }, t);
+  if (pe < 0) return fault(phb, req, -1, 'NO_PE', { detail: 'PHB_RTT_BAR is not enabled' }, t);
+  if (pe >= phb.numPes || pe === phb.reservedPe) return fault(phb, req, -1, 'NO_PE', { rte: pe }, t);
+  return fault(phb, req, pe, 'PE_FROZEN', {}, t);
 }
 
 /**
  * No TCE window holds the address: the bus address is not DMA, its TVE is not valid, it lies
  * beyond the window, or the TVE bypasses translation (the real frame, unless its range refuses it).
  */
-function offWindow(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number): TranslateResult {
+function offWindow(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number, t: PhbTrace | null): TranslateResult {
   const f = req.iovaFrame;
-  if (f >= DMA_FRAME_LIMIT) return fault(phb, req, pe, 'OUT_OF_WINDOW', { detail: 'bus address bits 63:60 are not DMA' });
+  // Bits 63:60 are checked before any TVE is read (QEMU pnv_phb4_translate_iommu: addr >> 60).
+  if (f >= DMA_FRAME_LIMIT) return fault(phb, req, pe, 'OUT_OF_WINDOW', { detail: 'bus address bits 63:60 are not DMA' }, t);
   const tve = phb.tve(tveIndex);
   if (tve.mode === TVE_BYPASS) {
     const frame = bypassFrame(tve, f);
+    if (t !== null) t.tveBypass(tveIndex, tve, frame >= 0);
     if (frame >= 0) return frame;
     return fault(phb, req, pe, 'OUT_OF_WINDOW', {
       tve: tveIndex,
       realStart: BigInt(tve.realStartUnit) << REAL_UNIT_SHIFT,
       realEnd: BigInt(tve.realEndUnit) << REAL_UNIT_SHIFT,
       detail: 'bus address bits 49:24 are outside the non-translate TVE\'s range',
-    });
+    }, t);
   }
-  if (!tve.translates) return fault(phb, req, pe, 'TVE_INVALID', { tve: tveIndex, tveValue: phb.tveRaw(tveIndex) });
-  return fault(phb, req, pe, 'OUT_OF_WINDOW', { tve: tveIndex, windowSize: 1n << BigInt(tve.windowShift) });
+  if (!tve.translates) {
+    if (t !== null) t.tveInvalid(tveIndex, tve);
+    return fault(phb, req, pe, 'TVE_INVALID', { tve: tveIndex, tveValue: phb.tveRaw(tveIndex) }, t);
+  }
+  if (t !== null) t.tveOutOfWindow(tveIndex, tve, f >= 0x800000000000 ? f - 0x800000000000 : f);
+  return fault(phb, req, pe, 'OUT_OF_WINDOW', { tve: tveIndex, windowSize: 1n << BigInt(tve.windowShift) }, t);
 }
 
 /** The walk met a TCE with neither permission bit (walkFault says where). */
-function tceFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number): FaultRecord {
+function tceFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number, t: PhbTrace | null): FaultRecord {
   return fault(phb, req, pe, 'TCE_INVALID', {
     tve: tveIndex,
     level: walkFault.level,
     tceAddr: BigInt(walkFault.addr),
     tce: (BigInt(walkFault.hi) << 32n) | BigInt(walkFault.lo),
-  });
+  }, t);
 }
 
-function permissionFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number, granted: number): FaultRecord {
-  return fault(phb, req, pe, 'PERMISSION', { tve: tveIndex, tceRead: (granted & TCE_PCI_READ) !== 0, tceWrite: (granted & TCE_PCI_WRITE) !== 0 });
+function permissionFault(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number, granted: number, t: PhbTrace | null): FaultRecord {
+  if (t !== null) t.denied(req.write);
+  return fault(phb, req, pe, 'PERMISSION', { tve: tveIndex, tceRead: (granted & TCE_PCI_READ) !== 0, tceWrite: (granted & TCE_PCI_WRITE) !== 0 }, t);
 }
 
-/** RTC miss: the PE# from the RTT in memory (filling the RTC), or -1 when PHB_RTT_BAR is not enabled. */
-function rttLookup(phb: PhbWalkState, rid: number): number {
+/** RTC miss: the PE# from the RTT in memory (filling the RTC, unless traced), or -1 when PHB_RTT_BAR is not enabled. */
+function rttLookup(phb: PhbWalkState, rid: number, t: PhbTrace | null): number {
   const bar = phb.read('PHB_RTT_BAR');
   if (!(bar & PHB_RTT_BAR_ENABLE)) return -1;
-  const pe = readRte(phb.mem, Number(getAddrBig(bar, PHB_RTT_BASE_ADDRESS)), rid);
-  phb.rtc.set(rid, pe);
+  const base = Number(getAddrBig(bar, PHB_RTT_BASE_ADDRESS));
+  const pe = readRte(phb.mem, base, rid);
+  if (t === null) phb.rtc.set(rid, pe);
+  else t.rte(rid, rteAddr(base, rid), pe, phb.numPes, phb.reservedPe, pe < phb.numPes && phb.dmaStopped[pe] !== 0);
   return pe;
 }
 
@@ -163,7 +190,7 @@ const walkFault = { level: 0, addr: 0, hi: 0, lo: 0 };
  * level's base ORed with index·8 is computed on the low address word, and both words of the TCE
  * come from one frame (8-byte TCEs never straddle one).
  */
-function walkTces(mem: HostMemory, tve: LatchedTve, page: number): number {
+function walkTces(mem: HostMemory, tve: LatchedTve, page: number, t: PhbTrace | null): number {
   const indexMask = tve.levelSpan - 1;
   let hi = tve.tableHi;
   let lo = tve.tableLo;
@@ -174,6 +201,7 @@ function walkTces(mem: HostMemory, tve: LatchedTve, page: number): number {
     const addr = hi * TWO_32 + aLo;
     const tceHi = bswap32(mem.u32(addr));
     const tceLo = bswap32(mem.u32(addr + 4));
+    if (t !== null) t.tce(tve, level, within & indexMask, addr, tceHi, tceLo);
     const perms = tceLo & (TCE_PCI_READ | TCE_PCI_WRITE);
     if (perms === 0) return invalidTce(level, addr, tceHi, tceLo);
     hi = tceHi & TCE_ADDR_HI_MASK;
@@ -187,13 +215,14 @@ function walkTces(mem: HostMemory, tve: LatchedTve, page: number): number {
 }
 
 /** The same walk for TVEs whose levels are 2 GiB or larger (index·8 ORed in as a bigint). */
-function walkTcesWide(mem: HostMemory, tve: LatchedTve, page: number): number {
+function walkTcesWide(mem: HostMemory, tve: LatchedTve, page: number, t: PhbTrace | null): number {
   let base = tve.tableHi * TWO_32 + tve.tableLo;
   for (let level = tve.levels - 1; ; level--) {
     const within = Math.floor(page / tve.levelPages[level]) % tve.levelSpan;
     const addr = Number(BigInt(base) | BigInt(within * 8));
     const tceHi = bswap32(mem.u32(addr));
     const tceLo = bswap32(mem.u32(addr + 4));
+    if (t !== null) t.tce(tve, level, within, addr, tceHi, tceLo);
     const perms = tceLo & (TCE_PCI_READ | TCE_PCI_WRITE);
     if (perms === 0) return invalidTce(level, addr, tceHi, tceLo);
     const frame = toFrame(tceLo & TCE_ADDR_LO_MASK, tceHi & TCE_ADDR_HI_MASK);
@@ -210,7 +239,7 @@ function invalidTce(level: number, addr: number, hi: number, lo: number): number
   return -1;
 }
 
-function fault(phb: PhbWalkState, req: DmaRequest, pe: number, name: PhbDmaErrorName, extra: Record<string, unknown>): FaultRecord {
+function fault(phb: PhbWalkState, req: DmaRequest, pe: number, name: PhbDmaErrorName, extra: Record<string, unknown>, t: PhbTrace | null): FaultRecord {
   const rec: FaultRecord = {
     ...extra,
     rid: req.rid,
@@ -223,8 +252,9 @@ function fault(phb: PhbWalkState, req: DmaRequest, pe: number, name: PhbDmaError
   if (req.pasid >= 0) rec.pasid = req.pasid;
   if (pe >= 0) {
     rec.pe = pe;
-    // EEH: the error freezes the PE until firmware clears PESTA/PESTB (and with them its PEEV bit).
-    if (name !== 'PE_FROZEN') phb.freeze(pe);
+    // EEH: the error freezes the PE until firmware clears PESTA/PESTB (and with them its PEEV bit);
+    // a traced walk only reports that the DMA would.
+    if (name !== 'PE_FROZEN' && t === null) phb.freeze(pe);
     rec.frozen = true;
   }
   return rec;
