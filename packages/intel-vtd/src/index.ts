@@ -1,6 +1,8 @@
 import { fail, registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
 import { VtdDriver } from './driver.js';
+import { faultReasons } from './hw/fault-reasons.js';
 import { DEFAULT_UNIT_CONFIG, type UnitConfig } from './hw/registers.js';
+import { vtdHardware } from './hw/standalone.js';
 
 export * from './bits.js';
 export * from './formats/pte-common.js';
@@ -16,6 +18,9 @@ export * from './tables/page-request.js';
 export * from './hw/registers.js';
 export * from './hw/fault-reasons.js';
 export * from './hw/unit.js';
+export { vtdHardware } from './hw/standalone.js';
+export { TRANSLATED_BEYOND_HAW } from './hw/translated.js';
+export { ROOT_ENTRY, CONTEXT_ENTRY, PASID_DIR_ENTRY, PASID_TABLE_ENTRY } from './hw/trace-structures.js';
 export { VtdDriver } from './driver.js';
 export { VtdDomain } from './domain.js';
 export { VtdSecondLevelDomain } from './domain-second-level.js';
@@ -34,6 +39,8 @@ export const intelVtd: VendorRegistration = {
   vendor: 'intel-vtd',
   description: 'Intel VT-d in scalable mode: root/context/PASID tables, first-level (x86-64) and second-level paging, hardware nesting, PASID, PRI, ATS',
   create: (ctx: MachineContext) => new VtdDriver(ctx, unitConfig(ctx.options)),
+  faults: faultReasons().map(({ code, name, meaning }) => ({ code, name, explain: meaning })),
+  hardware: vtdHardware,
   defaultMachine: {
     devices: [
       { name: 'dev0', rid: 0x08 },

@@ -5,13 +5,23 @@
  * stale, and a guest first-level table bound over it).
  */
 import fc from 'fast-check';
-import { PROT_READ, PROT_WRITE, type PtFormat } from '@ioasid/core';
-import { FirstLevelFormat, SecondLevelFormat, vtdFormatTestConfigs, type VtdNestedDomain, type VtdSecondLevelDomain } from '../src/index.js';
+import { PROT_READ, PROT_WRITE, type DmaRequest, type HostMemory, type PtFormat } from '@ioasid/core';
+import { FirstLevelFormat, SecondLevelFormat, vtdFormatTestConfigs, type VtdNestedDomain, type VtdSecondLevelDomain, type VtdUnit } from '../src/index.js';
 import type { AgreementCase, AgreementHarness, AgreementRig } from '../../../test/support/walker-agreement.js';
 import { Hand } from './hand.js';
 import { vtdMachine } from './helpers.js';
 
 const DID = 1;
+
+/** A rig with the unit under it exposed, for the traced-walk suite (walk-agreement.test.ts). */
+export interface VtdRig extends AgreementRig {
+  readonly unit: VtdUnit;
+  readonly host: HostMemory;
+  /** The request a DMA to input `frame` puts on the bus. */
+  request(frame: number, write: boolean): DmaRequest;
+}
+
+const rawRequest = (frame: number, write: boolean): DmaRequest => ({ rid: 0x08, pasid: -1, iovaFrame: frame, write, privileged: false });
 const PROTS = [PROT_READ, PROT_READ | PROT_WRITE];
 /** Host frames the raw rigs map to: from 64 GiB, clear of the interrupt range and aligned to 1 GiB. */
 const HOST_OUTPUT = { first: 1 << 24, frames: 1 << 24 };
@@ -29,12 +39,15 @@ function unitWalks(fmt: PtFormat): boolean {
 }
 
 /** The unit over a raw second- or first-level table of `fmt` (PASID entry PGTT 010b / 001b, RID 0x08, no PASID), or null if the unit cannot walk it. */
-export function vtdRawRig(fmt: PtFormat): AgreementRig | null {
+export function vtdRawRig(fmt: PtFormat): VtdRig | null {
   if (!unitWalks(fmt)) return null;
   if (fmt instanceof SecondLevelFormat) {
     const h = new Hand({ sl: fmt, addressWidth: fmt.levels === 5 ? 57 : 48 });
     h.pasid(0, { did: DID });
     return {
+      unit: h.unit,
+      host: h.host,
+      request: rawRequest,
       table: h.sl,
       inputFrames: 2 ** (fmt.levels * 9),
       output: HOST_OUTPUT,
@@ -52,6 +65,9 @@ export function vtdRawRig(fmt: PtFormat): AgreementRig | null {
     const h = new Hand({ fl: fmt });
     h.pasid(0, { pgtt: 1, did: DID });
     return {
+      unit: h.unit,
+      host: h.host,
+      request: rawRequest,
       table: h.fl,
       inputFrames: flInputFrames(fmt.levels),
       output: HOST_OUTPUT,
@@ -69,13 +85,16 @@ export function vtdRawRig(fmt: PtFormat): AgreementRig | null {
 }
 
 /** A second-level map domain the driver creates and attaches: it maps, unmaps and flushes. */
-function driverMapDomain(): AgreementRig {
+function driverMapDomain(): VtdRig {
   const { m, driver } = vtdMachine();
   const dev = m.device('dev0').desc;
   const d = driver.createDomain({ protocol: 'map', format: {} }) as VtdSecondLevelDomain;
   d.attach(dev, undefined);
   const permitted = d.info().permittedRanges.map((r) => ({ first: Number(r.start >> 12n), last: Number(r.last >> 12n) }));
   return {
+    unit: driver.unit,
+    host: m.hostMemory,
+    request: (frame, write) => ({ rid: dev.rid, pasid: -1, iovaFrame: frame, write, privileged: false }),
     table: d.table,
     inputFrames: Math.min(d.table.spanFrames, 2 ** 36),
     output: HOST_OUTPUT,
@@ -89,7 +108,7 @@ function driverMapDomain(): AgreementRig {
 }
 
 /** A guest first-level table (GuestMemory) bound to a user-pgtable child whose parent maps all of guest RAM. */
-function driverNested(levels: 4 | 5): AgreementRig {
+function driverNested(levels: 4 | 5): VtdRig {
   const { m, driver } = vtdMachine();
   const fd = m.openIoasidFd();
   const dev = m.device('dev0');
@@ -104,6 +123,9 @@ function driverNested(levels: 4 | 5): AgreementRig {
   fd.bindPgtable({ ioasid: child, addr: gpt.root, format });
   const sl = (fd.ioasidObject(child).domain as VtdNestedDomain).parent;
   return {
+    unit: driver.unit,
+    host: m.hostMemory,
+    request: (frame, write) => ({ rid: dev.rid, pasid: -1, iovaFrame: frame, write, privileged: false }),
     table: gpt.table,
     outer: sl.table,
     inputFrames: flInputFrames(levels),
@@ -117,8 +139,14 @@ function driverNested(levels: 4 | 5): AgreementRig {
   };
 }
 
-const cases: AgreementCase<any>[] = [
-  ...vtdFormatTestConfigs.filter((c) => unitWalks(c.make())).map((c): AgreementCase => ({ name: `${c.name}, raw table`, create: () => vtdRawRig(c.make())! })),
+/** A case whose rigs expose their unit. */
+export interface VtdCase<C = any> extends AgreementCase<C> {
+  create(config: C): VtdRig;
+}
+
+/** Every case, each rig with its unit exposed (VtdRig). */
+export const vtdCases: VtdCase[] = [
+  ...vtdFormatTestConfigs.filter((c) => unitWalks(c.make())).map((c): VtdCase => ({ name: `${c.name}, raw table`, create: () => vtdRawRig(c.make())! })),
   { name: 'second level through the driver (map domain: its flushes leave nothing stale)', create: driverMapDomain, numRuns: 30 },
   {
     name: 'nested: a guest first level bound through the driver, composed with the parent second level',
@@ -128,4 +156,4 @@ const cases: AgreementCase<any>[] = [
   },
 ];
 
-export const vtdAgreement: AgreementHarness = { vendor: 'intel-vtd', cases };
+export const vtdAgreement: AgreementHarness = { vendor: 'intel-vtd', cases: vtdCases };

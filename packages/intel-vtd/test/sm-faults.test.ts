@@ -356,6 +356,22 @@ describe('second stage (PGTT 010b)', () => {
   });
 });
 
+describe('translated requests (PCIe AT = translated: VT-d §4.2.5, §9.4 DTE and EPTR; more in translated.test.ts)', () => {
+  it('44h SM_DTE_ABS: the context entry does not enable the device-TLB (SCT.5; Linux "SM: DTE field in Context Entry is clear"; no QEMU symbol)', () => {
+    const h = new Hand();
+    h.pasid(0, {});
+    h.mapSl(0x40000000n, HPA, 0x1000n);
+    const f = recorded(h, 'SM_DTE_ABS', { iova: HPA, translated: true, write: true });
+    expect(f).toMatchObject({ stage: 'context', translated: true });
+  });
+
+  it('49h SM_EPTR_ABS: a translated request with PASID, and this unit has no PASID in translated requests, so EPTR is reserved 0 (SCT.10; Linux prints "Unknown" for 49h)', () => {
+    const h = new Hand();
+    h.context(0x08, { dte: true });
+    recorded(h, 'SM_EPTR_ABS', { iova: HPA, translated: true, pasid: 5 });
+  });
+});
+
 describe('qualified faults and FPD (VT-d §7.1.3; QEMU vtd_qualified_faults)', () => {
   it('FPD in the context entry suppresses recording of a qualified fault, not of an access error', () => {
     const h = new Hand();

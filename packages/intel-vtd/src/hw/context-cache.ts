@@ -40,6 +40,11 @@ export class ContextCache {
     return e;
   }
 
+  /** The entry for `rid` without touching the look-up shortcut (a debugger's look). */
+  peek(rid: number): ContextCacheEntry | undefined {
+    return this.entries.get(rid);
+  }
+
   fill(rid: number, e: ContextCacheEntry): void {
     this.entries.set(rid, e);
     if (rid === this.lastRid) this.last = e;

@@ -20,6 +20,11 @@ export class DeviceTlb {
     return undefined;
   }
 
+  /** Whether the device of `rid` holds any entry (it has a device-TLB in use). */
+  holds(rid: number): boolean {
+    return this.devs.has(rid);
+  }
+
   fill(rid: number, pasid: number, iovaFrame: number, e: TlbEntry): void {
     let d = this.devs.get(rid);
     if (!d) this.devs.set(rid, (d = new Map()));

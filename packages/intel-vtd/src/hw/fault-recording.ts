@@ -98,6 +98,24 @@ export class FaultRecording {
     for (const b of [FSTS_PFO, FSTS_IQE, FSTS_ICE, FSTS_ITE, FSTS_PRO]) if (reg(v, b)) this.status = withField(this.status, b, 0);
   }
 
+  /**
+   * Takes over the state a snapshot shows: each register's 128-bit value, and FSTS_REG's status
+   * bits and FRI. The internal index of the next register to use is not architectural: the one
+   * after the pending faults (they were recorded in turn from FRI), or 0 with none pending.
+   */
+  restore(frcd: readonly bigint[], fsts: bigint): void {
+    const lo = (1n << 64n) - 1n;
+    this.pendingCount = 0;
+    frcd.forEach((v, i) => {
+      this.frcd[i] = [v & lo, v >> 64n];
+      if (getFieldBig(this.frcd[i], FRCD_F) === 1n) this.pendingCount++;
+    });
+    this.status = 0n;
+    for (const b of [FSTS_PFO, FSTS_IQE, FSTS_ICE, FSTS_ITE, FSTS_PRO]) if (reg(fsts, b)) this.status = withField(this.status, b, 1);
+    this.fri = this.pendingCount > 0 ? reg(fsts, FSTS_FRI) % this.count : 0;
+    this.next = this.pendingCount > 0 ? (this.fri + this.pendingCount) % this.count : 0;
+  }
+
   /** FRCD register i as one 128-bit value. */
   value(i: number): bigint {
     return (this.frcd[i][1] << 64n) | this.frcd[i][0];

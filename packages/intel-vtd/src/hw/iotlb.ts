@@ -16,6 +16,16 @@ export interface TlbEntry {
   pgtt: number;
 }
 
+/** Whether a cached translation grants the access (an unprivileged one needs U/S at every level). */
+export function tlbPermits(e: TlbEntry, write: boolean, privileged: boolean): boolean {
+  return (write ? e.write : e.read) && (privileged || e.user);
+}
+
+/** The host frame a cached translation gives for `iovaFrame` (within its page). */
+export function tlbOutFrame(e: TlbEntry, iovaFrame: number): number {
+  return e.frame + (iovaFrame % SIZE_FRAMES[e.sizeIdx]);
+}
+
 /** Access bits of an IOTLB entry. */
 export const TLB_R = 1;
 export const TLB_W = 2;

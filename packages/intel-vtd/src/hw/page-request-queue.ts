@@ -19,13 +19,22 @@ export class PageRequestQueue {
     return 4096 * 2 ** reg(this.pqa, PQA_PQS);
   }
 
+  /** Whether a request would be written now: the queue is set up and not full. */
+  hasRoom(): boolean {
+    return regBig(this.pqa, PQA_PQA) !== 0n && this.nextTail() !== Number(regBig(this.pqh, PQH_PQH) << 5n);
+  }
+
+  private nextTail(): number {
+    return (Number(regBig(this.pqt, PQT_PQT) << 5n) + PRQ_DESC_BYTES) % this.bytes;
+  }
+
   /** Writes a request; false if the queue is full or not set up (PRS.PRO is set then). */
   push(r: PageRequest): boolean {
     const base = Number(regBig(this.pqa, PQA_PQA) << 12n);
     if (base === 0) return false;
     const tail = Number(regBig(this.pqt, PQT_PQT) << 5n);
     const head = Number(regBig(this.pqh, PQH_PQH) << 5n);
-    const next = (tail + PRQ_DESC_BYTES) % this.bytes;
+    const next = this.nextTail();
     if (next === head) {
       this.prs = withField(this.prs, PRS_PRO, 1);
       return false;

@@ -48,6 +48,11 @@ export class PasidCache {
     return e;
   }
 
+  /** The entry for (rid, pasid) without touching the look-up shortcut (a debugger's look). */
+  peek(rid: number, pasid: number): PasidCacheEntry | undefined {
+    return this.entries.get(PasidCache.key(rid, pasid));
+  }
+
   fill(rid: number, pasid: number, e: PasidCacheEntry): void {
     const k = PasidCache.key(rid, pasid);
     this.entries.set(k, e);

@@ -29,6 +29,16 @@ export const REG_OFFSET = {
   FRCD_REG_OFFSET: 0x220,
 } as const;
 
+// ---- VER_REG (32-bit) ----------------------------------------------------------------------
+export const VER_MIN = bitField('MIN', 3, 0);
+export const VER_MAX = bitField('MAX', 7, 4);
+export const VER_FIELDS = [VER_MIN, VER_MAX] as const;
+/**
+ * Architecture version 3.0: the first with scalable-mode translation (QEMU reports 0x30 when its
+ * scalable mode is on; Linux prints DMAR_VER_REG's MAX.MIN at boot).
+ */
+export const VTD_VERSION = 0x30n;
+
 // ---- CAP_REG -------------------------------------------------------------------------------
 export const CAP_ND = bitField('ND', 2, 0);
 export const CAP_AFL = bitField('AFL', 3);
@@ -160,6 +170,7 @@ export const PRS_FIELDS = [PRS_PPR, PRS_PRO] as const;
 
 /** Every register's field list, for decoding a `registers()` snapshot. */
 export const REGISTER_FIELDS: Record<string, readonly BitField[]> = {
+  VER_REG: VER_FIELDS,
   CAP_REG: CAP_FIELDS,
   ECAP_REG: ECAP_FIELDS,
   GSTS_REG: GSTS_FIELDS,

@@ -1,30 +1,32 @@
-import { fail, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
-import { PGTT_FL_ONLY, PGTT_NESTED, PGTT_SL_ONLY } from '../tables/pasid-entry.js';
+import { fail, type DmaRequest, type HostMemory, type IommuUnit, type TranslateResult, type WalkTracer } from '@ioasid/core';
+import { PGTT_FL_ONLY, PGTT_NESTED, PGTT_PT, PGTT_SL_ONLY } from '../tables/pasid-entry.js';
 import { ContextCache, type ContextCacheEntry } from './context-cache.js';
 import { DeviceTlb } from './device-tlb.js';
-import { FR, faultMeaning, faultName, isQualified, isRecoverable } from './fault-reasons.js';
+import { FR, isQualified, isRecoverable } from './fault-reasons.js';
+import { faultRecord, type UnitFault } from './fault-record.js';
 import { FaultRecording } from './fault-recording.js';
 import { InvalidationQueue, type DeliveredResponse } from './inv-queue.js';
-import { Iotlb, sizeIdxForShift, SIZE_FRAMES, TLB_R, TLB_U, TLB_W, type TlbEntry } from './iotlb.js';
+import { Iotlb, sizeIdxForShift, SIZE_FRAMES, SIZE_SHIFTS, TLB_R, TLB_U, TLB_W, tlbOutFrame, tlbPermits, type TlbEntry } from './iotlb.js';
 import { PageRequestQueue } from './page-request-queue.js';
+import { frcdIndex, READABLE } from './register-names.js';
 import { PasidCache, type PasidCacheEntry } from './pasid-cache.js';
 import { PhysBus } from './phys-bus.js';
 import {
-  buildCap, buildEcap, CAP_FL1GP, CAP_SLLPS, capMgaw, DEFAULT_UNIT_CONFIG, FECTL_IM, FSTS_IQE, GCMD_QIE, GCMD_SRTP, GCMD_TE, GSTS_QIES,
-  GSTS_RTPS, GSTS_TES, ICS_IWC, RTADDR_RTA, RTADDR_TTM, reg, regBig, withField, type UnitConfig,
+  buildCap, buildEcap, CAP_FL1GP, CAP_NFR, CAP_SLLPS, capMgaw, DEFAULT_UNIT_CONFIG, FECTL_IM, FSTS_IQE, GCMD_QIE, GCMD_SRTP, GCMD_TE, GSTS_QIES,
+  GSTS_RTPS, GSTS_TES, ICS_IWC, RTADDR_RTA, RTADDR_TTM, reg, regBig, VTD_VERSION, withField, type UnitConfig,
 } from './registers.js';
 import { StructureReader } from './structure-reader.js';
+import { IRQ_FIRST, IRQ_LAST, TRANSLATED_BEYOND_HAW, translatedFault } from './translated.js';
 import { newWalkOut, STAGE_FIRST, STAGE_NAMES, STAGE_SECOND, Walker } from './walker.js';
 import { VTD_HAW } from '../formats/pte-common.js';
 
-/** First and last frame of the interrupt address range 0xFEE00000–0xFEEFFFFF. */
-const IRQ_FIRST = 0xfee00;
-const IRQ_LAST = 0xfeeff;
+export type { UnitFault } from './fault-record.js';
 
-/** What a translation produced, beyond the frame: for tests and the driver's page-request handling. */
-export interface UnitFault extends FaultRecord {
-  /** Index of the FRCD register that recorded it, -1 when not recorded (FPD, overflow, page request). */
-  frcd: number;
+/** The read-only identification registers a unit is built with (a snapshot's, or a user's own). */
+export interface UnitIdentity {
+  cap: bigint;
+  ecap: bigint;
+  ver?: bigint;
 }
 
 /**
@@ -33,6 +35,7 @@ export interface UnitFault extends FaultRecord {
  * its own state only.
  */
 export class VtdUnit implements IommuUnit {
+  readonly ver: bigint;
   readonly cap: bigint;
   readonly ecap: bigint;
   readonly haw = VTD_HAW;
@@ -61,14 +64,25 @@ export class VtdUnit implements IommuUnit {
   private prgi = 0;
   private readonly structures: StructureReader;
   private readonly walkOut = newWalkOut();
+  /**
+   * How the translation path runs: translate() consults and fills the caches and records what it
+   * meets; walk() (a debugger's look) sets a tracer, consults the caches only if asked and
+   * changes nothing.
+   */
+  private tracer: WalkTracer | null = null;
+  private consult = true;
+  private commit = true;
 
-  constructor(host: HostMemory, cfg: UnitConfig = DEFAULT_UNIT_CONFIG) {
-    this.cap = buildCap(cfg);
-    this.ecap = buildEcap();
+  /** A unit with this model's identification registers for `cfg`, or with the given ones. */
+  constructor(host: HostMemory, cfg: UnitConfig | UnitIdentity = DEFAULT_UNIT_CONFIG) {
+    const id = 'cap' in cfg ? cfg : { cap: buildCap(cfg), ecap: buildEcap() };
+    this.ver = id.ver ?? VTD_VERSION;
+    this.cap = id.cap;
+    this.ecap = id.ecap;
     this.bus = new PhysBus(host);
     this.structures = new StructureReader(this.bus, this.haw, this.cap, this.ecap);
     this.walker = new Walker(this.bus, this.haw, capMgaw(this.cap), reg(this.cap, CAP_SLLPS), reg(this.cap, CAP_FL1GP) === 1);
-    this.faults = new FaultRecording(cfg.faultRecords);
+    this.faults = new FaultRecording(reg(this.cap, CAP_NFR) + 1);
     this.prq = new PageRequestQueue(this.bus);
     this.iq = new InvalidationQueue(this.bus, {
       contextCache: this.contextCache,
@@ -97,6 +111,7 @@ export class VtdUnit implements IommuUnit {
     const i = frcdIndex(name, this.faults.count);
     if (i !== null) return this.faults.value(i);
     switch (name) {
+      case 'VER_REG': return this.ver;
       case 'CAP_REG': return this.cap;
       case 'ECAP_REG': return this.ecap;
       case 'GSTS_REG': return this.gsts;
@@ -169,6 +184,20 @@ export class VtdUnit implements IommuUnit {
     this.gsts = withField(this.gsts, GSTS_TES, this.te);
   }
 
+  /**
+   * Takes over the values only the hardware writes (a unit rebuilt from a register snapshot,
+   * standalone.ts): queue heads and tails it moves, the fault-recording registers and status,
+   * ICS_REG. Nothing runs: descriptors between IQH and IQT wait for the next IQT write.
+   */
+  restoreHardwareState(s: { iqh?: bigint; iqt?: bigint; pqt?: bigint; prs?: bigint; ics?: bigint; fsts?: bigint; frcd: readonly bigint[] }): void {
+    if (s.iqh !== undefined) this.iq.iqh = s.iqh;
+    if (s.iqt !== undefined) this.iq.iqt = s.iqt;
+    if (s.pqt !== undefined) this.prq.pqt = s.pqt;
+    if (s.prs !== undefined) this.prq.prs = s.prs;
+    if (s.ics !== undefined) this.ics = withField(0n, ICS_IWC, reg(s.ics, ICS_IWC));
+    this.faults.restore(s.frcd, s.fsts ?? 0n);
+  }
+
   get translationEnabled(): boolean {
     return this.te;
   }
@@ -189,40 +218,101 @@ export class VtdUnit implements IommuUnit {
     return rec;
   }
 
+  /**
+   * The walk translate() makes for `req`, every structure read recorded into `tracer`, with no
+   * side effect: no cache filled or touched, no fault recorded, no page request queued, no A/D
+   * bit written, no interrupt. With `caches`, the device-TLB, context cache, PASID cache and
+   * IOTLB are probed first as the DMA would, and a hit ends the walk with what it holds.
+   */
+  walk(req: DmaRequest, tracer: WalkTracer, options: { caches?: boolean } = {}): TranslateResult {
+    this.tracer = this.walker.tracer = tracer;
+    this.walker.dryRun = true;
+    this.consult = options.caches === true;
+    this.commit = false;
+    let r: TranslateResult;
+    try {
+      r = this.walkRequest(req);
+    } finally {
+      this.tracer = this.walker.tracer = null;
+      this.walker.dryRun = false;
+      this.consult = this.commit = true;
+    }
+    if (typeof r === 'number') return r;
+    const { frcd: _f, ...rec } = r as UnitFault;
+    return rec;
+  }
+
   private walkRequest(req: DmaRequest): TranslateResult {
     if (!this.te) return req.iovaFrame;
+    if (req.translated === true) return this.translatedRequest(req);
     const rid = req.rid;
     const frame = req.iovaFrame;
     const hasPasid = req.pasid >= 0;
-    if (!this.devTlb.empty) {
+    const consult = this.consult;
+    const tracer = this.tracer;
+    if (consult && !this.devTlb.empty) {
       const e = this.devTlb.lookup(rid, req.pasid, frame);
-      if (e && permits(e, req.write, req.privileged && hasPasid)) return outFrame(e, frame);
+      const hit = e !== undefined && tlbPermits(e, req.write, req.privileged && hasPasid);
+      if (tracer !== null && this.devTlb.holds(rid)) this.traceCached(tracer, 'device-TLB', hit ? e : undefined);
+      if (hit) return tlbOutFrame(e, frame);
     }
-    let ctx = this.contextCache.get(rid);
-    if (ctx === undefined) {
-      const c = this.structures.context(this.rootTable, this.ttm, rid);
-      if (typeof c === 'number') return this.fault(req, c, false);
-      ctx = c;
-      this.contextCache.fill(rid, ctx);
-    }
+    const ctx = this.contextOf(req);
+    if (typeof ctx === 'number') return this.fault(req, ctx, false);
     if (hasPasid && !ctx.paside) return this.fault(req, FR.SM_PASIDE_ABS, ctx.fpd, { stage: 'context' });
     const pasid = hasPasid ? req.pasid : ctx.ridPasid;
     const privileged = hasPasid ? req.privileged : ctx.ridPriv;
-    let pe = this.pasidCache.get(rid, pasid);
+    let pe = consult ? (this.commit ? this.pasidCache.get(rid, pasid) : this.pasidCache.peek(rid, pasid)) : undefined;
+    if (consult && tracer !== null) tracer.probe('PASID cache', pe !== undefined);
     if (pe === undefined) {
-      const p = this.structures.pasidEntry(ctx, pasid, hasPasid);
+      const p = this.structures.pasidEntry(ctx, pasid, hasPasid, tracer, privileged);
       if ('code' in p) return this.fault(req, p.code, ctx.fpd || p.fpd, { stage: p.code < FR.PASID_DIR_ACCESS_ERR ? 'context' : 'pasid-table' });
       pe = p;
-      this.pasidCache.fill(rid, pasid, pe);
+      if (this.commit) this.pasidCache.fill(rid, pasid, pe);
     }
     const fpd = ctx.fpd || pe.fpd;
     const firstLevel = pe.fl !== null;
     if (privileged && firstLevel && !pe.sre) return this.fault(req, FR.SM_SRE_ABS, fpd, { stage: 'pasid-table' });
-    const f = this.iotlb.translate(pe.did, pasid, frame, req.write, privileged);
-    // Both comparisons run on every request (see Iotlb.translate).
-    const irq = (f >= IRQ_FIRST ? 1 : 0) & (f <= IRQ_LAST ? 1 : 0);
-    if (f >= 0) return irq ? this.fault(req, FR.SM_INTERRUPT_ADDR, fpd) : f;
+    if (consult) {
+      const f = this.iotlb.translate(pe.did, pasid, frame, req.write, privileged);
+      if (tracer !== null) this.traceCached(tracer, 'IOTLB', f >= 0 ? this.iotlb.entry(this.iotlb.lookup(pe.did, pasid, frame)) : undefined);
+      // Both comparisons run on every request (see Iotlb.translate).
+      const irq = (f >= IRQ_FIRST ? 1 : 0) & (f <= IRQ_LAST ? 1 : 0);
+      if (f >= 0) return irq ? this.fault(req, FR.SM_INTERRUPT_ADDR, fpd) : f;
+    }
     return this.miss(req, ctx, pe, pasid, privileged, fpd);
+  }
+
+  /** The context entry of the request's RID: from the context cache, or read (and then cached). */
+  private contextOf(req: DmaRequest): ContextCacheEntry | number {
+    if (this.consult) {
+      const c = this.commit ? this.contextCache.get(req.rid) : this.contextCache.peek(req.rid);
+      if (this.tracer !== null) this.tracer.probe('context cache', c !== undefined);
+      if (c !== undefined) return c;
+    }
+    const c = this.structures.context(this.rootTable, this.ttm, req.rid, this.tracer, req);
+    if (this.commit && typeof c !== 'number') this.contextCache.fill(req.rid, c);
+    return c;
+  }
+
+  /** A cache probe while tracing; a hit also names the permissions and page size it holds. */
+  private traceCached(tracer: WalkTracer, cache: string, e: TlbEntry | undefined): void {
+    tracer.probe(cache, e !== undefined);
+    if (e) tracer.leaf({ read: e.read, write: e.write }, 1n << BigInt(SIZE_SHIFTS[e.sizeIdx]));
+  }
+
+  /**
+   * A translated request (PCIe AT = translated): checked against its context entry, then passed
+   * with its own address, untranslated (see translated.ts).
+   */
+  private translatedRequest(req: DmaRequest): TranslateResult {
+    const ctx = this.contextOf(req);
+    if (typeof ctx === 'number') return this.fault(req, ctx, false, { translated: true });
+    const code = translatedFault(ctx, req, this.haw);
+    if (code === 0) return req.iovaFrame;
+    const extra: Record<string, unknown> = { translated: true };
+    if (code === FR.SM_DTE_ABS || code === FR.SM_EPTR_ABS) extra.stage = 'context';
+    if (code === FR.SM_ADDR_BEYOND_MGAW) extra.explain = TRANSLATED_BEYOND_HAW;
+    return this.fault(req, code, ctx.fpd, extra);
   }
 
   /** An IOTLB miss: the page walk, then the IOTLB (and device-TLB) fill or a fault. */
@@ -245,7 +335,9 @@ export class VtdUnit implements IommuUnit {
         code = 0;
     }
     if (code) return this.walkFault(req, ctx, pasid, privileged, fpd, code);
+    if (this.tracer !== null) this.tracer.leaf({ read: o.read, write: o.write }, pe.pgtt === PGTT_PT ? undefined : 1n << BigInt(o.shift));
     if (o.frame >= IRQ_FIRST && o.frame <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
+    if (!this.commit) return o.frame;
     const sizeIdx = sizeIdxForShift(o.shift);
     const perm = (o.read ? TLB_R : 0) | (o.write ? TLB_W : 0) | (o.user ? TLB_U : 0);
     this.iotlb.fill(pe.did, pasid, req.iovaFrame, sizeIdx, o.frame, perm, pe.pgtt);
@@ -272,23 +364,12 @@ export class VtdUnit implements IommuUnit {
     this.devTlb.fill(req.rid, req.pasid, req.iovaFrame, e);
   }
 
+  /** The fault record; recorded in FRCD unless FPD suppresses it or the unit only looks (walk). */
   private fault(req: DmaRequest, code: number, fpd: boolean, extra: Record<string, unknown> = {}): UnitFault {
-    const iova = BigInt(req.iovaFrame) << 12n;
-    const hasPasid = req.pasid >= 0;
     const suppressed = fpd && isQualified(code);
-    const frcd = suppressed ? -1 : this.faults.record({ sid: req.rid, reason: code, addr: iova, write: req.write, pasid: hasPasid ? req.pasid : undefined });
-    const rec: UnitFault = {
-      rid: req.rid,
-      iova,
-      write: req.write,
-      code,
-      name: faultName(code) ?? `FR_0x${code.toString(16)}`,
-      explain: faultMeaning(code),
-      privileged: req.privileged,
-      ...extra,
-      frcd,
-    };
-    if (hasPasid) rec.pasid = req.pasid;
+    const addr = BigInt(req.iovaFrame) << 12n;
+    const frcd = suppressed || !this.commit ? -1 : this.faults.record({ sid: req.rid, reason: code, addr, write: req.write, pasid: req.pasid >= 0 ? req.pasid : undefined });
+    const rec = faultRecord(req, code, frcd, extra);
     if (suppressed) rec.fpd = true;
     return rec;
   }
@@ -296,10 +377,11 @@ export class VtdUnit implements IommuUnit {
   /**
    * A recoverable first-level fault of a context with page requests enabled (PRE) goes to the page
    * request queue instead of the fault log; null if the queue cannot take it (then it is a fault).
+   * A walk only says the request would be queued: it assigns no page request group index.
    */
   private pageRequest(req: DmaRequest, code: number, pasid: number, hasPasid: boolean, privileged: boolean, extra: Record<string, unknown>): UnitFault | null {
     const prgi = this.prgi;
-    const ok = this.prq.push({
+    const page = {
       rid: req.rid,
       pasidPresent: hasPasid,
       pasid: hasPasid ? pasid : 0,
@@ -309,46 +391,10 @@ export class VtdUnit implements IommuUnit {
       lpig: true,
       prgi,
       addr: BigInt(req.iovaFrame) << 12n,
-    });
-    if (!ok) return null;
-    this.prgi = (this.prgi + 1) & 0x1ff;
-    const rec: UnitFault = {
-      rid: req.rid,
-      iova: BigInt(req.iovaFrame) << 12n,
-      write: req.write,
-      code,
-      name: faultName(code)!,
-      explain: faultMeaning(code),
-      privileged: req.privileged,
-      ...extra,
-      pageRequest: true,
-      prgi,
-      frcd: -1,
     };
-    if (hasPasid) rec.pasid = req.pasid;
-    return rec;
+    if (!this.commit) return this.prq.hasRoom() ? faultRecord(req, code, -1, { ...extra, pageRequest: true }) : null;
+    if (!this.prq.push(page)) return null;
+    this.prgi = (this.prgi + 1) & 0x1ff;
+    return faultRecord(req, code, -1, { ...extra, pageRequest: true, prgi });
   }
-}
-
-function permits(e: TlbEntry, write: boolean, privileged: boolean): boolean {
-  return (write ? e.write : e.read) && (privileged || e.user);
-}
-
-function outFrame(e: TlbEntry, iovaFrame: number): number {
-  return e.frame + (iovaFrame % SIZE_FRAMES[e.sizeIdx]);
-}
-
-/** The registers read() knows besides FRCD_REG[i], in the order registers() lists them. */
-const READABLE = [
-  'CAP_REG', 'ECAP_REG', 'GSTS_REG', 'RTADDR_REG', 'FSTS_REG', 'FECTL_REG', 'IQH_REG', 'IQT_REG', 'IQA_REG', 'ICS_REG',
-  'PQH_REG', 'PQT_REG', 'PQA_REG', 'PRS_REG',
-] as const;
-
-/** The index i of 'FRCD_REG[i]', or null for any other name. */
-function frcdIndex(name: string, count: number): number | null {
-  const m = /^FRCD_REG\[(\d+)\]$/.exec(name);
-  if (!m) return null;
-  const i = Number(m[1]);
-  if (i >= count) fail('EINVAL', `VT-d has ${count} fault recording registers (no ${name})`);
-  return i;
 }

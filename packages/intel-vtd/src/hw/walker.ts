@@ -1,9 +1,10 @@
-import { toFrame, type HostMemory } from '@ioasid/core';
+import { toFrame, type HostMemory, type WalkTracer } from '@ioasid/core';
 import { FL_A, FL_D, FL_P, FL_PAT_LARGE, FL_RW, FL_US, FirstLevelFormat } from '../formats/first-level.js';
 import { ADDR_HI_MASK, ADDR_LO_MASK } from '../formats/pte-common.js';
 import { SL_PS, SL_R, SL_W, SecondLevelFormat, slReservedHi, slReservedLo } from '../formats/second-level.js';
 import { FR } from './fault-reasons.js';
 import type { PhysBus } from './phys-bus.js';
+import { firstStageRead, secondStageRead } from './trace-paging.js';
 
 /** Result of a page walk: the 4 KiB output frame asked for, the page it lies in and the rights along the way. */
 export interface WalkOut {
@@ -42,20 +43,6 @@ function tableFetchFault(code: number, top: boolean): number {
   return code;
 }
 
-/** A trace record, made out of line so that the walk's own code stays small. */
-function traceStep(stage: string, level: number, entryAddr: number, lo: number, hi: number): WalkTrace {
-  return { stage, level, entryAddr, lo, hi };
-}
-
-/** One visited entry, for LOOKUP views (collected only when asked). */
-export interface WalkTrace {
-  stage: string;
-  level: number;
-  entryAddr: number;
-  lo: number;
-  hi: number;
-}
-
 export interface FirstLevelParams {
   /** Byte address of the top table (HPA for first-level only, GPA for nested). */
   root: number;
@@ -89,7 +76,10 @@ export class Walker {
   private readonly slOut = newWalkOut();
   /** Scratch for the second-level check of an A/D update. */
   private readonly adOut = newWalkOut();
-  trace: WalkTrace[] | null = null;
+  /** Set while the unit traces a walk (IommuUnit.walk): every entry read is recorded into it. */
+  tracer: WalkTracer | null = null;
+  /** Set while the unit walks for a debugger: A/D updates are checked but never written. */
+  dryRun = false;
   private readonly host: HostMemory;
   /** Frames with memory behind them (a table at or above is an access error). */
   private readonly memoryFrames: number;
@@ -130,7 +120,7 @@ export class Walker {
    * §7.1.3: an input beyond the table's width is SM_ADDR_BEYOND_MGAW, which a nested caller turns
    * into its own reason).
    */
-  walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut, stage = 'second-level'): number {
+  walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut): number {
     if (inFrame >= this.slLimit[levels]) {
       out.level = levels - 1;
       return FR.SM_ADDR_BEYOND_MGAW;
@@ -138,7 +128,7 @@ export class Walker {
     const host = this.host;
     const need = write ? SL_W : SL_R;
     const rules = this.slRules;
-    const trace = this.trace;
+    const tracer = this.tracer;
     // The input frame is below 2^45 (MGAW ≤ 57): index bits 26:0 (levels 0–2) and 44:27
     // (levels 3–4) as two integers, so each level's index is a shift and a mask.
     // (ToInt32 keeps the low 27 bits of any integer below 2^53.)
@@ -158,17 +148,19 @@ export class Walker {
       const wi = host.wordBase(table) + 2 * idx;
       const lo = words[wi];
       const hi = words[wi + 1];
-      if (trace !== null) trace.push(traceStep(stage, l, table * 4096 + idx * 8, lo, hi));
       rw &= lo;
       // A leaf: any PTE, or PS where SLLPS has the size (SecondLevelFormat.isLeaf).
       const leaf = l === 0 || (lo & rules[RULE_PS_LEAF + 4 * l]) !== 0;
       // Present, access, then reserved bits (SecondLevelFormat.reservedAs, with its per-level masks).
-      const rsvd = (lo & rules[(leaf ? RULE_RSVD_LEAF : RULE_RSVD_TABLE) + 4 * l]) | (hi & rules[RULE_RSVD_HI]);
-      if ((lo & need) === 0 || rsvd !== 0) {
+      const rsvdLo = lo & rules[(leaf ? RULE_RSVD_LEAF : RULE_RSVD_TABLE) + 4 * l];
+      const rsvdHi = hi & rules[RULE_RSVD_HI];
+      if ((lo & need) === 0 || (rsvdLo | rsvdHi) !== 0) {
         out.level = l;
-        if ((lo & (SL_R | SL_W)) === 0) return FR.SS_PAGING_ENTRY_P;
-        return (lo & need) === 0 ? (write ? FR.SM_WRITE : FR.SM_READ) : FR.SS_PAGING_ENTRY_RSVD;
+        const code = (lo & (SL_R | SL_W)) === 0 ? FR.SS_PAGING_ENTRY_P : (lo & need) === 0 ? (write ? FR.SM_WRITE : FR.SM_READ) : FR.SS_PAGING_ENTRY_RSVD;
+        if (tracer !== null) tracer.read(secondStageRead(l, table, idx, lo, hi, code, leaf, rsvdLo, rsvdHi));
+        return code;
       }
+      if (tracer !== null) tracer.read(secondStageRead(l, table, idx, lo, hi, 0, leaf, 0, 0));
       const next = (hi & ADDR_HI_MASK) * 0x100000 + (lo >>> 12);
       if (leaf) {
         out.level = l;
@@ -189,7 +181,9 @@ export class Walker {
   /**
    * First-level walk (QEMU vtd_iova_to_flpte), optionally nested: every table pointer and the
    * output are guest-physical and go through the second level. `updateAD` lets the walk set
-   * accessed/dirty flags as hardware does on a real access (never on a debugger's lookup).
+   * accessed/dirty flags as hardware does on a real access (checked but not written in a dry run).
+   * Traced, each table fetch's second-stage walk is bracketed so that it shows under the entry it
+   * found; the second-stage walk of the output follows the leaf.
    */
   walkFirstLevel(p: FirstLevelParams, inFrame: number, write: boolean, privileged: boolean, out: WalkOut, updateAD: boolean): number {
     const fmt = this.fl[p.levels];
@@ -202,11 +196,12 @@ export class Walker {
       out.level = p.levels - 1;
       return FR.FS_NON_CANONICAL;
     }
+    const tracer = this.tracer;
     const so = this.slOut;
     let tableFrame: number;
     let tableGpa = Math.floor(p.root / 4096);
     if (p.nested) {
-      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, Math.floor(p.root / 4096), false, so, STAGE_NAMES[STAGE_TABLE_FETCH]);
+      const c = this.tableFetch(p.nested, tableGpa, so);
       if (c) {
         out.level = p.levels - 1;
         out.stage = STAGE_TABLE_FETCH;
@@ -214,7 +209,7 @@ export class Walker {
       }
       tableFrame = so.frame;
     } else {
-      tableFrame = Math.floor(p.root / 4096);
+      tableFrame = tableGpa;
     }
     let w = true;
     let u = true;
@@ -229,22 +224,24 @@ export class Walker {
       const wi = this.bus.wordBase(tableFrame) + 2 * idx;
       const lo = words[wi];
       const hi = words[wi + 1];
-      if (this.trace) this.trace.push({ stage: 'first-level', level: l, entryAddr: pa, lo, hi });
-      if ((lo & FL_P) === 0) return FR.FS_PAGING_ENTRY_P;
+      let code = 0;
+      if ((lo & FL_P) === 0) code = FR.FS_PAGING_ENTRY_P;
+      else if (!privileged && (lo & FL_US) === 0) code = FR.FS_PAGING_ENTRY_US;
+      // A supervisor write ignores R/W unless write protection is enabled (WPE).
+      else if (write && (lo & FL_RW) === 0 && !(privileged && !p.wpe)) code = FR.SM_WRITE;
+      else if (fmt.reserved(lo, hi, l)) code = FR.FS_PAGING_ENTRY_RSVD;
+      const leaf = code === 0 && fmt.isLeaf(lo, l);
+      if (code === 0 && updateAD) {
+        const bits = ((lo & FL_A) === 0 ? FL_A : 0) | (leaf && write && (lo & FL_D) === 0 ? FL_D : 0);
+        if (bits && !this.setFlags(p, pa, bits, tableGpa)) code = FR.NESTED_FS_PAGING_ENTRY_WRITE;
+      }
+      if (tracer !== null) tracer.read(firstStageRead(fmt, l, pa, idx, lo, hi, code, leaf));
+      if (code !== 0) {
+        if (code === FR.NESTED_FS_PAGING_ENTRY_WRITE) out.stage = STAGE_TABLE_FETCH;
+        return code;
+      }
       u = u && (lo & FL_US) !== 0;
       w = w && (lo & FL_RW) !== 0;
-      if (!privileged && (lo & FL_US) === 0) return FR.FS_PAGING_ENTRY_US;
-      // A supervisor write ignores R/W unless write protection is enabled (WPE).
-      if (write && (lo & FL_RW) === 0 && !(privileged && !p.wpe)) return FR.SM_WRITE;
-      if (fmt.reserved(lo, hi, l)) return FR.FS_PAGING_ENTRY_RSVD;
-      const leaf = fmt.isLeaf(lo, l);
-      if (updateAD) {
-        const bits = ((lo & FL_A) === 0 ? FL_A : 0) | (leaf && write && (lo & FL_D) === 0 ? FL_D : 0);
-        if (bits && !this.setFlags(p, pa, bits, tableGpa)) {
-          out.stage = STAGE_TABLE_FETCH;
-          return FR.NESTED_FS_PAGING_ENTRY_WRITE;
-        }
-      }
       let alo = lo & ADDR_LO_MASK;
       if (leaf && l > 0) alo &= ~FL_PAT_LARGE;
       const next = toFrame(alo >>> 0, hi & ADDR_HI_MASK);
@@ -273,7 +270,7 @@ export class Walker {
         return 0;
       }
       if (p.nested) {
-        const c = this.walkSecondLevel(p.nested.root, p.nested.levels, next, false, so, STAGE_NAMES[STAGE_TABLE_FETCH]);
+        const c = this.tableFetch(p.nested, next, so);
         if (c) {
           out.stage = STAGE_TABLE_FETCH;
           return tableFetchFault(c, false);
@@ -288,18 +285,32 @@ export class Walker {
   }
 
   /**
+   * Nested: the second-stage walk that locates the first-stage table at guest frame `gpaFrame`
+   * (a read). Traced, its reads are bracketed as the sub-walk of the fetch that follows.
+   */
+  private tableFetch(nested: { root: number; levels: number }, gpaFrame: number, so: WalkOut): number {
+    const tracer = this.tracer;
+    if (tracer === null) return this.walkSecondLevel(nested.root, nested.levels, gpaFrame, false, so);
+    tracer.begin();
+    const c = this.walkSecondLevel(nested.root, nested.levels, gpaFrame, false, so);
+    tracer.end();
+    return c;
+  }
+
+  /**
    * Writes A/D into a first-level entry; nested, the table's guest page must be writable in the
-   * second level (it was just read through it, so write access is all that can be missing).
+   * second level (it was just read through it, so write access is all that can be missing). That
+   * second look is not traced: it reads the entries the fetch already showed. A dry run writes nothing.
    */
   private setFlags(p: FirstLevelParams, pa: number, bits: number, tableGpa: number): boolean {
     if (p.nested) {
-      const saved = this.trace;
-      this.trace = null;
+      const saved = this.tracer;
+      this.tracer = null;
       const c = this.walkSecondLevel(p.nested.root, p.nested.levels, tableGpa, true, this.adOut);
-      this.trace = saved;
+      this.tracer = saved;
       if (c) return false;
     }
-    this.bus.orLo(pa, bits);
+    if (!this.dryRun) this.bus.orLo(pa, bits);
     return true;
   }
 }
