@@ -1,5 +1,7 @@
 import { registerVendor, type DependencyContainer, type MachineContext, type VendorRegistration } from '@ioasid/core';
 import { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';
+import { FAULT_CATALOGUE } from './tables/fault-catalogue.js';
+import { unitFromRegisters } from './hw/rebuild.js';
 
 // Formats and table codecs (for outside checkers and the guest helper).
 export * from './formats/lpae-fields.js';
@@ -14,12 +16,17 @@ export * from './tables/events.js';
 export * from './tables/pri.js';
 export * from './tables/stream-table.js';
 export * from './tables/cd-table.js';
+export { FAULT_CATALOGUE } from './tables/fault-catalogue.js';
 // Hardware model.
 export * from './hw/registers.js';
 export * from './hw/features.js';
 export { SmmuV3, type StalledTransaction } from './hw/smmu.js';
 export { Tlb, nhTag, s2Tag, TLB_SETS, TLB_WAYS, TLB_CAPACITY } from './hw/tlb.js';
 export { walkStage, type StageConfig, type WalkFault, type WalkLeaf } from './hw/lpae-walk.js';
+export { unitFromRegisters } from './hw/rebuild.js';
+export { CACHE_ATC } from './hw/smmu.js';
+export { CACHE_STE, CACHE_CD } from './hw/config-fetch.js';
+export { CACHE_TLB } from './hw/walker.js';
 // Kernel side.
 export { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';
 export { S2Domain, MSI_IOVA_BASE, MSI_IOVA_LENGTH } from './domain-s2.js';
@@ -41,6 +48,8 @@ export const registration: VendorRegistration = {
   description: 'Arm SMMUv3: stream table → CD table → VMSAv8-64 stage 1 / stage 2 (4K, 16K, 64K granules), nested S1+S2 with guest CD tables',
   create: (ctx) => new SmmuV3Driver(ctx, optionsOf(ctx)),
   defaultMachine: { devices: [{ name: 'dev0' }, { name: 'dev1', ats: true, pri: true }] },
+  faults: FAULT_CATALOGUE,
+  hardware: unitFromRegisters,
 };
 
 export function register(container?: DependencyContainer): void {

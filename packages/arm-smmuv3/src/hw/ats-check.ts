@@ -5,7 +5,9 @@ import { ATC_READ, ATC_WRITE } from './atc.js';
 import type { IdCaps } from './features.js';
 import { permissionFailure } from './lpae-walk.js';
 import type { StreamConfig } from './stream-config.js';
-import type { HwFault, StreamTableRegs, Walker } from './walker.js';
+import type { StreamTableRegs } from './config-fetch.js';
+import type { HwFault } from './hw-fault.js';
+import type { Walker } from './walker.js';
 
 /**
  * The ATS mode an STE gives its stream (SMMUv3 §5.2 STE.EATS): bypass STEs count as 0b00

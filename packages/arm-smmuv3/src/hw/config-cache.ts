@@ -20,6 +20,11 @@ export class ConfigCache {
     return e;
   }
 
+  /** The cached STE of `sid`, without touching the lookup memo (a traced walk's probe). */
+  peekSte(sid: number): StreamConfig | undefined {
+    return this.stes.get(sid);
+  }
+
   putSte(cfg: StreamConfig): void {
     this.stes.set(cfg.sid, cfg);
     this.lastSte = cfg;

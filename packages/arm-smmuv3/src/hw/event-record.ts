@@ -1,5 +1,5 @@
 import { EVT, encodeEvent, hasInputAddr } from '../tables/events.js';
-import type { HwFault } from './walker.js';
+import type { HwFault } from './hw-fault.js';
 
 /**
  * InputAddr: the address a request carried on the bus in page `frame` (its own input page, or

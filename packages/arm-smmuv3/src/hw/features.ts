@@ -70,6 +70,12 @@ export interface IdRegisters {
   IDR5: bigint;
 }
 
+/** Every identification register: IDR0–IDR5, and IIDR / AIDR when known (0 otherwise). */
+export interface IdRegisterValues extends IdRegisters {
+  IIDR?: bigint;
+  AIDR?: bigint;
+}
+
 export function idRegisters(f: SmmuFeatures): IdRegisters {
   return {
     IDR0: regValue(IDR0, {

@@ -1,4 +1,4 @@
-import { POW2 } from '@ioasid/core';
+import { POW2, type TraceRead, type WalkTracer } from '@ioasid/core';
 import {
   AF,
   DESC_TYPE_MASK,
@@ -18,6 +18,7 @@ import {
 import { blockAllowed, levelShift, type LpaeGeometry } from '../formats/lpae-geometry.js';
 import { EVENT } from '../tables/events.js';
 import type { Bus } from './bus.js';
+import { AF_DECIDED, invalidReason, leafDecided, sizeDecided, tableDecided, traceDescriptor } from './trace-descriptors.js';
 
 /** One stage of translation as the STE (stage 2) or CD (stage 1) configures it. */
 export interface StageConfig {
@@ -85,11 +86,13 @@ export interface WalkResult {
   perms: number;
   lpaeLevel: number;
   memAttr: number;
+  /** The leaf descriptor's trace record (traced walks only; null otherwise). */
+  read: TraceRead | null;
 }
 
 export function newWalkResult(): WalkResult {
   // outBase is a byte address (often above 2^31): NaN makes the field a double from the start.
-  return { outBase: NaN, shift: 0, perms: 0, lpaeLevel: 0, memAttr: 0 };
+  return { outBase: NaN, shift: 0, perms: 0, lpaeLevel: 0, memAttr: 0, read: null };
 }
 
 /**
@@ -98,12 +101,15 @@ export function newWalkResult(): WalkResult {
  */
 export function walkStage(bus: Bus, cfg: StageConfig, input: number, fetch?: TableFetch): WalkLeaf | WalkFault {
   const r = newWalkResult();
-  const f = walkInto(bus, cfg, input, fetch, r);
+  const f = walkInto(bus, cfg, input, fetch, r, null);
   return f ?? { ok: true, outBase: r.outBase, shift: r.shift, perms: r.perms, lpaeLevel: r.lpaeLevel, memAttr: r.memAttr };
 }
 
-/** walkStage into `res`: null when a leaf was found (then `res` holds it), else the fault. */
-export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: TableFetch | undefined, res: WalkResult): WalkFault | null {
+/**
+ * walkStage into `res`: null when a leaf was found (then `res` holds it), else the fault. With a
+ * tracer, each descriptor read is recorded with the bits that decided the next step.
+ */
+export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: TableFetch | undefined, res: WalkResult, tracer: WalkTracer | null): WalkFault | null {
   const g = cfg.geo;
   const st = cfg.stage;
   if (input >= g.inputLimit) return stageFault(EVENT.F_TRANSLATION, st, g.startLevel, input);
@@ -133,23 +139,41 @@ export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: Table
     if (!bus.present(pa, 8)) return stageFault(EVENT.F_WALK_EABT, st, lvl, input, pa);
     const lo = bus.u32(pa);
     const hi = bus.u32(pa + 4);
-    if ((lo & DESC_VALID) === 0) return stageFault(EVENT.F_TRANSLATION, st, lvl, input);
+    const tr = tracer === null ? null : traceDescriptor(tracer, st, g, lvl, idx, pa, lo, hi);
     const type = lo & DESC_TYPE_MASK;
+    if ((lo & DESC_VALID) === 0) {
+      if (tr !== null) tr.decided = invalidReason(g, lvl, lo);
+      return stageFault(EVENT.F_TRANSLATION, st, lvl, input);
+    }
     // Output address: bits 51:granule (bits 51:48 kept, so that a set bit is an Address size fault).
     let out = (hi & OA_HI_MASK) * 0x100000000 + ((lo & addrLo) >>> 0);
     if (lvl < 3 && type === DESC_TYPE_TABLE) {
-      if (out >= psLimit) return stageFault(EVENT.F_ADDR_SIZE, st, lvl, input);
+      if (out >= psLimit) {
+        if (tr !== null) tr.decided = sizeDecided('NLTA', out, cfg.psBits);
+        return stageFault(EVENT.F_ADDR_SIZE, st, lvl, input);
+      }
       if (st === 1) {
         noEl0 ||= (hi & HI_APTABLE_NO_EL0) !== 0;
         rdonly ||= (hi & HI_APTABLE_RDONLY) !== 0;
       }
+      if (tr !== null) tr.decided = tableDecided(lvl, out);
       table = out;
       continue;
     }
-    if (lvl === 3 ? type !== DESC_TYPE_PAGE : !blockAllowed(g.granule, lvl)) return stageFault(EVENT.F_TRANSLATION, st, lvl, input);
+    if (lvl === 3 ? type !== DESC_TYPE_PAGE : !blockAllowed(g.granule, lvl)) {
+      if (tr !== null) tr.decided = invalidReason(g, lvl, lo);
+      return stageFault(EVENT.F_TRANSLATION, st, lvl, input);
+    }
     out = Math.floor(out * invSpans[lvl]) * span; // block output bits below the block size are RES0
-    if (out >= psLimit) return stageFault(EVENT.F_ADDR_SIZE, st, lvl, input);
-    if ((lo & AF) === 0 && !cfg.affd) return stageFault(EVENT.F_ACCESS, st, lvl, input);
+    if (out >= psLimit) {
+      if (tr !== null) tr.decided = sizeDecided('OA', out, cfg.psBits);
+      return stageFault(EVENT.F_ADDR_SIZE, st, lvl, input);
+    }
+    if ((lo & AF) === 0 && !cfg.affd) {
+      if (tr !== null) tr.decided = AF_DECIDED;
+      return stageFault(EVENT.F_ACCESS, st, lvl, input);
+    }
+    if (tr !== null) tr.decided = leafDecided(lvl, out);
     let perms: number;
     let memAttr = 0;
     if (st === 1) {
@@ -165,6 +189,7 @@ export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: Table
     res.perms = perms;
     res.lpaeLevel = lvl;
     res.memAttr = memAttr;
+    res.read = tr;
     return null;
   }
   return stageFault(EVENT.F_TRANSLATION, st, 3, input);

@@ -1,14 +1,16 @@
-import { POW2, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
+import { POW2, type DmaRequest, type HostMemory, type IommuUnit, type TranslateResult, type WalkTracer } from '@ioasid/core';
 import { CMD_WORDS, CMD_BYTES } from '../tables/commands.js';
-import { EVENT, EVT_BYTES, eventName, explainFault } from '../tables/events.js';
-import { PRIQ_BYTES, encodePriq } from '../tables/pri.js';
+import { EVT_BYTES } from '../tables/events.js';
+import { PRIQ_BYTES } from '../tables/pri.js';
 import { atcEntry, checkTranslated } from './ats-check.js';
 import { ATC_READ, ATC_WRITE, Endpoints } from './atc.js';
 import { Bus } from './bus.js';
 import { executeCommand, type CommandSinks, type ExecutedCommand } from './command-consumer.js';
-import { busAddress, eventRecord } from './event-record.js';
+import { busAddress } from './event-record.js';
 import { ConfigCache } from './config-cache.js';
-import { DEFAULT_FEATURES, capsFromIdRegisters, idRegisters, type IdCaps, type IdRegisters, type SmmuFeatures } from './features.js';
+import { DEFAULT_FEATURES, capsFromIdRegisters, idRegisters, type IdCaps, type IdRegisterValues, type IdRegisters, type SmmuFeatures } from './features.js';
+import { faultRecord, silentAbort } from './fault-record.js';
+import { FaultReporter, type StalledTransaction } from './fault-report.js';
 import { qEmpty, qFull, qInc, qIndex, qMask } from './queue.js';
 import {
   CMDQ_CONS_ERR,
@@ -29,25 +31,20 @@ import {
   type RegName,
 } from './registers.js';
 import { Tlb } from './tlb.js';
-import { Walker, type HwFault, type StreamTableRegs } from './walker.js';
+import type { StreamTableRegs } from './config-fetch.js';
+import { Walker } from './walker.js';
+
+export type { StalledTransaction };
 
 const READ_ONLY: ReadonlySet<RegName> = new Set(['IDR0', 'IDR1', 'IDR2', 'IDR3', 'IDR4', 'IDR5', 'IIDR', 'AIDR', 'CR0ACK', 'GERROR']);
-const CLASS_NAME = ['CD', 'TT', 'IN'] as const;
-const TRANSLATION_CLASS = new Set<number>([EVENT.F_TRANSLATION, EVENT.F_ACCESS, EVENT.F_PERMISSION]);
 const EXECUTED_LOG = 512;
+/** The endpoint's cache a traced walk probes first (WalkTracer.probe). */
+export const CACHE_ATC = 'ATC';
 
 /** A queue as its *_BASE register places it (LOG2SIZE capped at the IDR1 maximum, as the architecture does). */
 interface QueueRegs {
   addr: number;
   log2: number;
-}
-
-/** A stalled transaction waiting for CMD_RESUME (SMMUv3 §3.12.2). */
-export interface StalledTransaction {
-  sid: number;
-  ssid: number;
-  iova: bigint;
-  write: boolean;
 }
 
 /**
@@ -66,20 +63,19 @@ export class SmmuV3 implements IommuUnit {
   readonly configCache = new ConfigCache();
   readonly tlb = new Tlb();
   readonly endpoints = new Endpoints();
-  readonly stalls = new Map<number, StalledTransaction>();
+  readonly stalls: Map<number, StalledTransaction>;
   /** RESUME commands received: (sid, stag, action), oldest first. */
   readonly resumes: { sid: number; stag: number; action: number }[] = [];
   /** The last commands consumed (decoded opcode and raw words), at least the last EXECUTED_LOG. */
   readonly executed: ExecutedCommand[] = [];
   private readonly regs = new Map<RegName, bigint>();
   private readonly walker: Walker;
-  private nextStag = 1;
+  private readonly reporter: FaultReporter;
   private smmuen = false;
   /** CR0.ATSCHK as decoded when CR0 is written (RES0 without IDR0.ATS). */
   private atschk = false;
   /** STRTAB_BASE(_CFG) decoded when written (they only change while SMMUEN is 0). */
   private strtabRegs: StreamTableRegs = { base: 0, twoLevel: false, log2size: 0, split: 0 };
-  private readonly stallMax: number;
   /** CR0.CMDQEN and CMDQ_BASE decoded when written. */
   private cmdqen = false;
   private cmdqRegs: QueueRegs = { addr: 0, log2: 0 };
@@ -90,16 +86,26 @@ export class SmmuV3 implements IommuUnit {
   /** Lines asserted during the current transaction, signalled when it completes. */
   private readonly pendingIrqs = new Set<SmmuIrq>();
 
-  constructor(host: HostMemory, features: Partial<SmmuFeatures> = {}) {
+  /**
+   * A unit implementing `id`: features (the ID registers follow from them), or the ID register
+   * values themselves (a unit rebuilt from another's registers).
+   */
+  constructor(host: HostMemory, id: Partial<SmmuFeatures> | IdRegisterValues = {}) {
     this.bus = new Bus(host);
-    this.ids = idRegisters({ ...DEFAULT_FEATURES, ...features });
+    const values: IdRegisterValues = 'IDR0' in id ? id : idRegisters({ ...DEFAULT_FEATURES, ...id });
+    this.ids = { IDR0: values.IDR0, IDR1: values.IDR1, IDR2: values.IDR2, IDR3: values.IDR3, IDR4: values.IDR4, IDR5: values.IDR5 };
     this.caps = capsFromIdRegisters(this.ids);
-    this.stallMax = regField(this.ids.IDR5, IDR5.STALL_MAX);
     for (const name of Object.keys(REG_OFFSET) as RegName[]) this.regs.set(name, 0n);
-    for (const [k, v] of Object.entries(this.ids)) this.regs.set(k as RegName, v);
+    for (const [k, v] of Object.entries(values)) if (v !== undefined) this.regs.set(k as RegName, v);
     // Out of reset, incoming transactions abort while the SMMU is disabled (GBPA.ABORT).
     this.regs.set('GBPA', regWith(0n, GBPA.ABORT, 1));
     this.walker = new Walker(this.bus, this.caps, this.configCache, this.tlb);
+    this.reporter = new FaultReporter(this.endpoints, regField(this.ids.IDR5, IDR5.STALL_MAX), (q, words) =>
+      q === 'eventq'
+        ? this.produce('EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', CR0.EVENTQEN, EVT_BYTES, words)
+        : this.produce('PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS', CR0.PRIQEN, PRIQ_BYTES, words),
+    );
+    this.stalls = this.reporter.stalls;
     this.sinks = {
       cache: this.configCache,
       tlb: this.tlb,
@@ -257,7 +263,7 @@ export class SmmuV3 implements IommuUnit {
 
   /** The hardware: translate one DMA (DmaRequest) to a host frame or a fault record. */
   translate(req: DmaRequest): TranslateResult {
-    const r = this.translateOne(req);
+    const r = this.dispatch(req);
     if (this.pendingIrqs.size === 0) return r;
     // The asserted lines interrupt the CPU: the driver's handler reads the queues through the registers.
     const lines = [...this.pendingIrqs];
@@ -266,116 +272,61 @@ export class SmmuV3 implements IommuUnit {
     return r;
   }
 
-  private translateOne(req: DmaRequest): TranslateResult {
+  /**
+   * The translation `translate` makes for `req`, by the same code, each structure read recorded
+   * into `tracer`, with no side effect: no cache or ATC filled or touched, no event, stall, page
+   * request or interrupt. With `caches`, the ATC (of an ATS endpoint), the configuration cache
+   * and the TLB are probed first, as the DMA would consult them, and a hit is used.
+   */
+  walk(req: DmaRequest, tracer: WalkTracer, options?: { caches?: boolean }): TranslateResult {
+    return this.walker.traced(tracer, options?.caches === true, () => this.dispatch(req));
+  }
+
+  /**
+   * One request, as the walker's mode says: a DMA consults and fills the ATC and caches and
+   * reports its fault; a traced walk consults them only when asked and reports nothing.
+   */
+  private dispatch(req: DmaRequest): TranslateResult {
     const sid = req.rid;
     if (req.translated) return this.translated(req, req.iovaFrame);
     // An endpoint with ATS enabled answers from its ATC first, and then puts a Translated
     // transaction on the bus carrying the address the ATC gave it.
     const ep = this.endpoints.peek(sid);
-    if (ep?.atsEnabled) {
+    if (ep?.atsEnabled && this.walker.caches) {
       const v = this.endpoints.atcLookup(sid, req.pasid, req.iovaFrame);
-      if (v !== undefined && (v & (req.write ? ATC_WRITE : ATC_READ)) !== 0) return this.translated(req, Math.floor(v / 4));
+      const hit = v !== undefined && (v & (req.write ? ATC_WRITE : ATC_READ)) !== 0;
+      const t = this.walker.tracer;
+      if (t !== null) {
+        t.probe(CACHE_ATC, hit);
+        if (hit) t.leaf({ read: (v & ATC_READ) !== 0, write: (v & ATC_WRITE) !== 0 }, 4096n);
+      }
+      if (hit) return this.translated(req, Math.floor(v / 4));
     }
     if (!this.smmuen) {
-      if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) return this.silentAbort(req, 'GBPA_ABORT');
+      if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) return silentAbort(req, 'GBPA_ABORT');
       // SMMUv3 §3.4: with SMMUEN = 0 an input address beyond the OAS aborts, and no event is recorded.
-      if (req.iovaFrame >= POW2[this.caps.oasBits - 12]) return this.silentAbort(req, 'ABORT', 'input address beyond the OAS while SMMU_CR0.SMMUEN is 0');
+      if (req.iovaFrame >= POW2[this.caps.oasBits - 12]) return silentAbort(req, 'ABORT', 'input address beyond the OAS while SMMU_CR0.SMMUEN is 0');
       return req.iovaFrame;
     }
     const r = this.walker.translate(this.strtabRegs, sid, req.pasid, req.iovaFrame, req.write, req.privileged);
     if (typeof r === 'number') {
-      if (ep?.atsEnabled) {
+      if (ep?.atsEnabled && this.walker.fill) {
         const v = atcEntry(this.walker, this.atschk, r, req.privileged);
         if (v >= 0) this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, v);
       }
       return r;
     }
-    return this.report(r, req, busAddress(req.iovaFrame, req.offset), false);
+    const iova = busAddress(req.iovaFrame, req.offset);
+    return this.walker.fill ? this.reporter.report(r, req, iova, false) : faultRecord(r, req, iova, false);
   }
 
   /** A Translated transaction carrying `frame` (SMMUv3 §3.9.1.3, SMMU_CR0.ATSCHK). */
   private translated(req: DmaRequest, frame: number): TranslateResult {
     const ctx = { walker: this.walker, caps: this.caps, strtab: this.strtabRegs, smmuen: this.smmuen, atschk: this.atschk };
     const r = checkTranslated(ctx, req.rid, frame, req.write);
-    return typeof r === 'number' ? r : this.report(r, req, busAddress(frame, req.offset), true);
-  }
-
-  /** A termination without an event record (SMMU_GBPA.ABORT, or an abort the architecture does not record). */
-  private silentAbort(req: DmaRequest, name: 'ABORT' | 'GBPA_ABORT', reason?: string): FaultRecord {
-    const rec: FaultRecord = { rid: req.rid, iova: busAddress(req.iovaFrame, req.offset), write: req.write, code: 0, name, explain: explainFault(name), recorded: false };
-    if (reason) rec.reason = reason;
-    return rec;
-  }
-
-  /**
-   * The fault record of `f`, with its event written to the event queue when the architecture
-   * records it. `iova` is InputAddr, the address the transaction carried (SMMUv3 §7.3).
-   */
-  private report(f: HwFault, req: DmaRequest, iova: bigint, translated: boolean): FaultRecord {
-    const name = f.event === 0 ? 'ABORT' : eventName(f.event);
-    const rec: FaultRecord = {
-      rid: req.rid,
-      iova,
-      write: req.write,
-      code: f.event,
-      name,
-      explain: explainFault(name),
-      sid: f.sid,
-      recorded: false,
-    };
-    if (translated) rec.translated = true;
-    if (f.ssv) {
-      rec.pasid = f.ssid;
-      rec.ssid = f.ssid;
-    }
-    if (f.stage !== undefined) {
-      rec.stage = f.stage;
-      rec.s2 = f.stage === 2;
-    }
-    if (f.cls !== undefined) rec.class = CLASS_NAME[f.cls];
-    if (f.ipa !== undefined) rec.ipa = BigInt(f.ipa);
-    if (f.fetchAddr !== undefined) rec.fetchAddr = BigInt(f.fetchAddr);
-    if (f.lpaeLevel !== undefined) rec.level = f.lpaeLevel;
-    if (f.reason) rec.reason = f.reason;
-    if (f.event === 0) return rec;
-
-    const ep = this.endpoints.peek(req.rid);
-    const stage1 = !translated && f.stage === 1 && TRANSLATION_CLASS.has(f.event);
-    let stag = 0;
-    if (!translated && f.stallable && this.stalls.size < this.stallMax) {
-      stag = this.nextStag;
-      this.nextStag = (this.nextStag % 0xffff) + 1;
-      this.stalls.set(stag, { sid: f.sid, ssid: f.ssid, iova, write: req.write });
-      rec.stall = true;
-      rec.stag = stag;
-      rec.pageRequest = true;
-    } else if (stage1 && ep?.priEnabled) {
-      // The endpoint's ATS translation failed: it sends a PCIe page request (PRI queue).
-      const prg = ep.nextPrg;
-      ep.nextPrg = (ep.nextPrg + 1) % 512;
-      const entry = encodePriq({
-        SID: f.sid,
-        SSID: f.ssv ? f.ssid : 0,
-        SSID_V: f.ssv ? 1 : 0,
-        PERM_READ: req.write ? 0 : 1,
-        PERM_WRITE: req.write ? 1 : 0,
-        PERM_PRIV: req.privileged ? 1 : 0,
-        PRG_LAST: 1,
-        PRG_IDX: prg,
-        ADDR: Number(iova >> 12n),
-      });
-      if (this.produce('PRIQ_BASE', 'PRIQ_PROD', 'PRIQ_CONS', CR0.PRIQEN, PRIQ_BYTES, entry)) {
-        ep.pendingPrgs.add(prg);
-        rec.pageRequest = true;
-        rec.prgIndex = prg;
-      }
-      return rec;
-    }
-    if (!f.recordable && !rec.stall) return rec;
-    // A Translated transaction is unprivileged without SMMU_IDR3.PASIDTT (§3.9.1.3).
-    const ev = eventRecord(f, iova, { write: req.write, privileged: req.privileged && !translated, stag, stall: !!rec.stall });
-    rec.recorded = this.produce('EVENTQ_BASE', 'EVENTQ_PROD', 'EVENTQ_CONS', CR0.EVENTQEN, EVT_BYTES, ev);
-    return rec;
+    if (typeof r === 'number') return r;
+    const iova = busAddress(frame, req.offset);
+    return this.walker.fill ? this.reporter.report(r, req, iova, true) : faultRecord(r, req, iova, true);
   }
 
   // ---- PCIe side of the endpoints (config space writes by the driver) ------------------------

@@ -137,6 +137,26 @@ export class Tlb {
     return i;
   }
 
+  /**
+   * The entry `lookup` would find, without counting it or touching the lookup memo: what a
+   * traced walk probes (it must leave the TLB exactly as it was).
+   */
+  peek(tag: number, frame: number): number {
+    const s = this.slots.get(tag);
+    if (s === undefined || this.ent.length === 0) return -1;
+    const ent = this.ent;
+    const g = this.slotGen[s];
+    let orders = this.slotOrders[s];
+    for (let order = 0; orders !== 0; order++, orders >>>= 1) {
+      if ((orders & 1) === 0) continue;
+      const base = order === 0 ? frame : Math.floor(frame * INV_SPAN[order]) * SPAN[order];
+      const k = base * ORDER_SLOTS + order;
+      const first = Tlb.setOf(base, order) * TLB_WAYS;
+      for (let w = first; w < first + TLB_WAYS; w++) if (ent[w * STRIDE + F_KEY] === k && ent[w * STRIDE + F_GEN] === g) return w;
+    }
+    return -1;
+  }
+
   /** Output frame of input frame `frame` through entry `i` (which covers it). */
   outFor(i: number, frame: number): number {
     const j = i * STRIDE;
@@ -155,6 +175,10 @@ export class Tlb {
   }
   entryPerms(i: number): number {
     return this.meta[i] & 63;
+  }
+  /** log2 of entry `i`'s size in 4 KiB frames. */
+  entryOrder(i: number): number {
+    return this.ent[i * STRIDE + F_KEY] % ORDER_SLOTS;
   }
 
   private allocate(): void {
