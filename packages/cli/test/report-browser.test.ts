@@ -103,4 +103,29 @@ describe('reports as a person sees them, in headless Chromium', () => {
     expect(await page.locator('table.timeline tbody tr').count()).toBeGreaterThan(5);
     await page.close();
   }, 120_000);
+
+  it('a real flow, side by side: 5.4 on VT-d and SMMUv3 shows each unit\'s structures in spec order, the nested stage-2 sub-walks and the walked stage-2 entries', async () => {
+    const file = await report(['5.4-hardware-nesting', '--vendor', 'intel-vtd,arm-smmuv3'], '54.html');
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    await page.goto(pathToFileURL(file).href);
+    const step = page.locator('#step-12');
+    expect(await step.locator('h3').textContent()).toMatch(/^Step 12: read by dev1 at 0x100000/);
+    const vtd = step.locator('.vendor[data-vendor="intel-vtd"] svg.walk g.node');
+    const structures = await vtd.evaluateAll((gs) => gs.map((g) => g.getAttribute('data-structure')));
+    // VT-d §9: root → context → PASID directory → PASID entry, then PML4E … PTE, each first-stage
+    // table found through a second-stage walk of its GPA, and the output page's GPA walked last.
+    expect(structures.slice(0, 5)).toEqual(['registers', 'scalable-mode root entry', 'scalable-mode context entry', 'scalable-mode PASID directory entry', 'scalable-mode PASID table entry']);
+    expect(structures.filter((x) => ['PML4E', 'PDPE', 'PDE', 'PTE'].includes(x!))).toEqual(['PML4E', 'PDPE', 'PDE', 'PTE']);
+    expect(await step.locator('.vendor[data-vendor="intel-vtd"] svg.walk g.node.via').count()).toBeGreaterThanOrEqual(12);
+    expect(await step.locator('.vendor[data-vendor="intel-vtd"] svg.walk g.node.out text').first().textContent()).toMatch(/^→ host physical 0x[0-9a-f]+ RW$/);
+    const arm = await step.locator('.vendor[data-vendor="arm-smmuv3"] svg.walk g.node').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-structure')));
+    expect(arm.filter((x) => ['L1STD', 'STE', 'L1CD', 'CD'].includes(x!))).toEqual(['L1STD', 'STE', 'L1CD', 'CD']);
+    // The stage-2 table of the GPA IOASID, with the entries the walk read highlighted and visible.
+    const walked = step.locator('.vendor[data-vendor="intel-vtd"] svg.tree g.row.walked');
+    expect(await walked.count()).toBeGreaterThanOrEqual(3);
+    expect(await walked.first().isVisible()).toBe(true);
+    expect(await inkedShare(page)).toBeGreaterThan(0.05);
+    await page.close();
+  }, 120_000);
 });
+

@@ -23,13 +23,15 @@ function alike(a: DumpEntry, b: DumpEntry, keep?: ReadonlySet<bigint>): bigint |
 }
 
 /** `keep`: entries (by address) that stay rows of their own, e.g. the ones a walk read. */
-export function dumpRows(t: DumpTable, keep?: ReadonlySet<bigint>): DumpRow[] {
+export function dumpRows(t: DumpTable & { inUse?: number }, keep?: ReadonlySet<bigint>): DumpRow[] {
+  // A table a range filter cut shows only what it kept: the slots between are not known empty.
+  const gaps = t.inUse === undefined;
   const rows: DumpRow[] = [];
   const es = t.entries;
   let next = 0;
   for (let i = 0; i < es.length; ) {
     const e = es[i];
-    if (e.index > next) rows.push({ kind: 'empty', from: next, to: e.index - 1 });
+    if (gaps && e.index > next) rows.push({ kind: 'empty', from: next, to: e.index - 1 });
     let j = i;
     const step = i + 1 < es.length ? alike(e, es[i + 1], keep) : undefined;
     if (step !== undefined) while (j + 1 < es.length && alike(es[j], es[j + 1], keep) === step) j++;
@@ -40,6 +42,6 @@ export function dumpRows(t: DumpTable, keep?: ReadonlySet<bigint>): DumpRow[] {
     } else i++;
     next = es[i - 1].index + 1;
   }
-  if (t.slots !== undefined && next < t.slots && es.length > 0) rows.push({ kind: 'empty', from: next, to: t.slots - 1 });
+  if (gaps && t.slots !== undefined && next < t.slots && es.length > 0) rows.push({ kind: 'empty', from: next, to: t.slots - 1 });
   return rows;
 }

@@ -13,6 +13,8 @@ export interface DumpFilter {
 export interface ShownTable extends DumpTable {
   /** Entries in use that --depth left out. */
   elided?: number;
+  /** Set when --iova/--range left entries out: how many the table holds in use. */
+  inUse?: number;
 }
 
 function filterTable(t: DumpTable, f: DumpFilter, depth: number): ShownTable {
@@ -22,8 +24,10 @@ function filterTable(t: DumpTable, f: DumpFilter, depth: number): ShownTable {
     const end = e.iova + span - 1n;
     return (f.first === undefined || end >= f.first) && (f.last === undefined || e.iova <= f.last);
   });
+  const ranged = f.first !== undefined || f.last !== undefined;
   return {
     ...t,
+    ...(ranged ? { inUse: t.entries.length } : {}),
     entries: entries.map((e) => {
       if (!e.child) return e;
       if (f.depth !== undefined && depth >= f.depth) return { ...e, child: { ...e.child, entries: [], elided: e.child.entries.length } satisfies ShownTable };

@@ -25,9 +25,10 @@ function entryLine(e: DumpEntry, p: Painter): string {
 }
 
 function table(t: ShownTable, indent: string, p: Painter, out: string[]): void {
-  const inUse = t.elided ?? t.entries.length;
+  const inUse = t.elided ?? t.inUse ?? t.entries.length;
   const of = t.slots !== undefined ? ` of ${t.slots}` : '';
-  out.push(`${indent}${p.paint('bold', `level ${t.level} table`)} at ${hex(t.tableAddr)} (${inUse}${of} entr${inUse === 1 && !of ? 'y' : 'ies'} in use)`);
+  const shown = t.inUse !== undefined ? `; ${t.entries.length} in the range shown` : '';
+  out.push(`${indent}${p.paint('bold', `level ${t.level} table`)} at ${hex(t.tableAddr)} (${inUse}${of} entr${inUse === 1 && !of ? 'y' : 'ies'} in use${shown})`);
   if (t.elided !== undefined) {
     out.push(`${indent}  … below --depth`);
     return;

@@ -18,7 +18,12 @@ function readNode(r: TraceRead, n: string, indent: number, cls: string): Node {
   const width = Math.floor((W - indent - 16) / CHAR_W);
   const where = [r.stage, r.level !== undefined ? `level ${r.level}` : undefined, r.index !== undefined ? `index ${r.index}` : undefined].filter(Boolean).join(', ');
   const lines = [{ s: `${n} ${r.structure}${where ? ` (${where})` : ''}`, cls: 'h' }];
-  lines.push({ s: `${r.addr !== undefined ? `at ${hex(r.addr)}` : `in ${r.where ?? 'the unit'}`} = ${r.raw.map(hex64).join(' ')}`, cls: 'm' });
+  const at = r.addr !== undefined ? `at ${hex(r.addr)}` : `in ${r.where ?? 'the unit'}`;
+  // Raw words, as many per line as fit (a 512-bit PASID entry is eight).
+  const perLine = Math.max(1, Math.floor((width - at.length - 3) / 19));
+  for (let k = 0; k < r.raw.length; k += perLine) {
+    lines.push({ s: `${k === 0 ? `${at} =` : ' '.repeat(at.length + 2)} ${r.raw.slice(k, k + perLine).map(hex64).join(' ')}`, cls: 'm' });
+  }
   for (const l of wrap(Object.entries(r.fields).map(([k, v]) => `${k}=${value(v)}`), width)) lines.push({ s: l, cls: 'f' });
   if (r.decided) lines.push({ s: `decided by ${r.decided}`, cls: 'd' });
   return { lines, cls, indent, data: { structure: r.structure, ...(r.addr !== undefined ? { addr: hex(r.addr) } : {}), ...(r.level !== undefined ? { level: String(r.level) } : {}) } };
