@@ -2,7 +2,7 @@ import { fail } from '@ioasid/core';
 import { GRANULES, MAX_IAS, MIN_IAS, type Granule } from './formats/lpae-geometry.js';
 import type { CdLayout } from './tables/cd-table.js';
 
-// The bindable formats (DESIGN §2): `{ kind: 'arm-lpae-s1', granule, ias }` for BIND_PGTABLE and
+// The bindable formats: `{ kind: 'arm-lpae-s1', granule, ias }` for BIND_PGTABLE and
 // `{ kind: 'arm-smmuv3-cd', layout, s1cdmax }` for BIND_PASID_TABLE. A format is checked whole
 // — its kind, every parameter present and within what GET_INFO reports, no other key — before
 // anything is bound; each refusal is EINVAL naming the parameter.

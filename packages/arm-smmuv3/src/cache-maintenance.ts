@@ -39,7 +39,7 @@ export function invalidateUserPgtable(k: SmmuKernel, child: UserPgtableDomain, r
   atcFlushChild(k, child, r.iova, r.size);
 }
 
-/** INVALIDATE_CACHE on a bound guest CD table (DESIGN §9): CFGI_CD(_ALL) and TLBI_NH_* for its contexts. */
+/** INVALIDATE_CACHE on a bound guest CD table: CFGI_CD(_ALL) and TLBI_NH_* for its contexts. */
 export function invalidatePasidTable(k: SmmuKernel, child: PasidTableDomain, req: InvalidateRequest): void {
   const vmid = child.vmid;
   if (req.all && req.pasid === undefined) {

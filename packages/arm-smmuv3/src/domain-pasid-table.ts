@@ -71,7 +71,7 @@ export class PasidTableDomain implements SmmuPasidTableDomain {
 
   bindPasidTable(addr: bigint, format: PgtableFormat): void {
     const c = this.drv.caps;
-    // GET_INFO lists the largest S1CDMax (DESIGN §2): SSIDSIZE with two-level tables, else Linux's
+    // GET_INFO lists the largest S1CDMax: SSIDSIZE with two-level tables, else Linux's
     // CTXDESC_LINEAR_CDMAX. A guest's linear table may be as large as the STE field allows.
     const largest = c.cd2l ? c.ssidBits : Math.min(c.ssidBits, LINEAR_CDMAX);
     const { layout, s1cdmax } = checkCdFormat(format, { cd2l: c.cd2l, linearMax: largest, twoLevelMax: largest });
@@ -109,7 +109,7 @@ export class PasidTableDomain implements SmmuPasidTableDomain {
     Object.assign(context, { S1ContextPtr: BigInt(b.ctxPtr), layout: b.layout, S1CDMax: b.s1cdmax });
     const view = new Stage2Memory(this.drv.host, this.parent.table);
     // The guest wrote the CD table and every table it points at: one budget bounds the whole DUMP
-    // (DESIGN §7), and `truncated` says where it stopped.
+    //, and `truncated` says where it stopped.
     const budget = guestDumpBudget();
     const children: DomainDump[] = [];
     for (const ssid of validGuestCds(view, b, budget)) {

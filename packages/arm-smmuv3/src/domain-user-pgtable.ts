@@ -106,7 +106,7 @@ export class UserPgtableDomain implements SmmuUserPgtableDomain {
   dump(): DomainDump {
     const view = new Stage2Memory(this.drv.host, this.parent.table);
     const t = this.s1Table(view);
-    // The guest wrote this table: the dump is bounded (DESIGN §7) and says when it stopped.
+    // The guest wrote this table: the dump is bounded and says when it stopped.
     const budget = guestDumpBudget();
     const root = t ? t.table.dump(0n, budget) : null;
     const context: Record<string, unknown> = { ASID: this.asid, VMID: this.vmid, bound: this.bound !== null, truncated: budget.truncated };

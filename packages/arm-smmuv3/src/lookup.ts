@@ -21,7 +21,7 @@ export function lookupNested(s1: PtTableRef, s2: PtTableRef, iova: bigint): Look
 }
 
 /**
- * How much of a guest-written structure one DUMP decodes (DESIGN §7: every view of guest memory
+ * How much of a guest-written structure one DUMP decodes (every view of guest memory
  * is bounded): at most 65,536 non-empty entries reported, as VT-d's bounded dump, and 2^20
  * entries examined (a hostile table of empty 64K-granule tables costs reads, not entries).
  * Guest stage 1 tables and guest CD tables of one DUMP share one budget.

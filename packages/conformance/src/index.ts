@@ -1,6 +1,6 @@
 /**
  * @ioasid/conformance — the cross-architecture conformance kit: the proposal's scenarios, the
- * uAPI contract and properties, runnable on any registered vendor (DESIGN §1, issue 6).
+ * uAPI contract and properties, runnable on any registered vendor.
  */
 export type { CaseGroup, CaseStatus, CaseInfo, CaseResult, ConformanceReport, Caps, CaseDef, KitEnv } from './types.js';
 export { listCases, runConformance, executeCase, unsupportedReason } from './runner.js';

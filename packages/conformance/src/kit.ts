@@ -131,7 +131,7 @@ export function expectDmaFault(dev: Device, fn: () => unknown, what: string): Dm
   if (!isDmaFault(err)) throw new ConformanceFailure(`${what}: expected DmaFault, got ${describeError(err)}`);
   const r = err.record;
   check(r && typeof r.code === 'number' && typeof r.name === 'string' && typeof r.iova === 'bigint' && typeof r.rid === 'number',
-    () => `${what}: the DmaFault record lacks rid/iova/code/name (DESIGN §9): ${fmtValue(r)}`);
+    () => `${what}: the DmaFault record lacks rid/iova/code/name: ${fmtValue(r)}`);
   return err;
 }
 
@@ -222,14 +222,14 @@ function trial(fn: () => void): true | string {
 
 /**
  * GET_INFO of the standard devices on a fresh machine, read the way a VMM does: after
- * BIND_IOASID_FD and before any IOASID exists (some vendors set a device up at bind, DESIGN §9).
+ * BIND_IOASID_FD and before any IOASID exists (some vendors set a device up at bind).
  * Also records whether a kernel-managed IOASID takes a PASID-granular attach (pdev vPASID, mdev):
  * the uAPI lets a vendor refuse that with EINVAL (incompatible format: use another IOASID).
  */
 export function probeCaps(env: KitEnv): Caps {
   const m = newMachine(env);
   const fd = m.openIoasidFd();
-  // Every device but the parents of mdevs: a parent stays with the host driver while its mdevs are bound (DESIGN §2).
+  // Every device but the parents of mdevs: a parent stays with the host driver while its mdevs are bound.
   for (const d of m.deviceList) if (!m.deviceList.some((x) => x.desc.parent === d.name)) d.bindIoasidFd(fd, { label: label(d.name) });
   const soft = (name: string) => {
     try {
@@ -354,7 +354,7 @@ export interface GuestTable {
 /** A guest page table of `format` (a GET_INFO formats entry), built by the vendor's guest helper. */
 export function guestTable(m: Machine, format: PgtableFormat): GuestTable {
   const helpers = m.driver.guest;
-  check(helpers, () => `the vendor lists bindable formats but machine.driver.guest is missing (DESIGN §5: the guest-kernel helpers)`);
+  check(helpers, () => `the vendor lists bindable formats but machine.driver.guest is missing (the guest-kernel helpers)`);
   const fmt = expectOk(() => helpers.pageTableFormat(format), `guest.pageTableFormat(${fmtValue(format)})`);
   const pt = expectOk(() => m.guest.createPageTable(fmt), `guest.createPageTable(${fmt.name})`);
   return { pt, fmt, page: 1n << BigInt(fmt.pageShift), span: 1n << BigInt(inputBits(fmt)), format };

@@ -71,7 +71,7 @@ export class VtdDriver implements IommuDriver, VtdDomainHost {
   readonly flushCaps: FlushCaps;
   /** Fault records the fault interrupt handler has read out of FRCD (oldest first). */
   readonly faultLog: FaultRecord[] = [];
-  /** The guest kernel's view of the bindable formats (DESIGN §9: VT-d first-level tables). */
+  /** The guest kernel's view of the bindable formats (VT-d first-level tables). */
   readonly guest: GuestKernelHelpers = {
     pageTableFormat: (format: PgtableFormat) => this.firstLevelFormat(this.checkFirstLevelFormat(format, 'format')),
   };

@@ -193,7 +193,7 @@ export class PowerNvIommu implements IommuDriver, TceWindowHost {
 
   // ---- uAPI-facing ------------------------------------------------------------------------
 
-  /** The windows the PHB's registers and RTT give the device's PE (DESIGN §8: GET_INFO agrees with them). */
+  /** The windows the PHB's registers and RTT give the device's PE (GET_INFO agrees with them). */
   capabilities(dev: DeviceDesc): IoasidInfo {
     const ranges: IovaRange[] = [];
     const sizes = new Set<bigint>();

@@ -123,7 +123,7 @@ export class SmmuV3 implements IommuUnit {
 
   // ---- register file -------------------------------------------------------------------
 
-  /** Snapshot of every architectural register (DESIGN §8); no side effect. */
+  /** Snapshot of every architectural register; no side effect. */
   registers(): Record<string, bigint> {
     const out: Record<string, bigint> = {};
     for (const [k, v] of this.regs) out[k] = v;

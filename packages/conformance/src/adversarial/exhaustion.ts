@@ -13,7 +13,7 @@ import { idSpaces } from './exhaustion/ids.js';
 const OPS = 70_000;
 
 /**
- * Exhaustion (DESIGN §4, §7): host memory through VMM touches and MAP_DMA pins, kernel memory
+ * Exhaustion: host memory through VMM touches and MAP_DMA pins, kernel memory
  * through ALLOC with the VMM holding the rest, host PASIDs, and every ID space behind ALLOC, each
  * driven until it runs out: a clean ENOMEM/ENOSPC that changes nothing, another fd's bytes and
  * DMA unchanged throughout, and room again after freeing. Loops stop at a budget and report.

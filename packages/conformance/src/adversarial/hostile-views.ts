@@ -70,7 +70,7 @@ function runViews(env: KitEnv, p: Params, t: Tally): void {
 }
 
 /**
- * Hostile guest tables through every view (DESIGN §7): loops, self-references, cross-level
+ * Hostile guest tables through every view: loops, self-references, cross-level
  * cycles, pointers at the parent's holes and past guest RAM, random words — in a bound page table
  * and in a bound PASID table. DUMP_PGTABLE, LOOKUP and DMA each return within 2 s (a watchdog
  * stops one that does not), only IoasidError/DmaFault come out, and a dump that shows less than

@@ -94,7 +94,7 @@ function run(env: KitEnv, caps: Caps, tally: Tally): void {
 }
 
 /**
- * Junk arguments (DESIGN §2, §7): every fd command, device call, KVM call and VMM entry point
+ * Junk arguments: every fd command, device call, KVM call and VMM entry point
  * with wrong types, wrong shapes, missing fields, unknown keys and out-of-range values (undefined,
  * null, numbers, NaN, strings, symbols, arrays, bigints below 0 or at 2^64…). Only IoasidError
  * may come out, a refused call changes nothing, and nothing wrong is accepted.

@@ -22,7 +22,7 @@ function run(env: KitEnv, strict: boolean): string {
 }
 
 /**
- * Isolation over random topologies (DESIGN §2, §7): random machines (groups of 1–3 pdevs, pdevs
+ * Isolation over random topologies: random machines (groups of 1–3 pdevs, pdevs
  * with mdevs), several fds, random bind/attach/detach/nesting/map/unmap/free/close sequences
  * against a shadow model of what each (device, PASID) may reach. Every DMA from every device
  * with every PASID in use (and none) returns exactly the model's bytes or faults; every refused

@@ -23,7 +23,7 @@ function randomIovas(env: KitEnv, s: MapSpace, child: Child | undefined, tally: 
 }
 
 /**
- * Addresses at every width (DESIGN §4, §7): DMA, MAP_DMA, UNMAP_DMA, INVALIDATE_CACHE and LOOKUP
+ * Addresses at every width: DMA, MAP_DMA, UNMAP_DMA, INVALIDATE_CACHE and LOOKUP
  * at IOVAs and sizes around every power of two up to 2^64, on a 'map' IOASID and a nested
  * child; and VMM buffers at the top of hosts of every size. Only IoasidError/DmaFault may come
  * out; every DMA that goes through moves exactly the expected bytes at the expected address.

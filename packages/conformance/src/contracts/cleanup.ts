@@ -77,7 +77,7 @@ function busySession(m: Machine, caps: Caps, fd: IoasidFd, devs: Record<string, 
 
 /**
  * FREE and close release everything: host frames back to what they were before the fd, no
- * locked pages, no host PASIDs, devices unbound (DESIGN §7).
+ * locked pages, no host PASIDs, devices unbound.
  */
 export const cleanupCase: CaseDef = {
   id: 'contract-cleanup',

@@ -5,7 +5,7 @@ import { check, closeFd, expectOk, fmtValue, newMachine, openFd } from '../kit.j
 const PROTOCOLS = ['map', 'user-pgtable', 'user-pasid-table'];
 const U64_END = 1n << 64n;
 
-/** Checks GET_INFO's shape (DESIGN §3, §9); returns the problems found. */
+/** Checks GET_INFO's shape; returns the problems found. */
 export function infoProblems(info: IoasidInfo, attached: boolean): string[] {
   const p: string[] = [];
   const isBool = (k: keyof IoasidInfo) => typeof info[k] === 'boolean' || p.push(`${k} must be a boolean (got ${fmtValue(info[k])})`);
@@ -87,7 +87,7 @@ export const getInfoCase: CaseDef = {
     const lp = infoProblems(lone, false);
     check(lp.length === 0, () => `GET_INFO before attach: ${lp.join('; ')}`);
     check(lone.protocols.length === 1 && lone.protocols[0] === 'map' && lone.pageSizes.length === 0 && lone.permittedRanges.length === 0 && lone.formats.length === 0 && lone.pasidBits === 0,
-      () => `GET_INFO before any attach reports only the format (DESIGN §2): ${fmtValue(lone)}`);
+      () => `GET_INFO before any attach reports only the format: ${fmtValue(lone)}`);
 
     expectOk(() => d0.attachIoasid(a), 'ATTACH dev0');
     const one = fd.getInfo(a);

@@ -330,7 +330,7 @@ export const ATOMIC_COMMANDS: Variant[] = [
 ];
 
 /**
- * Atomicity (DESIGN §7): for each command, fail the n-th allocation inside it for n = 1, 2, …
+ * Atomicity: for each command, fail the n-th allocation inside it for n = 1, 2, …
  * until it succeeds; every failure is ENOMEM and leaves frames, pins, PASIDs, attachments, maps,
  * bindings and the translations devices see exactly as they were.
  */

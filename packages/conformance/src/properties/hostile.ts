@@ -201,7 +201,7 @@ function runHostile(m: Machine, caps: Caps, p: Params): void {
 }
 
 /**
- * Hostile guest tables (DESIGN §7): random entries, loops, pointers outside guest RAM or into
+ * Hostile guest tables: random entries, loops, pointers outside guest RAM or into
  * GPA the parent does not map, reserved bits — in the bound page table or the bound PASID
  * table. A DMA may only succeed (landing in guest RAM) or throw DmaFault; never hang.
  */

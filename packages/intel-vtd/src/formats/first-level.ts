@@ -123,7 +123,7 @@ export class FirstLevelFormat implements PtFormat {
   }
 
   setLeaf(w: Uint32Array, i: number, level: number, frame: number, prot: number): void {
-    // DESIGN §9 Privilege: user access (U/S = 1); A and D preset as Linux does, so the walker never has to write them.
+    // Privilege: user access (U/S = 1); A and D preset as Linux does, so the walker never has to write them.
     const write = (prot & PROT_WRITE) !== 0;
     const bits = FL_P | FL_US | FL_A | (write ? FL_RW | FL_D : 0) | (level > 0 ? FL_PS : 0);
     w[i] = (frameLo(frame) | bits) >>> 0;

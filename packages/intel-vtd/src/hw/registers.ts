@@ -286,7 +286,7 @@ export function capMgaw(cap: bigint): number {
   return reg(cap, CAP_MGAW) + 1;
 }
 
-/** The address width the unit offers: min(MGAW, widest SAGAW) (DESIGN §9). */
+/** The address width the unit offers: min(MGAW, widest SAGAW). */
 export function unitAddressWidth(cap: bigint): number {
   return Math.min(capMgaw(cap), widestSagaw(cap));
 }

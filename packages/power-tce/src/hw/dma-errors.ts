@@ -1,7 +1,7 @@
 import type { FaultDescription } from '@ioasid/core';
 
 /**
- * DMA error records of the PHB model (DESIGN §9). The names are fixed; the codes are this model's
+ * DMA error records of the PHB model. The names are fixed; the codes are this model's
  * own numbering (PHB4 reports these conditions through its error status registers and the PEST,
  * not as one code), documented here:
  *

@@ -228,7 +228,7 @@ export class Phb4 implements IommuUnit, PhbWalkState {
 
   // ---- hardware view ---------------------------------------------------------------------
 
-  /** Architectural registers and the valid IODA entries, as named in DESIGN §8. No side effect. */
+  /** Architectural registers and the valid IODA entries. No side effect. */
   registers(): Record<string, bigint> {
     const out: Record<string, bigint> = {
       PHB_RTT_BAR: this.regs.get(PHB_RTT_BAR) ?? 0n,

@@ -7,7 +7,7 @@ import { MiB, machineWith } from '../machine.js';
 import type { Tally } from '../tally.js';
 import { EXHAUSTION_DEVICES, Witness } from './witness.js';
 
-/** A small finite host (DESIGN §4), so that exhausting it is fast. */
+/** A small finite host, so that exhausting it is fast. */
 export const SMALL_HOST = 256n * MiB;
 /** Guest RAM of exhaustion machines (small: it is reserved with huge pages at creation). */
 const GUEST = 4n * MiB;

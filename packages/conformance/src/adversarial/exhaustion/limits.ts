@@ -5,7 +5,7 @@ import { framesTotal } from '../machine.js';
 /** Host frames of a machine's memory, when the core says, else from the size asked for. */
 export const totalFrames = framesTotal;
 
-/** The finite-memory rule (DESIGN §4): frames in use never exceed the host's frames. */
+/** The finite-memory rule: frames in use never exceed the host's frames. */
 export function checkFinite(m: Machine, asked: bigint, at: string): void {
   const used = m.hostMemory.framesInUse;
   const total = totalFrames(m, asked);

@@ -148,7 +148,7 @@ export function callSpecs(fd: IoasidFd): CallSpec[] {
     { name: 'vmm.write', params: [{ one: f('u64') }, { one: f('bytes') }], valid: (c) => [c.va, new Uint8Array(4)], call: (c, a) => c.m.vmm.write(a[0] as never, a[1] as never) },
     { name: 'machine.device', params: [{ one: f('name') }], valid: () => ['dev0'], call: (c, a) => c.m.device(a[0] as never) },
   ];
-  // Dirty tracking, where the core has it (DESIGN §2).
+  // Dirty tracking, where the core has it.
   const dirty = fd as unknown as Record<string, unknown>;
   if (typeof dirty.setDirtyTracking === 'function') {
     specs.push({

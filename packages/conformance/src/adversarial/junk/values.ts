@@ -1,6 +1,6 @@
 import type { Device, IoasidFd } from '@ioasid/core';
 
-/** What an argument must be (the typed API of DESIGN §2, §9). */
+/** What an argument must be (the typed API). */
 export type Kind =
   | 'u64'
   | 'ioasid'

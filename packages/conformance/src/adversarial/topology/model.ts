@@ -26,7 +26,7 @@ export interface MAtt {
   wirePasid?: number;
 }
 
-/** What a topology rule demands of a call (DESIGN §2): which rule, and the errnos that refuse it. */
+/** What a topology rule demands of a call: which rule, and the errnos that refuse it. */
 export interface Rule {
   text: string;
   errnos: ErrnoName[];
@@ -40,7 +40,7 @@ export function pageKey(serial: number, page: number): string {
  * The shadow model of the topology property: which fd each device is bound to, what each
  * IOASID maps, what is attached where, and from that what each (device, PASID) may reach.
  * It follows what the implementation accepted (the isolation case keeps going after a rule the
- * implementation broke); `rule*` say what the rules of DESIGN §2 demand before a call.
+ * implementation broke); `rule*` say what the topology rules demand before a call.
  */
 export class TopoModel {
   readonly fds: MFd[] = [];
@@ -188,7 +188,7 @@ export class TopoModel {
     return [...set].sort((a, b) => a - b);
   }
 
-  // ---- rules (DESIGN §2, topology) ---------------------------------------------------------
+  // ---- rules ---------------------------------------------------------
 
   /** What BIND_IOASID_FD(dev → fd) must be refused for, if anything. */
   ruleForBind(dev: string, fd: MFd): Rule | null {

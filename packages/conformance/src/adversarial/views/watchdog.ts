@@ -2,7 +2,7 @@ import type { Machine } from '@ioasid/core';
 import { ConformanceFailure } from '../../kit.js';
 import { KitInterrupt, attempt, type Attempt } from '../api.js';
 
-/** How long one view of a guest-controlled structure may take (DESIGN §7: every view is bounded). */
+/** How long one view of a guest-controlled structure may take (every view is bounded). */
 export const VIEW_BUDGET_MS = 2000;
 
 /** The host-memory reads every view and walker goes through. */
