@@ -1,15 +1,29 @@
 import { registerVendor, type VendorRegistration } from '@ioasid/core';
-import { FlatIommuDriver } from './driver.js';
+import { FlatIommuDriver, type FlatOptions } from './driver.js';
 
 /**
  * The flat IOMMU: a deliberately small fourth vendor. Importing this module registers it in
  * core's DI container under the IOMMU_DRIVER token, so `createMachine({ vendor: 'flat-iommu' })`
  * and the conformance kit can find it.
  */
+declare module '@ioasid/core' {
+  interface PgtableFormatRegistry {
+    /** BIND_PGTABLE of a guest flat table. */
+    'flat-v1': { inputBits: number };
+    /** BIND_PASID_TABLE of a guest flat PASID table of 2^entriesLog2 entries. */
+    'flat-pasid-table': { entriesLog2: number };
+  }
+  interface VendorMachineOptions {
+    /** flat-iommu: which features the unit has (FlatOptions). */
+    flat?: FlatOptions;
+  }
+}
+
 export const flatIommu: VendorRegistration = {
   vendor: 'flat-iommu',
   description: 'flat one-level IOMMU (example plugin): per-RID context table, flat 64-bit entries, IOTLB cleared by INV_CMD',
   create: (ctx) => new FlatIommuDriver(ctx),
+  machineOptions: ['flat'],
 };
 
 registerVendor(flatIommu);

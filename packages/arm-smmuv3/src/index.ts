@@ -43,10 +43,27 @@ function optionsOf(ctx: MachineContext): SmmuV3Options {
   return o && typeof o === 'object' ? (o as SmmuV3Options) : {};
 }
 
+declare module '@ioasid/core' {
+  interface PgtableFormatRegistry {
+    /** BIND_PGTABLE of a guest VMSAv8-64 stage-1 table. */
+    'arm-lpae-s1': { granule: 4096 | 16384 | 65536; ias: number };
+    /** BIND_PASID_TABLE of a guest CD table (S1CDMAX: log2 of its entries). */
+    'arm-smmuv3-cd': { layout: 'linear' | 'two-level'; s1cdmax: number };
+  }
+  interface VendorMachineOptions {
+    /**
+     * arm-smmuv3: the unit's features and stream-table layout (SmmuV3Options). Any object type-checks:
+     * the driver checks it when the machine is built, EINVAL naming the field.
+     */
+    smmuv3?: SmmuV3Options | Readonly<Record<string, unknown>>;
+  }
+}
+
 export const registration: VendorRegistration = {
   vendor: VENDOR,
   description: 'Arm SMMUv3: stream table → CD table → VMSAv8-64 stage 1 / stage 2 (4K, 16K, 64K granules), nested S1+S2 with guest CD tables',
   create: (ctx) => new SmmuV3Driver(ctx, optionsOf(ctx)),
+  machineOptions: ['smmuv3'],
   defaultMachine: { devices: [{ name: 'dev0' }, { name: 'dev1', ats: true, pri: true }] },
   faults: FAULT_CATALOGUE,
   hardware: unitFromRegisters,

@@ -11,6 +11,7 @@ import { benchCommand } from './commands/bench.js';
 import { walkCommand } from './commands/walk.js';
 import { reportCommand } from './commands/report.js';
 import { snapshotCommand } from './commands/snapshot.js';
+import { newVendorCommand } from './commands/new-vendor.js';
 
 const EPILOG = `
 Exit codes: 0 success, 1 a check failed or the model raised an error, 2 a usage error
@@ -35,7 +36,7 @@ export function buildProgram(io: Io): { program: Command; exitCode: () => number
       writeErr: (s) => io.err(s),
       outputError: (s, write) => write(`ioasid: ${s.replace(/^error: /, '').trimEnd()}\n`),
     });
-  for (const cmd of [infoCommand(ctx), conformanceCommand(ctx), runCommand(ctx), dumpCommand(ctx), walkCommand(ctx), reportCommand(ctx), snapshotCommand(ctx), benchCommand(ctx)]) {
+  for (const cmd of [infoCommand(ctx), conformanceCommand(ctx), runCommand(ctx), dumpCommand(ctx), walkCommand(ctx), reportCommand(ctx), snapshotCommand(ctx), benchCommand(ctx), newVendorCommand(ctx)]) {
     program.addCommand(cmd.addHelpText('after', EPILOG));
   }
   // Every command, not only the top one, throws instead of exiting, and shares the output.

@@ -169,7 +169,7 @@ describe('ioasid (spawned)', () => {
     const r = ioasid(['run', file]);
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
-    expect(r.err).toBe(`ioasid: ${file}:4:37: steps[1].attach.ioasid: expected an integer (4096, 0x1000, 2M) or a $reference\n`);
+    expect(r.err).toBe(`ioasid: ${file}:4:37: step 2 (attach): ioasid: expected an integer (4096, 0x1000, 2M) or a $reference\n`);
   });
 
   it('a failing step exits 1', () => {
@@ -178,7 +178,8 @@ describe('ioasid (spawned)', () => {
     writeFileSync(file, 'title: fails\nsteps:\n  - free: { ioasid: 3 }\n');
     const r = ioasid(['run', file, '--vendor', 'intel-vtd']);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/ {3}1 {2}free +FAIL +ENOENT: ioasid 3 does not exist in this fd\n/);
+    expect(r.out).toMatch(/ {3}1 {2}free +FAIL \(.*fails\.yaml:3\) +ENOENT: ioasid 3 does not exist in this fd\n/);
+    expect(r.out).toContain(`FAIL (${file}:3)`);
   });
 
   it('dump prints the page table decoded from memory', () => {

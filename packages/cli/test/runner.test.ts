@@ -144,6 +144,23 @@ describe('scenario runner (on the core mock IOMMU)', () => {
     expect(text).toMatch(/ {3}2 {2}free {3}ENOENT \(expected\) {2}unknown: ENOENT: /);
     expect(text).toContain('=> pass (1 ok, 1 expected errors)');
   });
+
+  it('a step that fails at run time names its file and line, in the text and the JSON report', () => {
+    const { report } = run(`
+  - alloc: {}
+  - free: { ioasid: 5 }
+  - alloc: {}
+`);
+    // test.yaml: title, 3 machine lines, steps:, then the blank line the template starts with.
+    expect(report.steps[1]).toMatchObject({ status: 'fail', line: 8, source: 'test.yaml:8' });
+    expect(report.steps[0].source).toBeUndefined();
+    expect(report.steps[2].source).toBeUndefined();
+    const text = renderReport(report, painter(false));
+    expect(text).toMatch(/ {3}2 {2}free {3}FAIL \(test\.yaml:8\) {2}ENOENT: /);
+    // The other rows keep their column: the location does not widen it.
+    expect(text).toMatch(/ {3}1 {2}alloc {2}ok {11}IOASID 1/);
+    expect(JSON.parse(JSON.stringify(report)).steps[1].source).toBe('test.yaml:8');
+  });
 });
 
 describe('scenario machine: hostMemory (issue 15, finite host memory)', () => {

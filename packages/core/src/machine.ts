@@ -1,50 +1,20 @@
 import { container as rootContainer, type DependencyContainer } from './di.js';
 import { DmaFault, fail, type FaultRecord } from './base/errors.js';
-import { hex } from './base/args.js';
 import { AllocInjector } from './memory/alloc-injector.js';
 import { DEFAULT_HOST_MEMORY, HostMemory, PAGE_SIZE, checkHostMemorySize } from './memory/host-memory.js';
 import { VmmMemory, type HugePageSize } from './memory/vmm.js';
 import { GuestMemory } from './memory/guest.js';
 import type { DeviceDesc, DmaRequest, IommuDriver, IommuUnit, MachineContext, TranslateResult } from './driver/driver.js';
-import { findVendor } from './driver/registry.js';
+import { readMachineOptions, sizeOption } from './machine-options.js';
+import { readDevices } from './machine-devices.js';
+import type { DeviceOptions, MachineOptions } from './base/machine-options.js';
+import { show } from './uapi/validate.js';
 import { MACHINE_CONTEXT } from './driver/tokens.js';
 import { Device, type DeviceHost } from './uapi/device.js';
 import type { FdHost } from './uapi/fd-context.js';
 import { IoasidFd } from './uapi/ioasid-fd.js';
 import { Kvm } from './uapi/kvm.js';
 import { PASID_LIMIT, PasidAllocator } from './rules/pasid-alloc.js';
-
-export interface DeviceOptions {
-  name: string;
-  rid?: number;
-  kind?: 'pdev' | 'mdev';
-  /** For an mdev: the name of the pdev whose RID it rides on. */
-  parent?: string;
-  group?: number;
-  ats?: boolean;
-  pri?: boolean;
-  enqcmd?: boolean;
-}
-
-export interface MachineOptions {
-  vendor: string;
-  devices?: DeviceOptions[];
-  /**
-   * Host physical memory in bytes (default DEFAULT_HOST_MEMORY, 64 GiB; a multiple of 2 MiB in
-   * [64 MiB, 2^46]). Kernel structures, VMM pages and huge-page reservations all come from it.
-   */
-  hostMemory?: bigint;
-  /** Guest RAM size in bytes (default 1 GiB). */
-  guestMemory?: bigint;
-  /** Back guest RAM with huge pages (default true). */
-  guestHugePages?: boolean;
-  /** Locked-memory limit per fd in bytes (RLIMIT_MEMLOCK; default 1 TiB). */
-  memlockLimit?: bigint;
-  /** Container to find the vendor in (default: the root container). */
-  container?: DependencyContainer;
-  /** Vendor-specific options, passed through to the driver. */
-  [vendorOption: string]: unknown;
-}
 
 const DEFAULT_DEVICES: DeviceOptions[] = [{ name: 'dev0' }, { name: 'dev1' }];
 
@@ -65,27 +35,22 @@ export class Machine implements FdHost, DeviceHost {
   readonly fds = new Set<IoasidFd>();
   readonly container: DependencyContainer;
 
-  constructor(options: MachineOptions) {
-    if (!options || typeof options.vendor !== 'string') fail('EINVAL', 'options.vendor must name a registered vendor');
-    const reg = findVendor(options.vendor, options.container ?? rootContainer);
-    // The vendor's default machine fills in what the caller left out.
-    options = { ...(reg.defaultMachine ?? {}), ...stripUndefined(options) } as MachineOptions;
+  constructor(machineOptions: MachineOptions) {
+    const { reg, options } = readMachineOptions(machineOptions);
     this.vendor = reg.vendor;
-    this.hostMemory = new HostMemory(this.injector, options.hostMemory === undefined ? DEFAULT_HOST_MEMORY : checkHostMemorySize(options.hostMemory));
+    const descs = readDevices(options.devices ?? DEFAULT_DEVICES);
+    this.hostMemory = new HostMemory(this.injector, options.hostMemory === undefined ? DEFAULT_HOST_MEMORY : checkHostMemorySize(options.hostMemory, 'options.hostMemory'));
     this.vmm = new VmmMemory(this.hostMemory);
     this.vmm.pinnedCheck = (vaddr, size) => [...this.fds].some((fd) => fd.pins(vaddr, size));
-    const guestSize = options.guestMemory ?? 1n << 30n;
-    if (typeof guestSize !== 'bigint' || guestSize <= 0n || guestSize % BigInt(PAGE_SIZE) !== 0n) {
-      fail('EINVAL', `guestMemory must be a positive multiple of 4 KiB as a bigint (got ${String(guestSize)})`);
-    }
+    const guestSize = sizeOption(options, 'guestMemory', 1n << 30n, (v) => v > 0n && v % BigInt(PAGE_SIZE) === 0n, 'a positive multiple of 4 KiB as a bigint');
     const huge = options.guestHugePages ?? true;
+    if (typeof huge !== 'boolean') fail('EINVAL', `options.guestHugePages must be a boolean (got ${show(huge)})`);
     const hugeSize: HugePageSize | undefined = !huge ? undefined : guestSize % (1n << 30n) === 0n ? '1G' : guestSize % (1n << 21n) === 0n ? '2M' : undefined;
     const gva = this.vmm.mmap(guestSize, hugeSize ? { hugePages: hugeSize } : {});
     this.guest = new GuestMemory(this.hostMemory, this.vmm, gva, guestSize);
-    this.memlockLimit = options.memlockLimit ?? 1n << 40n;
+    this.memlockLimit = sizeOption(options, 'memlockLimit', 1n << 40n, (v) => v >= 0n && v < 1n << 64n, 'a byte count as a u64 bigint');
     this.kvm = new Kvm(this);
 
-    const descs = buildDevices(options.devices ?? DEFAULT_DEVICES);
     const ctx: MachineContext = {
       hostMemory: this.hostMemory,
       vmm: this.vmm,
@@ -94,7 +59,7 @@ export class Machine implements FdHost, DeviceHost {
       guestSize,
       options,
     };
-    this.container = (options.container ?? rootContainer).createChildContainer();
+    this.container = ((options.container as DependencyContainer | undefined) ?? rootContainer).createChildContainer();
     this.container.register(MACHINE_CONTEXT, { useValue: ctx });
     if (reg.create) this.driver = reg.create(ctx);
     else if (reg.driver) this.driver = this.container.resolve(reg.driver as unknown as new () => IommuDriver);
@@ -174,48 +139,6 @@ export class Machine implements FdHost, DeviceHost {
     dev.fd?.reportFault(dev, record);
     throw new DmaFault(record);
   }
-}
-
-function stripUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
-
-function buildDevices(opts: DeviceOptions[]): DeviceDesc[] {
-  if (!Array.isArray(opts)) fail('EINVAL', 'devices must be an array');
-  const out: DeviceDesc[] = [];
-  const byName = new Map<string, DeviceDesc>();
-  let slot = 1;
-  const rids = new Set<number>();
-  for (const o of opts) {
-    if (!o || typeof o.name !== 'string' || o.name === '') fail('EINVAL', 'every device needs a name');
-    if (byName.has(o.name)) fail('EEXIST', `device name '${o.name}' is used twice`);
-    const kind = o.kind ?? 'pdev';
-    if (kind !== 'pdev' && kind !== 'mdev') fail('EINVAL', `device ${o.name}: kind must be 'pdev' or 'mdev'`);
-    let rid: number;
-    if (kind === 'mdev') {
-      const parent = o.parent !== undefined ? byName.get(o.parent) : undefined;
-      if (!parent || parent.kind !== 'pdev') fail('EINVAL', `mdev ${o.name}: parent must name a pdev listed before it`);
-      rid = parent.rid;
-    } else {
-      rid = o.rid ?? slot++ * 8;
-      if (!Number.isInteger(rid) || rid < 0 || rid > 0xffff) fail('EINVAL', `device ${o.name}: rid must be a 16-bit requester ID (got ${hex(rid)})`);
-      if (rids.has(rid)) fail('EEXIST', `device ${o.name}: rid ${hex(rid)} is already used`);
-      rids.add(rid);
-    }
-    const d: DeviceDesc = {
-      name: o.name,
-      rid,
-      kind,
-      parent: kind === 'mdev' ? o.parent : undefined,
-      group: o.group ?? (kind === 'pdev' ? rid : 0x10000 + out.length),
-      ats: o.ats ?? false,
-      pri: o.pri ?? false,
-      enqcmd: o.enqcmd ?? false,
-    };
-    byName.set(d.name, d);
-    out.push(d);
-  }
-  return out;
 }
 
 export function createMachine(options: MachineOptions): Machine {

@@ -35,10 +35,24 @@ export function unitConfig(options: Readonly<Record<string, unknown>>): UnitConf
   return { addressWidth: aw, faultRecords: nfr };
 }
 
+declare module '@ioasid/core' {
+  interface PgtableFormatRegistry {
+    /** BIND_PGTABLE of a guest x86-64 (first-level) table, 4- or 5-level. */
+    'vtd-first-level': { levels: 4 | 5 };
+  }
+  interface VendorMachineOptions {
+    /** intel-vtd: the unit's address width, 48 (4-level) or 57 (5-level paging). */
+    vtdAddressWidth?: 48 | 57;
+    /** intel-vtd: number of fault recording registers, 1..256. */
+    vtdFaultRecords?: number;
+  }
+}
+
 export const intelVtd: VendorRegistration = {
   vendor: 'intel-vtd',
   description: 'Intel VT-d in scalable mode: root/context/PASID tables, first-level (x86-64) and second-level paging, hardware nesting, PASID, PRI, ATS',
   create: (ctx: MachineContext) => new VtdDriver(ctx, unitConfig(ctx.options)),
+  machineOptions: ['vtdAddressWidth', 'vtdFaultRecords'],
   faults: faultReasons().map(({ code, name, meaning }) => ({ code, name, explain: meaning })),
   hardware: vtdHardware,
   defaultMachine: {

@@ -49,10 +49,25 @@ function optionsOf(ctx: MachineContext): PowerNvOptions {
   };
 }
 
+// Typed `unknown`: optionsOf checks each value when the machine is built (EINVAL naming it).
+declare module '@ioasid/core' {
+  interface VendorMachineOptions {
+    /** power-tce: the three options below grouped under the vendor's name. */
+    'power-tce'?: { numPes?: unknown; hw560152?: unknown; tceCacheEntries?: unknown };
+    /** power-tce: PEs of the PHB, a power of two from 2 to 512 (number). */
+    numPes?: unknown;
+    /** power-tce: skiboot's HW560152 workaround, page kills become PE kills (boolean; default true). */
+    hw560152?: unknown;
+    /** power-tce: entries of the PHB's TCE cache, a power of two from 1 to 2^20 (number). */
+    tceCacheEntries?: unknown;
+  }
+}
+
 export const powerTceVendor: VendorRegistration = {
   vendor: 'power-tce',
   description: 'POWER9 PHB4 (IODA3): RID translation table, TVT windows, big-endian multi-level TCE tables, EEH freeze',
   create: (ctx: MachineContext) => new PowerNvIommu(ctx.hostMemory, optionsOf(ctx)),
+  machineOptions: ['power-tce', 'numPes', 'hw560152', 'tceCacheEntries'],
   faults: PHB_DMA_FAULTS,
   hardware: phb4FromRegisters,
 };

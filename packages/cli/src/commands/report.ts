@@ -5,6 +5,7 @@ import { EXIT_FAILURE, EXIT_OK, UsageError } from '../errors.js';
 import { collectReport } from '../report/collect.js';
 import { renderHtml } from '../report/html.js';
 import { resolveScenario } from '../scenario/builtins.js';
+import { checkScenarioFaults } from '../scenario/faults.js';
 import { checkScenarioVendors, selectVendors } from '../vendors.js';
 import { packageVersion } from '../version.js';
 
@@ -29,6 +30,7 @@ Examples:
       const scenario = resolveScenario(arg);
       const { vendors } = await ctx.vendors();
       checkScenarioVendors(scenario.spec, scenario.file, vendors);
+      checkScenarioFaults(scenario, vendors);
       const regs = selectVendors(opts.vendor, vendors);
       const started = performance.now();
       const data = collectReport(scenario, regs);

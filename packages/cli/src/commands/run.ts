@@ -6,6 +6,7 @@ import { makeTable } from '../output/table.js';
 import { listBuiltinScenarios, resolveScenario } from '../scenario/builtins.js';
 import { renderReport } from '../scenario/report.js';
 import { runScenario } from '../scenario/runner.js';
+import { checkScenarioFaults } from '../scenario/faults.js';
 import { checkScenarioVendors, selectVendors } from '../vendors.js';
 
 export function runCommand(ctx: Context): Command {
@@ -44,6 +45,7 @@ scenarios/README.md of this package.`,
       const scenario = resolveScenario(arg);
       const { vendors } = await ctx.vendors();
       checkScenarioVendors(scenario.spec, scenario.file, vendors);
+      checkScenarioFaults(scenario, vendors);
       const chosen = selectVendors(opts.vendor, vendors);
       const reports = chosen.map((reg) => runScenario(scenario, reg).report);
       if (opts.json) io.out(toJson({ scenario: scenario.name, file: scenario.file, results: reports }) + '\n');

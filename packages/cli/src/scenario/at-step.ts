@@ -1,6 +1,7 @@
 import type { VendorRegistration } from '@ioasid/core';
 import { UsageError } from '../errors.js';
 import { checkScenarioVendors, selectVendors } from '../vendors.js';
+import { checkScenarioFaults } from './faults.js';
 import type { LoadedScenario } from './load.js';
 import { runScenario, type ScenarioRun } from './runner.js';
 
@@ -40,6 +41,7 @@ export interface ScenarioAt {
 export function runToStep(sc: LoadedScenario, registered: VendorRegistration[], vendor: string | undefined, at: string | undefined): ScenarioAt {
   if (vendor === 'all' || vendor?.includes(',')) throw new UsageError('this command runs on one vendor: give --vendor <name>');
   checkScenarioVendors(sc.spec, sc.file, registered);
+  checkScenarioFaults(sc, registered);
   const until = stepNumber(sc, at);
   const tried: string[] = [];
   for (const reg of selectVendors(vendor, registered)) {
@@ -47,7 +49,7 @@ export function runToStep(sc: LoadedScenario, registered: VendorRegistration[], 
     const run = runScenario(sc, reg, { until });
     if (run.report.status === 'pass' && run.state) return { reg, run: run as ScenarioAt['run'], step: until ?? sc.spec.steps.length };
     const bad = run.report.steps.find((s) => s.status === 'fail' || s.status === 'unsupported');
-    tried.push(`${reg.vendor}: ${run.report.status}${bad ? ` at step ${bad.index} (${bad.op}): ${bad.detail}` : run.report.error ? ` (${run.report.error})` : ''}`);
+    tried.push(`${reg.vendor}: ${run.report.status}${bad ? ` at step ${bad.index} (${bad.op}${bad.source ? `, ${bad.source}` : ''}): ${bad.detail}` : run.report.error ? ` (${run.report.error})` : ''}`);
   }
   const upTo = until === undefined ? '' : ` up to step ${until}`;
   if (tried.length === 0) throw new UsageError(`no registered vendor runs scenario '${sc.name}' (it is written for ${sc.spec.vendors?.join(', ')})`);

@@ -2,21 +2,13 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
-import { positionOf, pathText } from './positions.js';
+import { ScenarioError } from './error.js';
+import { schemaProblems } from './issues.js';
+import { positionOf, pathText, type Position } from './positions.js';
 import { Scenario, type ScenarioSpec } from './schema.js';
 import { checkSemantics } from './semantics.js';
 
-/** A scenario file that does not follow the format: names the file, line and column (exit 2). */
-export class ScenarioError extends UsageError {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly col: number,
-    readonly detail: string,
-  ) {
-    super(`${file}:${line}:${col}: ${detail}`);
-  }
-}
+export { ScenarioError, type ScenarioProblem } from './error.js';
 
 export interface LoadedScenario {
   name: string;
@@ -24,6 +16,11 @@ export interface LoadedScenario {
   spec: ScenarioSpec;
   /** Source line of each step (1-based), for reports. */
   stepLines: number[];
+  /**
+   * Where the value at a path of the file sits, or with `key` that key of the map at the path
+   * (for checks made after loading, e.g. fault names).
+   */
+  locate?: (path: readonly PropertyKey[], key?: string) => Position;
 }
 
 export function loadScenarioFile(file: string, displayName = file): LoadedScenario {
@@ -40,30 +37,29 @@ export function parseScenario(text: string, file: string, name = basename(file, 
   const lc = new LineCounter();
   // Integers as bigint, so 64-bit addresses stay exact.
   const doc = parseDocument(text, { lineCounter: lc, intAsBigInt: true, prettyErrors: false, uniqueKeys: true });
-  const yamlErr = doc.errors[0];
-  if (yamlErr) {
-    const pos = lc.linePos(yamlErr.pos[0]);
-    throw new ScenarioError(file, pos.line, pos.col, `YAML: ${yamlErr.message.split('\n')[0]}`);
+  if (doc.errors.length > 0) {
+    throw ScenarioError.of(
+      file,
+      doc.errors.map((e) => ({ ...lc.linePos(e.pos[0]), detail: `YAML: ${e.message.split('\n')[0]}` })),
+    );
   }
-  const raw = doc.toJS({ maxAliasCount: 100 });
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const at = (path: readonly PropertyKey[], key?: string): Position => positionOf(doc, lc, path, key);
   const parsed = Scenario.safeParse(raw);
   if (!parsed.success) {
-    // An unknown key (often a typo) explains a missing one better than the other way round.
-    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
-    const first = issues[0];
-    const key = first.code === 'unrecognized_keys' ? first.keys[0] : undefined;
-    const pos = positionOf(doc, lc, first.path, key);
-    // Integers are read as bigint to keep 64-bit addresses exact; to the user they are numbers.
-    const what = first.code === 'unrecognized_keys' ? `unknown key '${first.keys.join("', '")}'` : first.message.replace(/received bigint/, 'received number').replace(/^Invalid input: expected (.+), received undefined$/, 'missing (expected $1)');
-    const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
-    throw new ScenarioError(file, pos.line, pos.col, `${pathText(first.path)}: ${what}${more}`);
+    const problems = schemaProblems(parsed.error.issues, raw).map((p) => ({ ...at(p.path, p.key), detail: p.detail }));
+    throw ScenarioError.of(file, byPosition(problems));
   }
   const spec = parsed.data;
-  const problem = checkSemantics(spec)[0];
-  if (problem) {
-    const pos = positionOf(doc, lc, problem.path);
-    throw new ScenarioError(file, pos.line, pos.col, `${pathText(problem.path)}: ${problem.message}`);
+  const semantic = checkSemantics(spec);
+  if (semantic.length > 0) {
+    throw ScenarioError.of(file, byPosition(semantic.map((p) => ({ ...at(p.path), detail: `${pathText(p.path, raw)}: ${p.message}` }))));
   }
-  const stepLines = spec.steps.map((_s, i) => positionOf(doc, lc, ['steps', i]).line);
-  return { name, file, spec, stepLines };
+  const stepLines = spec.steps.map((_s, i) => at(['steps', i]).line);
+  return { name, file, spec, stepLines, locate: at };
+}
+
+/** Problems in the order of the file (stable for problems at one place). */
+function byPosition<T extends Position>(problems: T[]): T[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
 }

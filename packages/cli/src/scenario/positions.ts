@@ -1,4 +1,5 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml';
+import { OP_NAMES } from './schema.js';
 
 export interface Position {
   line: number;
@@ -42,9 +43,33 @@ function child(node: unknown, seg: PropertyKey): { value: unknown; at: Node | nu
   return undefined;
 }
 
-/** `['steps', 3, 'attach', 'device']` → "steps[3].attach.device". */
-export function pathText(path: readonly PropertyKey[]): string {
+/** A path inside a step's own list or map, as the scenario writes it: "map[0].gva". */
+function plainPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : `${out ? '.' : ''}${String(seg)}`;
-  return out || '(top level)';
+  return out;
+}
+
+/**
+ * A path for a message. Steps are numbered from 1 as `run` numbers them, with their operation:
+ * `['steps', 3, 'map', 'size']` → "step 4 (map): size"; `['steps', 0]` → "step 1 (alloc)". Other
+ * paths as the file writes them: "machine.devices[0].name". `data` is the parsed file, to name
+ * the operation of a step whose path does not.
+ */
+export function pathText(path: readonly PropertyKey[], data?: unknown): string {
+  if (path[0] !== 'steps' || typeof path[1] !== 'number') return plainPath(path) || '(top level)';
+  const i = path[1];
+  const named = typeof path[2] === 'string' && (OP_NAMES as readonly string[]).includes(path[2]) ? path[2] : undefined;
+  const op = named ?? stepOp(data, i);
+  const rest = plainPath(path.slice(named ? 3 : 2));
+  const head = `step ${i + 1}${op ? ` (${op})` : ''}`;
+  return rest ? `${head}: ${rest}` : head;
+}
+
+/** The operation a step of the parsed file names, if it names one. */
+function stepOp(data: unknown, i: number): string | undefined {
+  const steps = (data as { steps?: unknown } | null)?.steps;
+  const step = Array.isArray(steps) ? (steps[i] as unknown) : undefined;
+  if (!step || typeof step !== 'object') return undefined;
+  return Object.keys(step).find((k) => (OP_NAMES as readonly string[]).includes(k));
 }

@@ -28,8 +28,10 @@ export function renderReport(r: ScenarioReport, p: Painter): string {
   const plainText = (s: StepReport) => statusText(s, { enabled: false, paint: (_st, t) => t });
   const statusWidth = Math.max(11, ...r.steps.map((s) => plainText(s).length));
   for (const s of r.steps) {
-    const plain = plainText(s);
-    const status = statusText(s, p);
+    // A failed step says where it is in the file; its row may stick out past the column.
+    const where = s.source ? ` (${s.source})` : '';
+    const plain = plainText(s) + where;
+    const status = statusText(s, p) + where;
     const title = s.title ? `${s.title}: ` : '';
     out += `  ${String(s.index).padStart(2)}  ${pad(s.op, opWidth)}  ${pad(status, statusWidth, plain.length)}  ${title}${s.detail}\n`;
   }

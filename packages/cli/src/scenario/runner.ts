@@ -19,6 +19,8 @@ export interface StepReport {
   detail: string;
   /** The errno the step failed with (expected or not). */
   errno?: string;
+  /** A failed step's place in the scenario file, `file:line`. */
+  source?: string;
 }
 
 export interface ScenarioReport {
@@ -101,6 +103,7 @@ export function runScenario(sc: LoadedScenario, reg: VendorRegistration, options
     const outcome = runStep(state, op, args, step.expect);
     watch('after');
     Object.assign(r, outcome.report);
+    if (r.status === 'fail' && r.line > 0) r.source = `${sc.file}:${r.line}`;
     if (outcome.report.status === 'ok' && step.as !== undefined) vars.set(step.as, outcome.value, outcome.fromInfo);
     if (r.status === 'fail' || r.status === 'unsupported') stopped = { why: r.status, at: r.index };
   });

@@ -13,13 +13,15 @@ export const NUMBER = /^(?:0x[0-9a-fA-F_]+|0o[0-7_]+|\d[\d_]*(?:[KMGT])?)$/;
 /** "de ad be ef" or "deadbeef". */
 export const HEX_BYTES = /^(?:[0-9a-fA-F]{2}\s*)*$/;
 
-const isRef = (s: string) => REF.test(s);
+// Patterns rather than refinements, so that the JSON Schema made from this one keeps them.
+const NUMBER_OR_REF = new RegExp(`${NUMBER.source}|${REF.source}`);
+const BYTES_OR_REF = new RegExp(`${HEX_BYTES.source}|${REF.source}`);
 
 export const Num = z.union(
   [
     z.bigint(),
     z.number().int(),
-    z.string().refine((s) => NUMBER.test(s) || isRef(s), { error: 'expected an integer (4096, 0x1000, 2M) or a $reference' }),
+    z.string().regex(NUMBER_OR_REF, { error: 'expected an integer (4096, 0x1000, 2M) or a $reference' }),
   ],
   { error: 'expected an integer (4096, 0x1000, 2M) or a $reference' },
 );
@@ -34,7 +36,7 @@ export const ErrnoName = z.enum(Object.keys(Errno) as [keyof typeof Errno, ...(k
 
 export const Bytes = z.union(
   [
-    z.string().refine((s) => HEX_BYTES.test(s) || isRef(s), { error: 'expected hex bytes like "de ad be ef" or a $reference' }),
+    z.string().regex(BYTES_OR_REF, { error: 'expected hex bytes like "de ad be ef" or a $reference' }),
     z.strictObject({ text: z.string() }),
     z.strictObject({ fill: Num, length: Num }),
   ],
@@ -54,12 +56,10 @@ const Ioasid = Num;
 const Prot = { read: z.boolean().optional(), write: z.boolean().optional() };
 
 /** Which DMA fault is expected: any (true), one name, one of several names, or a name per vendor. */
-export const FaultExpect = z.union([
-  z.literal(true),
-  z.string(),
-  z.array(z.string()).min(1),
-  z.record(z.string(), z.union([z.string(), z.array(z.string())])),
-]);
+export const FaultExpect = z.union(
+  [z.literal(true), z.string(), z.array(z.string()).min(1), z.record(z.string(), z.union([z.string(), z.array(z.string())]))],
+  { error: 'expected true (any fault), a fault name, a list of names, or names per vendor ({ intel-vtd: ..., arm-smmuv3: ... })' },
+);
 
 const Options = z.record(z.string(), z.unknown());
 

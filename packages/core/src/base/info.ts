@@ -8,11 +8,9 @@ export interface IovaRange {
   last: bigint;
 }
 
-/** A bindable user page-table format; the user passes one back as `format`. */
-export interface PgtableFormat {
-  kind: string;
-  [param: string]: unknown;
-}
+import type { PgtableFormat } from './pgtable-formats.js';
+
+export type { PgtableFormat } from './pgtable-formats.js';
 
 export interface IoasidInfo {
   protocols: Protocol[];

@@ -1,4 +1,5 @@
 import type { FaultRecord } from '../base/errors.js';
+import type { MachineOptions } from '../base/machine-options.js';
 import type { IoasidInfo, IovaRange, PgtableFormat, Protocol } from '../base/info.js';
 import type { HostMemory } from '../memory/host-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';
@@ -227,8 +228,14 @@ export interface VendorRegistration {
    */
   create?: IommuDriverFactory;
   driver?: new (...args: never[]) => IommuDriver;
-  /** Machine options a default machine for this vendor uses (devices, …). */
-  defaultMachine?: Record<string, unknown>;
+  /**
+   * The machine option keys this vendor reads from `MachineContext.options`, besides core's own
+   * (`vendor`, `devices`, `hostMemory`, …): `createMachine` refuses any other key with EINVAL
+   * naming it. Declare the same keys for TypeScript by augmenting `VendorMachineOptions`.
+   */
+  machineOptions?: readonly string[];
+  /** Machine options a default machine for this vendor uses (devices, …): core's or declared keys. */
+  defaultMachine?: Omit<Partial<MachineOptions>, 'vendor' | 'container'>;
   /**
    * Every fault the unit can report, as its specification names and numbers it, each with a
    * one-line meaning (the `explain` of its DmaFault records): shown by `ioasid info --faults`.

@@ -1,5 +1,7 @@
 import { container, type DependencyContainer } from '../di.js';
 import { fail } from '../base/errors.js';
+import { didYouMean } from '../base/did-you-mean.js';
+import { CORE_MACHINE_OPTIONS } from '../base/machine-options.js';
 import type { VendorRegistration } from './driver.js';
 import { IOMMU_DRIVER } from './tokens.js';
 
@@ -26,6 +28,7 @@ export function otherCoreCopies(): readonly { url: string; vendors: readonly str
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const OPTION_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 /** Checks a registration's shape before anything is stored (a mistake surfaces at import, not at first use). */
 function checkRegistration(reg: VendorRegistration): void {
@@ -38,9 +41,7 @@ function checkRegistration(reg: VendorRegistration): void {
   if (hasCreate === hasDriver) fail('EINVAL', `${who}: give exactly one of create (a factory) and driver (an @injectable class); got ${hasCreate ? 'both' : 'neither'}`);
   if (hasCreate && typeof reg.create !== 'function') fail('EINVAL', `${who}: create must be a function (ctx) => IommuDriver`);
   if (hasDriver && typeof reg.driver !== 'function') fail('EINVAL', `${who}: driver must be a class`);
-  if (reg.defaultMachine !== undefined && (typeof reg.defaultMachine !== 'object' || reg.defaultMachine === null || Array.isArray(reg.defaultMachine))) {
-    fail('EINVAL', `${who}: defaultMachine must be a machine-options object`);
-  }
+  checkMachineOptionKeys(reg, who);
   if (reg.hardware !== undefined && typeof reg.hardware !== 'function') fail('EINVAL', `${who}: hardware must be a function (memory, registers) => IommuUnit`);
   if (reg.faults !== undefined) {
     if (!Array.isArray(reg.faults)) fail('EINVAL', `${who}: faults must be an array of { code, name, explain }`);
@@ -52,6 +53,26 @@ function checkRegistration(reg: VendorRegistration): void {
       if (names.has(f.name)) fail('EINVAL', `${who}: faults[${i}]: the name ${f.name} is listed twice`);
       names.add(f.name);
     });
+  }
+}
+
+/** The vendor's declared machine options, and its default machine using only known keys. */
+function checkMachineOptionKeys(reg: VendorRegistration, who: string): void {
+  const declared: unknown = reg.machineOptions;
+  if (declared !== undefined) {
+    if (!Array.isArray(declared)) fail('EINVAL', `${who}: machineOptions must be an array of option names`);
+    declared.forEach((key: unknown, i) => {
+      if (typeof key !== 'string' || !OPTION_NAME.test(key)) fail('EINVAL', `${who}: machineOptions[${i}] must be an option name (letters, digits, '_', '-'; got ${JSON.stringify(key)})`);
+      if ((CORE_MACHINE_OPTIONS as readonly string[]).includes(key)) fail('EINVAL', `${who}: machineOptions[${i}]: '${key}' is one of core's own machine options`);
+      if (declared.indexOf(key) !== i) fail('EINVAL', `${who}: machineOptions[${i}]: '${key}' is listed twice`);
+    });
+  }
+  const dm: unknown = reg.defaultMachine;
+  if (dm === undefined) return;
+  if (typeof dm !== 'object' || dm === null || Array.isArray(dm)) fail('EINVAL', `${who}: defaultMachine must be a machine-options object`);
+  const known = [...CORE_MACHINE_OPTIONS.filter((k) => k !== 'vendor' && k !== 'container'), ...((declared as string[] | undefined) ?? [])];
+  for (const key of Object.keys(dm)) {
+    if (!known.includes(key)) fail('EINVAL', `${who}: defaultMachine.${key} is not a machine option of core or of this vendor${didYouMean(key, known)} (declare vendor keys in machineOptions)`);
   }
 }
 

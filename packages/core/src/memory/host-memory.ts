@@ -56,10 +56,10 @@ export const DEFAULT_HOST_MEMORY = 64n << 30n;
 export const MIN_HOST_MEMORY = 64n << 20n;
 
 /** Checks a `hostMemory` machine option: bytes, a multiple of 2 MiB, in [64 MiB, 2^46]. */
-export function checkHostMemorySize(size: unknown): bigint {
-  if (typeof size !== 'bigint') fail('EINVAL', `hostMemory must be a size in bytes as a bigint (got ${typeof size})`);
+export function checkHostMemorySize(size: unknown, name = 'hostMemory'): bigint {
+  if (typeof size !== 'bigint') fail('EINVAL', `${name} must be a size in bytes as a bigint (got ${typeof size})`);
   if (size < MIN_HOST_MEMORY || size > 1n << BigInt(HOST_PHYS_BITS) || size % BigInt(CHUNK_BYTES) !== 0n) {
-    fail('EINVAL', `hostMemory must be a multiple of 2 MiB between 64 MiB and 2^${HOST_PHYS_BITS} bytes (got 0x${size.toString(16)})`);
+    fail('EINVAL', `${name} must be a multiple of 2 MiB between 64 MiB and 2^${HOST_PHYS_BITS} bytes (got 0x${size.toString(16)})`);
   }
   return size;
 }

@@ -1,5 +1,6 @@
 import { fail } from '../base/errors.js';
 import { u64, hex } from '../base/args.js';
+import { didYouMean } from '../base/did-you-mean.js';
 import type { HostMemory } from './host-memory.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './host-memory.js';
 import { HugeRegion, OrdinaryRegion, type VmmRegion } from './vmm-region.js';
@@ -7,6 +8,12 @@ import { HugeRegion, OrdinaryRegion, type VmmRegion } from './vmm-region.js';
 export { VmmRegion, OrdinaryRegion, HugeRegion } from './vmm-region.js';
 
 export type HugePageSize = '2M' | '1G';
+
+/** The options of `vmm.mmap`. */
+export interface MmapOptions {
+  /** Back the mapping with huge pages reserved now, as hugetlbfs does. */
+  hugePages?: HugePageSize;
+}
 const HUGE_FRAMES: Record<HugePageSize, number> = { '2M': 512, '1G': 262144 };
 
 const VMM_BASE = 0x7f0000000000n;
@@ -22,11 +29,11 @@ export class VmmMemory {
 
   constructor(private readonly host: HostMemory) {}
 
-  mmap(size: bigint, options: { hugePages?: HugePageSize } = {}): bigint {
+  mmap(size: bigint, options: MmapOptions = {}): bigint {
     u64(size, 'size');
     if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('EINVAL', 'options must be an object ({ hugePages? })');
     const extra = Object.keys(options).find((k) => k !== 'hugePages');
-    if (extra !== undefined) fail('EINVAL', `options.${extra} is not an mmap option (only hugePages)`);
+    if (extra !== undefined) fail('EINVAL', `options.${extra} is not an mmap option (only hugePages)${didYouMean(extra, ['hugePages'])}`);
     const huge = options.hugePages;
     if (huge !== undefined && huge !== '2M' && huge !== '1G') fail('EINVAL', `hugePages must be '2M' or '1G' (got ${typeof huge === 'string' ? huge : typeof huge})`);
     const hugeFrames = huge ? HUGE_FRAMES[huge] : 1;

@@ -1,4 +1,5 @@
 import { fail } from '../base/errors.js';
+import { didYouMean } from '../base/did-you-mean.js';
 import type { NestingKind, Protocol } from '../base/info.js';
 import type { IommuDomain } from '../driver/driver.js';
 import type { AllocArgs, CreateNestingArgs } from './command-args.js';
@@ -81,7 +82,8 @@ function vendorFormat(ctx: FdContext, rest: Args, protocol: Protocol, command: s
   const allowed = ctx.host.driver.allocFormatKeys?.[protocol] ?? [];
   for (const key of Object.keys(rest)) {
     if (!allowed.includes(key)) {
-      fail('EINVAL', `${command}: the ${ctx.host.vendor} driver takes no format field '${key}' for protocol '${protocol}' (it takes ${allowed.length ? allowed.join(', ') : 'none'})`);
+      const meant = didYouMean(key, [...allowed, 'protocol', ...(command === 'CREATE_NESTING' ? ['parent'] : [])]);
+      fail('EINVAL', `${command}: the ${ctx.host.vendor} driver takes no format field '${key}' for protocol '${protocol}' (it takes ${allowed.length ? allowed.join(', ') : 'none'})${meant}`);
     }
   }
   return plainData(rest, 'format') as Record<string, unknown>;

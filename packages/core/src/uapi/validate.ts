@@ -1,5 +1,6 @@
 import { fail, IoasidError } from '../base/errors.js';
 import { hex } from '../base/args.js';
+import { didYouMean } from '../base/did-you-mean.js';
 import { PAGE_SIZE } from '../memory/host-memory.js';
 
 /**
@@ -70,7 +71,7 @@ export function argObject(value: unknown, name: string): Args {
 export function onlyKeys(args: Args, allowed: readonly string[], command: string): void {
   for (const key of Object.keys(args)) {
     if (!allowed.includes(key)) {
-      fail('EINVAL', `${command} has no field '${key}' (it takes ${allowed.length ? allowed.join(', ') : 'no fields'})`);
+      fail('EINVAL', `${command} has no field '${key}' (it takes ${allowed.length ? allowed.join(', ') : 'no fields'})${didYouMean(key, allowed)}`);
     }
   }
 }
