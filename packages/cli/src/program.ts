@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { IoasidError } from '@ioasid/core';
 import { createContext } from './context.js';
 import type { Io } from './io.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
@@ -52,6 +53,11 @@ export function buildProgram(io: Io): { program: Command; exitCode: () => number
 /** Parses argv, runs the command, and returns the exit code; prints errors as one line. */
 export async function runCli(argv: string[], io: Io): Promise<number> {
   const { program, exitCode } = buildProgram(io);
+  // With --json, a refusal is JSON on stdout too (the one line still goes to stderr for a person).
+  const json = argv.includes('--json');
+  const jsonError = (kind: 'usage' | 'failure', message: string, errno?: string): void => {
+    if (json) io.out(JSON.stringify({ error: { kind, message, ...(errno ? { errno } : {}), exitCode: kind === 'usage' ? EXIT_USAGE : EXIT_FAILURE } }) + '\n');
+  };
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode();
@@ -60,13 +66,17 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT_OK;
       if (e.code === 'commander.help') return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
       if (e.code === 'commander.executeSubCommandAsync') return EXIT_FAILURE;
+      jsonError('usage', e.message.replace(/^error: /, ''));
       return EXIT_USAGE; // commander has already printed its one line
     }
     if (e instanceof UsageError) {
       io.err(`ioasid: ${e.message}\n`);
+      jsonError('usage', e.message);
       return EXIT_USAGE;
     }
-    io.err(`ioasid: ${e instanceof Error ? e.message : String(e)}\n`);
+    const message = e instanceof Error ? e.message : String(e);
+    io.err(`ioasid: ${message}\n`);
+    jsonError('failure', message, e instanceof IoasidError ? e.errno : undefined);
     if (process.env.IOASID_DEBUG && e instanceof Error) io.err(`${e.stack}\n`);
     return EXIT_FAILURE;
   }

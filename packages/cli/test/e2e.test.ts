@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,23 @@ describe('ioasid (spawned)', () => {
     const v = ioasid(['--version']);
     expect(v).toMatchObject({ code: 0, out: '0.1.0\n' });
   });
+
+  it('Ctrl-C ends a long run at once with exit code 130', async () => {
+    const child = spawn(process.execPath, [BIN, 'conformance', '--runs', '50'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (err.includes('[')) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 50);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+  }, 120_000);
 
   it('a usage error is one line on stderr and exit code 2', () => {
     const r = ioasid(['run', '--nonsense']);
@@ -197,7 +214,7 @@ describe('ioasid (spawned)', () => {
   it('bench --quick --json: one object per row, every figure a ratio against its same-process baseline', () => {
     const r = ioasid(['bench', '--quick', '--json', '--vendor', 'power-tce']);
     expect(r.code).toBe(0);
-    const rows = JSON.parse(r.out) as { vendor: string; name: string; value: number | null; unit: string; baseline: number | null; ratio: number | null; target: string }[];
+    const rows = JSON.parse(r.out) as { vendor: string; name: string; value: number | null; unit: string; baseline: number | null; ratio: number | null; target: { max: number; of: 'ratio' | 'value' } | null; targetText: string; met: boolean | null }[];
     const names = new Set(rows.map((x) => x.name));
     for (const n of ['map-4k', 'unmap-4k', 'map-huge', 'map-scaling', 'translate-hit', 'translate-walk', 'dma-api', 'translate-nested', 'shadow-update', 'memory-per-gib']) {
       expect(names.has(n), n).toBe(true);
@@ -206,6 +223,12 @@ describe('ioasid (spawned)', () => {
       expect(row.vendor).toBe('power-tce');
       expect(Object.keys(row)).toEqual(expect.arrayContaining(['vendor', 'name', 'value', 'unit', 'baseline', 'ratio', 'target']));
       if (row.baseline !== null && row.value !== null) expect(row.ratio).toBeCloseTo(row.value / row.baseline, 6);
+      // Targets are numbers a script can compare, and `met` follows them.
+      if (row.target !== null) {
+        expect(typeof row.target.max).toBe('number');
+        const measured = row.target.of === 'ratio' ? row.ratio : row.value;
+        if (measured !== null) expect(row.met).toBe(measured <= row.target.max);
+      } else expect(row.met).toBeNull();
     }
     const bad = ioasid(['bench', '--vendor', 'nonesuch']);
     expect(bad.code).toBe(2);

@@ -6,7 +6,10 @@ import { toJson } from '../src/output/json.js';
 import { size } from '../src/output/format.js';
 
 describe('output helpers', () => {
-  it('colour only on a terminal and never with NO_COLOR', () => {
+  it('colour only on a terminal that shows it: never with NO_COLOR or TERM=dumb; FORCE_COLOR anywhere', () => {
+    expect(colourEnabled({ isTTY: true }, { TERM: 'dumb' })).toBe(false);
+    expect(colourEnabled({ isTTY: false }, { TERM: 'dumb', FORCE_COLOR: '1' })).toBe(true);
+    expect(colourEnabled({ isTTY: true }, { TERM: 'xterm-256color' })).toBe(true);
     expect(colourEnabled({ isTTY: true }, {})).toBe(true);
     expect(colourEnabled({ isTTY: false }, {})).toBe(false);
     expect(colourEnabled({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);

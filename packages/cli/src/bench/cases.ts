@@ -11,7 +11,11 @@ export interface BenchRow {
   unit: string;
   baseline: number | null;
   ratio: number | null;
+  /** The target as printed ('≤ 10×', '≤ 1 ms', 'report'). */
   target: string;
+  /** The same as numbers: the largest value allowed, and whether it bounds the ratio or the value itself. */
+  targetMax: number | null;
+  targetOf: 'ratio' | 'value' | null;
   /** Whether the target is met (null when the row only reports). */
   ok: boolean | null;
   note?: string;
@@ -44,7 +48,8 @@ function row(vendor: string, name: string, value: number, unit: string, baseline
   const ratio = baseline ? value / baseline : null;
   const ok = target === null ? null : name === 'map-huge' ? value <= target : ratio !== null && ratio <= target;
   const t = target === null ? 'report' : name === 'map-huge' ? `≤ ${target} ms` : `≤ ${target}×`;
-  return { vendor, name, value, unit, baseline, ratio, target: t, ok, note };
+  const of = target === null ? null : name === 'map-huge' ? 'value' : 'ratio';
+  return { vendor, name, value, unit, baseline, ratio, target: t, targetMax: target, targetOf: of, ok, note };
 }
 
 /** map-4k and unmap-4k: MAP_DMA of scattered memory (4 KiB IOPTEs, pinning included) vs the entry-write limit. */

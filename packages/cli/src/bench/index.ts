@@ -32,7 +32,7 @@ export function runBench(opts: {
       try {
         rows.push(...fn(vendor, s));
       } catch (e) {
-        rows.push({ vendor, name: label, value: NaN, unit: '', baseline: null, ratio: null, target: '', ok: false, note: `error: ${(e as Error).message}` });
+        rows.push({ vendor, name: label, value: NaN, unit: '', baseline: null, ratio: null, target: '', targetMax: null, targetOf: null, ok: false, note: `error: ${(e as Error).message}` });
       }
       done++;
     }

@@ -22,7 +22,7 @@ export function infoCommand(ctx: Context): Command {
         return;
       }
       const views = selectVendors(opts.vendor, vendors).map(collectVendorInfo);
-      ctx.io.out(opts.json ? toJson({ vendors: views }) + '\n' : renderInfo(views, ctx.io.paint));
+      ctx.io.out(opts.json ? toJson({ vendors: views }) + '\n' : renderInfo(views, ctx.io.paint, ctx.io.columns));
       ctx.exitCode = views.some((v) => v.error) ? EXIT_FAILURE : EXIT_OK;
     });
 }

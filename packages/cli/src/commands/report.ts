@@ -15,6 +15,7 @@ export function reportCommand(ctx: Context): Command {
     .argument('<scenario>', 'a scenario .yaml file or the name of a built-in scenario')
     .option('--vendor <name>', "one vendor, a comma-separated list, or 'all'", 'all')
     .option('-o, --output <file>', "the HTML file to write ('-' for standard output)", 'report.html')
+    .option('--json', 'print what was written as JSON (file, bytes, per vendor: status and DMAs traced)')
     .addHelpText(
       'after',
       `
@@ -25,8 +26,9 @@ Examples:
   ioasid report 5.4-hardware-nesting -o nesting.html
   ioasid report 5.1-simple-dma --vendor intel-vtd,power-tce -o -`,
     )
-    .action(async (arg: string, opts: { vendor: string; output: string }) => {
+    .action(async (arg: string, opts: { vendor: string; output: string; json?: boolean }) => {
       if (opts.output === '') throw new UsageError('--output: give a file name, or - for standard output');
+      if (opts.json && opts.output === '-') throw new UsageError('--json and -o - both print to standard output: give a file with -o');
       const scenario = resolveScenario(arg);
       const { vendors } = await ctx.vendors();
       checkScenarioVendors(scenario.spec, scenario.file, vendors);
@@ -44,7 +46,11 @@ Examples:
         }
         const walks = data.vendors.reduce((n, v) => n + v.walks.length, 0);
         const kib = (Buffer.byteLength(html) / 1024).toFixed(0);
-        ctx.io.err(`wrote ${opts.output}: ${kib} KiB, ${data.vendors.length} vendor${data.vendors.length === 1 ? '' : 's'}, ${walks} traced DMA${walks === 1 ? '' : 's'}, in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+        const seconds = (performance.now() - started) / 1000;
+        if (opts.json) {
+          const vendors = data.vendors.map((v) => ({ vendor: v.vendor, status: v.report.status, tracedDmas: v.walks.length }));
+          ctx.io.out(JSON.stringify({ file: opts.output, bytes: Buffer.byteLength(html), seconds: Math.round(seconds * 1000) / 1000, vendors }) + '\n');
+        } else ctx.io.err(`wrote ${opts.output}: ${kib} KiB, ${data.vendors.length} vendor${data.vendors.length === 1 ? '' : 's'}, ${walks} traced DMA${walks === 1 ? '' : 's'}, in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
       }
       ctx.exitCode = data.vendors.some((v) => v.report.status === 'fail') ? EXIT_FAILURE : EXIT_OK;
     });

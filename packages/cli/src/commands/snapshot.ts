@@ -14,6 +14,7 @@ export function snapshotCommand(ctx: Context): Command {
     .requiredOption('--regs <file>', "the registers file to write: { vendor, registers: { NAME: '0x…' } }")
     .option('--vendor <name>', 'the vendor to run on (default: the first one that runs the scenario through)')
     .option('--at <step>', 'the state right after this step: its number (from 1), its as: name or its title')
+    .option('--json', 'print what was written as JSON')
     .addHelpText(
       'after',
       `
@@ -21,7 +22,7 @@ Examples:
   ioasid snapshot 5.4-hardware-nesting --vendor arm-smmuv3 --image mem.bin --regs regs.json
   ioasid walk --vendor arm-smmuv3 --image mem.bin --regs regs.json --rid 0x8 --iova 0x100000`,
     )
-    .action(async (arg: string, opts: { image: string; regs: string; vendor?: string; at?: string }) => {
+    .action(async (arg: string, opts: { image: string; regs: string; vendor?: string; at?: string; json?: boolean }) => {
       const scenario = resolveScenario(arg);
       const { vendors } = await ctx.vendors();
       const at = runToStep(scenario, vendors, opts.vendor, opts.at);
@@ -35,6 +36,12 @@ Examples:
         throw new UsageError(`cannot write the snapshot: ${(e as Error).message}`);
       }
       const devices = m.deviceList.map((d) => `${d.name} RID 0x${d.rid.toString(16)}`).join(', ');
+      if (opts.json) {
+        const devs = m.deviceList.map((d) => ({ name: d.name, rid: d.rid }));
+        ctx.io.out(JSON.stringify({ image: opts.image, imageBytes: img.bytes, chunks: img.chunks, regs: opts.regs, vendor: at.reg.vendor, scenario: scenario.name, step: at.step, devices: devs }) + '\n');
+        ctx.exitCode = EXIT_OK;
+        return;
+      }
       ctx.io.out(
         `wrote ${opts.image} (${(img.bytes / 2 ** 20).toFixed(1)} MiB, ${img.chunks} chunks of 2 MiB written, the rest holes) and ${opts.regs}\n` +
           `from ${at.reg.vendor} after step ${at.step} of ${scenario.name}; devices: ${devices}\n`,

@@ -1,7 +1,7 @@
 import type { IoasidInfo, PgtableFormat } from '@ioasid/core';
 import type { Painter } from '../output/colour.js';
 import { hex, range, size } from '../output/format.js';
-import { makeTable } from '../output/table.js';
+import { makeTable, textWidth } from '../output/table.js';
 import type { VendorInfoView } from './collect.js';
 
 /** `{ kind: 'vtd-first-level', levels: 4 }` → "vtd-first-level levels=4". */
@@ -55,18 +55,25 @@ function ioasidColumns(views: VendorInfoView[]): Column[] {
     .map((v) => ({ head: `${v.vendor}\nIOASID ${v.ioasid!.id} (${v.ioasid!.attached.join(', ') || 'nothing attached'})`, info: v.ioasid!.info }));
 }
 
-function table(title: string, cols: Column[], p: Painter): string {
+function grid(cols: Column[], p: Painter): string {
   const t = makeTable(['GET_INFO', ...cols.map((c) => c.head)], p);
   for (const [name, get] of ROWS) t.push([name, ...cols.map((c) => get(c.info))]);
-  return `${p.paint('bold', title)}\n${t.toString()}\n`;
+  return t.toString();
 }
 
-export function renderInfo(views: VendorInfoView[], p: Painter): string {
+/** Side by side when that fits `columns`; otherwise one column at a time, one under the other. */
+function table(title: string, cols: Column[], p: Painter, columns?: number): string {
+  const wide = grid(cols, p);
+  const body = columns === undefined || textWidth(wide) <= columns || cols.length <= 1 ? wide : cols.map((c) => grid([c], p)).join('\n');
+  return `${p.paint('bold', title)}\n${body}\n`;
+}
+
+export function renderInfo(views: VendorInfoView[], p: Painter, columns?: number): string {
   let out = '';
   const ok = views.filter((v) => !v.error);
   if (ok.length > 0) {
-    out += table('Per device (device GET_INFO after BIND_IOASID_FD, before any IOASID exists)', deviceColumns(ok), p);
-    out += '\n' + table("Per IOASID (GET_INFO of a 'map' IOASID after attaching the devices)", ioasidColumns(ok), p);
+    out += table('Per device (device GET_INFO after BIND_IOASID_FD, before any IOASID exists)', deviceColumns(ok), p, columns);
+    out += '\n' + table("Per IOASID (GET_INFO of a 'map' IOASID after attaching the devices)", ioasidColumns(ok), p, columns);
   }
   for (const v of ok) {
     for (const n of v.ioasid?.notAttached ?? []) out += `note: ${v.vendor}: ${n.device} did not attach: ${n.reason}\n`;

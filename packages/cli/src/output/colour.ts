@@ -1,20 +1,16 @@
-/** ANSI styles (open, close) — the few the command uses. */
-const STYLES = {
-  bold: [1, 22],
-  dim: [2, 22],
-  red: [31, 39],
-  green: [32, 39],
-  yellow: [33, 39],
-  cyan: [36, 39],
-  gray: [90, 39],
-} as const;
+import { styleText } from 'node:util';
 
-type Style = keyof typeof STYLES;
+/** The few styles the command uses (node:util styleText names). */
+type Style = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'cyan' | 'gray';
 
-/** Colour only on a terminal, and never with NO_COLOR set (https://no-color.org). */
+/**
+ * Colour only on a terminal that shows it: never with NO_COLOR set (https://no-color.org) or on
+ * TERM=dumb; FORCE_COLOR turns it on anywhere.
+ */
 export function colourEnabled(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.TERM === 'dumb') return false;
   return stream.isTTY === true;
 }
 
@@ -24,8 +20,6 @@ export interface Painter {
 }
 
 export function painter(enabled: boolean): Painter {
-  return {
-    enabled,
-    paint: (style, text) => (enabled ? `\u001b[${STYLES[style][0]}m${text}\u001b[${STYLES[style][1]}m` : text),
-  };
+  // The gate above decides; styleText is not to look at the stream again.
+  return { enabled, paint: (style, text) => (enabled ? styleText(style, text, { validateStream: false }) : text) };
 }

@@ -9,3 +9,9 @@ export function makeTable(head: string[], p: Painter, options: { wordWrap?: bool
     wordWrap: options.wordWrap ?? false,
   });
 }
+
+/** Width of the widest line of rendered text, colour codes not counted. */
+export function textWidth(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return Math.max(0, ...text.split('\n').map((l) => l.replace(/\u001b\[[0-9;]*m/g, '').length));
+}
