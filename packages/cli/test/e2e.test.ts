@@ -105,7 +105,8 @@ describe('ioasid (spawned)', () => {
   it('a plugin that does not load, or registers nothing, is a usage error: a run of the built-ins alone would look like a pass', () => {
     const r = ioasid(['--plugin', './no-such-plugin.js', 'info', '--vendor', 'power-tce', '--json']);
     expect(r.code).toBe(2);
-    expect(r.out).toBe('');
+    // With --json the refusal is JSON on stdout as well.
+    expect(JSON.parse(r.out).error).toMatchObject({ kind: 'usage', message: expect.stringMatching(/^--plugin \.\/no-such-plugin\.js: cannot load it/) });
     expect(r.err).toMatch(/^ioasid: --plugin \.\/no-such-plugin\.js: cannot load it: Cannot find module/);
     const none = ioasid(['--plugin', './packages/cli/test/fixtures/second-registration.mjs', 'info']);
     expect(none.code).toBe(2);
