@@ -74,7 +74,7 @@ describe('reports as a person sees them, in headless Chromium', () => {
     const nodes = step.locator('svg.walk g.node');
     expect(await nodes.count()).toBe(6);
     const slot = await step.locator('g.node[data-structure="device-table slot"] text').allTextContents();
-    expect(slot).toEqual(['1. device-table slot', expect.stringMatching(/^at 0x[0-9a-f]+ = 0x[0-9a-f]{16}$/), expect.stringMatching(/^V=1 ROOT=0x[0-9a-f]+000$/)]);
+    expect(slot).toEqual(['1. device-table slot', expect.stringMatching(/^at 0x[0-9a-f]+ = 0x[0-9a-f]{16}$/), expect.stringMatching(/^V=1 DT=0 ROOT=0x[0-9a-f]+000$/)]);
     expect(await step.locator('g.node[data-structure="level 0 entry"] text').first().textContent()).toBe('4. level 0 entry (level 0, index 0)');
     expect(await step.locator('g.node.out text').first().textContent()).toMatch(/^→ host physical 0x[0-9a-f]+010 RW$/);
     // The table: one highlighted row per level on the way to 0x200010, all visible.

@@ -45,7 +45,7 @@ describe('ioasid walk (core mock IOMMU, whose unit traces)', () => {
     const r = await cli('walk', flow, '--vendor', 'mock', '--ioasid', 'gpa', '--iova', '0x200123', '--at', '4');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^read of 0x200123 in IOASID 1, after step 4 of flow on mock\n/);
-    expect(r.out).toMatch(/ {2}1\. device-table slot at 0x[0-9a-f]+\n {5}= 0x[0-9a-f]{16}\n {5}V=1 ROOT=0x[0-9a-f]+\n/);
+    expect(r.out).toMatch(/ {2}1\. device-table slot at 0x[0-9a-f]+\n {5}= 0x[0-9a-f]{16}\n {5}V=1 DT=0 ROOT=0x[0-9a-f]+\n/);
     expect(r.out).toMatch(/ {2}4\. level 0 entry \(level 0, index 0\) at 0x[0-9a-f]+/);
     expect(r.out).toMatch(/→ host physical 0x[0-9a-f]+123 R- in a 4 KiB page\n$/);
   });

@@ -1,6 +1,8 @@
 import {
   RadixPageTable,
   fail,
+  ptHarvestDirty,
+  type DirtyRange,
   registerVendor,
   hex,
   PAGE_SHIFT,
@@ -21,7 +23,12 @@ import {
   type IommuUnit,
   container,
 } from '../src/index.js';
-import { mockFormat } from './mock-format.js';
+import { MOCK_DIRTY, mockFormat } from './mock-format.js';
+
+/** Device-table slot bit 1: log DMA writes in the leaf's dirty bit (the mock's SSADE / HD). */
+export const MOCK_SLOT_DT = 0x2;
+
+const u32le = (v: number) => new Uint8Array(new Uint32Array([v >>> 0]).buffer);
 
 const FMT = mockFormat();
 const IAS = 39;
@@ -58,7 +65,10 @@ class MockHardware {
 
   private run(req: DmaRequest, tracer: WalkTracer | undefined, useCache: boolean, fill: boolean): TranslateResult {
     const key = `${req.rid}:${req.pasid}:${req.iovaFrame}`;
-    const hit = useCache ? this.iotlb.get(key) : undefined;
+    // A write with dirty logging on walks to the leaf, so that its D bit gets set (as x86 A/D).
+    const slotWord = this.ctx.hostMemory.u32(this.slotAddr(req.rid, req.pasid));
+    const logs = req.write && (slotWord & MOCK_SLOT_DT) !== 0;
+    const hit = useCache && !logs ? this.iotlb.get(key) : undefined;
     if (useCache) tracer?.probe('IOTLB', hit !== undefined);
     const fault = (code: number, name: string): FaultRecord => ({
       rid: req.rid,
@@ -77,7 +87,7 @@ class MockHardware {
       const slot = this.slotAddr(req.rid, req.pasid);
       const ent = this.ctx.hostMemory.u32(slot);
       const root = ((this.ctx.hostMemory.u32(slot + 4) * 0x100000) + (ent >>> 12));
-      tracer?.read({ structure: 'device-table slot', addr: BigInt(slot), raw: [this.ctx.hostMemory.u64(slot)], fields: { V: (ent & 1) === 1, ROOT: BigInt(root) << 12n }, ...((ent & 1) === 0 ? { decided: 'V = 0' } : {}) });
+      tracer?.read({ structure: 'device-table slot', addr: BigInt(slot), raw: [this.ctx.hostMemory.u64(slot)], fields: { V: (ent & 1) === 1, DT: (ent & MOCK_SLOT_DT) !== 0, ROOT: BigInt(root) << 12n }, ...((ent & 1) === 0 ? { decided: 'V = 0' } : {}) });
       if ((ent & 1) === 0) return fault(1, 'NO_CONTEXT');
       if (req.iovaFrame >= 2 ** (IAS - 12)) return fault(2, 'ADDR_SIZE');
       const pt = RadixPageTable.view(this.ctx.hostMemory, FMT, root);
@@ -86,6 +96,10 @@ class MockHardware {
       if (!leaf) return { ...fault(3, 'NOT_PRESENT'), pageRequest: true };
       frame = leaf.frame;
       perms = leaf.perms;
+      if (logs && fill && (perms & 2) !== 0) {
+        const e = Number(pt.walk(req.iovaFrame).at(-1)!.entryAddr);
+        this.ctx.hostMemory.write(e, u32le(this.ctx.hostMemory.u32(e) | MOCK_DIRTY));
+      }
       tracer?.leaf({ read: (perms & 1) !== 0, write: (perms & 2) !== 0 }, 1n << BigInt(leaf.shift));
       if (fill) this.iotlb.set(key, { frame, perms, root });
     }
@@ -108,6 +122,7 @@ class MockDomain implements IommuDomain {
   readonly protocol = 'map' as const;
   readonly pt: RadixPageTable;
   readonly attached = new Set<string>();
+  dirtyTracking = false;
   /** When set, unmap forgets to flush the IOTLB (to prove caches are real). */
   forgetFlush = false;
 
@@ -134,7 +149,7 @@ class MockDomain implements IommuDomain {
     const mem = this.ctx.hostMemory;
     const w = mem.wordsForWrite(Math.floor(a / 4096));
     const i = mem.wordBase(Math.floor(a / 4096)) + ((a % 4096) >>> 2);
-    w[i] = (((this.pt.root & 0xfffff) << 12) | 1) >>> 0;
+    w[i] = (((this.pt.root & 0xfffff) << 12) | 1 | (this.dirtyTracking ? MOCK_SLOT_DT : 0)) >>> 0;
     w[i + 1] = Math.floor(this.pt.root / 0x100000);
     this.hw.flushSlot(dev.rid, pasid ?? -1);
   }
@@ -156,6 +171,18 @@ class MockDomain implements IommuDomain {
   }
   invalidate(): void {
     this.hw.flush(this.pt.root);
+  }
+  setDirtyTracking(enable: boolean): void {
+    this.dirtyTracking = enable;
+    for (const k of this.attached) {
+      const [rid, pasid] = k.split(':').map(Number);
+      this.program({ rid } as DeviceDesc, pasid < 0 ? undefined : pasid);
+    }
+  }
+  readDirty(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
+    const r = ptHarvestDirty(this.pt, Number(iova >> 12n), Number(size >> 12n), { clear });
+    if (clear && r.dirty.length) this.hw.flush(this.pt.root);
+    return r.dirty;
   }
   dump(): DomainDump {
     return { title: 'mock', inputBase: 0n, format: FMT.name, root: this.pt.dump() };
@@ -200,6 +227,7 @@ export class MockDriver implements IommuDriver {
       enqcmd: dev.enqcmd,
       pageRequest: dev.pri,
       ats: dev.ats,
+      dirtyTracking: !dev.name.startsWith('nodirty'),
     };
   }
   createDomain(req: { protocol: string }): IommuDomain {

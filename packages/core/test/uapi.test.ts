@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DmaFault, IOASID_MAP_DMA, IOASID_ALLOC, IOASID_CHECK_EXTENSION, IOASID_INVALIDATE_CACHE, IOASID_UNBIND_PGTABLE, IOASID_TYPE, IOASID_BASE, createMachine } from '../src/index.js';
+import { DmaFault, IOASID_GET_DIRTY_BITMAP, IOASID_SET_DIRTY_TRACKING, IOASID_MAP_DMA, IOASID_ALLOC, IOASID_CHECK_EXTENSION, IOASID_INVALIDATE_CACHE, IOASID_UNBIND_PGTABLE, IOASID_TYPE, IOASID_BASE, createMachine } from '../src/index.js';
 import { bytes, expectErrno, MiB, mockMachine } from './helpers.js';
 
 function simple() {
@@ -225,7 +225,10 @@ describe('ioctl dispatcher', () => {
     const { m } = mockMachine();
     const fd = m.openIoasidFd();
     expect(fd.ioctl(IOASID_CHECK_EXTENSION, 'pre-registration')).toBe(1);
-    expect(fd.ioctl(IOASID_CHECK_EXTENSION, 'dirty-tracking')).toBe(0);
+    // The mock's devices can track dirty pages (GET_INFO says so), so the extension is there.
+    expect(fd.ioctl(IOASID_CHECK_EXTENSION, 'dirty-tracking')).toBe(1);
+    expect(IOASID_SET_DIRTY_TRACKING).toBe((0x3b << 8) | (IOASID_BASE + 18));
+    expect(IOASID_GET_DIRTY_BITMAP).toBe((0x3b << 8) | (IOASID_BASE + 19));
     const id = fd.ioctl(IOASID_ALLOC, { protocol: 'map' });
     expect(id).toBe(1);
     expectErrno(() => fd.ioctl(IOASID_UNBIND_PGTABLE, { ioasid: id }), 'EOPNOTSUPP', /withdrawn/);

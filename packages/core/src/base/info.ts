@@ -24,4 +24,9 @@ export interface IoasidInfo {
   enqcmd: boolean;
   pageRequest: boolean;
   ats: boolean;
+  /**
+   * The IOMMU logs DMA writes in its table entries (SET_DIRTY_TRACKING / GET_DIRTY_BITMAP). A
+   * driver may leave it out (false); GET_INFO always says it.
+   */
+  dirtyTracking?: boolean;
 }

@@ -5,7 +5,7 @@ import type { HostMemory } from '../memory/host-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';
 import type { VmmMemory } from '../memory/vmm.js';
 import type { DumpTable } from '../pgtable/engine.js';
-import type { PtLookupStep } from '../pgtable/views.js';
+import type { DirtyRange, PtLookupStep } from '../pgtable/views.js';
 import type { AllocInjector } from '../memory/alloc-injector.js';
 import type { GuestMemory } from '../memory/guest.js';
 import type { PtFormat } from '../pgtable/format.js';
@@ -136,6 +136,19 @@ export interface IommuDomain {
   invalidate(req: InvalidateRequest): void;
   dump(): DomainDump;
   lookup(iova: bigint, pasid?: number): LookupView;
+  /**
+   * SET_DIRTY_TRACKING: start or stop the hardware's dirty logging for every route of this
+   * domain (with the context invalidations that takes). Only called when core has checked that
+   * every attached device can track.
+   */
+  setDirtyTracking?(enable: boolean): void;
+  /**
+   * GET_DIRTY_BITMAP: the leaves meeting [iova, iova + size) whose dirty state is set, each as
+   * the whole range it maps, in address order, read from the tables in memory; with `clear`, the
+   * dirty state is cleared in memory and the IOTLB invalidated for it, so that the next write is
+   * logged again.
+   */
+  readDirty?(iova: bigint, size: bigint, clear: boolean): DirtyRange[];
   /** Frees every structure the domain owns (after all detaches). */
   destroy(): void;
 }

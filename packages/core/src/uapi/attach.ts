@@ -49,6 +49,9 @@ export function attachDevice(ctx: FdContext, dev: FdDevice, ioasid: number, user
       fail('EINVAL', `IOASID ${ioasid} maps ${hex(m.iova)}+${hex(m.size)}, outside what device ${dev.name} permits`);
     }
   }
+  if (o.dirtyTracking && caps.dirtyTracking !== true) {
+    fail('EINVAL', `IOASID ${ioasid} tracks dirty pages and device ${dev.name} cannot (its GET_INFO says dirtyTracking: false)`);
+  }
   if (dev.kind === 'pdev') {
     const reason = o.domain.checkAttach(dev.desc, userPasid, below?.ioasid.domain);
     if (reason) fail('EINVAL', `device ${dev.name} cannot attach to IOASID ${ioasid}: ${reason}`);

@@ -42,3 +42,19 @@ export interface PageResponseArgs {
   id: number;
   code: PageResponseCode;
 }
+
+/** SET_DIRTY_TRACKING (iommufd IOMMU_HWPT_SET_DIRTY_TRACKING). */
+export interface SetDirtyTrackingArgs {
+  ioasid: number;
+  enable: boolean;
+}
+
+/** GET_DIRTY_BITMAP (iommufd IOMMU_HWPT_GET_DIRTY_BITMAP): one bit per `pageSize` from `iova`. */
+export interface GetDirtyBitmapArgs {
+  ioasid: number;
+  iova: bigint;
+  size: bigint;
+  pageSize: bigint;
+  /** Leave the dirty state set (IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR). */
+  noClear?: boolean;
+}

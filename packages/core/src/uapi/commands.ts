@@ -26,6 +26,9 @@ export const IOASID_READ_FAULTS = io(14);
 export const IOASID_PAGE_RESPONSE = io(15);
 export const IOASID_DUMP_PGTABLE = io(16);
 export const IOASID_LOOKUP = io(17);
+/** Dirty tracking, as iommufd's IOMMU_HWPT_SET_DIRTY_TRACKING / IOMMU_HWPT_GET_DIRTY_BITMAP. */
+export const IOASID_SET_DIRTY_TRACKING = io(18);
+export const IOASID_GET_DIRTY_BITMAP = io(19);
 
 export const IOASID_COMMANDS: Record<string, number> = {
   IOASID_CHECK_EXTENSION,
@@ -46,6 +49,8 @@ export const IOASID_COMMANDS: Record<string, number> = {
   IOASID_PAGE_RESPONSE,
   IOASID_DUMP_PGTABLE,
   IOASID_LOOKUP,
+  IOASID_SET_DIRTY_TRACKING,
+  IOASID_GET_DIRTY_BITMAP,
 };
 
 /** CHECK_EXTENSION arguments. */

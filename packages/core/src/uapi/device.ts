@@ -129,7 +129,8 @@ export class Device implements FdDevice {
 
   /** Per-device GET_INFO, before any IOASID exists (a copy the caller owns). */
   getInfo(): IoasidInfo {
-    return copyOut(this.machine.driver.capabilities(this.desc));
+    const caps = this.machine.driver.capabilities(this.desc);
+    return copyOut({ ...caps, dirtyTracking: caps.dirtyTracking === true });
   }
 
   dmaWrite(iova: bigint, bytes: Uint8Array, options: DmaOptions = {}): void {

@@ -29,6 +29,7 @@ export function ioasidInfo(ctx: FdContext, o: IoasidObject): IoasidInfo {
       enqcmd: false,
       pageRequest: false,
       ats: false,
+      dirtyTracking: false,
     };
   }
   const caps = devs.map((d) => ctx.host.driver.capabilities(d.desc));
@@ -36,6 +37,7 @@ export function ioasidInfo(ctx: FdContext, o: IoasidObject): IoasidInfo {
   for (const c of caps.slice(1)) info = intersectInfo(info, c);
   return {
     ...info,
+    dirtyTracking: info.dirtyTracking === true && typeof o.domain.readDirty === 'function',
     nesting: o.parent ? o.nesting : info.nesting,
     pageSizes: info.pageSizes.filter((s) => own.pageSizes.includes(s)),
     permittedRanges: intersectRanges(info.permittedRanges, own.permittedRanges),
@@ -62,5 +64,6 @@ function intersectInfo(a: IoasidInfo, b: IoasidInfo): IoasidInfo {
     enqcmd: a.enqcmd && b.enqcmd,
     pageRequest: a.pageRequest && b.pageRequest,
     ats: a.ats && b.ats,
+    dirtyTracking: a.dirtyTracking === true && b.dirtyTracking === true,
   };
 }

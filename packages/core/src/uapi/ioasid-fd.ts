@@ -11,8 +11,10 @@ import type {
   BindArgs,
   CreateNestingArgs,
   InvalidateArgs,
+  GetDirtyBitmapArgs,
   MapDmaArgs,
   PageResponseArgs,
+  SetDirtyTrackingArgs,
   RegisterMemoryArgs,
   UnmapDmaArgs,
 } from './command-args.js';
@@ -26,6 +28,7 @@ import * as binding from './bind.js';
 import { invalidateCache } from './invalidate.js';
 import * as faults from './fault.js';
 import * as debugView from './debug-view.js';
+import * as dirty from './dirty-tracking.js';
 import * as devices from './device-bind.js';
 import * as attach from './attach.js';
 import { copyOut, onlyKeys, show, type Args } from './validate.js';
@@ -101,7 +104,7 @@ export class IoasidFd {
       case 'page-faults':
         return anyDevice((i) => i.pageRequest);
       case 'dirty-tracking':
-        return 0;
+        return anyDevice((i) => i.dirtyTracking === true);
       default:
         return 1;
     }
@@ -173,6 +176,16 @@ export class IoasidFd {
 
   dumpPgtable(ioasid: number): DomainDump {
     return debugView.dumpPgtable(this.ctx, ioasid);
+  }
+
+  /** SET_DIRTY_TRACKING: the IOMMU starts (or stops) logging DMA writes in this IOASID's entries. */
+  setDirtyTracking(args: SetDirtyTrackingArgs): void {
+    dirty.setDirtyTracking(this.ctx, args);
+  }
+
+  /** GET_DIRTY_BITMAP: one bit per `pageSize` from `iova` (iommufd's __u64 bitmap, little-endian), read and cleared unless `noClear`. */
+  getDirtyBitmap(args: GetDirtyBitmapArgs): Uint8Array {
+    return dirty.getDirtyBitmap(this.ctx, args);
   }
 
   /**
@@ -332,4 +345,6 @@ const IOCTLS: readonly Ioctl[] = [
   entry(cmd.IOASID_LOOKUP, 'IOASID_LOOKUP', lookupArgs, (fd, l: Args) =>
     fd.lookup(l.ioasid as number, l.iova as bigint, Object.fromEntries(['pasid', 'device', 'write', 'caches'].filter((k) => l[k] !== undefined).map((k) => [k, l[k]]))),
   ),
+  entry(cmd.IOASID_SET_DIRTY_TRACKING, 'IOASID_SET_DIRTY_TRACKING', asIs, (fd, a: SetDirtyTrackingArgs) => fd.setDirtyTracking(a)),
+  entry(cmd.IOASID_GET_DIRTY_BITMAP, 'IOASID_GET_DIRTY_BITMAP', asIs, (fd, a: GetDirtyBitmapArgs) => fd.getDirtyBitmap(a)),
 ];

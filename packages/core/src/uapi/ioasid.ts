@@ -39,6 +39,8 @@ export class IoasidObject {
   globalPasid: number | undefined;
   globalPasidUsers = 0;
   bound: { addr: bigint; format: PgtableFormat } | undefined;
+  /** SET_DIRTY_TRACKING is on: every device attached must be able to track. */
+  dirtyTracking = false;
 
   constructor(
     readonly id: number,

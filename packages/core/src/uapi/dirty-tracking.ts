@@ -1,0 +1,69 @@
+import { fail } from '../base/errors.js';
+import { hex, u64 } from '../base/args.js';
+import type { GetDirtyBitmapArgs, SetDirtyTrackingArgs } from './command-args.js';
+import type { FdContext } from './fd-context.js';
+import type { IoasidObject } from './ioasid.js';
+import { optionalBool, U64_END } from './validate.js';
+
+/**
+ * Dirty tracking for live migration, with iommufd's semantics (IOMMU_HWPT_SET_DIRTY_TRACKING,
+ * IOMMU_HWPT_GET_DIRTY_BITMAP): the IOMMU logs DMA writes in the entries of a kernel-managed
+ * space, in memory; GET_DIRTY_BITMAP reads (and by default clears) that state as one bit per
+ * `pageSize`.
+ */
+
+/** The most bits one GET_DIRTY_BITMAP returns (a 1 GiB bitmap is 2^33 pages: refuse, as a VMM splits it). */
+export const DIRTY_BITMAP_MAX_BITS = 2 ** 31;
+
+function supported(ctx: FdContext, o: IoasidObject, command: string): void {
+  if (o.isSoftwareChild) fail('EOPNOTSUPP', `${command}: IOASID ${o.id} is a software-nested child; track the parent it is shadowed onto`);
+  if (typeof o.domain.readDirty !== 'function' || typeof o.domain.setDirtyTracking !== 'function') {
+    fail('EOPNOTSUPP', `${command}: the ${ctx.host.vendor} IOMMU does not log dirty pages for IOASID ${o.id} (GET_INFO says dirtyTracking: false)`);
+  }
+}
+
+export function setDirtyTracking(ctx: FdContext, args: SetDirtyTrackingArgs): void {
+  const { a, o } = ctx.command(args, 'SET_DIRTY_TRACKING', 'map', ['ioasid', 'enable']);
+  const enable = optionalBool(a.enable, 'enable');
+  if (enable === undefined) fail('EINVAL', 'enable is required (true or false)');
+  supported(ctx, o, 'SET_DIRTY_TRACKING');
+  if (enable) {
+    for (const d of ctx.held.devices(o)) {
+      if (ctx.host.driver.capabilities(d.desc).dirtyTracking !== true) {
+        fail('EINVAL', `SET_DIRTY_TRACKING: device ${d.name} attached to IOASID ${o.id} cannot track dirty pages (its GET_INFO says dirtyTracking: false)`);
+      }
+    }
+  }
+  if (enable === o.dirtyTracking) return;
+  o.domain.setDirtyTracking!(enable);
+  o.dirtyTracking = enable;
+}
+
+export function getDirtyBitmap(ctx: FdContext, args: GetDirtyBitmapArgs): Uint8Array {
+  const { a, o } = ctx.command(args, 'GET_DIRTY_BITMAP', 'map', ['ioasid', 'iova', 'size', 'pageSize', 'noClear']);
+  const iova = u64(a.iova, 'iova');
+  const size = u64(a.size, 'size');
+  const pageSize = u64(a.pageSize, 'pageSize');
+  const noClear = optionalBool(a.noClear, 'noClear') ?? false;
+  supported(ctx, o, 'GET_DIRTY_BITMAP');
+  const minPage = o.domain.info().pageSizes[0] ?? 4096n;
+  if (pageSize === 0n || (pageSize & (pageSize - 1n)) !== 0n) fail('EINVAL', `pageSize ${hex(pageSize)} is not a power of two`);
+  if (pageSize < minPage) fail('EINVAL', `pageSize ${hex(pageSize)} is below the smallest page size ${hex(minPage)}`);
+  if (size === 0n) fail('EINVAL', 'size must not be zero');
+  if (iova % pageSize !== 0n) fail('EINVAL', `iova ${hex(iova)} is not aligned to pageSize ${hex(pageSize)}`);
+  if (size % pageSize !== 0n) fail('EINVAL', `size ${hex(size)} is not a multiple of pageSize ${hex(pageSize)}`);
+  if (iova + size > U64_END) fail('EOVERFLOW', `iova ${hex(iova)} + size ${hex(size)} wraps past 2^64`);
+  const bits = size / pageSize;
+  if (bits > BigInt(DIRTY_BITMAP_MAX_BITS)) fail('EINVAL', `size ${hex(size)} / pageSize ${hex(pageSize)} is ${bits} bits, more than one bitmap holds (${DIRTY_BITMAP_MAX_BITS})`);
+  // iommufd's bitmap is __u64 words, bit i of the whole in little-endian order: byte i >> 3, bit i & 7.
+  const bitmap = new Uint8Array(Number(((bits + 63n) / 64n) * 8n));
+  const last = iova + size - 1n;
+  for (const r of o.domain.readDirty!(iova, size, !noClear)) {
+    // A leaf larger than pageSize (a huge page) dirties every bit it covers inside the range.
+    const from = r.iova > iova ? r.iova : iova;
+    const to = r.iova + r.size - 1n < last ? r.iova + r.size - 1n : last;
+    if (from > to) continue;
+    for (let b = Number((from - iova) / pageSize), e = Number((to - iova) / pageSize); b <= e; b++) bitmap[b >> 3] |= 1 << (b & 7);
+  }
+  return bitmap;
+}
