@@ -43,6 +43,8 @@ export interface VtdDomainHost {
   detachRoute(d: RouteOwner, a: Attachment): void;
   /** Rewrites the PASID entry of a route after its owner changed what it wants (BIND_PGTABLE). */
   reprogram(a: Attachment): void;
+  /** Sets or clears SSADE in the route's present second-stage or nested PASID entry, with its flushes. */
+  setSsade(a: Attachment, enable: boolean): void;
   firstLevelFormat(levels: FirstLevelLevels): FirstLevelFormat;
   checkFirstLevelFormat(format: PgtableFormat, what: string): FirstLevelLevels;
 }

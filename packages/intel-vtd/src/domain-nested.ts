@@ -55,6 +55,8 @@ export class VtdNestedDomain extends VtdDomain {
       eafe: false,
       flpm: flpmForLevels(this.bound.format.levels as FirstLevelLevels),
       flptptr: this.bound.gpa,
+      // The parent's second stage logs A/D for nested walks too (Linux intel_pasid_setup_nested).
+      slade: this.parent.dirtyTracking,
     };
   }
 

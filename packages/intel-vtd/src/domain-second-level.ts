@@ -2,9 +2,11 @@ import {
   fail,
   PAGE_SHIFT,
   ptDumpBounded,
+  ptHarvestDirty,
   ptLookupView,
   RadixPageTable,
   tableFrames,
+  type DirtyRange,
   type DomainDump,
   type InvalidateRequest,
   type IovaRange,
@@ -31,6 +33,8 @@ export class VtdSecondLevelDomain extends VtdDomain {
   readonly table: RadixPageTable;
   /** Nested children (VtdNestedDomain), by what the flush needs of them. */
   readonly children = new Set<RouteOwner>();
+  /** SET_DIRTY_TRACKING: SSADE in the PASID entry of every route of this table (own and nested children's). */
+  dirtyTracking = false;
 
   constructor(driver: VtdDomainHost, did: number) {
     super(driver, did);
@@ -64,6 +68,8 @@ export class VtdSecondLevelDomain extends VtdDomain {
       eafe: false,
       flpm: 0,
       flptptr: 0n,
+      // Linux intel_pasid_setup_second_level: a route attached while tracking gets SSADE at once.
+      slade: this.dirtyTracking,
     };
   }
 
@@ -105,6 +111,34 @@ export class VtdSecondLevelDomain extends VtdDomain {
       for (const a of c.attachments) if (a.ats) descs.push(devTlbFlush(a, null));
     }
     this.driver.qi.submit(descs);
+  }
+
+  /**
+   * SET_DIRTY_TRACKING (Linux intel_iommu_set_dirty_tracking and parent_domain_set_dirty_tracking):
+   * SSADE in the PASID entry of each route, own and nested children's.
+   */
+  setDirtyTracking(enable: boolean): void {
+    this.dirtyTracking = enable;
+    for (const a of this.attachments) this.driver.setSsade(a, enable);
+    for (const c of this.children) for (const a of c.attachments) this.driver.setSsade(a, enable);
+  }
+
+  /**
+   * GET_DIRTY_BITMAP (Linux intel_iommu_read_and_clear_dirty through the page-table engine): the
+   * second-stage leaves in the range whose D is set; with `clear`, D is cleared in memory and the
+   * range cleared is flushed from the IOTLB and device-TLBs (iommufd's iotlb_sync after the read),
+   * so that no cached D = 1 lets the next write go unlogged.
+   */
+  readDirty(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
+    const first = Number(iova >> BigInt(PAGE_SHIFT));
+    const frames = Number((iova + size - 1n) >> BigInt(PAGE_SHIFT)) - first + 1;
+    const { dirty } = ptHarvestDirty(this.table, first, frames, { clear });
+    if (clear && dirty.length !== 0) {
+      const start = dirty[0].iova;
+      const last = dirty[dirty.length - 1];
+      this.flush({ start, size: last.iova + last.size - start });
+    }
+    return dirty;
   }
 
   /** The table as memory holds it, within the dump limits of views.ts: a large range mapped in 4 KiB pages has millions of entries. */

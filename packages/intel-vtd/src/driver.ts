@@ -5,6 +5,7 @@ import {
   fail,
   type FaultRecord,
   getFieldBig,
+  setFieldBig,
   type GuestKernelHelpers,
   IdAllocator,
   type HostMemory,
@@ -26,7 +27,7 @@ import { FirstLevelFormat, type FirstLevelLevels } from './formats/first-level.j
 import { slLevelsForWidth } from './formats/second-level.js';
 import {
   CAP_FL1GP, CAP_FL5LP, CAP_MAMV, CAP_PSI, CAP_SLLPS, DEFAULT_UNIT_CONFIG, ECAP_C, ECAP_DT, ECAP_NEST, ECAP_PASID,
-  ECAP_PRS, ECAP_SMPWCS, FRCD_F, FRCD_FI, FRCD_FR, FRCD_PP, FRCD_PV, FRCD_SID, FRCD_T, FSTS_FRI, FSTS_PFO, FSTS_PPF, CAP_NFR, GCMD_QIE, GCMD_SRTP, GCMD_TE, PQA_PQA, PQA_PQS, PQH_PQH, PQT_PQT, PRS_PPR, RTADDR_RTA,
+  ECAP_PRS, ECAP_SLADS, ECAP_SLTS, ECAP_SMPWCS, FRCD_F, FRCD_FI, FRCD_FR, FRCD_PP, FRCD_PV, FRCD_SID, FRCD_T, FSTS_FRI, FSTS_PFO, FSTS_PPF, CAP_NFR, GCMD_QIE, GCMD_SRTP, GCMD_TE, PQA_PQA, PQA_PQS, PQH_PQH, PQT_PQT, PRS_PPR, RTADDR_RTA,
   RTADDR_TTM, TTM_SCALABLE, capNdoms, flPageSizes, pasidBits, reg, regBig, slPageSizes, unitAddressWidth, withField, type UnitConfig,
 } from './hw/registers.js';
 import { VtdUnit } from './hw/unit.js';
@@ -35,7 +36,7 @@ import { QueuedInvalidation } from './qi.js';
 import { checkHostPointer } from './host-address.js';
 import { decodePageRequest, PRQ_DESC_BYTES } from './tables/page-request.js';
 import { CC_GLOBAL, IOTLB_GLOBAL, PC_GLOBAL, RESP_FAILURE, RESP_INVALID, RESP_SUCCESS, type InvDesc } from './tables/inv-desc.js';
-import { decodePasidEntry, encodePasidEntry, PASID_ENTRY_QWORDS } from './tables/pasid-entry.js';
+import { decodePasidEntry, encodePasidEntry, PASID_ENTRY_QWORDS, PE_SLADE, PGTT_NESTED, PGTT_SL_ONLY } from './tables/pasid-entry.js';
 import { readQwords, writeQwords, hex } from './tables/qwords.js';
 
 /** Page request queue order Linux uses (PRQ_ORDER): 16 pages. */
@@ -158,6 +159,8 @@ export class VtdDriver implements IommuDriver, VtdDomainHost {
       enqcmd: dev.enqcmd && reg(ecap, ECAP_PASID) === 1,
       pageRequest: dev.pri && reg(ecap, ECAP_PRS) === 1,
       ats: dev.ats && reg(ecap, ECAP_DT) === 1,
+      // Every device here attaches 'map' IOASIDs as second-stage tables: ECAP.SSADS (with SLTS) decides.
+      dirtyTracking: reg(ecap, ECAP_SLADS) === 1 && reg(ecap, ECAP_SLTS) === 1,
     };
   }
 
@@ -279,6 +282,22 @@ export class VtdDriver implements IommuDriver, VtdDomainHost {
   reprogram(a: Attachment): void {
     const r = this.routes.get(VtdDriver.routeKey(a.rid, a.pasid));
     if (r) this.program(r, a);
+  }
+
+  /**
+   * SSADE in the present PASID entry of a route (Linux intel_pasid_setup_dirty_tracking): only in
+   * a second-stage-only or nested entry, and only if it changes; then the flushes VT-d's guidance
+   * to software asks for (PASID-selective PASID cache, domain-selective IOTLB, device-TLB).
+   */
+  setSsade(a: Attachment, enable: boolean): void {
+    const addr = this.tables.pasidEntryAddr(a.rid, a.pasid, false);
+    if (addr === null) return;
+    const q = readQwords(this.host, addr, PASID_ENTRY_QWORDS);
+    const e = decodePasidEntry(q);
+    if (!e.p || (e.pgtt !== PGTT_SL_ONLY && e.pgtt !== PGTT_NESTED) || e.slade === enable) return;
+    setFieldBig(q, PE_SLADE, enable);
+    writeQwords(this.host, addr, q);
+    this.qi.submit(pasidEntryChangeFlush({ ...a, ats: this.tables.rid(a.rid)?.dte ?? false }, e.did, e.pgtt));
   }
 
   /** Writes the route's PASID entry from the domain on top of its stack, flushing what the old entry cached. */

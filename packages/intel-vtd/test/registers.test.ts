@@ -62,8 +62,10 @@ describe('ECAP_REG', () => {
   });
   it('the value this unit reports', () => {
     const e = buildEcap();
-    // QEMU VTD_ECAP_QI|DT|PT|SC|IRO(0xf00)|NEST|PRS|SRS|PSS(19<<35)|PASID|SMTS|SLTS|FLTS, plus C and SMPWCS.
-    expect(e).toBe(0x1c998a4000fc7n);
+    // QEMU VTD_ECAP_QI|DT|PT|SC|IRO(0xf00)|NEST|PRS|SRS|PSS(19<<35)|PASID|SMTS|SLTS|FLTS, plus C, SMPWCS
+    // and SSADS (bit 45, Linux ecap_slads: second-stage A/D for dirty tracking).
+    expect(e).toBe(0x1e998a4000fc7n);
+    expect((e >> 45n) & 1n).toBe(1n);
     expect(Number(((e >> 8n) & 0x3ffn) * 16n)).toBe(REG_OFFSET.IOTLB_REG_OFFSET);
     expect(pasidBits(e)).toBe(20);
   });

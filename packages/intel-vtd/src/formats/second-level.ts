@@ -25,7 +25,11 @@ export const SL_EMT_MASK = 0x7 << SL_EMT_SHIFT;
 export const SL_IPAT = 1 << 6;
 /** Page size: a leaf at the PDE (2 MiB) or PDPE (1 GiB) level. */
 export const SL_PS = 1 << 7;
-/** Accessed / dirty, written by hardware only with SLADE. */
+/**
+ * Accessed (every entry) and dirty (leaves), written by the hardware only when the PASID entry's
+ * SSADE is set on a unit with ECAP.SSADS (VT-d spec, second-stage paging entries; Linux
+ * DMA_SL_PTE_DIRTY_BIT = 9); ignored otherwise.
+ */
 export const SL_A = 1 << 8;
 export const SL_D = 1 << 9;
 export const SL_SNP = 1 << 11;
@@ -144,6 +148,16 @@ export class SecondLevelFormat implements PtFormat {
   clear(w: Uint32Array, i: number): void {
     w[i] = 0;
     w[i + 1] = 0;
+  }
+
+  /** Whether the leaf logged a write (D, Linux dma_sl_pte_test_and_clear_dirty's test). */
+  dirty(w: Uint32Array, i: number): boolean {
+    return (w[i] & SL_D) !== 0;
+  }
+
+  /** Clears the leaf's D (A is left as the hardware set it, as Linux leaves it). */
+  clearDirty(w: Uint32Array, i: number): void {
+    w[i] = (w[i] & ~SL_D) >>> 0;
   }
 
   /** Whether a present entry sets a reserved bit (QEMU vtd_slpte_nonzero_rsvd). */

@@ -31,6 +31,12 @@ export const TLB_R = 1;
 export const TLB_W = 2;
 /** An unprivileged request may use the entry (first level: U/S at every level). */
 export const TLB_U = 4;
+/**
+ * Filled while second-stage A/D was on (SSADE) and the leaf's D flag clear: the entry serves reads
+ * but not writes, so that a write walks again and sets D in memory (a cached D = 0 never hides a
+ * write). Kept above the PGTT and size fields of an entry's data.
+ */
+export const TLB_CLEAN = 1 << 8;
 
 /** Geometry of the modelled IOTLB: 4096 sets of 4 ways, 16384 entries. */
 export const IOTLB_SETS = 4096;
@@ -169,14 +175,14 @@ export class Iotlb {
     const meta = mem[d + 1];
     const s = (meta >> 6) & 3;
     const out = mem[d] + (s === 0 ? 0 : iovaFrame % SIZE_FRAMES[s]);
-    const granted = ((meta & (write ? TLB_W : TLB_R)) !== 0 ? 1 : 0) & (privileged || (meta & TLB_U) !== 0 ? 1 : 0);
+    const granted = ((meta & (write ? TLB_W | TLB_CLEAN : TLB_R)) === (write ? TLB_W : TLB_R) ? 1 : 0) & (privileged || (meta & TLB_U) !== 0 ? 1 : 0);
     return (granted & (slot >= 0 ? 1 : 0)) === 1 ? out : -1;
   }
 
   /** Whether the entry in `slot` grants the access. */
   permits(slot: number, write: boolean, privileged: boolean): boolean {
     const p = this.metaOf(slot);
-    return (p & (write ? TLB_W : TLB_R)) !== 0 && (privileged || (p & TLB_U) !== 0);
+    return (p & (write ? TLB_W | TLB_CLEAN : TLB_R)) === (write ? TLB_W : TLB_R) && (privileged || (p & TLB_U) !== 0);
   }
 
   /** The host frame the entry in `slot` gives for `iovaFrame`. */
@@ -201,7 +207,7 @@ export class Iotlb {
 
   /**
    * Caches a translation: page `iovaFrame` lies in a page of size index `sizeIdx` whose first
-   * 4 KiB is host frame `outFrame`; `perm` is TLB_R | TLB_W | TLB_U.
+   * 4 KiB is host frame `outFrame`; `perm` is TLB_R | TLB_W | TLB_U | TLB_CLEAN.
    */
   fill(did: number, pasid: number, iovaFrame: number, sizeIdx: number, outFrame: number, perm: number, pgtt: number): void {
     if (did >= this.perDid.length) this.counters(did);

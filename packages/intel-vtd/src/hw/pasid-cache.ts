@@ -19,6 +19,8 @@ export interface PasidCacheEntry {
   flLevels: number;
   sre: boolean;
   wpe: boolean;
+  /** SSADE (second-stage accessed/dirty flags enabled), on a unit with ECAP.SSADS. */
+  ssade: boolean;
   /** First-level walk parameters (PGTT first-level only or nested), decoded when the entry is cached. */
   fl: FirstLevelParams | null;
 }

@@ -90,6 +90,7 @@ export const ECAP_DIT = bitField('DIT', 41);
 export const ECAP_PDS = bitField('PDS', 42);
 export const ECAP_SMTS = bitField('SMTS', 43);
 export const ECAP_VCS = bitField('VCS', 44);
+/** Second-stage accessed/dirty support (the spec's SSADS, formerly SLADS; Linux ecap_slads, bit 45). */
 export const ECAP_SLADS = bitField('SLADS', 45);
 export const ECAP_SLTS = bitField('SLTS', 46);
 export const ECAP_FLTS = bitField('FLTS', 47);
@@ -244,7 +245,8 @@ export function buildCap(cfg: UnitConfig): bigint {
 /**
  * ECAP_REG: coherent page walks, queued invalidation, device-TLB, pass-through, snoop control,
  * IOTLB registers at 0xf0, nesting, page requests, supervisor requests, 20-bit PASIDs,
- * scalable mode with first-level, second-level and nested translation, snooped PASID-table walks.
+ * scalable mode with first-level, second-level and nested translation, second-stage accessed/dirty
+ * flags (SSADS), snooped PASID-table walks.
  */
 export function buildEcap(): bigint {
   let v = 0n;
@@ -260,6 +262,7 @@ export function buildEcap(): bigint {
   v = withField(v, ECAP_PSS, 19);
   v = withField(v, ECAP_PASID, 1);
   v = withField(v, ECAP_SMTS, 1);
+  v = withField(v, ECAP_SLADS, 1);
   v = withField(v, ECAP_SLTS, 1);
   v = withField(v, ECAP_FLTS, 1);
   v = withField(v, ECAP_SMPWCS, 1);

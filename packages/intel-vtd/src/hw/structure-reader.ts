@@ -3,7 +3,7 @@ import { flpmForLevels } from '../formats/first-level.js';
 import { CTX_DTE, CTX_FPD, CTX_P, CTX_PASIDDIRPTR, CTX_PASIDE, CTX_PDTS, CTX_PRE, CTX_RID_PASID, CTX_RID_PRIV, contextReserved, pasidDirEntries, SM_CONTEXT_ENTRY_BYTES } from '../tables/context-entry.js';
 import { PDE_FPD, PDE_P, PDE_PTP, PASID_DIR_ENTRY_BYTES, pasidDirIndex, pasidDirReserved } from '../tables/pasid-dir.js';
 import {
-  PASID_ENTRY_BYTES, PE_AW, PE_DID, PE_FLPM, PE_FLPTPTR, PE_FPD, PE_P, PE_PGTT, PE_SLPTPTR, PE_SRE, PE_WPE,
+  PASID_ENTRY_BYTES, PE_AW, PE_DID, PE_FLPM, PE_FLPTPTR, PE_FPD, PE_P, PE_PGTT, PE_SLADE, PE_SLPTPTR, PE_SRE, PE_WPE,
   PGTT_FL_ONLY, PGTT_NESTED, PGTT_PT, PGTT_SL_ONLY,
 } from '../tables/pasid-entry.js';
 import { DEVFN_UPPER, ROOT_ENTRY_BYTES, ROOT_LCTP, ROOT_LP, ROOT_UCTP, ROOT_UP, rootReserved } from '../tables/root-table.js';
@@ -12,7 +12,7 @@ import { FR } from './fault-reasons.js';
 import type { PasidCacheEntry } from './pasid-cache.js';
 import type { PhysBus } from './phys-bus.js';
 import { contextRead, pasidDirRead, pasidEntryRead, pgttText, rootRead } from './trace-structures.js';
-import { CAP_FL5LP, CAP_SAGAW, ECAP_FLTS, ECAP_NEST, ECAP_PT, ECAP_SLTS, reg, TTM_LEGACY, TTM_SCALABLE } from './registers.js';
+import { CAP_FL5LP, CAP_SAGAW, ECAP_FLTS, ECAP_NEST, ECAP_PT, ECAP_SLADS, ECAP_SLTS, reg, TTM_LEGACY, TTM_SCALABLE } from './registers.js';
 
 /**
  * The unit's reads of the scalable-mode structures above the page tables: root entry, context
@@ -26,6 +26,8 @@ export class StructureReader {
   private readonly pgtts = new Set<number>();
   /** CAP.FL5LP: 5-level first-level tables. */
   private readonly fl5: boolean;
+  /** ECAP.SSADS (Linux ecap_slads): the unit implements the PASID entry's SSADE. */
+  private readonly ssads: boolean;
 
   constructor(
     private readonly bus: PhysBus,
@@ -35,6 +37,7 @@ export class StructureReader {
   ) {
     this.sagaw = reg(cap, CAP_SAGAW);
     this.fl5 = reg(cap, CAP_FL5LP) === 1;
+    this.ssads = reg(ecap, ECAP_SLADS) === 1;
     if (reg(ecap, ECAP_FLTS)) this.pgtts.add(PGTT_FL_ONLY);
     if (reg(ecap, ECAP_SLTS)) this.pgtts.add(PGTT_SL_ONLY);
     if (reg(ecap, ECAP_NEST)) this.pgtts.add(PGTT_NESTED);
@@ -116,6 +119,8 @@ export class StructureReader {
     const flpm = Number(getFieldBig(raw, PE_FLPM));
     const sre = getFieldBig(raw, PE_SRE) === 1n;
     const wpe = getFieldBig(raw, PE_WPE) === 1n;
+    // SSADE means something only where the second stage is walked, on a unit with SSADS.
+    const ssade = this.ssads && (pgtt === PGTT_SL_ONLY || pgtt === PGTT_NESTED) && getFieldBig(raw, PE_SLADE) === 1n;
     const firstLevel = pgtt === PGTT_FL_ONLY || pgtt === PGTT_NESTED;
     if (tracer !== null) tracer.read(pasidEntryRead(ppa, pasid & 63, raw, pgtt, privileged && firstLevel && !sre ? 'SRE = 0 (a supervisor request)' : undefined));
     return {
@@ -130,8 +135,9 @@ export class StructureReader {
       flLevels: flpm + 4,
       sre,
       wpe,
+      ssade,
       fl: firstLevel
-        ? { root: flRoot, levels: (flpm + 4) as 4 | 5, sre, wpe, nested: pgtt === PGTT_NESTED ? { root: slRoot, levels: slLevels } : undefined }
+        ? { root: flRoot, levels: (flpm + 4) as 4 | 5, sre, wpe, nested: pgtt === PGTT_NESTED ? { root: slRoot, levels: slLevels, ssade } : undefined }
         : null,
     };
   }

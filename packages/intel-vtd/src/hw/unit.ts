@@ -6,7 +6,7 @@ import { FR, isQualified, isRecoverable } from './fault-reasons.js';
 import { faultRecord, type UnitFault } from './fault-record.js';
 import { FaultRecording } from './fault-recording.js';
 import { InvalidationQueue, type DeliveredResponse } from './inv-queue.js';
-import { Iotlb, sizeIdxForShift, SIZE_FRAMES, SIZE_SHIFTS, TLB_R, TLB_U, TLB_W, tlbOutFrame, tlbPermits, type TlbEntry } from './iotlb.js';
+import { Iotlb, sizeIdxForShift, SIZE_FRAMES, SIZE_SHIFTS, TLB_CLEAN, TLB_R, TLB_U, TLB_W, tlbOutFrame, tlbPermits, type TlbEntry } from './iotlb.js';
 import { PageRequestQueue } from './page-request-queue.js';
 import { frcdIndex, READABLE } from './register-names.js';
 import { PasidCache, type PasidCacheEntry } from './pasid-cache.js';
@@ -318,11 +318,12 @@ export class VtdUnit implements IommuUnit {
   /** An IOTLB miss: the page walk, then the IOTLB (and device-TLB) fill or a fault. */
   private miss(req: DmaRequest, ctx: ContextCacheEntry, pe: PasidCacheEntry, pasid: number, privileged: boolean, fpd: boolean): TranslateResult {
     const o = this.walkOut;
+    o.dirty = true;
     let code: number;
     switch (pe.pgtt) {
       case PGTT_SL_ONLY:
         o.stage = STAGE_SECOND;
-        code = this.walker.walkSecondLevel(pe.slRoot, pe.slLevels, req.iovaFrame, req.write, o);
+        code = this.walker.walkSecondLevel(pe.slRoot, pe.slLevels, req.iovaFrame, req.write, o, pe.ssade);
         break;
       case PGTT_FL_ONLY:
       case PGTT_NESTED:
@@ -339,7 +340,8 @@ export class VtdUnit implements IommuUnit {
     if (o.frame >= IRQ_FIRST && o.frame <= IRQ_LAST) return this.fault(req, FR.SM_INTERRUPT_ADDR, fpd);
     if (!this.commit) return o.frame;
     const sizeIdx = sizeIdxForShift(o.shift);
-    const perm = (o.read ? TLB_R : 0) | (o.write ? TLB_W : 0) | (o.user ? TLB_U : 0);
+    // A translation whose second-stage leaf is not yet dirty (SSADE) is cached so that a write misses on it.
+    const perm = (o.read ? TLB_R : 0) | (o.write ? TLB_W : 0) | (o.user ? TLB_U : 0) | (o.dirty ? 0 : TLB_CLEAN);
     this.iotlb.fill(pe.did, pasid, req.iovaFrame, sizeIdx, o.frame, perm, pe.pgtt);
     if (ctx.dte) this.fillDevTlb(req, pe, sizeIdx);
     return o.frame;
@@ -360,7 +362,8 @@ export class VtdUnit implements IommuUnit {
   private fillDevTlb(req: DmaRequest, pe: PasidCacheEntry, sizeIdx: number): void {
     const o = this.walkOut;
     const n = SIZE_FRAMES[sizeIdx];
-    const e: TlbEntry = { frame: o.frame - (req.iovaFrame % n), sizeIdx, read: o.read, write: o.write, user: o.user, pgtt: pe.pgtt };
+    // The device gets write access only once the leaf is dirty (SSADE), so that its first write comes back to the unit.
+    const e: TlbEntry = { frame: o.frame - (req.iovaFrame % n), sizeIdx, read: o.read, write: o.write && o.dirty, user: o.user, pgtt: pe.pgtt };
     this.devTlb.fill(req.rid, req.pasid, req.iovaFrame, e);
   }
 

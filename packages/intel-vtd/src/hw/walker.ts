@@ -1,7 +1,7 @@
 import { toFrame, type HostMemory, type WalkTracer } from '@ioasid/core';
 import { FL_A, FL_D, FL_P, FL_PAT_LARGE, FL_RW, FL_US, FirstLevelFormat } from '../formats/first-level.js';
 import { ADDR_HI_MASK, ADDR_LO_MASK } from '../formats/pte-common.js';
-import { SL_PS, SL_R, SL_W, SecondLevelFormat, slReservedHi, slReservedLo } from '../formats/second-level.js';
+import { SL_A, SL_D, SL_PS, SL_R, SL_W, SecondLevelFormat, slReservedHi, slReservedLo } from '../formats/second-level.js';
 import { FR } from './fault-reasons.js';
 import type { PhysBus } from './phys-bus.js';
 import { firstStageRead, secondStageRead } from './trace-paging.js';
@@ -17,6 +17,12 @@ export interface WalkOut {
   level: number;
   /** Where a fault was met: STAGE_FIRST, STAGE_SECOND or STAGE_TABLE_FETCH. */
   stage: number;
+  /**
+   * Whether a write through this translation needs no further walk: false only when second-stage
+   * A/D is enabled (SSADE) and the second-stage leaf's D flag is clear, so that a cached copy of
+   * it must not serve a write (the write walks again to set D).
+   */
+  dirty: boolean;
 }
 
 /** A fault in the first-stage walk itself. */
@@ -29,7 +35,7 @@ export const STAGE_TABLE_FETCH = 2;
 export const STAGE_NAMES = ['first-level', 'second-level', 'second-level (first-level table fetch)'] as const;
 
 export function newWalkOut(): WalkOut {
-  return { frame: 0, shift: 12, read: false, write: false, user: false, level: 0, stage: STAGE_FIRST };
+  return { frame: 0, shift: 12, read: false, write: false, user: false, level: 0, stage: STAGE_FIRST, dirty: true };
 }
 
 /**
@@ -49,8 +55,8 @@ export interface FirstLevelParams {
   levels: 4 | 5;
   sre: boolean;
   wpe: boolean;
-  /** Nested: the second-level table every first-level address goes through. */
-  nested?: { root: number; levels: number };
+  /** Nested: the second-level table every first-level address goes through, and its PASID entry's SSADE. */
+  nested?: { root: number; levels: number; ssade?: boolean };
 }
 
 /** Input frames one entry spans at each level (512^level). */
@@ -118,9 +124,9 @@ export class Walker {
    * Second-level walk of input frame `inFrame` (QEMU vtd_iova_to_slpte): each level must be present
    * (R or W set) and grant the access asked; returns 0 or a scalable-mode fault reason (VT-d
    * §7.1.3: an input beyond the table's width is SM_ADDR_BEYOND_MGAW, which a nested caller turns
-   * into its own reason).
+   * into its own reason). With `ssade` (second-stage A/D enabled in the PASID entry), see setAd.
    */
-  walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut): number {
+  walkSecondLevel(root: number, levels: number, inFrame: number, write: boolean, out: WalkOut, ssade = false): number {
     if (inFrame >= this.slLimit[levels]) {
       out.level = levels - 1;
       return FR.SM_ADDR_BEYOND_MGAW;
@@ -161,6 +167,7 @@ export class Walker {
         return code;
       }
       if (tracer !== null) tracer.read(secondStageRead(l, table, idx, lo, hi, 0, leaf, 0, 0));
+      if (ssade) out.dirty = this.setAd(table, idx, lo, leaf, write);
       const next = (hi & ADDR_HI_MASK) * 0x100000 + (lo >>> 12);
       if (leaf) {
         out.level = l;
@@ -170,12 +177,25 @@ export class Walker {
         out.read = (rw & SL_R) !== 0;
         out.write = (rw & SL_W) !== 0;
         out.user = true;
+        if (!ssade) out.dirty = true;
         return 0;
       }
       table = next;
     }
     out.level = 0;
     return FR.SS_PAGING_ENTRY_INV;
+  }
+
+  /**
+   * Second-stage accessed/dirty flags with SSADE = 1 (VT-d spec, second-stage paging entries: A is
+   * bit 8 of every entry, D bit 9 of a leaf; Linux DMA_SL_PTE_DIRTY_BIT): an entry the walk used is
+   * marked accessed, a leaf used by a write also dirty, in memory, in the entry just read. A dry
+   * run (a debugger's walk) writes nothing. Returns whether the leaf's D is (now) set.
+   */
+  private setAd(table: number, idx: number, lo: number, leaf: boolean, write: boolean): boolean {
+    const bits = ((lo & SL_A) === 0 ? SL_A : 0) | (leaf && write && (lo & SL_D) === 0 ? SL_D : 0);
+    if (bits !== 0 && !this.dryRun) this.bus.orLo(table * 4096 + idx * 8, bits);
+    return leaf && (write || (lo & SL_D) !== 0);
   }
 
   /**
@@ -250,18 +270,20 @@ export class Walker {
         let shift = 12 + 9 * l;
         let r = true;
         if (p.nested) {
-          const c = this.walkSecondLevel(p.nested.root, p.nested.levels, gFrame, write, so);
+          const c = this.walkSecondLevel(p.nested.root, p.nested.levels, gFrame, write, so, p.nested.ssade === true);
           if (c) {
             out.level = so.level;
             out.stage = STAGE_SECOND;
             return c === FR.SM_ADDR_BEYOND_MGAW ? FR.NESTED_FS_ADDR_BEYOND_MGAW : c;
           }
           out.frame = so.frame;
+          out.dirty = so.dirty;
           shift = Math.min(shift, so.shift);
           r = so.read;
           w = w && so.write;
         } else {
           out.frame = gFrame;
+          out.dirty = true;
         }
         out.shift = shift;
         out.read = r;
@@ -288,11 +310,12 @@ export class Walker {
    * Nested: the second-stage walk that locates the first-stage table at guest frame `gpaFrame`
    * (a read). Traced, its reads are bracketed as the sub-walk of the fetch that follows.
    */
-  private tableFetch(nested: { root: number; levels: number }, gpaFrame: number, so: WalkOut): number {
+  private tableFetch(nested: { root: number; levels: number; ssade?: boolean }, gpaFrame: number, so: WalkOut): number {
     const tracer = this.tracer;
-    if (tracer === null) return this.walkSecondLevel(nested.root, nested.levels, gpaFrame, false, so);
+    const ssade = nested.ssade === true;
+    if (tracer === null) return this.walkSecondLevel(nested.root, nested.levels, gpaFrame, false, so, ssade);
     tracer.begin();
-    const c = this.walkSecondLevel(nested.root, nested.levels, gpaFrame, false, so);
+    const c = this.walkSecondLevel(nested.root, nested.levels, gpaFrame, false, so, ssade);
     tracer.end();
     return c;
   }
@@ -300,13 +323,14 @@ export class Walker {
   /**
    * Writes A/D into a first-level entry; nested, the table's guest page must be writable in the
    * second level (it was just read through it, so write access is all that can be missing). That
-   * second look is not traced: it reads the entries the fetch already showed. A dry run writes nothing.
+   * second look is not traced: it reads the entries the fetch already showed. With SSADE it is a
+   * write to that guest page, so it sets the second-stage D there. A dry run writes nothing.
    */
   private setFlags(p: FirstLevelParams, pa: number, bits: number, tableGpa: number): boolean {
     if (p.nested) {
       const saved = this.tracer;
       this.tracer = null;
-      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, tableGpa, true, this.adOut);
+      const c = this.walkSecondLevel(p.nested.root, p.nested.levels, tableGpa, true, this.adOut, p.nested.ssade === true);
       this.tracer = saved;
       if (c) return false;
     }
