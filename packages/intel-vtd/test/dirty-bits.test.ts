@@ -127,3 +127,29 @@ describe('the walker with SSADE = 1', () => {
     expect(h.unit.iotlb.size).toBe(0);
   });
 });
+
+describe('the walker with SSADE = 1 under nesting (PGTT = 011b)', () => {
+  it('first-stage table fetches are reads (A only); the unit writing a first-stage A/D is a write (D); the output write sets D', () => {
+    const h = new Hand();
+    // Guest RAM in two 2 MiB second-stage leaves: first-stage tables at GPA 2 MiB, data at GPA 6 MiB.
+    h.mapSl(0x200000n, HPA + 0x200000n, 0x200000n);
+    h.mapSl(0x600000n, HPA + 0x600000n, 0x200000n);
+    const w = (gpa: bigint, v: bigint) => h.host.write(Number(HPA + gpa), new Uint8Array(new BigUint64Array([v]).buffer));
+    const T = 0x27n; // P | RW | US | A
+    w(0x200000n, 0x201000n | T);
+    w(0x201000n, 0x202000n | T);
+    w(0x202000n, 0x203000n | T);
+    w(0x203000n + 5n * 8n, 0x600000n | 0x67n); // GVA 0x5000 → GPA 6 MiB, A and D already set
+    w(0x203000n + 6n * 8n, 0x601000n | 0x07n); // GVA 0x6000 → GPA 6 MiB + 4 KiB, A clear
+    h.pasid(0, { pgtt: 3, flptptr: 0x200000n, slade: true });
+    const ss = (gpa: bigint) => qwordAt(h.host, h.sl.walk(Number(gpa >> 12n)).at(-1)!.entryAddr) & (A | D);
+    expect(h.dma(0x5000n)).toBe(Number((HPA + 0x600000n) >> 12n));
+    expect(ss(0x200000n)).toBe(A);
+    expect(ss(0x600000n)).toBe(A);
+    h.dma(0x5000n, { write: true });
+    expect(ss(0x600000n)).toBe(A | D);
+    expect(ss(0x200000n)).toBe(A);
+    h.dma(0x6000n); // the unit sets A in the guest's PTE: a write to the table's page
+    expect(ss(0x200000n)).toBe(A | D);
+  });
+});
