@@ -5,7 +5,7 @@
  * (and clears) them through the page-table engine, then flushes the IOTLB for what it cleared.
  */
 import { describe, expect, it } from 'vitest';
-import { SL_A, SL_D, PE_SLADE, type VtdDriver } from '../src/index.js';
+import { IOTLB_DOMAIN, PC_PASID_SEL, SL_A, SL_D, PE_SLADE, type InvDesc, type VtdDriver, type VtdSecondLevelDomain } from '../src/index.js';
 import { MiB, qwordAt, vtdMachine } from './helpers.js';
 
 const PAGE = 4096n;
@@ -60,6 +60,38 @@ describe('VT-d dirty tracking through SET_DIRTY_TRACKING / GET_DIRTY_BITMAP', ()
     [0x08, 0x10].forEach((rid, k) => expect(pasidEntryWord0(driver, rid)).toBe(before[k] | ssade));
     fd.setDirtyTracking({ ioasid, enable: false });
     [0x08, 0x10].forEach((rid, k) => expect(pasidEntryWord0(driver, rid)).toBe(before[k]));
+  });
+
+  it('the invalidations: SET_DIRTY_TRACKING as Linux intel_pasid_setup_dirty_tracking, GET_DIRTY_BITMAP a range flush after clearing', () => {
+    const { m, driver, fd, ioasid, base, dev } = tracked();
+    const dev1 = m.device('dev1');
+    dev1.bindIoasidFd(fd, { label: 'ats' });
+    dev1.attachIoasid(ioasid);
+    const did = (fd.ioasidObject(ioasid).domain as VtdSecondLevelDomain).did;
+    let before = driver.qi.history.length;
+    fd.setDirtyTracking({ ioasid, enable: true });
+    let issued = driver.qi.history.slice(before).filter((d) => d.type !== 'wait');
+    // Per route: PASID-selective PASID cache, domain-selective IOTLB; device-TLB only for the ATS device.
+    expect(issued).toEqual<InvDesc[]>([
+      { type: 'pc', gran: PC_PASID_SEL, did, pasid: 0 },
+      { type: 'iotlb', gran: IOTLB_DOMAIN, did, addr: 0n, am: 0, ih: false, dr: true, dw: true },
+      { type: 'pc', gran: PC_PASID_SEL, did, pasid: 0 },
+      { type: 'iotlb', gran: IOTLB_DOMAIN, did, addr: 0n, am: 0, ih: false, dr: true, dw: true },
+      expect.objectContaining({ type: 'devtlb', sid: 0x10 }),
+    ]);
+    before = driver.qi.history.length;
+    fd.setDirtyTracking({ ioasid, enable: true }); // no change: nothing written, nothing flushed
+    expect(driver.qi.history.length).toBe(before);
+    // Nothing cleared: no flush.
+    fd.getDirtyBitmap({ ioasid, iova: base, size: 4n * MiB, pageSize: PAGE });
+    expect(driver.qi.history.length).toBe(before);
+    dev.dmaWrite(base + 2n * MiB + 4n * PAGE, new Uint8Array([1]));
+    fd.getDirtyBitmap({ ioasid, iova: base, size: 4n * MiB, pageSize: PAGE, noClear: true });
+    expect(driver.qi.history.length).toBe(before);
+    fd.getDirtyBitmap({ ioasid, iova: base, size: 4n * MiB, pageSize: PAGE });
+    issued = driver.qi.history.slice(before).filter((d) => d.type !== 'wait');
+    expect(issued).toContainEqual<InvDesc>({ type: 'iotlb', gran: 3, did, addr: base + 2n * MiB + 4n * PAGE, am: 0, ih: false, dr: true, dw: true });
+    expect(issued).toContainEqual(expect.objectContaining({ type: 'devtlb', sid: 0x10 }));
   });
 
   it('a route attached while tracking gets SSADE at once (Linux intel_pasid_setup_second_level)', () => {
