@@ -49,5 +49,8 @@ export function deviceCapabilities(c: IdCaps, ias: number, mapGranule: Granule, 
     enqcmd: false,
     pageRequest: dev.pri && c.pri,
     ats: dev.ats && c.ats,
+    // Linux arm_smmu_dbm_capable: hardware dirty state (IDR0.HTTU = 2, ARM_SMMU_FEAT_HD) and
+    // coherent table walks (IDR0.COHACC, ARM_SMMU_FEAT_COHERENCY).
+    dirtyTracking: c.httu === 2 && c.coherent,
   };
 }

@@ -11,6 +11,8 @@ export interface S1CdParams {
   /** Intermediate/physical address size for CD.IPS. */
   ipsBits: number;
   stall?: boolean;
+  /** Hardware access flag and dirty state updates (CD.HA, CD.HD; Linux: IO_PGTABLE_QUIRK_ARM_HD). */
+  hd?: boolean;
 }
 
 /**
@@ -33,6 +35,7 @@ export function s1Cd(p: S1CdParams): Uint32Array {
     A: 1,
     ASET: 1,
     ASID: p.asid,
+    ...(p.hd === true ? { HA: 1, HD: 1 } : {}),
     TTB0: p.ttb0,
     ...mairFields(LINUX_MAIR),
   });

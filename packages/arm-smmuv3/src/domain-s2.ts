@@ -11,8 +11,10 @@ import {
   type IovaRange,
   type LookupView,
   type PhysRuns,
+  type DirtyRange,
 } from '@ioasid/core';
-import type { LpaeFormat } from './formats/lpae.js';
+import { LpaeFormat } from './formats/lpae.js';
+import { harvestDirty, setTracking } from './dirty-tracking.js';
 import { s1Cd } from './cd-builder.js';
 import { sl0Encode, tgEncode } from './formats/lpae-geometry.js';
 import type { CdTableSpace } from './tables/cd-table.js';
@@ -50,9 +52,12 @@ export class S2Domain implements SmmuS2Domain {
    * with every map and unmap (Linux would have allocated a stage 1 domain from the start).
    */
   s1: { table: RadixPageTable; asid: number } | null = null;
+  /** Dirty logging on: STE.S2HA/S2HD and CD.HA/HD set, writable leaves writable-clean (dirty-tracking.ts). */
+  tracking = false;
 
   constructor(private readonly drv: SmmuKernel) {
-    this.fmt = drv.s2Format;
+    // Its own format instance: dirty logging changes how this domain's leaves are written.
+    this.fmt = new LpaeFormat(drv.s2Format.geometry, 2, drv.s2Format.outputBits);
     this.table = RadixPageTable.create(drv.host, this.fmt);
     try {
       // STE.S2TTB must lie inside the output size the unit walks with (STE.S2PS = OAS).
@@ -65,7 +70,7 @@ export class S2Domain implements SmmuS2Domain {
   }
 
   s2Table(): S2Table {
-    return { vmid: this.vmid, geometry: this.fmt.geometry, ttb: this.table.root * 4096, oasBits: this.drv.caps.oasBits };
+    return { vmid: this.vmid, geometry: this.fmt.geometry, ttb: this.table.root * 4096, oasBits: this.drv.caps.oasBits, hd: this.tracking };
   }
 
   info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
@@ -107,10 +112,12 @@ export class S2Domain implements SmmuS2Domain {
   /** Makes the stage 1 copy (replaying every leaf of the stage 2 table except the MSI window). */
   ensureS1(): void {
     if (this.s1) return;
-    const table = RadixPageTable.create(this.drv.host, this.drv.s1CopyFormat);
+    const fmt = new LpaeFormat(this.drv.s1CopyFormat.geometry, 1, this.drv.s1CopyFormat.outputBits);
+    fmt.trackDirty = this.tracking;
+    const table = RadixPageTable.create(this.drv.host, fmt);
     try {
       // CD.TTB0 must lie inside the output size of the walk (CD.IPS = OAS).
-      checkPointer('TTB0', table.root * 4096, 16, this.drv.s1CopyFormat.outputBits);
+      checkPointer('TTB0', table.root * 4096, 16, fmt.outputBits);
       ptLeaves(this.table, (leaf) => {
         if (leaf.frame >= HOLE_FIRST && leaf.frame < HOLE_FIRST + HOLE_FRAMES) return;
         table.map(leaf.frame, leaf.frames, contiguousRuns(leaf.out, leaf.frames), leaf.perms);
@@ -133,7 +140,20 @@ export class S2Domain implements SmmuS2Domain {
   /** The CD a StreamID uses to reach the stage 1 copy (Linux arm_smmu_make_s1_cd). */
   s1Cd(): Uint32Array {
     const s = this.s1!;
-    return s1Cd({ ttb0: s.table.root * 4096, granule: this.fmt.granule, ias: this.drv.ias, asid: s.asid, ipsBits: this.drv.caps.oasBits });
+    return s1Cd({ ttb0: s.table.root * 4096, granule: this.fmt.granule, ias: this.drv.ias, asid: s.asid, ipsBits: this.drv.caps.oasBits, hd: this.tracking });
+  }
+
+  /** SET_DIRTY_TRACKING (Linux arm_smmu_set_dirty_tracking; see dirty-tracking.ts). */
+  setDirtyTracking(enable: boolean): void {
+    if (enable === this.tracking) return;
+    setTracking(this.drv, this, enable, (on) => {
+      this.tracking = on;
+    });
+  }
+
+  /** GET_DIRTY_BITMAP's harvest (Linux arm_smmu_read_and_clear_dirty). */
+  readDirty(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
+    return harvestDirty(this.drv, this, iova, size, clear);
   }
 
   invalidate(req: InvalidateRequest): void {

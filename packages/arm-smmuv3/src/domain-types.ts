@@ -30,6 +30,8 @@ export interface SmmuS2Domain extends IommuDomain {
   readonly vmid: number;
   readonly children: Set<SmmuChildDomain>;
   s1: { table: RadixPageTable; asid: number } | null;
+  /** Dirty logging on (STE.S2HD, CD.HD, writable-clean leaves). */
+  readonly tracking: boolean;
   s2Table(): S2Table;
   holeSpace(): CdTableSpace;
   ensureS1(): void;

@@ -73,6 +73,27 @@ export class SmmuMaster implements StreamState {
     return s2Ste(p.s2Table(), ats);
   }
 
+  /**
+   * Rewrites the CDs of this stream's kernel CD table that reach `d`'s stage 1 copy (its PASIDs,
+   * and CD 0 when the StreamID's own space is `d`), after `d` changed how they are written
+   * (CD.HA/HD for dirty logging), with CFGI_CD for each.
+   */
+  refreshKernelCds(d: S2Domain): void {
+    const hcd = this.hcd;
+    if (!hcd || !d.s1) return;
+    const cmds: Cmd[] = [];
+    for (const [pasid, x] of this.kpasids) {
+      if (x !== d) continue;
+      hcd.write(pasid, d.s1Cd());
+      cmds.push([OP.CFGI_CD, { SID: this.sid, SSID: pasid, LEAF: 1 }]);
+    }
+    if (this.rid === d) {
+      hcd.write(0, d.s1Cd());
+      cmds.push([OP.CFGI_CD, { SID: this.sid, SSID: 0, LEAF: 1 }]);
+    }
+    if (cmds.length) this.k.cmdq.issue(cmds);
+  }
+
   /** Writes the STE if it changed, then CFGI_STE + SYNC, ATC invalidation and ATS/PRI enables. */
   installSte(): void {
     const k = this.k;

@@ -19,6 +19,8 @@ export interface S2Table {
   geometry: LpaeGeometry;
   ttb: number;
   oasBits: number;
+  /** Hardware access flag and dirty state updates at stage 2 (STE.S2HA, S2HD): dirty logging on. */
+  hd?: boolean;
 }
 
 /** STE that aborts every transaction (Linux arm_smmu_make_abort_ste). */
@@ -41,6 +43,7 @@ function s2Fields(s2: S2Table): Partial<SteFields> {
     S2PTW: 1,
     S2R: 1,
     S2TTB: s2.ttb,
+    ...(s2.hd === true ? { S2HA: 1, S2HD: 1 } : {}),
   };
 }
 

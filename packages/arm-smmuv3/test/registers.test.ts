@@ -72,8 +72,9 @@ describe('the default unit after the driver reset', () => {
   const r = m.iommu.registers();
   const drv = m.driver as SmmuV3Driver;
 
-  it('IDR0 = S2P|S1P|TTF AArch64|COHACC|ATS|ASID16|MSI|SEV|PRI|VMID16|CD2L|TTENDIAN LE|TERM_MODEL|ST_LEVEL 2-level', () => {
-    expect(r.IDR0).toBe(0x0c4d_741bn);
+  it('IDR0 = S2P|S1P|TTF AArch64|COHACC|HTTU 2 (access flag and dirty)|ATS|ASID16|MSI|SEV|PRI|VMID16|CD2L|TTENDIAN LE|TERM_MODEL|ST_LEVEL 2-level', () => {
+    // 0x0c4d_741b before issue 20, plus HTTU = 0b10 in bits 7:6 (0x80).
+    expect(r.IDR0).toBe(0x0c4d_749bn);
   });
   it('IDR1 = SIDSIZE 16, SSIDSIZE 20, PRIQS/EVENTQS/CMDQS 19 (QEMU SMMU_CMDQS, SMMU_EVENTQS)', () => {
     expect(r.IDR1).toBe(0x0273_9d10n);

@@ -68,10 +68,12 @@ export const HI_APTABLE_RDONLY = 1 << (62 - 32);
 export const HI_NSTABLE = 1 << (63 - 32);
 
 /**
- * Output address: bits 47:granule hold the address (48-bit OA). Bits 51:48 are RES0 with a
+ * Output address: bits 47:granule hold the address (48-bit OA). Bits 50:48 are RES0 with a
  * 48-bit PA; the walker treats them as address bits so a set bit gives an Address size fault.
+ * Bit 51 is not an address bit: DBM in a block or page descriptor, IGNORED in a table descriptor
+ * (Arm ARM D8.3; without FEAT_LPA2, OA[51:48] sits elsewhere, in bits 15:12 with FEAT_LPA).
  */
-export const OA_HI_MASK = 0xfffff; // bits 51:32 of the descriptor
+export const OA_HI_MASK = 0x7ffff; // bits 50:32 of the descriptor
 export const OA_HI_BITS_48 = 0xffff; // bits 47:32
 
 /** Output address of a descriptor in bytes (number), for granule shift `gshift`. */

@@ -41,6 +41,7 @@ import {
   type Granule,
   type LpaeGeometry,
 } from './lpae-geometry.js';
+import { lpaeIsDirty, lpaeSetClean } from './lpae-dirty.js';
 
 /** Output address bits of a VMSAv8-64 descriptor without FEAT_LPA (OA[47:granule]). */
 export const LPAE_OA_BITS = 48;
@@ -74,6 +75,13 @@ export class LpaeFormat implements PtFormat {
    * stage 1. At most 48: these are descriptors without FEAT_LPA, whose OA field ends at bit 47.
    */
   readonly outputBits: number;
+
+  /**
+   * Dirty logging (the owner's table only; a domain has its own instance): writable leaves are
+   * written writable-clean (DBM set, write permission bit read-only), as Linux io-pgtable-arm
+   * does under IO_PGTABLE_QUIRK_ARM_HD, and a DBM leaf counts as writable.
+   */
+  trackDirty = false;
 
   constructor(
     readonly geometry: LpaeGeometry,
@@ -143,12 +151,13 @@ export class LpaeFormat implements PtFormat {
   perms(w: Uint32Array, i: number, level: number): number {
     const lo = w[i];
     const isTable = level > 0 && (lo & DESC_TYPE_MASK) === DESC_TYPE_TABLE;
+    const dbmWrite = this.trackDirty && !isTable && (w[i + 1] & HI_DBM) !== 0 ? PROT_WRITE : 0;
     if (this.stage === 1) {
       if (isTable) return (w[i + 1] & HI_APTABLE_RDONLY) !== 0 ? PROT_READ : PROT_READ | PROT_WRITE;
-      return lo & S1_AP_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE;
+      return (lo & S1_AP_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE) | dbmWrite;
     }
     if (isTable) return PROT_READ | PROT_WRITE;
-    return (lo & S2_AP_READ ? PROT_READ : 0) | (lo & S2_AP_WRITE ? PROT_WRITE : 0);
+    return (lo & S2_AP_READ ? PROT_READ : 0) | (lo & S2_AP_WRITE ? PROT_WRITE : 0) | dbmWrite;
   }
 
   setTable(w: Uint32Array, i: number, _level: number, childFrame: number): void {
@@ -163,6 +172,20 @@ export class LpaeFormat implements PtFormat {
     }
     w[i] = (frameLo(frame) | this.leafAttrs[(level === 0 ? 0 : 4) + (prot & 3)]) >>> 0;
     w[i + 1] = frameHi(frame);
+    if (this.trackDirty && (prot & PROT_WRITE) !== 0) {
+      w[i + 1] = (w[i + 1] | HI_DBM) >>> 0;
+      lpaeSetClean(this.stage, w, i);
+    }
+  }
+
+  /** Dirty: a DBM leaf a hardware write made writable-dirty (Linux iopte_writeable_dirty). */
+  dirty(w: Uint32Array, i: number, level: number): boolean {
+    return lpaeIsDirty(this.stage, w, i, level);
+  }
+
+  /** Back to writable-clean (Linux iopte_set_writeable_clean). */
+  clearDirty(w: Uint32Array, i: number, _level: number): void {
+    lpaeSetClean(this.stage, w, i);
   }
 
   clear(w: Uint32Array, i: number, _level: number): void {

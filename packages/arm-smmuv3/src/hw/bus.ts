@@ -25,6 +25,11 @@ export class Bus {
     for (let k = 0; k < count; k++) out[k] = this.host.u32(pa + 4 * k);
   }
 
+  /** Writes one 32-bit little-endian word at `pa` (a hardware update of a descriptor). */
+  writeU32(pa: number, value: number): void {
+    this.host.write(pa, new Uint8Array([value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24]));
+  }
+
   writeWords(pa: number, words: Uint32Array): void {
     this.host.write(pa, new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
   }

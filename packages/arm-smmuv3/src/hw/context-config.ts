@@ -27,6 +27,9 @@ export function decodeContextConfig(ssid: number, w: ArrayLike<number>, caps: Id
   if (f('ENDI')) return 'CD.ENDI is 1 but tables are little-endian only';
   if (!f('A')) return 'CD.A is 0 but SMMU_IDR0.TERM_MODEL is 1 (abort only)';
   if (f('IPS') > 6) return `CD.IPS ${f('IPS')} is reserved`;
+  // SMMUv3 §5.4 CD.HA/HD: ILLEGAL beyond what SMMU_IDR0.HTTU offers.
+  if (f('HA') && caps.httu === 0) return 'CD.HA is 1 but SMMU_IDR0.HTTU is 0';
+  if (f('HD') && caps.httu < 2) return `CD.HD is 1 but SMMU_IDR0.HTTU is ${caps.httu}`;
   if (f('S') && s1stalld) return 'CD.S is 1 while STE.S1STALLD is 1';
   if (f('S') && !caps.stall) return 'CD.S is 1 but the SMMU cannot stall';
   const epd0 = f('EPD0') === 1;
@@ -53,6 +56,9 @@ export function decodeContextConfig(ssid: number, w: ArrayLike<number>, caps: Id
       ttb,
       psBits: Math.min(psDecode(f('IPS')), caps.oasBits),
       affd: f('AFFD') === 1,
+      // {HD, HA} = 0b10 is reserved and behaves as 0b00 (SMMUv3 §5.4 CD.HA).
+      ha: f('HA') === 1,
+      hd: f('HD') === 1 && f('HA') === 1,
     },
   };
 }

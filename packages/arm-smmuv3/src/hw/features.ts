@@ -39,6 +39,8 @@ export interface SmmuFeatures {
   /** ASID and VMID widths (IDR0.ASID16 / VMID16: 16 bits, else 8). */
   asidBits: 8 | 16;
   vmidBits: 8 | 16;
+  /** Hardware translation table updates (IDR0.HTTU): 0 none, 1 access flag, 2 access flag and dirty state. */
+  httu: 0 | 1 | 2;
 }
 
 export const DEFAULT_FEATURES: SmmuFeatures = {
@@ -59,6 +61,8 @@ export const DEFAULT_FEATURES: SmmuFeatures = {
   stallMax: 32,
   asidBits: 16,
   vmidBits: 16,
+  // Access flag and dirty state, as Linux needs for dirty tracking (ARM_SMMU_FEAT_HD).
+  httu: 2,
 };
 
 export interface IdRegisters {
@@ -83,6 +87,7 @@ export function idRegisters(f: SmmuFeatures): IdRegisters {
       S1P: true,
       TTF: TTF_AARCH64,
       COHACC: f.coherent,
+      HTTU: f.httu,
       ATS: f.ats,
       ASID16: f.asidBits === 16,
       MSI: true,
@@ -141,6 +146,8 @@ export interface IdCaps {
   /** ASID and VMID widths (IDR0.ASID16, IDR0.VMID16). */
   asidBits: number;
   vmidBits: number;
+  /** IDR0.HTTU (0, 1, 2; the reserved 3 reads as none). */
+  httu: 0 | 1 | 2;
   granules: Granule[];
 }
 
@@ -172,6 +179,7 @@ export function capsFromIdRegisters(r: Pick<IdRegisters, 'IDR0' | 'IDR1' | 'IDR3
     iasBits: Math.max(ttf & 1 ? 40 : 0, ttf & 2 ? oasBits : 0),
     asidBits: f(r.IDR0, IDR0.ASID16) === 1 ? 16 : 8,
     vmidBits: f(r.IDR0, IDR0.VMID16) === 1 ? 16 : 8,
+    httu: ([0, 1, 2, 0] as const)[f(r.IDR0, IDR0.HTTU)],
     granules,
   };
 }

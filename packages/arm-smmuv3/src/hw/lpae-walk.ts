@@ -18,6 +18,7 @@ import {
 import { blockAllowed, levelShift, type LpaeGeometry } from '../formats/lpae-geometry.js';
 import { EVENT } from '../tables/events.js';
 import type { Bus } from './bus.js';
+import { hardwareUpdate } from './httu.js';
 import { AF_DECIDED, invalidReason, leafDecided, sizeDecided, tableDecided, traceDescriptor } from './trace-descriptors.js';
 
 /** One stage of translation as the STE (stage 2) or CD (stage 1) configures it. */
@@ -30,6 +31,10 @@ export interface StageConfig {
   readonly psBits: number;
   /** Access flag faults disabled (CD.AFFD / STE.S2AFFD). */
   readonly affd: boolean;
+  /** Hardware update of the access flag (CD.HA / STE.S2HA, effective with SMMU_IDR0.HTTU >= 1). */
+  readonly ha: boolean;
+  /** Hardware update of dirty state (CD.HD / STE.S2HD, effective with SMMU_IDR0.HTTU = 2). */
+  readonly hd: boolean;
 }
 
 /** Permission bits a translation grants (stage 1: privileged/unprivileged read/write; stage 2: read/write). */
@@ -68,8 +73,11 @@ export interface WalkFault {
   readonly duringFetch?: boolean;
 }
 
-/** Translates a table address of stage 1 into the PA to read (identity, or stage 2 when nested). */
-export type TableFetch = (addr: number) => number | WalkFault;
+/**
+ * Translates a table address of stage 1 into the PA to read (identity, or stage 2 when nested);
+ * with `write`, the PA the unit writes a descriptor update to (stage 2 must allow the write).
+ */
+export type TableFetch = (addr: number, write?: boolean) => number | WalkFault;
 
 /** A fault of the stage being walked: stage 2 faults carry the input address as the IPA. */
 function stageFault(event: number, stage: 1 | 2, lpaeLevel: number, input: number, fetchAddr?: number): WalkFault {
@@ -96,8 +104,8 @@ export function newWalkResult(): WalkResult {
 }
 
 /**
- * Walks one stage from memory (Arm ARM D8: translation table walks). Reads only the bus; never
- * writes (no hardware update of AF/dirty: IDR0.HTTU = 0).
+ * Walks one stage from memory (Arm ARM D8: translation table walks). Reads only the bus, and
+ * writes nothing: a walk for a read access, without hardware updates (see walkInto).
  */
 export function walkStage(bus: Bus, cfg: StageConfig, input: number, fetch?: TableFetch): WalkLeaf | WalkFault {
   const r = newWalkResult();
@@ -108,8 +116,24 @@ export function walkStage(bus: Bus, cfg: StageConfig, input: number, fetch?: Tab
 /**
  * walkStage into `res`: null when a leaf was found (then `res` holds it), else the fault. With a
  * tracer, each descriptor read is recorded with the bits that decided the next step.
+ *
+ * Hardware translation table updates (SMMU_IDR0.HTTU, see hw/httu.ts): with `cfg.ha` a leaf whose
+ * AF is 0 gets AF set instead of an Access flag fault; with `cfg.hd` and `write`, a
+ * writable-clean leaf (DBM = 1, read-only by AP[2] / S2AP[1]) is made writable-dirty and the
+ * write proceeds; a read leaves it read-only, so that the entry it fills cannot let a write skip
+ * the update. Only the leaf this walk read is written, and only with `update` (a traced walk
+ * computes the same answer and writes nothing).
  */
-export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: TableFetch | undefined, res: WalkResult, tracer: WalkTracer | null): WalkFault | null {
+export function walkInto(
+  bus: Bus,
+  cfg: StageConfig,
+  input: number,
+  fetch: TableFetch | undefined,
+  res: WalkResult,
+  tracer: WalkTracer | null,
+  write = false,
+  update = false,
+): WalkFault | null {
   const g = cfg.geo;
   const st = cfg.stage;
   if (input >= g.inputLimit) return stageFault(EVENT.F_TRANSLATION, st, g.startLevel, input);
@@ -137,7 +161,7 @@ export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: Table
       pa = r;
     }
     if (!bus.present(pa, 8)) return stageFault(EVENT.F_WALK_EABT, st, lvl, input, pa);
-    const lo = bus.u32(pa);
+    let lo = bus.u32(pa);
     const hi = bus.u32(pa + 4);
     const tr = tracer === null ? null : traceDescriptor(tracer, st, g, lvl, idx, pa, lo, hi);
     const type = lo & DESC_TYPE_MASK;
@@ -145,7 +169,7 @@ export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: Table
       if (tr !== null) tr.decided = invalidReason(g, lvl, lo);
       return stageFault(EVENT.F_TRANSLATION, st, lvl, input);
     }
-    // Output address: bits 51:granule (bits 51:48 kept, so that a set bit is an Address size fault).
+    // Output address: bits 50:granule (bits 50:48 kept, so that a set bit is an Address size fault).
     let out = (hi & OA_HI_MASK) * 0x100000000 + ((lo & addrLo) >>> 0);
     if (lvl < 3 && type === DESC_TYPE_TABLE) {
       if (out >= psLimit) {
@@ -169,10 +193,23 @@ export function walkInto(bus: Bus, cfg: StageConfig, input: number, fetch: Table
       if (tr !== null) tr.decided = sizeDecided('OA', out, cfg.psBits);
       return stageFault(EVENT.F_ADDR_SIZE, st, lvl, input);
     }
-    if ((lo & AF) === 0 && !cfg.affd) {
+    const newLo = hardwareUpdate(cfg, lo, hi, write, rdonly);
+    if ((newLo & AF) === 0 && !cfg.affd) {
       if (tr !== null) tr.decided = AF_DECIDED;
       return stageFault(EVENT.F_ACCESS, st, lvl, input);
     }
+    if (newLo !== lo && update) {
+      // The update is a write of the descriptor the walk read: at its PA, or (nested stage 1)
+      // at the PA stage 2 gives for a write.
+      let wpa = pa;
+      if (fetch !== undefined) {
+        const r = fetch(descAddr, true);
+        if (typeof r !== 'number') return r;
+        wpa = r;
+      }
+      bus.writeU32(wpa, newLo);
+    }
+    lo = newLo;
     if (tr !== null) tr.decided = leafDecided(lvl, out);
     let perms: number;
     let memAttr = 0;

@@ -100,6 +100,9 @@ export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCa
     const geo = stage2FromVtcr(granule, f('S2T0SZ'), f('S2SL0'));
     if (!geo) return `S2T0SZ ${f('S2T0SZ')} with S2SL0 ${f('S2SL0')} is not a valid stage 2 walk for the ${granule / 1024}K granule`;
     if (base.s2stall && !caps.stall) return 'S2S is 1 but the SMMU cannot stall';
+    // SMMUv3 §5.2 STE.S2HA/S2HD: ILLEGAL beyond what SMMU_IDR0.HTTU offers.
+    if (f('S2HA') && caps.httu === 0) return 'S2HA is 1 but SMMU_IDR0.HTTU is 0';
+    if (f('S2HD') && caps.httu < 2) return `S2HD is 1 but SMMU_IDR0.HTTU is ${caps.httu}`;
     const ttb = getAddr(w, 0, STE_ADDR.S2TTB);
     const topBytes = 8 * 2 ** geo.topBits;
     if (ttb % Math.min(topBytes, 2 ** 52) !== 0) return 'S2TTB is not aligned to the size of the top-level table';
@@ -109,6 +112,9 @@ export function decodeStreamConfig(sid: number, w: ArrayLike<number>, caps: IdCa
       ttb,
       psBits: Math.min(psDecode(f('S2PS')), caps.oasBits),
       affd: f('S2AFFD') === 1,
+      // {S2HA, S2HD} = 0b01 is reserved and behaves as 0b00 (SMMUv3 §5.2 STE.S2HA).
+      ha: f('S2HA') === 1,
+      hd: f('S2HD') === 1 && f('S2HA') === 1,
     };
   }
   const eatsWrong = abort || bypass ? null : illegalEats(base.eats, config, base.s2stall);

@@ -274,6 +274,14 @@ export class Tlb {
     this.count--;
   }
 
+  /**
+   * Drops live entry `i` (the unit itself discarding what it cached, as before re-walking for a
+   * write that a read-filled entry cannot grant: a writable-clean leaf with dirty state managed).
+   */
+  evict(i: number): void {
+    if (i >= 0 && this.live(i)) this.kill(i, this.meta[i] >> 6);
+  }
+
   /** Removes the entries of `tag` whose leaf overlaps input frames [first, first+frames). */
   private dropRange(tag: number, first: number, frames: number): void {
     const s = this.slots.get(tag);

@@ -46,7 +46,7 @@ export class Walker implements WalkMode {
   /** Leaves of the stage 1 walk, and of stage 2 walks (the final one and those fetching stage 1 tables). */
   private readonly s1Leaf = newWalkResult();
   private readonly s2Leaf = newWalkResult();
-  private readonly fetchS2 = (a: number): number | WalkFault => this.s2Fetch(this.fetchSte!, a);
+  private readonly fetchS2 = (a: number, w?: boolean): number | WalkFault => this.s2Fetch(this.fetchSte!, a, w === true);
   private fetchSte: StreamConfig | null = null;
   /** First 4 KiB input frame beyond the IAS, and beyond the OAS. */
   private readonly iasFrames: number;
@@ -102,20 +102,21 @@ export class Walker implements WalkMode {
    * Stage 2 translation of an address the SMMU fetches for stage 1 (CD or table), read access.
    * A traced walk brackets it, so its reads show under the fetch they locate.
    */
-  private s2Fetch(ste: StreamConfig, ipa: number): number | WalkFault {
+  private s2Fetch(ste: StreamConfig, ipa: number, write = false): number | WalkFault {
     const t = this.tracer;
     if (t !== null) t.begin();
-    const r = this.s2Fetched(ste, ipa);
+    const r = this.s2Fetched(ste, ipa, write);
     if (t !== null) t.end();
     return r;
   }
 
-  private s2Fetched(ste: StreamConfig, ipa: number): number | WalkFault {
+  private s2Fetched(ste: StreamConfig, ipa: number, write: boolean): number | WalkFault {
     const s2 = ste.s2cfg!;
     const r = this.s2Leaf;
-    const f = walkInto(this.bus, s2, ipa, undefined, r, this.tracer);
+    // A write here is a hardware update of a stage 1 descriptor: stage 2 must allow it.
+    const f = walkInto(this.bus, s2, ipa, undefined, r, this.tracer, write, this.tracer === null);
     if (f !== null) return { ...f, duringFetch: true };
-    const readable = (r.perms & P_S2_R) !== 0;
+    const readable = (r.perms & P_S2_R) !== 0 && (!write || (r.perms & P_S2_W) !== 0);
     // S2PTW: a stage 1 walk that lands on Device memory at stage 2 is a stage 2 permission fault.
     if (!readable || (ste.s2ptw && (r.memAttr & 0xc) === 0)) {
       if (r.read !== null) r.read.decided = fetchPermissionDecided(r.read, readable);
@@ -176,9 +177,9 @@ export class Walker implements WalkMode {
    * probed without being touched and a hit, stale or not, is what the DMA would use; otherwise,
    * or on a miss, the tables are walked. The entry lands in the scratch TLB.
    */
-  private tracedEntry(t: WalkTracer, tag: number, iovaFrame: number, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean, privileged: boolean): number | HwFault {
-    const hit = this.caches ? this.unitTlb.peek(tag, iovaFrame) : -1;
-    if (this.caches) t.probe(CACHE_TLB, hit >= 0);
+  private tracedEntry(t: WalkTracer, tag: number, iovaFrame: number, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean, privileged: boolean, write: boolean, probe = true): number | HwFault {
+    const hit = this.caches && probe ? this.unitTlb.peek(tag, iovaFrame) : -1;
+    if (this.caches && probe) t.probe(CACHE_TLB, hit >= 0);
     let e: number;
     if (hit >= 0) {
       const u = this.unitTlb;
@@ -186,7 +187,7 @@ export class Walker implements WalkMode {
       this.s2Leaf.read = null;
       e = this.tlb.insert(tag, u.entryOrder(hit), u.entryBase(hit), u.entryOut(hit), u.entryIpa(hit), u.entryPerms(hit));
     } else {
-      const f = this.walk(tag, iovaFrame, ste, cd, ssid, ssv);
+      const f = this.walk(tag, iovaFrame, ste, cd, ssid, ssv, write);
       if (typeof f !== 'number') return f;
       e = f;
     }
@@ -218,13 +219,23 @@ export class Walker implements WalkMode {
     // exactly as a hit does.
     let e = tlb.lookup(tag, iovaFrame);
     if (e < 0) {
-      const f = this.tracer === null ? this.walk(tag, iovaFrame, ste, cd, ssid, ssv) : this.tracedEntry(this.tracer, tag, iovaFrame, ste, cd, ssid, ssv, privileged);
+      const f = this.tracer === null ? this.walk(tag, iovaFrame, ste, cd, ssid, ssv, write) : this.tracedEntry(this.tracer, tag, iovaFrame, ste, cd, ssid, ssv, privileged, write);
       if (typeof f !== 'number') return f;
       e = f;
     }
-    const perms = tlb.entryPerms(e);
+    let perms = tlb.entryPerms(e);
     // Stage 1 (privileged or not) and stage 2 permission for the access, both needed.
     const need = (privileged ? (write ? P_PRIV_W : P_PRIV_R) : write ? P_USER_W : P_USER_R) | (write ? P_S2_W : P_S2_R);
+    if ((perms & need) !== need && write && ((cd !== null && cd.s1cfg.hd) || (ste.s2 && ste.s2cfg!.hd))) {
+      // A write the cached entry does not grant, with dirty state managed: the leaf may be
+      // writable-clean (an entry filled by a read keeps it read-only). The unit drops the entry
+      // and walks again for the write, which makes the leaf writable-dirty in memory.
+      tlb.evict(e);
+      const f = this.tracer === null ? this.walk(tag, iovaFrame, ste, cd, ssid, ssv, true) : this.tracedEntry(this.tracer, tag, iovaFrame, ste, cd, ssid, ssv, privileged, true, false);
+      if (typeof f !== 'number') return f;
+      e = f;
+      perms = tlb.entryPerms(e);
+    }
     if ((perms & need) !== need) return this.permissionFault(e, iovaFrame, perms, write, privileged, ste, cd, ssid, ssv);
     this.okSte = ste;
     this.okPerms = perms;
@@ -257,7 +268,9 @@ export class Walker implements WalkMode {
   }
 
   /** The table walk of a TLB miss: fills the TLB (returning the entry's index), or returns the fault. */
-  private walk(tag: number, iovaFrame: number, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean): number | HwFault {
+  private walk(tag: number, iovaFrame: number, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean, write: boolean): number | HwFault {
+    // Hardware updates (AF, dirty state) are written by DMA walks only, never by a traced walk.
+    const update = this.tracer === null;
     const input = iovaFrame * 4096;
     let ipa = input;
     let out = input;
@@ -272,7 +285,7 @@ export class Walker implements WalkMode {
       const s1: StageConfig = cd.s1cfg;
       const r = this.s1Leaf;
       this.fetchSte = ste;
-      const f = walkInto(this.bus, s1, input, ste.s2 ? this.fetchS2 : undefined, r, this.tracer);
+      const f = walkInto(this.bus, s1, input, ste.s2 ? this.fetchS2 : undefined, r, this.tracer, write, update);
       if (f !== null) return walkFault(f, ste, ssid, ssv, CLASS_TT, cd);
       ipa = r.outBase + lowBits(input, r.shift);
       out = ipa;
@@ -281,7 +294,7 @@ export class Walker implements WalkMode {
     }
     if (ste.s2) {
       const r = this.s2Leaf;
-      const f = walkInto(this.bus, ste.s2cfg!, ipa, undefined, r, this.tracer);
+      const f = walkInto(this.bus, ste.s2cfg!, ipa, undefined, r, this.tracer, write, update);
       if (f !== null) return walkFault(f, ste, ssid, ssv, CLASS_IN, cd ?? undefined);
       shift = Math.min(shift, r.shift);
       perms |= r.perms;
