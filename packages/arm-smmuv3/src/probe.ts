@@ -86,6 +86,7 @@ const FEATURE_INTS: Partial<Record<keyof SmmuFeatures, [number, number, string]>
   eventqs: [0, 19, 'SMMU_IDR1.EVENTQS'],
   priqs: [0, 19, 'SMMU_IDR1.PRIQS'],
   stallMax: [0, 0xffff, 'SMMU_IDR5.STALL_MAX'],
+  httu: [0, 2, 'SMMU_IDR0.HTTU'],
 };
 
 /**

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { HI_DBM, S2_AP_WRITE, decodeCd, decodeSte } from '../src/index.js';
-import { MiB, open, smmuMachine } from './machine-helpers.js';
+import { MiB, gpaSpace, open, smmuMachine } from './machine-helpers.js';
 
 const PAGE = 4096n;
 const BASE = 0x4000_0000n;
@@ -184,5 +184,31 @@ describe('SMMUv3 dirty tracking (iommufd_dirty_tracking)', () => {
     expect(cdAt(9)).toMatchObject({ V: 1, HA: 0, HD: 0 });
     dev.dmaWrite(BASE + 4n * PAGE, new Uint8Array([1]), { pasid: 9 });
     expect(setBits(fd.getDirtyBitmap({ ioasid: other, iova: BASE, size: 16n * PAGE, pageSize: PAGE }))).toEqual([]);
+  });
+
+  it('smmuv3.features.httu is 0, 1 or 2 (SMMU_IDR0.HTTU); 3 is EINVAL naming it', () => {
+    expect(() => smmuMachine({ smmuv3: { features: { httu: 3 } } } as never)).toThrow(/smmuv3\.features\.httu/);
+  });
+
+  it('nesting: a guest DMA through its own stage 1 is logged in the parent (the nested STE carries S2HD)', () => {
+    const { m, drv } = smmuMachine();
+    const { fd, devs } = open(m, 'dev0');
+    const [dev] = devs;
+    const gpa = gpaSpace(m, fd, devs);
+    const cds = fd.createNesting({ parent: gpa, protocol: 'user-pasid-table' });
+    dev.attachIoasid(cds);
+    const info = dev.getInfo();
+    const pt = m.guest.createPageTable(drv.guest.pageTableFormat(info.formats[0]));
+    pt.map(0x1000_0000n, 0x30_0000n, 0x1000n);
+    const table = drv.guest.buildPasidTable!(m.guest, info.pasidTableFormats[0], [{ pasid: 1, root: pt.root, pgtable: info.formats[0] }]);
+    fd.bindPasidTable({ ioasid: cds, addr: table, format: info.pasidTableFormats[0] });
+    fd.setDirtyTracking({ ioasid: gpa, enable: true });
+    expect(decodeSte(drv.strtab.readSte(dev.desc.rid))).toMatchObject({ Config: 0b111, S2HA: 1, S2HD: 1 });
+    const get = () => setBits(fd.getDirtyBitmap({ ioasid: gpa, iova: 0n, size: 8n * MiB, pageSize: 2n * MiB }));
+    dev.dmaRead(0x1000_0000n, 4, { pasid: 1 });
+    expect(get()).toEqual([]);
+    dev.dmaWrite(0x1000_0004n, new Uint8Array([9]), { pasid: 1 });
+    expect(m.guest.read(0x30_0004n, 1)).toEqual(new Uint8Array([9]));
+    expect(get()).toEqual([1]); // GPA 0x300000 is in the second 2 MiB
   });
 });

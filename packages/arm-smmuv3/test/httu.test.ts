@@ -210,3 +210,18 @@ describe('a traced walk writes nothing', () => {
     expect(leafOf(b, t, 0x1000).value).toBe(before);
   });
 });
+
+describe('HTTU the unit does not offer is ILLEGAL', () => {
+  it('CD.HD with SMMU_IDR0.HTTU = 1 and CD.HA with HTTU = 0 are C_BAD_CD', () => {
+    for (const [httu, hd] of [[1, true], [0, true]] as const) {
+      const b = bareUnit({ httu });
+      const t = hostTable(b.host, 1);
+      mapRange(t, 0x10000, 0x5000_0000, 0x1000);
+      const cd = b.host.allocFrame() * 4096;
+      b.writeWords(cd, s1Cd({ ttb0: t.root * 4096, granule: 4096, ias: 48, asid: 1, ipsBits: 48, hd }));
+      b.writeSte(8, encodeSte({ V: 1, Config: 5, S1ContextPtr: cd, S1STALLD: 1 }));
+      const r = b.dma(8, 0x10000);
+      expect(isFault(r) && r.name).toBe('C_BAD_CD');
+    }
+  });
+});
