@@ -115,7 +115,7 @@ describe('did-you-mean on unknown keys, operations and choices', () => {
     expect(errorOf(`${head}  - unmpa: { ioasid: 1, all: true }\n`).message).toBe("bad.yaml:3:5: step 1: unknown operation 'unmpa'; did you mean 'unmap'?");
     // A misspelt step-level key beside a misspelt operation is still taken for a key.
     expect(errorOf(`${head}  - alocate: {}\n    titel: x\n`).message.split('\n')).toEqual([
-      "bad.yaml:3:5: step 1: unknown operation 'alocate' (expected one of bind, unbind, check-extension, register, unregister, mmap, alloc, nest, attach, detach, info, map, unmap, guest-alloc, guest-write, guest-read, vmm-write, vmm-read, guest-pgtable, guest-pasid-table, guest-pasid-entry, bind-pgtable, bind-pasid-table, invalidate, dma-write, dma-read, reset, read-faults, page-response, kvm-map-pasid, kvm-unmap-pasid, enqcmd, lookup, free, close)",
+      "bad.yaml:3:5: step 1: unknown operation 'alocate' (expected one of bind, unbind, check-extension, register, unregister, mmap, alloc, nest, attach, detach, info, map, unmap, guest-alloc, guest-write, guest-read, vmm-write, vmm-read, guest-pgtable, guest-pasid-table, guest-pasid-entry, bind-pgtable, bind-pasid-table, invalidate, set-dirty-tracking, get-dirty-bitmap, dma-write, dma-read, reset, read-faults, page-response, kvm-map-pasid, kvm-unmap-pasid, enqcmd, lookup, free, close)",
       "bad.yaml:4:5: step 1: unknown key 'titel'; did you mean 'title'?",
     ]);
   });

@@ -8,6 +8,7 @@ import { pageFaultCase } from './scenarios/page-fault.js';
 import { pasidTableCase } from './scenarios/pasid-table.js';
 import { getInfoCase } from './contracts/get-info.js';
 import { claimsCase } from './contracts/claims.js';
+import { dirtyCase } from './contracts/dirty.js';
 import { errnoOrderCase } from './contracts/errno-order.js';
 import { allocFreeCase, devicesCase, mapDmaCase } from './contracts/commands.js';
 import { groupCase } from './contracts/group.js';
@@ -33,6 +34,7 @@ export const CASES: readonly CaseDef[] = [
   pasidTableCase,
   getInfoCase,
   claimsCase,
+  dirtyCase,
   errnoOrderCase,
   allocFreeCase,
   mapDmaCase,

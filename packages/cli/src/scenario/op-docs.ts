@@ -26,6 +26,8 @@ export const OP_DOCS: Record<OpName, string> = {
   'bind-pgtable': 'BIND_PGTABLE: table: $ref, or addr and format',
   'bind-pasid-table': 'BIND_PASID_TABLE: table: $ref, or addr and format',
   invalidate: 'INVALIDATE_CACHE (iova + size, or all: true)',
+  'set-dirty-tracking': 'SET_DIRTY_TRACKING: the IOMMU starts (enable: true) or stops logging DMA writes',
+  'get-dirty-bitmap': 'GET_DIRTY_BITMAP → the dirty page numbers from iova (expect: the list), read and cleared unless noClear',
   'dma-write': 'a device DMA write (fault: the IOMMU must block it)',
   'dma-read': 'a device DMA read, checked against expect (fault: the IOMMU must block it)',
   reset: 'clear a sticky error state (POWER: an EEH-frozen PE)',

@@ -107,6 +107,8 @@ export const OPS = {
   'bind-pgtable': z.strictObject({ ioasid: Ioasid, table: Ref.optional(), addr: Num.optional(), format: Format.optional() }),
   'bind-pasid-table': z.strictObject({ ioasid: Ioasid, table: Ref.optional(), addr: Num.optional(), format: Format.optional() }),
   invalidate: z.strictObject({ ioasid: Ioasid, all: z.boolean().optional(), iova: Num.optional(), size: Num.optional(), pasid: Num.optional() }),
+  'set-dirty-tracking': z.strictObject({ ioasid: Ioasid, enable: z.boolean() }),
+  'get-dirty-bitmap': z.strictObject({ ioasid: Ioasid, iova: Num, size: Num, pageSize: Num.optional(), noClear: z.boolean().optional(), expect: z.array(Num).optional() }),
   'dma-write': z.strictObject({ device: Device, iova: Num, bytes: Bytes, pasid: Num.optional(), privileged: z.boolean().optional(), fault: FaultExpect.optional() }),
   'dma-read': z.strictObject({
     device: Device,

@@ -6,7 +6,9 @@ import {
   IOASID_CREATE_NESTING,
   IOASID_FREE,
   IOASID_GET_INFO,
+  IOASID_GET_DIRTY_BITMAP,
   IOASID_INVALIDATE_CACHE,
+  IOASID_SET_DIRTY_TRACKING,
   IOASID_LOOKUP,
   IOASID_MAP_DMA,
   IOASID_REGISTER_MEMORY,
@@ -182,6 +184,32 @@ export const uapiOps: Record<string, Op> = {
       const { addr, format } = boundTable(a, 'addr');
       s.fd.ioctl(IOASID_BIND_PASID_TABLE, { ioasid, addr, format });
       return { detail: `IOASID ${ioasid}: ${format.kind} PASID table at GPA ${hex(addr)}` };
+    },
+  },
+  'set-dirty-tracking': {
+    requires: (s, a) => (s.fd.getInfo(ioasidOf(a)).dirtyTracking ? undefined : `GET_INFO of IOASID ${ioasidOf(a)} says dirtyTracking: false`),
+    run(s, a) {
+      const ioasid = ioasidOf(a);
+      s.fd.ioctl(IOASID_SET_DIRTY_TRACKING, { ioasid, enable: a.enable === true });
+      return { detail: `IOASID ${ioasid}: dirty logging ${a.enable === true ? 'on' : 'off'}` };
+    },
+  },
+  'get-dirty-bitmap': {
+    requires: (s, a) => (s.fd.getInfo(ioasidOf(a)).dirtyTracking ? undefined : `GET_INFO of IOASID ${ioasidOf(a)} says dirtyTracking: false`),
+    run(s, a) {
+      const ioasid = ioasidOf(a);
+      const iova = toBig(a.iova, 'iova');
+      const length = toBig(a.size, 'size');
+      const pageSize = a.pageSize === undefined ? 4096n : toBig(a.pageSize, 'pageSize');
+      const bitmap = s.fd.ioctl(IOASID_GET_DIRTY_BITMAP, { ioasid, iova, size: length, pageSize, ...(a.noClear === true ? { noClear: true } : {}) }) as Uint8Array;
+      const pages: number[] = [];
+      for (let i = 0; i < bitmap.length * 8; i++) if (bitmap[i >> 3] & (1 << (i & 7))) pages.push(i);
+      if (a.expect !== undefined) {
+        const want = (a.expect as unknown[]).map((x, k) => Number(toBig(x, `expect[${k}]`)));
+        if (want.length !== pages.length || want.some((x, k) => x !== pages[k])) throw new CheckFailed(`GET_DIRTY_BITMAP gave pages [${pages.join(', ')}], expected [${want.join(', ')}]`);
+      }
+      const shown = pages.length > 16 ? `${pages.slice(0, 8).join(', ')} … ${pages.slice(-4).join(', ')} (${pages.length} pages)` : pages.join(', ');
+      return { detail: `IOASID ${ioasid}: ${span(iova, length)} per ${size(pageSize)}: dirty [${shown}]${a.noClear === true ? ' (kept)' : ''}`, value: pages };
     },
   },
   invalidate: {
