@@ -5,6 +5,7 @@ import {
   ptLookupView,
   specLevelOf,
   type DeviceDesc,
+  type DirtyRange,
   type DomainDump,
   type DomainRequest,
   type DmaRequest,
@@ -38,6 +39,7 @@ import {
 } from './tables.js';
 import { FlatHardware, INV_CONTEXT, INV_IOTLB_DOMAIN, INV_IOTLB_PAGES, INV_PASID_CACHE, decodeCap, encodeCap, invCommand } from './hw.js';
 import { FLAT_PASID_TABLE, FLAT_V1, checkPasidTableFormat, checkS1Format, flatGuestHelpers } from './guest.js';
+import { dirtyHooks } from './dirty.js';
 
 /** Vendor options: `createMachine({ vendor: 'flat-iommu', flat: { nesting: false, … } })`. */
 export interface FlatOptions {
@@ -51,6 +53,8 @@ export interface FlatOptions {
   pasidTables?: boolean;
   /** Accept ENQCMD-tagged requests from ENQCMD-capable mdevs. Default true. */
   enqcmd?: boolean;
+  /** Dirty logging (CAP.DL: SET_DIRTY_TRACKING / GET_DIRTY_BITMAP on 'map' IOASIDs). Default true. */
+  dirtyTracking?: boolean;
 }
 
 /** The MSI doorbell range: a hole between the two permitted IOVA ranges. */
@@ -95,6 +99,7 @@ export class FlatIommuDriver implements IommuDriver {
         pri: nesting && (o.pri ?? true),
         pasidTables: nesting && pasidBits > 0 && (o.pasidTables ?? true),
         enqcmd: pasidBits > 0 && (o.enqcmd ?? true),
+        dirty: o.dirtyTracking ?? true,
       }),
     );
     this.pasidBits = pasidBits;
@@ -126,6 +131,7 @@ export class FlatIommuDriver implements IommuDriver {
       enqcmd: dev.enqcmd && cap.enqcmd,
       pageRequest: dev.pri && cap.pri,
       ats: dev.ats,
+      dirtyTracking: cap.dirty,
     };
   }
 
@@ -259,12 +265,17 @@ export class FlatIommuDriver implements IommuDriver {
     if (dom instanceof PasidTableDomain) this.invalidate(INV_IOTLB_DOMAIN, dom.pasidDid);
   }
 
-  /** Rewrites every entry pointing at `dom` (after a bind) and flushes what it cached. */
-  refresh(dom: FlatDomain): void {
+  /** Rewrites every context and PASID entry pointing at `dom`, each with its cache invalidation. */
+  rewriteRoutes(dom: FlatDomain): void {
     for (const [rid, s] of this.rids) {
       if (s.rid === dom) this.writeContext(rid);
       for (const [pasid, d] of s.pasids) if (d === dom) this.writePasidEntry(rid, pasid, dom.contextFor(rid));
     }
+  }
+
+  /** Rewrites every entry pointing at `dom` (after a bind) and flushes what it cached. */
+  refresh(dom: FlatDomain): void {
+    this.rewriteRoutes(dom);
     this.invalidate(INV_IOTLB_DOMAIN, dom.did);
     if (dom instanceof PasidTableDomain) this.invalidate(INV_IOTLB_DOMAIN, dom.pasidDid);
   }
@@ -335,15 +346,25 @@ export class MapDomain extends FlatDomain {
   readonly pt: RadixPageTable;
   /** Nested children whose IOTLB entries combine their stage 1 with this stage 2. */
   readonly nested = new Set<FlatDomain>();
+  /** DT in the entries of this domain's routes and of its nested children's (SET_DIRTY_TRACKING). */
+  tracking = false;
+  /** Dirty tracking (dirty.ts): present only on a unit whose CAP has DL, so GET_INFO and core agree. */
+  readonly setDirtyTracking?: (enable: boolean) => void;
+  readonly readDirty?: (iova: bigint, size: bigint, clear: boolean) => DirtyRange[];
 
   constructor(drv: FlatIommuDriver) {
     const pt = RadixPageTable.create(drv.ctx.hostMemory, flatFormat(S2_INPUT_BITS)); // may fail before anything else
     super(drv);
     this.pt = pt;
+    if (decodeCap(drv.hw.read('CAP')).dirty) {
+      const hooks = dirtyHooks(drv, this);
+      this.setDirtyTracking = hooks.setDirtyTracking;
+      this.readDirty = hooks.readDirty;
+    }
   }
 
   contextFor(): TranslationEntry {
-    return { valid: true, tt: TT_S2, s2Root: this.pt.root, s1Valid: false, s1Bits: 0, s1Root: 0, did: this.did };
+    return { valid: true, tt: TT_S2, s2Root: this.pt.root, s1Valid: false, s1Bits: 0, s1Root: 0, did: this.did, dt: this.tracking };
   }
 
   override map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
@@ -353,7 +374,11 @@ export class MapDomain extends FlatDomain {
   override unmap(iova: bigint, size: bigint): void {
     this.pt.unmap(Number(iova >> 12n), Number(size >> 12n));
     this.drv.invalidatePages(this.did, iova, size);
-    // Nested IOTLB entries were made through this stage 2: flush them too.
+    this.flushNested();
+  }
+
+  /** Nested IOTLB entries were made through this stage 2: flushes them (their DIDs whole). */
+  flushNested(): void {
     for (const child of this.nested) {
       this.drv.invalidate(INV_IOTLB_DOMAIN, child.did);
       if (child instanceof PasidTableDomain) this.drv.invalidate(INV_IOTLB_DOMAIN, child.pasidDid);
@@ -396,6 +421,7 @@ export class NestedDomain extends FlatDomain {
       s1Bits: this.bound?.bits ?? S1_MAX_INPUT_BITS,
       s1Root: this.bound?.root ?? 0,
       did: this.did,
+      dt: this.parent.tracking,
     };
   }
 

@@ -8,13 +8,19 @@ import { EntryKind, PROT_READ, PROT_WRITE, fail, frameHi, frameLo, toFrame, type
  *   bit  0      V     valid
  *   bit  1      R     read allowed
  *   bit  2      W     write allowed
- *   bits 11:3   -     ignored (software use)
+ *   bits 5:3    -     ignored (software use)
+ *   bit  6      D     dirty: the unit sets it in a stage-2 leaf when a write goes through a route
+ *                     whose context / PASID entry has DT set (dirty tracking); the walker
+ *                     ignores it otherwise, and a guest's stage-1 table never gets it
+ *   bits 11:7   -     ignored (software use)
  *   bits 51:12  ADDR  output page address
  *   bits 63:52  RSVD  reserved: the walker faults (S1_RSVD / S2_RSVD) when any is set
  */
 export const FLAT_V = 1 << 0;
 export const FLAT_R = 1 << 1;
 export const FLAT_W = 1 << 2;
+/** Dirty: taken from the software-ignored bits 11:3 (bit 6, where an x86 PTE keeps its D bit). */
+export const FLAT_D = 1 << 6;
 /** Reserved bits 63:52, as a mask of the entry's high 32-bit word. */
 export const FLAT_RSVD_HI = 0xfff00000;
 /** Address bits 51:32, as a mask of the entry's high word. */
@@ -54,6 +60,11 @@ export function flatFormat(inputBits: number): PtFormat {
       w[i + 1] = 0;
     },
     decode: decodeFlatEntry,
+    // Dirty harvesting (GET_DIRTY_BITMAP): setLeaf writes D = 0, the unit sets it, the kernel clears it.
+    dirty: (w, i) => (w[i] & FLAT_V) !== 0 && (w[i] & FLAT_D) !== 0,
+    clearDirty(w, i) {
+      w[i] = (w[i] & ~FLAT_D) >>> 0;
+    },
   };
 }
 
@@ -64,7 +75,7 @@ export function decodeFlatEntry(lo: number, hi: number): DecodedEntry {
   return {
     kind: !valid ? 'empty' : rsvd ? 'invalid' : 'leaf',
     addr,
-    fields: { V: valid, R: (lo & FLAT_R) !== 0, W: (lo & FLAT_W) !== 0, ADDR: addr, RSVD: BigInt(hi >>> 20) },
+    fields: { V: valid, R: (lo & FLAT_R) !== 0, W: (lo & FLAT_W) !== 0, D: (lo & FLAT_D) !== 0, ADDR: addr, RSVD: BigInt(hi >>> 20) },
   };
 }
 

@@ -1,5 +1,5 @@
 import { toFrame, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult } from '@ioasid/core';
-import { FLAT_ADDR_HI, FLAT_R, FLAT_RSVD_HI, FLAT_V, FLAT_W, S1_MAX_INPUT_BITS, S1_MIN_INPUT_BITS, S2_INPUT_BITS } from './format.js';
+import { FLAT_ADDR_HI, FLAT_D, FLAT_R, FLAT_RSVD_HI, FLAT_V, FLAT_W, S1_MAX_INPUT_BITS, S1_MIN_INPUT_BITS, S2_INPUT_BITS } from './format.js';
 import {
   CTX_ENTRY_BYTES,
   GUEST_PASID_ENTRY_BYTES,
@@ -23,7 +23,8 @@ import {
  * Registers (64-bit):
  *   CAP        RO  bits 7:0 stage-2 input bits; 15:8 stage-1 max input bits (0 = no nesting);
  *                  20:16 PASID bits; bit 24 PRI (page requests); bit 25 PTB (guest PASID
- *                  tables); bit 26 ENQ (ENQCMD-tagged requests)
+ *                  tables); bit 26 ENQ (ENQCMD-tagged requests); bit 27 DL (dirty logging:
+ *                  DT in context / PASID entries, D set in stage-2 leaves on writes)
  *   CTX_BASE   RW  bits 51:12 context table address; bit 0 EN (translation enabled)
  *   INV_ADDR   RW  bits 63:12 first page; bits 5:0 log2 of the page count (IOTLB_PAGES)
  *   INV_CMD    WO  bits 3:0 type; 19:4 RID or DID; bit 20 PV (PASID valid); 40:21 PASID
@@ -42,6 +43,7 @@ export const INV_IOTLB_PAGES = 5;
 export const CAP_PRI = 1n << 24n;
 export const CAP_PTB = 1n << 25n;
 export const CAP_ENQ = 1n << 26n;
+export const CAP_DL = 1n << 27n;
 
 /** Fault reasons (the record's `code`) and their names. */
 export const FAULT = {
@@ -71,6 +73,8 @@ export interface CapFields {
   pri: boolean;
   pasidTables: boolean;
   enqcmd: boolean;
+  /** DL: the unit can log DMA writes (dirty tracking). */
+  dirty: boolean;
 }
 
 export function encodeCap(c: CapFields): bigint {
@@ -80,7 +84,8 @@ export function encodeCap(c: CapFields): bigint {
     (BigInt(c.pasidBits) << 16n) |
     (c.pri ? CAP_PRI : 0n) |
     (c.pasidTables ? CAP_PTB : 0n) |
-    (c.enqcmd ? CAP_ENQ : 0n)
+    (c.enqcmd ? CAP_ENQ : 0n) |
+    (c.dirty ? CAP_DL : 0n)
   );
 }
 
@@ -92,6 +97,7 @@ export function decodeCap(cap: bigint): CapFields {
     pri: (cap & CAP_PRI) !== 0n,
     pasidTables: (cap & CAP_PTB) !== 0n,
     enqcmd: (cap & CAP_ENQ) !== 0n,
+    dirty: (cap & CAP_DL) !== 0n,
   };
 }
 
@@ -104,9 +110,12 @@ interface TlbEntry {
   perms: number;
   /** Permissions stage 1 granted (nested only; 3 otherwise), to name the faulting stage. */
   s1perms: number;
+  /** D was set in the stage-2 leaf when this entry was filled: a logged write may skip the walk. */
+  dirty: boolean;
 }
 
-type Walk = { frame: number; perms: number; s1perms: number } | FaultRecord;
+/** A walk's result: the translation, plus where its stage-2 leaf is and whether D was set there. */
+type Walk = { frame: number; perms: number; s1perms: number; leafPa: number; dirty: boolean } | FaultRecord;
 
 const READ = 1;
 const WRITE = 2;
@@ -231,6 +240,7 @@ export class FlatHardware implements IommuUnit {
       const decoded = decodeContext(this.qwords(Number(base & ~0xfffn) + rid * CTX_ENTRY_BYTES, 4));
       if (!decoded) return fault('CTX_INVALID');
       if (!decoded.valid) return fault('CTX_NOT_PRESENT');
+      if (decoded.dt && !this.cap.dirty) return fault('CTX_INVALID'); // DT is reserved without CAP.DL
       ctx = decoded;
       this.ctxCache.set(rid, ctx);
     }
@@ -250,31 +260,35 @@ export class FlatHardware implements IommuUnit {
         const e = decodeHostPasidEntry(this.qwords(ctx.ptRoot * 4096 + pasid * HOST_PASID_ENTRY_BYTES, 4));
         if (!e) return fault('PASID_RSVD');
         if (!e.valid) return fault('PASID_NOT_PRESENT');
+        if (e.dt && !this.cap.dirty) return fault('PASID_RSVD');
         ent = e;
         this.pasidCache.set(key, ent);
       } else {
         // A guest-owned table: fetched through the context's stage 2.
         if (ctx.tt !== TT_S2) return fault('CTX_INVALID');
         const gpa = ctx.ptRoot * 4096 + pasid * GUEST_PASID_ENTRY_BYTES;
-        const s2 = this.stage2(ctx.s2Root, Math.floor(gpa / 4096), false, fault, 'pasid-table');
+        const s2 = this.stage2(ctx.s2Root, Math.floor(gpa / 4096), fault, 'pasid-table');
         if ('code' in s2) return s2;
         const g = decodeGuestPasidEntry(this.qwords(s2.frame * 4096 + (gpa % 4096), 1)[0]);
         if (!g || (g.valid && (g.s1Bits < S1_MIN_INPUT_BITS || g.s1Bits > S1_MAX_INPUT_BITS))) return fault('PASID_RSVD');
         if (!g.valid) return fault('PASID_NOT_PRESENT', { pageRequest: false });
-        ent = { valid: true, tt: TT_NESTED, s2Root: ctx.s2Root, s1Valid: true, s1Bits: g.s1Bits, s1Root: g.s1Root, did: ctx.pasidDid };
+        ent = { valid: true, tt: TT_NESTED, s2Root: ctx.s2Root, s1Valid: true, s1Bits: g.s1Bits, s1Root: g.s1Root, did: ctx.pasidDid, dt: ctx.dt };
         this.pasidCache.set(key, ent);
       }
     }
     if (ent.tt === TT_BLOCKED) return fault('BLOCKED');
 
-    // IOTLB, then the walk.
+    // IOTLB, then the walk. A write the route logs (DT) walks unless the IOTLB entry says D is
+    // already set in memory: a cached translation never lets a logged write go unrecorded.
+    const logs = write && ent.dt;
     const tlbKey = (pasid + 1) * 2 ** 20 + iovaFrame;
     let tlb = this.iotlb.get(ent.did);
     let hit = tlb?.get(tlbKey);
-    if (!hit) {
-      const w = ent.tt === TT_NESTED ? this.nested(ent, iovaFrame, write, fault) : this.stage2(ent.s2Root, iovaFrame, write, fault, undefined);
+    if (!hit || (logs && !hit.dirty)) {
+      const w = ent.tt === TT_NESTED ? this.nested(ent, iovaFrame, fault) : this.stage2(ent.s2Root, iovaFrame, fault, undefined);
       if ('code' in w) return w;
-      hit = { frame: w.frame, perms: w.perms, s1perms: w.s1perms };
+      const dirty = w.dirty || (logs && (w.perms & WRITE) !== 0 && this.setDirty(w.leafPa));
+      hit = { frame: w.frame, perms: w.perms, s1perms: w.s1perms, dirty };
       if (!tlb) this.iotlb.set(ent.did, (tlb = new Map()));
       tlb.set(tlbKey, hit);
     }
@@ -285,11 +299,22 @@ export class FlatHardware implements IommuUnit {
     return hit.frame;
   }
 
+  /**
+   * Sets D in the stage-2 leaf at `pa` — the entry the walk just read, in memory, leaving every
+   * other bit as it is there — and says it did.
+   */
+  private setDirty(pa: number): true {
+    const frame = Math.floor(pa / 4096);
+    const words = this.mem.wordsForWrite(frame);
+    const i = this.mem.wordBase(frame) + (pa % 4096) / 4;
+    words[i] = (words[i] | FLAT_D) >>> 0;
+    return true;
+  }
+
   /** Stage 2: input frame → host frame, reading the kernel's flat table. */
   private stage2(
     root: number,
     frame: number,
-    _write: boolean,
     fault: (name: FaultName, extra?: Record<string, unknown>) => FaultRecord,
     fetch: string | undefined,
   ): Walk {
@@ -302,17 +327,17 @@ export class FlatHardware implements IommuUnit {
     if ((hi & FLAT_RSVD_HI) !== 0) return fault('S2_RSVD', extra);
     const perms = ((lo & FLAT_R) !== 0 ? READ : 0) | ((lo & FLAT_W) !== 0 ? WRITE : 0);
     if (fetch && (perms & READ) === 0) return fault('S2_PERMISSION', extra);
-    return { frame: toFrame(lo & 0xfffff000, hi & FLAT_ADDR_HI), perms, s1perms: READ | WRITE };
+    return { frame: toFrame(lo & 0xfffff000, hi & FLAT_ADDR_HI), perms, s1perms: READ | WRITE, leafPa: pa, dirty: (lo & FLAT_D) !== 0 };
   }
 
   /** Stage 1 (the guest's flat table, read through stage 2), then stage 2 of its output. */
-  private nested(ent: TranslationEntry, frame: number, write: boolean, fault: (name: FaultName, extra?: Record<string, unknown>) => FaultRecord): Walk {
+  private nested(ent: TranslationEntry, frame: number, fault: (name: FaultName, extra?: Record<string, unknown>) => FaultRecord): Walk {
     const pri = { stage: 1, pageRequest: this.cap.pri };
     if (!ent.s1Valid) return fault('S1_NOT_PRESENT', pri);
     if (ent.s1Bits < S1_MIN_INPUT_BITS || ent.s1Bits > S1_MAX_INPUT_BITS) return fault('CTX_INVALID');
     if (frame >= 2 ** (ent.s1Bits - 12)) return fault('S1_RANGE', { stage: 1 });
     const gpa = ent.s1Root * 4096 + frame * 8;
-    const table = this.stage2(ent.s2Root, Math.floor(gpa / 4096), false, fault, 's1-table');
+    const table = this.stage2(ent.s2Root, Math.floor(gpa / 4096), fault, 's1-table');
     if ('code' in table) return table;
     const pa = table.frame * 4096 + (gpa % 4096);
     const lo = this.mem.u32(pa);
@@ -320,8 +345,9 @@ export class FlatHardware implements IommuUnit {
     if ((lo & FLAT_V) === 0) return fault('S1_NOT_PRESENT', pri);
     if ((hi & FLAT_RSVD_HI) !== 0) return fault('S1_RSVD', { stage: 1 });
     const s1perms = ((lo & FLAT_R) !== 0 ? READ : 0) | ((lo & FLAT_W) !== 0 ? WRITE : 0);
-    const out = this.stage2(ent.s2Root, toFrame(lo & 0xfffff000, hi & FLAT_ADDR_HI), write, fault, undefined);
+    const out = this.stage2(ent.s2Root, toFrame(lo & 0xfffff000, hi & FLAT_ADDR_HI), fault, undefined);
     if ('code' in out) return out;
-    return { frame: out.frame, perms: out.perms & s1perms, s1perms };
+    // D goes in the stage-2 leaf of the output (the guest's stage-1 entry is never written).
+    return { ...out, perms: out.perms & s1perms, s1perms };
   }
 }

@@ -29,8 +29,9 @@ export const flatIommu: VendorRegistration = {
 registerVendor(flatIommu);
 
 export { FlatIommuDriver, MapDomain, NestedDomain, PasidTableDomain, MSI_HOLE, type FlatOptions } from './driver.js';
-export { FlatHardware, FAULT, INV_GLOBAL, INV_CONTEXT, INV_PASID_CACHE, INV_IOTLB_DOMAIN, INV_IOTLB_PAGES, encodeCap, decodeCap, invCommand, type CapFields, type FaultName, type FlatRegName } from './hw.js';
-export { flatFormat, decodeFlatEntry, encodeFlatEntry, FLAT_V, FLAT_R, FLAT_W, FLAT_RSVD_HI, S1_MAX_INPUT_BITS, S1_MIN_INPUT_BITS, S2_INPUT_BITS } from './format.js';
+export { FlatHardware, FAULT, CAP_DL, INV_GLOBAL, INV_CONTEXT, INV_PASID_CACHE, INV_IOTLB_DOMAIN, INV_IOTLB_PAGES, encodeCap, decodeCap, invCommand, type CapFields, type FaultName, type FlatRegName } from './hw.js';
+export { flatFormat, decodeFlatEntry, encodeFlatEntry, FLAT_V, FLAT_R, FLAT_W, FLAT_D, FLAT_RSVD_HI, S1_MAX_INPUT_BITS, S1_MIN_INPUT_BITS, S2_INPUT_BITS } from './format.js';
 export { flatFormatTestConfigs } from './test-configs.js';
+export { dirtyHooks, type DirtyHooks } from './dirty.js';
 export { flatGuestHelpers, checkS1Format, checkPasidTableFormat, FLAT_V1, FLAT_PASID_TABLE } from './guest.js';
 export * from './tables.js';

@@ -5,6 +5,8 @@
  * Context table (host memory, at CTX_BASE): 65536 entries of 32 bytes, indexed by RID.
  *   q0  bit  0      V      entry valid
  *       bits 3:1    TT     0 = blocked, 1 = stage 2 only, 2 = nested (stage 1 over stage 2)
+ *       bit  4      DT     dirty tracking: a write through this entry sets D in its stage-2 leaf
+ *                          (only on a unit whose CAP has DL; it applies to guest PASIDs too)
  *       bits 51:12  S2PTR  host address of the stage-2 flat table (32-bit input)
  *   q1  bit  0      S1V    a stage-1 table is bound (TT = 2)
  *       bits 6:1    S1IB   stage-1 input bits (13..22)
@@ -17,7 +19,8 @@
  *       bits 31:16  PDID   domain ID of translations made from a guest PASID table
  * Every other bit is reserved and makes the entry invalid (CTX_INVALID).
  *
- * Host-owned PASID table entry (32 bytes): q0, q1 and q3.DID as in the context entry; q2 = 0.
+ * Host-owned PASID table entry (32 bytes): q0 (with its own DT), q1 and q3.DID as in the
+ * context entry; q2 = 0.
  * Guest-owned PASID table entry (8 bytes): bit 0 V, bits 6:1 S1IB, bits 51:12 S1PTR (GPA);
  * bits 11:7 and 63:52 reserved (PASID_RSVD).
  */
@@ -31,6 +34,8 @@ export const TT_S2 = 1;
 export const TT_NESTED = 2;
 
 const ADDR = 0x000ffffffffff000n;
+/** q0 bit 4 of a context or host PASID entry: dirty tracking on for the route. */
+export const CTX_DT = 1n << 4n;
 
 /** What a context or PASID entry says about one translation context. */
 export interface TranslationEntry {
@@ -43,6 +48,8 @@ export interface TranslationEntry {
   /** Guest frame of the stage-1 table. */
   s1Root: number;
   did: number;
+  /** DT: writes through this entry set D in the stage-2 leaf they use. */
+  dt: boolean;
 }
 
 export interface ContextEntry extends TranslationEntry {
@@ -62,6 +69,7 @@ export const EMPTY_CONTEXT: ContextEntry = {
   s1Bits: 0,
   s1Root: 0,
   did: 0,
+  dt: false,
   ptValid: false,
   ptGuest: false,
   ptLog2: 0,
@@ -69,7 +77,7 @@ export const EMPTY_CONTEXT: ContextEntry = {
   pasidDid: 0,
 };
 
-const Q0_RSVD = ~(ADDR | 0xfn) & 0xffffffffffffffffn;
+const Q0_RSVD = ~(ADDR | CTX_DT | 0xfn) & 0xffffffffffffffffn;
 const Q1_RSVD = ~(ADDR | 0x7fn) & 0xffffffffffffffffn;
 const Q2_RSVD = ~(ADDR | 0x7fn) & 0xffffffffffffffffn;
 const Q3_RSVD = ~0xffffffffn & 0xffffffffffffffffn;
@@ -81,7 +89,7 @@ function frameOf(q: bigint): number {
 
 export function encodeContext(e: ContextEntry): bigint[] {
   if (!e.valid) return [0n, 0n, 0n, 0n];
-  const q0 = 1n | (BigInt(e.tt) << 1n) | (BigInt(e.s2Root) << 12n);
+  const q0 = 1n | (BigInt(e.tt) << 1n) | (e.dt ? CTX_DT : 0n) | (BigInt(e.s2Root) << 12n);
   const q1 = e.tt === TT_NESTED ? (e.s1Valid ? 1n : 0n) | (BigInt(e.s1Bits) << 1n) | (BigInt(e.s1Root) << 12n) : 0n;
   const q2 = e.ptValid ? 1n | (e.ptGuest ? 2n : 0n) | (BigInt(e.ptLog2) << 2n) | (BigInt(e.ptRoot) << 12n) : 0n;
   const q3 = BigInt(e.did) | (BigInt(e.pasidDid) << 16n);
@@ -103,6 +111,7 @@ export function decodeContext(q: readonly bigint[]): ContextEntry | null {
     s1Bits: Number((q1 >> 1n) & 0x3fn),
     s1Root: frameOf(q1),
     did: Number(q3 & 0xffffn),
+    dt: (q0 & CTX_DT) !== 0n,
     ptValid: (q2 & 1n) !== 0n,
     ptGuest: (q2 & 2n) !== 0n,
     ptLog2: Number((q2 >> 2n) & 0x1fn),

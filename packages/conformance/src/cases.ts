@@ -20,6 +20,7 @@ import { isolationCase } from './properties/isolation.js';
 import { atomicityCase } from './properties/atomicity.js';
 import { invalidationCase } from './properties/invalidation.js';
 import { hostileCase } from './properties/hostile.js';
+import { dirtyPropertyCase } from './properties/dirty.js';
 import { ADVERSARIAL_CASES } from './adversarial/index.js';
 
 /** Every case, in report order. */
@@ -48,5 +49,6 @@ export const CASES: readonly CaseDef[] = [
   atomicityCase,
   invalidationCase,
   hostileCase,
+  dirtyPropertyCase,
   ...ADVERSARIAL_CASES,
 ];

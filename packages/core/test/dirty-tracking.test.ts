@@ -42,17 +42,22 @@ describe('dirty tracking (iommufd_dirty_tracking)', () => {
     expect(fd.checkExtension('dirty-tracking')).toBe(1);
   });
 
-  it('set_dirty_tracking: on and off; a write is logged only while on, a read never', () => {
-    const { fd, dev, ioasid, base } = tracked();
-    dev.dmaWrite(base + 2n * MiB, new Uint8Array([1]));
+  it('set_dirty_tracking: on and off; a write is logged only while on, a read never; enabling starts from a clean log', () => {
+    const { m, fd, dev, ioasid, base } = tracked();
     const get = (noClear = false) => setBits(fd.getDirtyBitmap({ ioasid, iova: base, size: 4n * MiB, pageSize: PAGE, noClear }));
-    expect(get()).toEqual([]);
+    // No bitmap while the IOMMU is not logging (Intel's and AMD's read_and_clear_dirty say EINVAL).
+    expectErrno(() => get(), 'EINVAL', /dirty tracking is off for IOASID 1/);
+    // A dirty bit left in memory from before is cleared by enabling (iommufd's iopt_clear_dirty_data).
+    const leaf = fd.lookup(ioasid, base + 2n * MiB + 7n * PAGE).steps.at(-1)!;
+    m.hostMemory.write(Number(leaf.entryAddr), new Uint8Array([Number(m.hostMemory.u64(Number(leaf.entryAddr)) & 0xffn) | MOCK_DIRTY]));
     fd.setDirtyTracking({ ioasid, enable: true });
+    expect(get()).toEqual([]);
     dev.dmaRead(base + 2n * MiB + PAGE, 4);
     dev.dmaWrite(base + 2n * MiB + 3n * PAGE + 5n, new Uint8Array([1, 2]));
     expect(get()).toEqual([512 + 3]);
     fd.setDirtyTracking({ ioasid, enable: false });
     dev.dmaWrite(base + 2n * MiB + 4n * PAGE, new Uint8Array([1]));
+    fd.setDirtyTracking({ ioasid, enable: true });
     expect(get()).toEqual([]);
   });
 
@@ -106,6 +111,7 @@ describe('dirty tracking (iommufd_dirty_tracking)', () => {
 
   it('every refusal has its errno and names the argument, in the order of checks', () => {
     const { fd, ioasid, base } = tracked();
+    fd.setDirtyTracking({ ioasid, enable: true });
     const get = (a: Record<string, unknown>) => () => fd.getDirtyBitmap({ ioasid, iova: base, size: 2n * MiB, pageSize: PAGE, ...a } as never);
     expectErrno(() => fd.setDirtyTracking({ ioasid: 99, enable: true }), 'ENOENT');
     expectErrno(() => fd.setDirtyTracking({ ioasid } as never), 'EINVAL', /enable is required/);

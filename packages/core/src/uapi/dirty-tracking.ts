@@ -35,6 +35,9 @@ export function setDirtyTracking(ctx: FdContext, args: SetDirtyTrackingArgs): vo
     }
   }
   if (enable === o.dirtyTracking) return;
+  // As iommufd's iopt_set_dirty_tracking: what was logged before is cleared first, so the log
+  // starts empty (iopt_clear_dirty_data over every mapped area).
+  if (enable) for (const m of o.maps.all()) o.domain.readDirty!(m.iova, m.size, true);
   o.domain.setDirtyTracking!(enable);
   o.dirtyTracking = enable;
 }
@@ -46,6 +49,8 @@ export function getDirtyBitmap(ctx: FdContext, args: GetDirtyBitmapArgs): Uint8A
   const pageSize = u64(a.pageSize, 'pageSize');
   const noClear = optionalBool(a.noClear, 'noClear') ?? false;
   supported(ctx, o, 'GET_DIRTY_BITMAP');
+  // As Intel's and AMD's read_and_clear_dirty: no bitmap while the IOMMU is not logging.
+  if (!o.dirtyTracking) fail('EINVAL', `GET_DIRTY_BITMAP: dirty tracking is off for IOASID ${o.id} (SET_DIRTY_TRACKING first)`);
   const minPage = o.domain.info().pageSizes[0] ?? 4096n;
   if (pageSize === 0n || (pageSize & (pageSize - 1n)) !== 0n) fail('EINVAL', `pageSize ${hex(pageSize)} is not a power of two`);
   if (pageSize < minPage) fail('EINVAL', `pageSize ${hex(pageSize)} is below the smallest page size ${hex(minPage)}`);
