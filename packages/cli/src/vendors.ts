@@ -80,7 +80,7 @@ export function selectVendors(choice: string | undefined, registered: VendorRegi
   return names.map((n) => registered.find((r) => r.vendor === n)!);
 }
 
-/** Machine options of a vendor's default machine (DESIGN: VendorRegistration.defaultMachine). */
+/** Machine options of a vendor's default machine (VendorRegistration.defaultMachine). */
 export function defaultMachineOptions(reg: VendorRegistration): Record<string, unknown> {
   return { devices: [{ name: 'dev0' }, { name: 'dev1' }], ...(reg.defaultMachine ?? {}), vendor: reg.vendor };
 }

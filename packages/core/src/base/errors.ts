@@ -39,7 +39,7 @@ export function fail(errno: ErrnoName, message: string): never {
   throw new IoasidError(errno, message);
 }
 
-/** A vendor fault record (DESIGN §9): common fields plus whatever the vendor's format carries. */
+/** A vendor fault record: common fields plus whatever the vendor's format carries. */
 export interface FaultRecord {
   rid: number;
   pasid?: number;

@@ -1,4 +1,4 @@
-/** GET_INFO shapes (DESIGN §3, §9). */
+/** GET_INFO shapes. */
 export type Protocol = 'map' | 'user-pgtable' | 'user-pasid-table';
 export type NestingKind = 'none' | 'software' | 'hardware';
 

@@ -65,7 +65,7 @@ export type InvalidateRequest =
   | { all: true; pasid?: number }
   | { all?: false; iova: bigint; size: bigint; pasid?: number };
 
-/** Decoded view of an address space, read from memory (DESIGN §8). */
+/** Decoded view of an address space, read from memory. */
 export interface DomainDump {
   /** What the view covers, e.g. 'second-level', 'tce window 1', 'guest stage-1 via CD 3'. */
   title: string;
@@ -78,7 +78,7 @@ export interface DomainDump {
   children?: DomainDump[];
 }
 
-/** One entry LOOKUP read; `level` as the vendor specification numbers it (DESIGN §9). */
+/** One entry LOOKUP read; `level` as the vendor specification numbers it. */
 export type LookupStepView = PtLookupStep;
 
 export interface LookupView {
@@ -163,7 +163,7 @@ export interface IommuUnit {
   write?(name: string, value: bigint): void;
   /**
    * The hardware's translation of one request, from memory, registers and its own caches only
-   * (DESIGN §5). When a unit has it, the bus sends DMA here rather than through the driver.
+   *. When a unit has it, the bus sends DMA here rather than through the driver.
    */
   translate?(req: DmaRequest): TranslateResult;
   /**
@@ -200,7 +200,7 @@ export interface GuestKernelHelpers {
   updatePasidEntry?(guest: GuestMemory, table: bigint, format: PgtableFormat, entry: GuestPasidEntry | { pasid: number; root?: undefined }): void;
 }
 
-/** Everything a vendor supplies (DESIGN §5). */
+/** Everything a vendor supplies. */
 export interface IommuDriver {
   readonly vendor: string;
   readonly unit: IommuUnit;

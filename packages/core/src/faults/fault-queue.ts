@@ -4,7 +4,7 @@ import type { FaultRecord } from '../base/errors.js';
 export interface IoFault {
   id: number;
   ioasid: number;
-  /** The label the device was bound with (names it in faults, DESIGN §2). */
+  /** The label the device was bound with (names it in faults). */
   label: string;
   device: string;
   /** The PASID as the user knows it (vPASID), when the request carried one. */

@@ -1,6 +1,6 @@
 /**
  * Bit fields of hardware structures and registers, defined once and read by both the driver side
- * and the hardware side (DESIGN.md §5).
+ * and the hardware side.
  *
  * One representation: a field is `width` bits starting at absolute LSB-0 bit `lsb` of a structure
  * made of 64-bit little-endian doublewords (bit 140 is bit 12 of doubleword 2). In memory the

@@ -58,7 +58,7 @@ export function isTraceRead(e: TraceRead | TraceCacheProbe): e is TraceRead {
   return (e as TraceRead).structure !== undefined;
 }
 
-/** Most reads one trace keeps (a bounded view of guest-controlled memory, DESIGN §7). */
+/** Most reads one trace keeps (a bounded view of guest-controlled memory). */
 export const TRACE_READ_LIMIT = 4096;
 
 /**

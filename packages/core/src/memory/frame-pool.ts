@@ -27,7 +27,7 @@ class FrameStack {
 }
 
 /**
- * The host's physical frames (DESIGN §4): one finite pool that the kernel's structures, the VMM's
+ * The host's physical frames: one finite pool that the kernel's structures, the VMM's
  * ordinary pages and its huge pages all come from, so no frame is ever handed out twice.
  *
  * A binary buddy allocator, as Linux's page allocator is: a free block of order k is 2^k frames

@@ -11,7 +11,7 @@ import { ContiguousRuns } from './phys-runs.js';
 const ZERO_FRAME = new Uint32Array(1024);
 
 /**
- * Guest-physical memory (DESIGN §8): guest RAM is the VMM range [vaddr, vaddr+size), so GPA g
+ * Guest-physical memory: guest RAM is the VMM range [vaddr, vaddr+size), so GPA g
  * lives at VMM address vaddr + g. It also plays the guest kernel: it allocates guest frames and
  * builds guest page tables and PASID/CD tables in guest RAM with the same formats the vendors define.
  */

@@ -6,7 +6,7 @@ export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 export const WORDS_PER_FRAME = 1024;
 
-/** Frames per storage chunk: host memory is a few large buffers carved into 4 KiB frames (DESIGN §6). */
+/** Frames per storage chunk: host memory is a few large buffers carved into 4 KiB frames. */
 const CHUNK_FRAMES = 512;
 const CHUNK_BYTES = CHUNK_FRAMES * PAGE_SIZE;
 const CHUNK_WORDS = CHUNK_BYTES / 4;
@@ -97,7 +97,7 @@ export class HostMemory {
     this.pool = new FramePool(RESERVED_LOW_FRAMES, this.totalFrames);
   }
 
-  /** Frames allocated to the kernel plus user frames populated on first touch (DESIGN §8). */
+  /** Frames allocated to the kernel plus user frames populated on first touch. */
   get framesInUse(): number {
     return this.kernelFrames + this.populatedUserFrames;
   }

@@ -10,7 +10,7 @@ import { ptDump } from './views.js';
 export type { DumpBudget, DumpEntry, DumpTable, Leaf, WalkStep } from './iter.js';
 
 /**
- * One radix engine for every format (DESIGN §5). Addresses are 4 KiB frame numbers relative to
+ * One radix engine for every format. Addresses are 4 KiB frame numbers relative to
  * the table's input base. The engine reads and writes only host memory: no shadow of the tree.
  */
 export class RadixPageTable {

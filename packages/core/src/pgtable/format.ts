@@ -1,5 +1,5 @@
 /**
- * A radix page-table format (DESIGN §5, after Linux generic_pt): the geometry and a handful
+ * A radix page-table format: the geometry and a handful
  * of entry functions. Level 0 holds the smallest leaves; level `levels - 1` is the top table.
  * Entry functions work on raw words: `w` is a chunk of host memory and `i` the index of the
  * entry's first 32-bit word (entries are 64 bits: words i and i+1 as the CPU stores them, so a
@@ -56,7 +56,7 @@ export interface PtFormat {
   dirty?(w: Uint32Array, i: number, level: number): boolean;
   clearDirty?(w: Uint32Array, i: number, level: number): void;
   /**
-   * The specification's own number for engine level `level` (DESIGN §9): VT-d 5..1 for
+   * The specification's own number for engine level `level`: VT-d 5..1 for
    * PML5E..PTE, LPAE lookup level 0..3 from the start level down, TCE levels from the TVE down.
    * Absent: the engine level (level 0 holds the smallest leaves), as RISC-V Sv numbers its walk.
    */

@@ -2,8 +2,7 @@ import type { FrameMemory } from '../memory/frame-memory.js';
 import { EntryKind, entryHalves, entryShift, rawEntry, specLevelOf, type DecodedEntry, type PtFormat } from './format.js';
 
 /**
- * The range iterator every page-table view is built on (DESIGN §5, after generic_pt's
- * `pt_iter.h`): it descends and ascends one radix tree of any format, in any memory (host memory,
+ * The range iterator every page-table view is built on: it descends and ascends one radix tree of any format, in any memory (host memory,
  * or guest-physical memory seen through a stage-2 table), over an input range, within an entry
  * budget, and the one-path walk. The views built on them (LOOKUP, dump, leaf replay, dirty
  * harvesting, memory seen through a stage 2) are in views.ts.
@@ -28,7 +27,7 @@ export interface Leaf {
 export interface WalkStep {
   /** Engine level (0 holds the smallest leaves). */
   level: number;
-  /** The same level as the format's specification numbers it (PtFormat.specLevel, DESIGN §9). */
+  /** The same level as the format's specification numbers it (PtFormat.specLevel). */
   specLevel: number;
   index: number;
   tableAddr: bigint;

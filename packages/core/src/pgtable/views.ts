@@ -54,7 +54,7 @@ export interface PtLookupOptions {
 }
 
 /**
- * LOOKUP of `iova` through one table, decoded from memory (DESIGN §8): each level's entry, and
+ * LOOKUP of `iova` through one table, decoded from memory: each level's entry, and
  * the output when the walk ends on an entry that is, and decodes as, a leaf.
  */
 export function ptLookupView(ref: PtTableRef, iova: bigint, opts: PtLookupOptions = {}): PtLookupView {
@@ -177,7 +177,7 @@ export function ptHarvestDirty(ref: PtTableRef, first: number, frames: number, o
 const ZERO_FRAME = new Uint32Array(1024);
 
 /**
- * Memory translated through a stage-2 table (DESIGN §8): guest-physical frames → host frames by
+ * Memory translated through a stage-2 table: guest-physical frames → host frames by
  * decoding a second-level / stage-2 radix table from memory, read-only, so that a guest's tables
  * (first level, stage 1, CD tables) can be decoded as the unit would fetch them. A table fetch is
  * a read: a frame the stage 2 does not map for reading, or at or beyond its input width (where

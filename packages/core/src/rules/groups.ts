@@ -1,7 +1,7 @@
 import { fail } from '../base/errors.js';
 
 /**
- * Topology rules (DESIGN §2): the IOMMU group is the unit of isolation, as VFIO and iommufd
+ * Topology rules: the IOMMU group is the unit of isolation, as VFIO and iommufd
  * enforce it, and an mdev's parent belongs to the host driver.
  *
  * - Group members are the pdevs sharing a `group` number. An mdev is a group of its own (as a

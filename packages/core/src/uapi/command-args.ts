@@ -1,7 +1,7 @@
 import type { PgtableFormat, Protocol } from '../base/info.js';
 import type { PageResponseCode } from '../driver/driver.js';
 
-/** Argument objects of the fd's commands, named after the proposal's fields (DESIGN §2). */
+/** Argument objects of the fd's commands, named after the proposal's fields. */
 
 export interface RegisterMemoryArgs {
   vaddr: bigint;

@@ -6,7 +6,7 @@ import type { FdContext } from './fd-context.js';
 import type { Attachment, IoasidObject } from './ioasid.js';
 import { optionsArg, pasidArg } from './validate.js';
 
-/** DUMP_PGTABLE / LOOKUP: the I/O page table as the driver decodes it from memory (DESIGN §8). */
+/** DUMP_PGTABLE / LOOKUP: the I/O page table as the driver decodes it from memory. */
 
 export function dumpPgtable(ctx: FdContext, ioasid: number): DomainDump {
   return ctx.get(ioasid).domain.dump();
@@ -41,7 +41,7 @@ function activeRoute(o: IoasidObject, device: string | undefined): Attachment | 
 }
 
 /**
- * The hardware's own walk of the request an attached device would send for `iova` (DESIGN §8: a
+ * The hardware's own walk of the request an attached device would send for `iova` (a
  * debugger's view, no side effect). Undefined when the unit cannot trace or no device reaches `o`.
  */
 function hardwareWalk(ctx: FdContext, o: IoasidObject, iova: bigint, pasid: number | undefined, opts: LookupOptions): WalkTrace | undefined {

@@ -66,7 +66,7 @@ export class Device implements FdDevice {
   }
 
   /**
-   * BIND_IOASID_FD: connect this device to an fd under a label. Topology (DESIGN §2): every
+   * BIND_IOASID_FD: connect this device to an fd under a label. Topology: every
    * device of an IOMMU group binds to the same fd, and an mdev and its parent are never bound
    * at the same time (EBUSY).
    */

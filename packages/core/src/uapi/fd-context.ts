@@ -40,7 +40,7 @@ export interface FdHost {
 
 /**
  * What the commands of one fd work on (iommufd's `iommufd_ctx`): the object table, the lookup in
- * the order of checks (DESIGN §9), the devices bound, pin accounting and software nesting.
+ * the order of checks, the devices bound, pin accounting and software nesting.
  */
 export class FdContext {
   closed = false;

@@ -4,7 +4,7 @@ import type { FdContext } from './fd-context.js';
 import type { IoasidObject } from './ioasid.js';
 import { copyOut } from './validate.js';
 
-/** GET_INFO of an IOASID (DESIGN §3): a copy the caller owns. */
+/** GET_INFO of an IOASID: a copy the caller owns. */
 export function getInfo(ctx: FdContext, ioasid: number): IoasidInfo {
   return copyOut(ioasidInfo(ctx, ctx.get(ioasid)));
 }

@@ -53,7 +53,7 @@ export interface FdDescription {
 }
 
 /**
- * The IOASID fd: a context holding I/O address spaces (DESIGN §2). Each command lives in the
+ * The IOASID fd: a context holding I/O address spaces. Each command lives in the
  * file of the uAPI object it acts on; the fd holds their shared state (FdContext), closes,
  * describes itself and dispatches ioctl numbers through a sorted table.
  */

@@ -5,7 +5,7 @@ import { PAGE_SIZE } from '../memory/host-memory.js';
 
 /**
  * Reading what a caller passed, without trusting it: only `IoasidError` may leave the API
- * (DESIGN §7), so junk (null, numbers, strings, arrays, symbols, class instances, accessors,
+ *, so junk (null, numbers, strings, arrays, symbols, class instances, accessors,
  * proxies, cycles) is refused with EINVAL naming the argument, never a TypeError.
  */
 
