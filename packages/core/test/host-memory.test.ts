@@ -196,36 +196,3 @@ describe('memory images (a dump the hardware model walks on its own)', () => {
     expect(() => HostMemory.fromImage(new Uint8Array(1), 1n << 46n)).toThrow(/does not fit/);
   });
 });
-
-describe('no RAM behind the interrupt address range (0xFEE00000–0xFEEFFFFF), as on a PC', () => {
-  it('no frame, 2 MiB page or 1 GiB page handed out covers it; it is not counted free', () => {
-    const mem = new HostMemory(new AllocInjector(), 8n << 30n);
-    const holeLo = 0xfee00;
-    const holeHi = 0xfef00;
-    expect(mem.framesFree).toBe(mem.totalFrames - 0x1000 - (holeHi - holeLo));
-    const gib: number[] = [];
-    for (;;) {
-      try {
-        gib.push(mem.reserveHugePage(1 << 18));
-      } catch {
-        break;
-      }
-    }
-    // 1 GiB blocks 1, 2, 4 … 7: block 0 holds the reserved low 16 MiB, block 3 the interrupt range.
-    expect(gib.map((f) => f >> 18).sort((a, b) => a - b)).toEqual([1, 2, 4, 5, 6, 7]);
-    const two: number[] = [];
-    for (;;) {
-      try {
-        two.push(mem.reserveHugePage(512));
-      } catch {
-        break;
-      }
-    }
-    expect(two.some((f) => f < holeHi && f + 512 > holeLo)).toBe(false);
-    for (let n = mem.framesFree; n > 0; n--) {
-      const f = mem.allocUserFrame();
-      expect(f >= holeLo && f < holeHi).toBe(false);
-    }
-    expect(mem.framesFree).toBe(0);
-  });
-});

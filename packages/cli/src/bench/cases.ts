@@ -32,19 +32,19 @@ const KiB4 = 4096n;
 const MiB2 = 2n << 20n;
 const GiB = 1n << 30n;
 
-export function machine(vendor: string, guestMemory = MiB2): Machine {
+function machine(vendor: string, guestMemory = MiB2): Machine {
   // Room for map-huge's 64 GiB of huge pages beside the kernel's tables.
   return createMachine({ vendor, devices: [{ name: 'dev0' }, { name: 'dev1' }], guestMemory, hostMemory: 128n << 30n });
 }
 
-export function bound(m: Machine) {
+function bound(m: Machine) {
   const fd = m.openIoasidFd();
   const dev = m.device('dev0');
   dev.bindIoasidFd(fd, { label: 'bench' });
   return { fd, dev };
 }
 
-export function row(vendor: string, name: string, value: number, unit: string, baseline: number | null, target: number | null, note?: string): BenchRow {
+function row(vendor: string, name: string, value: number, unit: string, baseline: number | null, target: number | null, note?: string): BenchRow {
   const ratio = baseline ? value / baseline : null;
   const ok = target === null ? null : name === 'map-huge' ? value <= target : ratio !== null && ratio <= target;
   const t = target === null ? 'report' : name === 'map-huge' ? `≤ ${target} ms` : `≤ ${target}×`;

@@ -1,7 +1,5 @@
 import { map4k, mapHuge, mapScaling, memoryPerGib, shadowUpdate, translate, translateNested, type BenchRow, type BenchSettings } from './cases.js';
 
-import { dirtyHarvest } from './dirty.js';
-
 export type { BenchRow, BenchSettings };
 
 const SUITE: [string, (vendor: string, s: BenchSettings) => BenchRow[]][] = [
@@ -12,7 +10,6 @@ const SUITE: [string, (vendor: string, s: BenchSettings) => BenchRow[]][] = [
   ['translate-nested', translateNested],
   ['shadow-update', shadowUpdate],
   ['memory-per-gib', memoryPerGib],
-  ['dirty-harvest', dirtyHarvest],
 ];
 
 export function benchSettings(quick: boolean): BenchSettings {

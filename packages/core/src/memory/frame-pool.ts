@@ -49,14 +49,9 @@ export class FramePool {
   private highWater: number;
   allocated = 0;
 
-  /** Frames inside the holes: never handed out. */
-  readonly reserved: number;
-
   constructor(
     readonly firstFrame: number,
     readonly totalFrames: number,
-    /** Frame ranges [start, end) with no memory behind them (an MMIO window). */
-    holes: readonly (readonly [number, number])[] = [],
   ) {
     this.maxOrder = Math.floor(Math.log2(totalFrames));
     for (let k = 0; k <= this.maxOrder; k++) {
@@ -64,23 +59,12 @@ export class FramePool {
       this.high.push(k >= BLOCK_ORDER ? new Uint32Array(Math.ceil(totalFrames / 2 ** k / 32) + 1) : new Uint32Array(0));
     }
     this.highWater = firstFrame;
-    let from = firstFrame;
-    let reserved = 0;
-    for (const [s, e] of [...holes].sort((a, b) => a[0] - b[0])) {
-      const start = Math.max(s, from);
-      const end = Math.min(e, totalFrames);
-      if (start >= end) continue;
-      this.releaseRange(from, start - from);
-      reserved += end - start;
-      from = end;
-    }
-    if (from < totalFrames) this.releaseRange(from, totalFrames - from);
-    this.reserved = reserved;
+    this.releaseRange(firstFrame, totalFrames - firstFrame);
   }
 
-  /** Frames that are neither allocated, below firstFrame, nor in a hole. */
+  /** Frames that are neither allocated nor below firstFrame. */
   get freeFrames(): number {
-    return this.totalFrames - this.firstFrame - this.reserved - this.allocated;
+    return this.totalFrames - this.firstFrame - this.allocated;
   }
 
   // ---- free bits ---------------------------------------------------------------------------
