@@ -36,3 +36,4 @@ export * from './hw/bitfield.js';
 export * from './hw/walk-trace.js';
 export * from './machine.js';
 export type { LookupOptions } from './uapi/debug-view.js';
+export { dirtyBits } from './uapi/dirty-tracking.js';

@@ -5,7 +5,7 @@
  * get_dirty_bitmap, get_dirty_bitmap_no_clear (tools/testing/selftests/iommu/iommufd.c).
  */
 import { describe, expect, it } from 'vitest';
-import { IOASID_GET_DIRTY_BITMAP, IOASID_SET_DIRTY_TRACKING } from '../src/index.js';
+import { IOASID_GET_DIRTY_BITMAP, IOASID_SET_DIRTY_TRACKING, dirtyBits } from '../src/index.js';
 import { MOCK_DIRTY } from './mock-format.js';
 import { expectErrno, MiB, mockMachine } from './helpers.js';
 
@@ -136,4 +136,13 @@ describe('dirty tracking (iommufd_dirty_tracking)', () => {
     const b = fd.ioctl(IOASID_GET_DIRTY_BITMAP, { ioasid, iova: base + 2n * MiB, size: 64n * PAGE, pageSize: PAGE }) as Uint8Array;
     expect(setBits(b)).toEqual([0]);
   });
+
+  it('dirtyBits reads a bitmap as iommufd lays it out: bit i is byte i >> 3, bit i & 7', () => {
+    const b = new Uint8Array(16);
+    for (const i of [0, 7, 8, 63, 64, 127]) b[i >> 3] |= 1 << (i & 7);
+    expect(dirtyBits(b)).toEqual([0, 7, 8, 63, 64, 127]);
+    expect(dirtyBits(b)).toEqual(setBits(b));
+    expect(dirtyBits(new Uint8Array(8))).toEqual([]);
+  });
 });
+

@@ -1,15 +1,10 @@
+import { dirtyBits } from '@ioasid/core';
 import type { CaseDef } from '../types.js';
 import { MiB, check, closeFd, expectErrno, expectOk, fmtValue, newMachine, openFd, spot } from '../kit.js';
 
 const PAGE = 4096n;
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
-/** Bit numbers set in an iommufd-style bitmap (bit i = byte i >> 3, bit i & 7). */
-function setBits(b: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < b.length * 8; i++) if (b[i >> 3] & (1 << (i & 7))) out.push(i);
-  return out;
-}
 
 /**
  * Dirty tracking as iommufd defines it (IOMMU_HWPT_SET_DIRTY_TRACKING, GET_DIRTY_BITMAP): the
@@ -53,7 +48,7 @@ export const dirtyCase: CaseDef = {
       expectOk(() => fd.mapDma({ ioasid, iova: base, vaddr: hva, size: 2n * MiB }), 'MAP_DMA one 2 MiB page');
     }
     const bitmap = (iova: bigint, size: bigint, pageSize = PAGE, noClear = false) =>
-      setBits(expectOk(() => fd.getDirtyBitmap({ ioasid, iova, size, pageSize, noClear }), `GET_DIRTY_BITMAP ${hex(iova)}+${hex(size)}`));
+      dirtyBits(expectOk(() => fd.getDirtyBitmap({ ioasid, iova, size, pageSize, noClear }), `GET_DIRTY_BITMAP ${hex(iova)}+${hex(size)}`));
     // Off: no bitmap to read, and a write is not logged.
     expectErrno(() => fd.getDirtyBitmap({ ioasid, iova: small, size: PAGE, pageSize: PAGE }), 'EINVAL', 'GET_DIRTY_BITMAP while tracking is off');
     expectOk(() => dev.dmaWrite(small, new Uint8Array([1])), 'DMA write');

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { dirtyBits } from '@ioasid/core';
 import type { CaseDef, KitEnv } from '../types.js';
 import { MiB, check, closeFd, expectErrno, expectOk, fmtValue, newMachine, openFd, spot } from '../kit.js';
 import { drainFaults, fcParams } from './common.js';
@@ -21,11 +22,6 @@ const step: fc.Arbitrary<DirtyStep> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('toggle' as const), on: fc.boolean() }) },
 );
 
-function setBits(b: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < b.length * 8; i++) if (b[i >> 3] & (1 << (i & 7))) out.push(i);
-  return out;
-}
 
 /**
  * Random DMA writes and reads against a model of what a VMM must see: after each harvest, the
@@ -69,11 +65,11 @@ function runDirty(env: KitEnv, steps: DirtyStep[]): void {
       expectErrno(() => fd.getDirtyBitmap({ ioasid, iova: small, size: PAGE, pageSize: PAGE }), 'EINVAL', 'GET_DIRTY_BITMAP while tracking is off');
     } else {
       const ps = BigInt(s.pageSize) * PAGE;
-      const got = setBits(expectOk(() => fd.getDirtyBitmap({ ioasid, iova: small, size: BigInt(SMALL) * PAGE, pageSize: ps, noClear: s.noClear }), 'GET_DIRTY_BITMAP'));
+      const got = dirtyBits(expectOk(() => fd.getDirtyBitmap({ ioasid, iova: small, size: BigInt(SMALL) * PAGE, pageSize: ps, noClear: s.noClear }), 'GET_DIRTY_BITMAP'));
       const want = [...new Set([...dirty].map((p) => Math.floor(p / s.pageSize)))].sort((a, b) => a - b);
       check(JSON.stringify(got) === JSON.stringify(want), () => `GET_DIRTY_BITMAP at ${s.pageSize * 4} KiB per bit gave ${fmtValue(got)}, but the pages written while tracking were ${fmtValue([...dirty].sort((a, b) => a - b))} (steps ${fmtValue(steps)})`);
       if (huge) {
-        const h = setBits(expectOk(() => fd.getDirtyBitmap({ ioasid, iova: base, size: 2n * MiB, pageSize: ps, noClear: s.noClear }), 'GET_DIRTY_BITMAP 2M'));
+        const h = dirtyBits(expectOk(() => fd.getDirtyBitmap({ ioasid, iova: base, size: 2n * MiB, pageSize: ps, noClear: s.noClear }), 'GET_DIRTY_BITMAP 2M'));
         check(h.length === (hugeDirty ? 512 / s.pageSize : 0), () => `the 2 MiB leaf ${hugeDirty ? 'was written' : 'was not written'} while tracking, but its bitmap has ${h.length} bits set`);
       }
       if (!s.noClear) {

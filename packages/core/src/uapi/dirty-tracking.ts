@@ -72,3 +72,14 @@ export function getDirtyBitmap(ctx: FdContext, args: GetDirtyBitmapArgs): Uint8A
   }
   return bitmap;
 }
+
+/** The bit numbers set in a GET_DIRTY_BITMAP result, ascending (bit i = the page at iova + i·pageSize). */
+export function dirtyBits(bitmap: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let byte = 0; byte < bitmap.length; byte++) {
+    const v = bitmap[byte];
+    if (v === 0) continue;
+    for (let bit = 0; bit < 8; bit++) if (v & (1 << bit)) out.push(byte * 8 + bit);
+  }
+  return out;
+}

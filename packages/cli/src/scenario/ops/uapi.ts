@@ -1,4 +1,5 @@
 import {
+  dirtyBits,
   IOASID_ALLOC,
   IOASID_BIND_PASID_TABLE,
   IOASID_BIND_PGTABLE,
@@ -202,8 +203,7 @@ export const uapiOps: Record<string, Op> = {
       const length = toBig(a.size, 'size');
       const pageSize = a.pageSize === undefined ? 4096n : toBig(a.pageSize, 'pageSize');
       const bitmap = s.fd.ioctl(IOASID_GET_DIRTY_BITMAP, { ioasid, iova, size: length, pageSize, ...(a.noClear === true ? { noClear: true } : {}) }) as Uint8Array;
-      const pages: number[] = [];
-      for (let i = 0; i < bitmap.length * 8; i++) if (bitmap[i >> 3] & (1 << (i & 7))) pages.push(i);
+      const pages = dirtyBits(bitmap);
       if (a.expect !== undefined) {
         const want = (a.expect as unknown[]).map((x, k) => Number(toBig(x, `expect[${k}]`)));
         if (want.length !== pages.length || want.some((x, k) => x !== pages[k])) throw new CheckFailed(`GET_DIRTY_BITMAP gave pages [${pages.join(', ')}], expected [${want.join(', ')}]`);
