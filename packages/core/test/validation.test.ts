@@ -178,6 +178,7 @@ describe('BIND formats: the key set of a format GET_INFO lists for the IOASID', 
     const { fd, child, driver } = nestingMachine();
     expectErrno(() => fd.bindPgtable({ ioasid: child, addr: 0x1000n, format: { kind: 'arm-lpae-s1', granule: 4096 } }), 'EINVAL', /format\.ias is missing/);
     expectErrno(() => fd.bindPgtable({ ioasid: child, addr: 0x1000n, format: { kind: 'arm-lpae-s1', granule: 4096, ias: 39, tg1: 0 } }), 'EINVAL', /format\.tg1 is not a field/);
+    expectErrno(() => fd.bindPgtable({ ioasid: child, addr: 0x1000n, format: { kind: 'arm-lpae-s1', granul: 4096, ias: 39 } as never }), 'EINVAL', /format\.granul is not a field.*did you mean 'granule'\?/);
     expectErrno(() => fd.bindPgtable({ ioasid: child, addr: 0x1000n, format: { kind: 'vtd-first-level', levels: 4 } }), 'EINVAL', /format\.kind 'vtd-first-level' is not among.*arm-lpae-s1/);
     expectErrno(() => fd.bindPgtable({ ioasid: child, addr: 0x1000n, format: { kind: 'arm-lpae-s1', granule: 16384, ias: 39 } }), 'EINVAL', /granule 16384/);
     expectErrno(() => fd.bindPgtable({ ioasid: child, addr: 0x1000n, format: null as never }), 'EINVAL', /format/);

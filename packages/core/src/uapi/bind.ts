@@ -1,3 +1,4 @@
+import { didYouMean } from '../base/did-you-mean.js';
 import { fail } from '../base/errors.js';
 import { u64 } from '../base/args.js';
 import type { PgtableFormat } from '../base/info.js';
@@ -52,10 +53,10 @@ function bindFormat(ctx: FdContext, o: IoasidObject, value: unknown, list: 'form
   const keys = Object.keys(format);
   if (!sameKind.some((g) => sameKeys(keys, Object.keys(g)))) {
     const want = Object.keys(sameKind[0]);
-    const missing = want.find((k) => !keys.includes(k));
-    if (missing !== undefined) fail('EINVAL', `format.${missing} is missing: a '${format.kind}' format has the fields ${want.join(', ')}`);
     const extra = keys.find((k) => !want.includes(k));
-    fail('EINVAL', `format.${extra} is not a field of a '${format.kind}' format (its fields: ${want.join(', ')})`);
+    if (extra !== undefined) fail('EINVAL', `format.${extra} is not a field of a '${format.kind}' format (its fields: ${want.join(', ')})${didYouMean(extra, want)}`);
+    const missing = want.find((k) => !keys.includes(k));
+    fail('EINVAL', `format.${missing} is missing: a '${format.kind}' format has the fields ${want.join(', ')}`);
   }
   return format;
 }
