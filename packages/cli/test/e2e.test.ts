@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +145,32 @@ describe('ioasid (spawned)', () => {
     expect(parsed.results.length).toBeGreaterThan(10);
     expect(parsed.results.every((x) => x.vendor === 'intel-vtd' && ['pass', 'fail', 'unsupported'].includes(x.status))).toBe(true);
     expect(j.code).toBe(parsed.counts.fail > 0 ? 1 : 0);
+  });
+
+  it('a failing property prints its shrunk counterexample as a scenario file that run replays to the same failure', () => {
+    const plugin = ['--plugin', './packages/cli/test/fixtures/flat-lazy-vendor.mjs'];
+    const dir = mkdtempSync(join(tmpdir(), 'ioasid-cex-'));
+    const r = ioasid([...plugin, 'conformance', '--vendor', 'flat-lazy', '--case', 'prop-model,prop-invalidation', '--seed', '42', '--save-counterexamples', dir]);
+    expect(r.code).toBe(1);
+    for (const id of ['prop-model', 'prop-invalidation']) {
+      const file = join(dir, `${id}-flat-lazy.yaml`);
+      expect(r.out).toContain(`flat-lazy ${id}: ${file} (replays to the same failure): ioasid run ${file} --vendor flat-lazy`);
+      const text = readFileSync(file, 'utf8');
+      expect(text).toMatch(/^# The shrunk counterexample of .* \(fast-check seed 42, path "[\d:]+": failed in run \d+, shrunk \d+ time\(s\)\)/);
+      const replay = ioasid([...plugin, 'run', file, '--vendor', 'flat-lazy', '--json']);
+      expect(replay.code).toBe(1);
+      const steps = (JSON.parse(replay.out) as { results: { steps: { status: string; op: string; detail: string }[] }[] }).results[0].steps;
+      // Every call before the last replays as it went; the last fails as the kit's check did.
+      expect(steps.slice(0, -1).every((s) => s.status === 'ok' || s.status === 'expected-error')).toBe(true);
+      const last = steps[steps.length - 1];
+      expect(last).toMatchObject({ status: 'fail', op: 'dma-read' });
+      expect(last.detail).toMatch(id === 'prop-model' ? /^DMA went through, expected a fault$/ : /^DMA read at 0x[\da-f]+: read .*, expected /);
+    }
+    // Without --save-counterexamples the scenario is printed after the matrix, and --json carries it.
+    const printed = ioasid([...plugin, 'conformance', '--vendor', 'flat-lazy', '--case', 'prop-model', '--seed', '42']);
+    expect(printed.out).toMatch(/Counterexamples as scenario files:\n  flat-lazy prop-model \(replays to the same failure; save it and run: ioasid run <file> --vendor flat-lazy\):\n    # The shrunk/);
+    const json = JSON.parse(ioasid([...plugin, 'conformance', '--vendor', 'flat-lazy', '--case', 'prop-model', '--seed', '42', '--json']).out) as { results: { scenario?: string; scenarioReplays?: boolean }[] };
+    expect(json.results[0]).toMatchObject({ scenarioReplays: true, scenario: expect.stringMatching(/\nsteps:\n  - bind: /) });
   });
 
   it('run --list lists the built-in flows', () => {

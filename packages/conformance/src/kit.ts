@@ -17,6 +17,8 @@ import {
   type PtFormat,
 } from '@ioasid/core';
 import type { Caps, KitEnv } from './types.js';
+import { activeJournal, expectedOfCall, journalMark, unstatedCheck, type Expectation } from './replay/journal.js';
+import { recordGuestTable, recordMachine } from './replay/record-machine.js';
 
 export const KiB = 1n << 10n;
 export const MiB = 1n << 20n;
@@ -66,8 +68,16 @@ export function fmtValue(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? hex(x) : x));
 }
 
-export function check(cond: unknown, message: string | (() => string)): asserts cond {
-  if (!cond) throw new ConformanceFailure(typeof message === 'string' ? message : message());
+/**
+ * A check; `replay` says what it expected of the last call, so that a failing property's
+ * scenario can state it on that call's step.
+ */
+export function check(cond: unknown, message: string | (() => string), replay?: Expectation): asserts cond {
+  if (cond) return;
+  const text = typeof message === 'string' ? message : message();
+  if (replay) expectedOfCall(replay);
+  else unstatedCheck(text);
+  throw new ConformanceFailure(text);
 }
 
 export function isIoasidError(e: unknown): e is IoasidError {
@@ -86,12 +96,14 @@ function describeError(e: unknown): string {
 
 /** Runs `fn`, which must fail with exactly `errno`. */
 export function expectErrno(fn: () => unknown, errno: ErrnoName, what: string): IoasidError {
+  const mark = journalMark();
   let err: unknown;
   try {
     fn();
   } catch (e) {
     err = e;
   }
+  if (!isIoasidError(err) || err.errno !== errno) expectedOfCall({ errno }, mark);
   if (err === undefined) throw new ConformanceFailure(`${what}: expected ${errno}, but the command succeeded`);
   if (!isIoasidError(err)) throw new ConformanceFailure(`${what}: expected ${errno}, got ${describeError(err)}`);
   if (err.errno !== errno) throw new ConformanceFailure(`${what}: expected ${errno}, got ${err.errno} (${err.message})`);
@@ -100,10 +112,12 @@ export function expectErrno(fn: () => unknown, errno: ErrnoName, what: string): 
 
 /** Runs `fn`, which must succeed; a failure is reported with `what`. */
 export function expectOk<T>(fn: () => T, what: string): T {
+  const mark = journalMark();
   try {
     return fn();
   } catch (e) {
     if (e instanceof ConformanceFailure || e instanceof Unsupported) throw e;
+    expectedOfCall({ ok: true }, mark);
     const f = new ConformanceFailure(`${what}: ${describeError(e)}`);
     if (e instanceof Error && e.stack) f.stack = `${f.name}: ${f.message}\n  caused by ${e.stack}`;
     throw f;
@@ -120,6 +134,7 @@ export function recover(dev: Device): void {
 
 /** A DMA of `dev` the IOMMU must block: it throws DmaFault (and nothing else). */
 export function expectDmaFault(dev: Device, fn: () => unknown, what: string): DmaFault {
+  const mark = journalMark();
   let err: unknown;
   try {
     fn();
@@ -127,6 +142,7 @@ export function expectDmaFault(dev: Device, fn: () => unknown, what: string): Dm
     err = e;
   }
   if (isDmaFault(err)) recover(dev);
+  if (err === undefined) expectedOfCall({ fault: true }, mark);
   if (err === undefined) throw new ConformanceFailure(`${what}: expected the IOMMU to block the DMA (DmaFault), but it went through`);
   if (!isDmaFault(err)) throw new ConformanceFailure(`${what}: expected DmaFault, got ${describeError(err)}`);
   const r = err.record;
@@ -150,6 +166,7 @@ export function tryDma<T>(dev: Device, fn: () => T, what: string): { ok: true; v
 
 export function sameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
   if (actual.length === expected.length && actual.every((b, i) => b === expected[i])) return;
+  expectedOfCall({ bytes: expected });
   const show = (a: Uint8Array) => [...a.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new ConformanceFailure(`${what}: got [${show(actual)}${actual.length > 16 ? ' …' : ''}], expected [${show(expected)}${expected.length > 16 ? ' …' : ''}]`);
 }
@@ -185,14 +202,21 @@ export function newMachine(env: KitEnv, extra: Partial<MachineOptions> = {}): Ma
 export function kitMachine(env: KitEnv, devices: DeviceOptions[], extra: Partial<MachineOptions> = {}): Machine {
   const container = env.machineOptions.container as MachineOptions['container'];
   const reg = findVendor(env.vendor, container);
-  return createMachine({
+  const options = {
     guestMemory: KIT_GUEST_MEMORY,
     ...(reg.defaultMachine ?? {}),
     ...env.machineOptions,
     ...extra,
     vendor: env.vendor,
     devices,
-  } as MachineOptions);
+  } as MachineOptions;
+  const m = createMachine(options);
+  const j = activeJournal();
+  if (j) {
+    if (j.machine) j.refuse('the run makes a second machine (a scenario has one)');
+    else recordMachine(j, m, options as unknown as Record<string, unknown>);
+  }
+  return m;
 }
 
 export function label(name: string): string {
@@ -356,7 +380,9 @@ export function guestTable(m: Machine, format: PgtableFormat): GuestTable {
   const helpers = m.driver.guest;
   check(helpers, () => `the vendor lists bindable formats but machine.driver.guest is missing (the guest-kernel helpers)`);
   const fmt = expectOk(() => helpers.pageTableFormat(format), `guest.pageTableFormat(${fmtValue(format)})`);
-  const pt = expectOk(() => m.guest.createPageTable(fmt), `guest.createPageTable(${fmt.name})`);
+  const j = activeJournal();
+  const make = () => m.guest.createPageTable(fmt);
+  const pt = expectOk(() => (j ? recordGuestTable(j, format, make) : make()), `guest.createPageTable(${fmt.name})`);
   return { pt, fmt, page: 1n << BigInt(fmt.pageShift), span: 1n << BigInt(inputBits(fmt)), format };
 }
 

@@ -1,6 +1,7 @@
 import type { CaseDef, CaseInfo, CaseResult, Caps, ConformanceReport, KitEnv } from './types.js';
 import { CASES } from './cases.js';
 import { DEFAULT_RUNS, Unsupported, probeCaps } from './kit.js';
+import type { Counterexample, WithCounterexample } from './replay/property.js';
 
 export function listCases(): CaseInfo[] {
   return CASES.map(({ id, title, group }) => ({ id, title, group }));
@@ -9,9 +10,11 @@ export function listCases(): CaseInfo[] {
 /** `Caused by:` lines for an error's cause chain (fast-check keeps a property's real failure there). */
 function causeLines(e: unknown): string[] {
   const out: string[] = [];
+  const first = e instanceof Error ? e.message.split('\n')[0] : '';
   let c = e instanceof Error ? e.cause : undefined;
   for (let depth = 0; c !== undefined && depth < 5; depth++) {
-    out.push(`Caused by: ${c instanceof Error ? `${c.name}: ${c.message.split('\n').join('\n  ')}` : String(c)}`);
+    // A property failure starts with its cause's message already.
+    if (!(c instanceof Error && c.message === first)) out.push(`Caused by: ${c instanceof Error ? `${c.name}: ${c.message.split('\n').join('\n  ')}` : String(c)}`);
     c = c instanceof Error ? c.cause : undefined;
   }
   return out;
@@ -23,6 +26,16 @@ function errorText(e: unknown): string {
   const [first, ...rest] = e.message.split('\n');
   const stack = e.stack?.includes(e.message) ? e.stack.slice(e.stack.indexOf(e.message) + e.message.length) : (e.stack ?? '');
   return [first, ...causeLines(e), ...rest].join('\n') + (stack.trim() ? `\n${stack.replace(/^\n/, '')}` : '');
+}
+
+/** The counterexample a failing property attached to its error or to an error it caused. */
+function counterexampleOf(e: unknown): Counterexample | undefined {
+  for (let x = e, depth = 0; x !== undefined && x !== null && depth < 5; depth++) {
+    const c = (x as WithCounterexample).counterexample;
+    if (c) return c;
+    x = x instanceof Error ? x.cause : undefined;
+  }
+  return undefined;
 }
 
 /** The counts a failing case attached to its error (see withDetail in adversarial/tally.ts). */
@@ -63,7 +76,9 @@ export function executeCase(def: CaseDef, env: KitEnv, caps: Caps | Error): { re
   } catch (e) {
     if (e instanceof Unsupported) return done({ status: 'unsupported', reason: e.reason });
     const detail = detailOf(e);
-    return done({ status: 'fail', error: errorText(e), ...(detail !== undefined ? { detail } : {}) }, e);
+    const c = counterexampleOf(e);
+    const scenario = c?.scenario !== undefined ? { scenario: c.scenario, scenarioReplays: c.replays } : {};
+    return done({ status: 'fail', error: errorText(e), ...(detail !== undefined ? { detail } : {}), ...scenario }, e);
   }
 }
 

@@ -18,6 +18,12 @@ export interface CaseResult extends CaseInfo {
   error?: string;
   /** What the case did, when it says (e.g. "12 sequences, 4810 DMAs checked"); also on a failure. */
   detail?: string;
+  /**
+   * A failing property's shrunk counterexample as a scenario file (`ioasid run <file> --vendor
+   * <vendor>` replays it); `scenarioReplays` is true when its last step states the failing check.
+   */
+  scenario?: string;
+  scenarioReplays?: boolean;
   ms: number;
 }
 

@@ -1,8 +1,10 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Context } from '../context.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from '../errors.js';
 import { buildMatrix, countStatuses, errorText, renderMatrix } from '../conformance/matrix.js';
-import { loadKit as defaultLoadKit, type ConformanceKit } from '../conformance/kit.js';
+import { loadKit as defaultLoadKit, type CaseResult, type ConformanceKit } from '../conformance/kit.js';
 import { createProgress } from '../output/progress.js';
 import { toJson } from '../output/json.js';
 import { selectVendors } from '../vendors.js';
@@ -27,6 +29,7 @@ export function conformanceCommand(ctx: Context, loadKit: () => Promise<Conforma
     .option('--runs <n>', "runs of each property case (default: the kit's own)", positiveInt)
     .option('--case <ids>', 'only these cases: comma-separated case ids or groups (scenario, contract, property, adversarial)')
     .option('--seed <n>', 'fast-check seed for every property (a failure prints the seed that replays it)', seedArg)
+    .option('--save-counterexamples <dir>', "write each failing property's counterexample as a scenario file into <dir> (default: print it)")
     .option('--json', 'print the results as JSON')
     .addHelpText(
       'after',
@@ -37,10 +40,16 @@ Examples:
   ioasid conformance --case adversarial --runs 1000   the adversarial group only
   ioasid --plugin ./my-iommu.js conformance --vendor my-iommu
   ioasid conformance --vendor my-iommu --case prop-isolation --seed -2041703766   replay a failure
+  ioasid conformance --case property --save-counterexamples ./cex   then: ioasid run ./cex/<file> --vendor <v>
+
+A failing property is shrunk, run once more with every call recorded, and written as a scenario
+file whose steps are those calls and whose last step states the check that failed, so that
+'ioasid run' replays it to the same failure (printed after the matrix, or saved with
+--save-counterexamples; in --json as each result's 'scenario').
 
 Progress lines go to standard error; the matrix (or --json) to standard output.`,
     )
-    .action(async (opts: { vendor: string; runs?: number; case?: string; seed?: number; json?: boolean }) => {
+    .action(async (opts: { vendor: string; runs?: number; case?: string; seed?: number; json?: boolean; saveCounterexamples?: string }) => {
       const { vendors } = await ctx.vendors();
       const chosen = selectVendors(opts.vendor, vendors).map((v) => v.vendor);
       const kit = await loadKit();
@@ -65,11 +74,36 @@ Progress lines go to standard error; the matrix (or --json) to standard output.`
         io.out(toJson({ vendors: run.vendors, runs: run.runs, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), counts, results }) + '\n');
       } else {
         io.out(renderMatrix(buildMatrix(run.vendors, run.results), io.paint));
+        const cex = counterexamples(run.results, opts.saveCounterexamples);
+        if (cex) io.out(cex);
         const summary = `${counts.pass} passed, ${counts.fail} failed, ${counts.unsupported} unsupported (${run.vendors.length} vendor${run.vendors.length === 1 ? '' : 's'}, ${run.runs} run${run.runs === 1 ? '' : 's'} per property${opts.seed !== undefined ? `, seed ${opts.seed}` : ''})`;
         io.out(`\n${counts.fail > 0 ? io.paint.paint('red', summary) : io.paint.paint('green', summary)}\n`);
       }
       ctx.exitCode = counts.fail > 0 ? EXIT_FAILURE : EXIT_OK;
     });
+}
+
+/**
+ * The failing properties' scenario files: printed (each with the command that replays it), or
+ * written into `dir` and listed.
+ */
+function counterexamples(results: CaseResult[], dir: string | undefined): string {
+  const found = results.filter((r) => r.status === 'fail' && r.scenario !== undefined);
+  if (found.length === 0) return '';
+  const out = ['', 'Counterexamples as scenario files:'];
+  if (dir !== undefined) mkdirSync(dir, { recursive: true });
+  for (const r of found) {
+    const how = r.scenarioReplays ? 'replays to the same failure' : 'replays the calls; the failing check is noted at the top';
+    if (dir !== undefined) {
+      const file = join(dir, `${r.id}-${r.vendor}.yaml`);
+      writeFileSync(file, r.scenario!);
+      out.push(`  ${r.vendor} ${r.id}: ${file} (${how}): ioasid run ${file} --vendor ${r.vendor}`);
+    } else {
+      out.push(`  ${r.vendor} ${r.id} (${how}; save it and run: ioasid run <file> --vendor ${r.vendor}):`);
+      out.push(...r.scenario!.trimEnd().split('\n').map((l) => `    ${l}`));
+    }
+  }
+  return `${out.join('\n')}\n`;
 }
 
 /** The cases `--case` names, by id or by group; a name that is neither is a usage error. */

@@ -14,6 +14,9 @@ export interface CaseResult {
   error?: unknown;
   /** What the case counted (e.g. sequences run, DMAs checked). */
   detail?: string;
+  /** A failing property's counterexample as a scenario file, and whether its last step states the failure. */
+  scenario?: string;
+  scenarioReplays?: boolean;
   ms: number;
 }
 

@@ -15,7 +15,7 @@ export const OP_DOCS: Record<OpName, string> = {
   info: 'GET_INFO of an IOASID or of a device → the info; matches fails the step, requires makes the scenario unsupported',
   map: 'MAP_DMA → { iova, vaddr, size }; without vaddr, fresh VMM memory is mmapped first',
   unmap: 'UNMAP_DMA (iova + size, or all: true) → bytes unmapped, checked against bytes',
-  'guest-alloc': 'the guest kernel allocates pages → { gpa, vaddr, size }',
+  'guest-alloc': 'the guest kernel allocates pages (aligned to align, default 4K) → { gpa, vaddr, size }',
   'guest-write': 'write guest memory',
   'guest-read': 'read guest memory and check it against expect',
   'vmm-write': 'write VMM memory',

@@ -88,7 +88,7 @@ export const OPS = {
   }),
   map: z.strictObject({ ioasid: Ioasid, iova: Num, size: Num, vaddr: Num.optional(), hugePages: z.enum(['2M', '1G']).optional(), ...Prot }),
   unmap: z.strictObject({ ioasid: Ioasid, iova: Num.optional(), size: Num.optional(), all: z.boolean().optional(), bytes: Num.optional() }),
-  'guest-alloc': z.strictObject({ size: Num }),
+  'guest-alloc': z.strictObject({ size: Num, align: Num.optional() }),
   'guest-write': z.strictObject({ gpa: Num, bytes: Bytes }),
   'guest-read': z.strictObject({ gpa: Num, expect: Bytes, length: Num.optional() }),
   'vmm-write': z.strictObject({ vaddr: Num, bytes: Bytes }),

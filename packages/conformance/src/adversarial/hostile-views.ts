@@ -98,7 +98,7 @@ export const hostileViewsCase: CaseDef = {
         seed: fc.nat(),
         slots: fc.array(fc.nat({ max: 15 }), { minLength: 1, maxLength: 3 }),
       });
-      if (failures.size === 0) failures.run(() => checkProperty(arb, (p) => runViews(env, p, tally), scaled(env, RUNS), env.seed));
+      if (failures.size === 0) failures.run(() => checkProperty(arb, (p) => runViews(env, p, tally), scaled(env, RUNS), env.seed, { caseId: 'adv-hostile-views', vendor: env.vendor }));
       failures.throwIfAny();
     });
   },

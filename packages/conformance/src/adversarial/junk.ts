@@ -85,6 +85,7 @@ function run(env: KitEnv, caps: Caps, tally: Tally): void {
       },
       scaled(env, RANDOM),
       env.seed,
+      { caseId: 'adv-junk', vendor: env.vendor },
     );
   } catch (e) {
     const text = e instanceof Error ? e.message : String(e);

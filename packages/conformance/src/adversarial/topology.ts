@@ -17,7 +17,7 @@ function run(env: KitEnv, strict: boolean): string {
   return reporting(tally, () => {
     const w = probeWindow(env, SLOTS);
     const arb = fc.record({ shape: shapeArb, actions: fc.array(actionArb(SLOTS), { minLength: 6, maxLength: 24, size: 'max' }) });
-    checkProperty(arb, (p) => runSequence(env, w, p.shape, p.actions, strict, tally), scaled(env, SEQUENCES), env.seed);
+    checkProperty(arb, (p) => runSequence(env, w, p.shape, p.actions, strict, tally), scaled(env, SEQUENCES), env.seed, { caseId: strict ? 'adv-topology-rules' : 'adv-topology', vendor: env.vendor });
   });
 }
 

@@ -19,7 +19,7 @@ function randomIovas(env: KitEnv, s: MapSpace, child: Child | undefined, tally: 
     .record({ k: fc.integer({ min: 12, max: 64 }), pages: fc.integer({ min: -3, max: 3 }), bytes: fc.constantFrom(0n, 8n, 0xff8n) })
     .map(({ k, pages, bytes }) => (1n << BigInt(k)) + BigInt(pages) * 4096n + bytes)
     .filter((v) => v >= 0n && v <= TOP);
-  checkProperty(near, (iova) => probeAt(s, child, iova, tally), scaled(env, RANDOM), env.seed);
+  checkProperty(near, (iova) => probeAt(s, child, iova, tally), scaled(env, RANDOM), env.seed, { caseId: 'adv-widths', vendor: env.vendor });
 }
 
 /**

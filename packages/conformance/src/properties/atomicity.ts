@@ -23,7 +23,7 @@ import {
   supportsUserPgtable,
   vmmBuffer,
 } from '../kit.js';
-import { drainFaults, fcParams, probeWindow, type Window } from './common.js';
+import { assertProperty, drainFaults, probeWindow, type Window } from './common.js';
 
 const SLOTS = 16;
 /** Start slots of the 4-slot blocks a pre-state may map (2 slots each). */
@@ -133,7 +133,7 @@ function mapState(env: KitEnv, w: Window, pre: number[], extraDevs: string[] = [
 type Variant = { name: string; available: (caps: Caps) => boolean; run: (env: KitEnv, caps: Caps, w: Window) => void };
 
 function prop<T>(env: KitEnv, arb: fc.Arbitrary<T>, body: (p: T) => void): void {
-  fc.assert(fc.property(arb, body), fcParams(env));
+  assertProperty(env, 'prop-atomicity', arb, body);
 }
 
 const preArb = fc.subarray(BLOCKS);

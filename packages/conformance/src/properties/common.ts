@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import type { Machine } from '@ioasid/core';
+import { propertyFailure } from '../replay/property.js';
 import type { KitEnv } from '../types.js';
 import { MiB, closeFd, expectOk, granule, newMachine, openFd, spot } from '../kit.js';
 
@@ -30,4 +32,18 @@ export function fcParams(env: KitEnv, extra: { numRuns?: number } = {}) {
 /** Drains every IOASID's fault queue (faults are expected in properties; keep memory flat). */
 export function drainFaults(m: Machine): void {
   for (const fd of m.fds) for (const id of fd.ioasidIds) fd.readFaults(id);
+}
+
+/**
+ * Runs a property case's body over `arb`; a failure throws the kit's failure with the shrunk
+ * counterexample written as a scenario file that replays it (see replay/property.ts).
+ */
+export function assertProperty<T>(env: KitEnv, caseId: string, arb: fc.Arbitrary<T>, body: (v: T) => void): void {
+  const out = fc.check(
+    fc.property(arb, (v) => {
+      body(v);
+    }),
+    fcParams(env),
+  );
+  if (out.failed) throw propertyFailure(out, body, { caseId, vendor: env.vendor });
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { dirtyBits } from '@ioasid/core';
 import type { CaseDef, KitEnv } from '../types.js';
 import { MiB, check, closeFd, expectErrno, expectOk, fmtValue, newMachine, openFd, spot } from '../kit.js';
-import { drainFaults, fcParams } from './common.js';
+import { assertProperty, drainFaults } from './common.js';
 import { dirtyCase } from '../contracts/dirty.js';
 
 const PAGE = 4096n;
@@ -89,6 +89,6 @@ export const dirtyPropertyCase: CaseDef = {
   needs: dirtyCase.needs,
   rejects: dirtyCase.rejects,
   run(env) {
-    fc.assert(fc.property(fc.array(step, { minLength: 4, maxLength: 24 }), (steps) => runDirty(env, steps)), fcParams(env));
+    assertProperty(env, 'prop-dirty', fc.array(step, { minLength: 4, maxLength: 24 }), (steps) => runDirty(env, steps));
   },
 };

@@ -20,7 +20,7 @@ import {
   tryDma,
   type GuestTable,
 } from '../kit.js';
-import { fcParams } from './common.js';
+import { assertProperty } from './common.js';
 
 /** Guest RAM for the page-table mode (small: a successful write is searched for in all of it). */
 const GUEST = 8n * MiB;
@@ -216,9 +216,10 @@ export const hostileCase: CaseDef = {
     const modes: ('pgtable' | 'pasid-table')[] = [];
     if (supportsUserPgtable(caps.dev)) modes.push('pgtable');
     if (caps.dev.protocols.includes('user-pasid-table')) modes.push('pasid-table');
-    fc.assert(
-      fc.property(
-        fc.record({
+    assertProperty(
+      env,
+      'prop-hostile',
+      fc.record({
           mode: fc.constantFrom(...modes),
           corruptions: fc.array(corruption, { minLength: 1, maxLength: 4, size: 'max' }),
           probes: fc.array(fc.record({ slot: fc.nat({ max: SLOTS - 1 }), write: fc.boolean(), pasid: fc.nat({ max: 2 }) }), { minLength: 3, maxLength: 6, size: 'max' }),
@@ -230,10 +231,8 @@ export const hostileCase: CaseDef = {
           } catch (e) {
             if (e instanceof ConformanceFailure) throw e;
             throw new ConformanceFailure(`hostile tables made a command fail: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-          }
-        },
-      ),
-      fcParams(env),
+        }
+      },
     );
   },
 };

@@ -17,7 +17,7 @@ import {
   sameBytes,
   tryDma,
 } from '../kit.js';
-import { drainFaults, fcParams } from './common.js';
+import { assertProperty, drainFaults } from './common.js';
 
 const SLOTS = 8;
 const PAGES = 8;
@@ -43,61 +43,58 @@ export const invalidationCase: CaseDef = {
   needs: (caps) => needsUserPgtable(caps.dev),
   rejects: (env) => rejectsNesting(env, 'user-pgtable'),
   run(env, caps) {
-    fc.assert(
-      fc.property(fc.record({ pasid: fc.boolean(), changes: fc.array(change, { minLength: 3, maxLength: 12, size: 'max' }) }), (p) => {
-        const m = newMachine(env);
-        const { fd, devs } = openFd(m, 'dev0');
-        const dev = devs[0];
-        const { parent, info } = gpaSpace(m, fd, devs);
-        const format = firstFormat(info);
-        const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
-        const pasid = p.pasid && caps.dev.pasidBits > 0 ? pickPasid(caps.dev.pasidBits, 4) : undefined;
-        expectOk(() => dev.attachIoasid(child, { userPasid: pasid }), 'ATTACH dev0 → child');
-        const gt = guestTable(m, format);
-        const pages = [...Array(PAGES).keys()].map((i) => guestData(m, gt.page, 4000 + i));
-        const gva = (s: number) => BigInt(s + 1) * gt.page;
-        const model: (number | null)[] = [...Array(SLOTS).keys()].map((s) => (s < 6 ? s : null));
-        model.forEach((pg, s) => pg !== null && gt.pt.map(gva(s), pages[pg].gpa, gt.page));
-        expectOk(() => fd.bindPgtable({ ioasid: child, addr: gt.pt.root, format }), 'BIND_PGTABLE');
+    assertProperty(env, 'prop-invalidation', fc.record({ pasid: fc.boolean(), changes: fc.array(change, { minLength: 3, maxLength: 12, size: 'max' }) }), (p) => {
+      const m = newMachine(env);
+      const { fd, devs } = openFd(m, 'dev0');
+      const dev = devs[0];
+      const { parent, info } = gpaSpace(m, fd, devs);
+      const format = firstFormat(info);
+      const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
+      const pasid = p.pasid && caps.dev.pasidBits > 0 ? pickPasid(caps.dev.pasidBits, 4) : undefined;
+      expectOk(() => dev.attachIoasid(child, { userPasid: pasid }), 'ATTACH dev0 → child');
+      const gt = guestTable(m, format);
+      const pages = [...Array(PAGES).keys()].map((i) => guestData(m, gt.page, 4000 + i));
+      const gva = (s: number) => BigInt(s + 1) * gt.page;
+      const model: (number | null)[] = [...Array(SLOTS).keys()].map((s) => (s < 6 ? s : null));
+      model.forEach((pg, s) => pg !== null && gt.pt.map(gva(s), pages[pg].gpa, gt.page));
+      expectOk(() => fd.bindPgtable({ ioasid: child, addr: gt.pt.root, format }), 'BIND_PGTABLE');
 
-        p.changes.forEach((c, i) => {
-          const at = `change ${i} ${JSON.stringify(c)}`;
-          const cur = model[c.slot];
-          // 1. The device uses the current translation (and the IOTLB caches it).
-          if (cur === null) expectDmaFault(dev, () => dev.dmaRead(gva(c.slot), 8, { pasid }), `${at}: unmapped slot before the change`);
-          else sameBytes(expectOk(() => dev.dmaRead(gva(c.slot), 64, { pasid }), `${at}: DMA before the change`), pages[cur].bytes, `${at}: before the change`);
-          // 2. The guest edits its table, without invalidating.
-          let next: number | null;
-          if (c.kind === 'unmap' && cur !== null) {
-            gt.pt.unmap(gva(c.slot), gt.page);
-            next = null;
-          } else {
-            next = c.target === cur ? (c.target + 1) % PAGES : c.target;
-            if (cur !== null) gt.pt.unmap(gva(c.slot), gt.page);
-            gt.pt.map(gva(c.slot), pages[next].gpa, gt.page);
-          }
-          // 3. Stale: a translation the device used is still cached.
-          if (cur !== null) {
-            const r = tryDma(dev, () => dev.dmaRead(gva(c.slot), 64, { pasid }), `${at}: DMA after the guest change, before INVALIDATE_CACHE`);
-            check(r.ok, () => `${at}: before INVALIDATE_CACHE the cached translation must still be used, but the DMA faulted (${r.ok ? '' : r.fault.message})`);
-            if (r.ok) sameBytes(r.value, pages[cur].bytes, `${at}: before INVALIDATE_CACHE the old page is still reached (the IOTLB is real)`);
-          }
-          // 4. INVALIDATE_CACHE covering the page: the new translation.
-          const req = c.inval === 'all' ? { ioasid: child, all: true as const } : c.inval === 'page' ? { ioasid: child, iova: gva(c.slot), size: gt.page } : { ioasid: child, iova: 0n, size: BigInt(SLOTS + 2) * gt.page };
-          expectOk(() => fd.invalidateCache(req), `${at}: INVALIDATE_CACHE ${c.inval}`);
-          if (next === null) expectDmaFault(dev, () => dev.dmaRead(gva(c.slot), 8, { pasid }), `${at}: after INVALIDATE_CACHE the unmapped page faults`);
-          else sameBytes(expectOk(() => dev.dmaRead(gva(c.slot), 64, { pasid }), `${at}: DMA after INVALIDATE_CACHE`), pages[next].bytes, `${at}: after INVALIDATE_CACHE the new page is reached`);
-          model[c.slot] = next;
-          drainFaults(m);
-        });
-        // Every other slot still translates as the model says.
-        model.forEach((pg, s) => {
-          if (pg === null) expectDmaFault(dev, () => dev.dmaRead(gva(s), 8, { pasid }), `final: slot ${s} unmapped`);
-          else sameBytes(expectOk(() => dev.dmaRead(gva(s), 64, { pasid }), `final: slot ${s}`), pages[pg].bytes, `final: slot ${s}`);
-        });
-        closeFd(fd);
-      }),
-      fcParams(env),
-    );
+      p.changes.forEach((c, i) => {
+        const at = `change ${i} ${JSON.stringify(c)}`;
+        const cur = model[c.slot];
+        // 1. The device uses the current translation (and the IOTLB caches it).
+        if (cur === null) expectDmaFault(dev, () => dev.dmaRead(gva(c.slot), 8, { pasid }), `${at}: unmapped slot before the change`);
+        else sameBytes(expectOk(() => dev.dmaRead(gva(c.slot), 64, { pasid }), `${at}: DMA before the change`), pages[cur].bytes, `${at}: before the change`);
+        // 2. The guest edits its table, without invalidating.
+        let next: number | null;
+        if (c.kind === 'unmap' && cur !== null) {
+          gt.pt.unmap(gva(c.slot), gt.page);
+          next = null;
+        } else {
+          next = c.target === cur ? (c.target + 1) % PAGES : c.target;
+          if (cur !== null) gt.pt.unmap(gva(c.slot), gt.page);
+          gt.pt.map(gva(c.slot), pages[next].gpa, gt.page);
+        }
+        // 3. Stale: a translation the device used is still cached.
+        if (cur !== null) {
+          const r = tryDma(dev, () => dev.dmaRead(gva(c.slot), 64, { pasid }), `${at}: DMA after the guest change, before INVALIDATE_CACHE`);
+          check(r.ok, () => `${at}: before INVALIDATE_CACHE the cached translation must still be used, but the DMA faulted (${r.ok ? '' : r.fault.message})`);
+          if (r.ok) sameBytes(r.value, pages[cur].bytes, `${at}: before INVALIDATE_CACHE the old page is still reached (the IOTLB is real)`);
+        }
+        // 4. INVALIDATE_CACHE covering the page: the new translation.
+        const req = c.inval === 'all' ? { ioasid: child, all: true as const } : c.inval === 'page' ? { ioasid: child, iova: gva(c.slot), size: gt.page } : { ioasid: child, iova: 0n, size: BigInt(SLOTS + 2) * gt.page };
+        expectOk(() => fd.invalidateCache(req), `${at}: INVALIDATE_CACHE ${c.inval}`);
+        if (next === null) expectDmaFault(dev, () => dev.dmaRead(gva(c.slot), 8, { pasid }), `${at}: after INVALIDATE_CACHE the unmapped page faults`);
+        else sameBytes(expectOk(() => dev.dmaRead(gva(c.slot), 64, { pasid }), `${at}: DMA after INVALIDATE_CACHE`), pages[next].bytes, `${at}: after INVALIDATE_CACHE the new page is reached`);
+        model[c.slot] = next;
+        drainFaults(m);
+      });
+      // Every other slot still translates as the model says.
+      model.forEach((pg, s) => {
+        if (pg === null) expectDmaFault(dev, () => dev.dmaRead(gva(s), 8, { pasid }), `final: slot ${s} unmapped`);
+        else sameBytes(expectOk(() => dev.dmaRead(gva(s), 64, { pasid }), `final: slot ${s}`), pages[pg].bytes, `final: slot ${s}`);
+      });
+      closeFd(fd);
+    });
   },
 };

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { Device } from '@ioasid/core';
 import type { CaseDef, Caps, KitEnv } from '../types.js';
 import { check, checkRefusal, closeFd, expectOk, fmtValue, newMachine, openFd, pattern, pickPasid, sameBytes, tryDma, vmmBuffer } from '../kit.js';
-import { drainFaults, fcParams, probeWindow, type Window } from './common.js';
+import { assertProperty, drainFaults, probeWindow, type Window } from './common.js';
 
 const SLOTS = 8;
 /** Pages per address space; the VMM buffer holds SPACES × POOL pages, each space its own. */
@@ -110,9 +110,6 @@ export const isolationCase: CaseDef = {
     checkRefusal(caps.pasidMapAttach, 'ATTACH of a vPASID to a map IOASID');
     checkRefusal(caps.mdevAttach, 'ATTACH of an mdev to a map IOASID');
     const w = probeWindow(env, SLOTS);
-    fc.assert(
-      fc.property(fc.tuple(spaceMaps, spaceMaps, spaceMaps, spaceMaps), (draws) => runIsolation(env, caps, w, draws)),
-      fcParams(env),
-    );
+    assertProperty(env, 'prop-isolation', fc.tuple(spaceMaps, spaceMaps, spaceMaps, spaceMaps), (draws) => runIsolation(env, caps, w, draws));
   },
 };

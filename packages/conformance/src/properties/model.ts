@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { Device, IoasidFd, Machine } from '@ioasid/core';
 import type { CaseDef, KitEnv } from '../types.js';
 import { check, closeFd, expectDmaFault, expectErrno, expectOk, fmtValue, newMachine, openFd, pattern, sameBytes, vmmBuffer } from '../kit.js';
-import { drainFaults, fcParams, probeWindow, type Window } from './common.js';
+import { assertProperty, drainFaults, probeWindow, type Window } from './common.js';
 
 const SLOTS = 12;
 const PAGES = 10;
@@ -298,10 +298,7 @@ export const modelCase: CaseDef = {
   title: 'property: model-based sequences (alloc/attach/map/unmap/software nesting/DMA) against a reference model',
   run(env) {
     const w = probeWindow(env, SLOTS);
-    fc.assert(
-      fc.property(fc.array(modelAction, { minLength: 8, maxLength: 40, size: 'max' }), (actions) => runModel(env, w, actions)),
-      fcParams(env),
-    );
+    assertProperty(env, 'prop-model', fc.array(modelAction, { minLength: 8, maxLength: 40, size: 'max' }), (actions) => runModel(env, w, actions));
   },
 };
 

@@ -1,5 +1,5 @@
 import type { GuestPageTable, GuestPasidEntry, PgtableFormat } from '@ioasid/core';
-import { optInt, toBig, toBytes, toFormat, toInt } from '../values.js';
+import { CheckFailed, optInt, toBig, toBytes, toFormat, toInt } from '../values.js';
 import { checkBytes } from './checks.js';
 import { hex, shortBytes, span } from './describe.js';
 import type { Args, Op, RunState } from './types.js';
@@ -51,7 +51,9 @@ export const memoryOps: Record<string, Op> = {
   'guest-alloc': {
     run(s, a) {
       const size = toBig(a.size, 'size');
-      const gpa = s.machine.guest.allocPages(size);
+      const align = a.align === undefined ? 4096n : toBig(a.align, 'align');
+      if (align < 4096n || (align & (align - 1n)) !== 0n) throw new CheckFailed(`guest-alloc align ${hex(align)} must be a power of two of at least 4 KiB`);
+      const gpa = BigInt(s.machine.guest.allocFrames(Number((size + 4095n) / 4096n), Number(align / 4096n))) * 4096n;
       return { detail: `GPA ${span(gpa, size)} (VMM vaddr ${hex(s.machine.guest.vaddr + gpa)})`, value: { gpa, vaddr: s.machine.guest.vaddr + gpa, size } };
     },
   },
