@@ -120,7 +120,7 @@ describe('other option objects name a misspelt key and the one meant', () => {
     expectErrno(() => dev.dmaRead(0n, 4, { pasdi: 1 } as never), 'EINVAL', /options has no field 'pasdi' \(it takes .*\); did you mean 'pasid'\?/);
     const fd = m.openIoasidFd();
     expectErrno(() => dev.bindIoasidFd(fd, { lable: 'x' } as never), 'EINVAL', /did you mean 'label'\?/);
-    expectErrno(() => fd.alloc({ protocol: 'map', protocl: 'map' }), 'EINVAL', /ALLOC: the mock driver takes no format field 'protocl' for protocol 'map' \(it takes none\); did you mean 'protocol'\?/);
+    expectErrno(() => fd.alloc({ protocol: 'map', protocl: 'map' } as never), 'EINVAL', /ALLOC: the mock driver takes no format field 'protocl' for protocol 'map' \(it takes none\); did you mean 'protocol'\?/);
     expectErrno(() => fd.mapDma({ ioasid: fd.alloc({ protocol: 'map' }), iova: 0n, vaddr: 0n, size: 4096n, wirte: true } as never), 'EINVAL', /has no field 'wirte' .*; did you mean 'write'\?/);
   });
 

@@ -131,10 +131,10 @@ describe('ALLOC / CREATE_NESTING take only the vendor fields the driver declares
     const { m } = mockMachine();
     const fd = m.openIoasidFd();
     const frames = m.hostMemory.framesInUse;
-    expectErrno(() => fd.alloc({ protocol: 'map', levels: 99 }), 'EINVAL', /field 'levels'/);
-    expectErrno(() => fd.alloc({ protocol: 'map', window: { pageSize: 4096n, size: 1n << 32n } }), 'EINVAL', /field 'window'.*takes none/);
+    expectErrno(() => fd.alloc({ protocol: 'map', levels: 99 } as never), 'EINVAL', /field 'levels'/);
+    expectErrno(() => fd.alloc({ protocol: 'map', window: { pageSize: 4096n, size: 1n << 32n } } as never), 'EINVAL', /field 'window'.*takes none/);
     const p = fd.alloc({ protocol: 'map' });
-    expectErrno(() => fd.createNesting({ parent: p, protocol: 'map', bogus: 1 }), 'EINVAL', /CREATE_NESTING.*field 'bogus'/);
+    expectErrno(() => fd.createNesting({ parent: p, protocol: 'map', bogus: 1 } as never), 'EINVAL', /CREATE_NESTING.*field 'bogus'/);
     expect(fd.describe().ioasids.map((o) => o.id)).toEqual([p]);
     expect(m.hostMemory.framesInUse).toBe(frames + 1);
   });
@@ -144,12 +144,12 @@ describe('ALLOC / CREATE_NESTING take only the vendor fields the driver declares
     const fd = m.openIoasidFd();
     const driver = m.driver as NestingMock;
     const color = { shade: 3n, tags: ['a'] };
-    fd.alloc({ protocol: 'map', color });
+    fd.alloc({ protocol: 'map', color } as never); // a field the mock declares (allocFormatKeys)
     color.shade = 4n;
     color.tags.push('b');
     expect(driver.formatsSeen.at(-1)).toEqual({ color: { shade: 3n, tags: ['a'] } });
-    expectErrno(() => fd.alloc({ protocol: 'map', color: () => 1 }), 'EINVAL', /format.color must be plain data/);
-    expectErrno(() => fd.alloc({ protocol: 'map', color: { get x() { return 1; } } }), 'EINVAL', /accessor/);
+    expectErrno(() => fd.alloc({ protocol: 'map', color: () => 1 } as never), 'EINVAL', /format.color must be plain data/);
+    expectErrno(() => fd.alloc({ protocol: 'map', color: { get x() { return 1; } } } as never), 'EINVAL', /accessor/);
   });
 
   it('CREATE_NESTING with a protocol the vendor lacks is EOPNOTSUPP even when the next allocation would fail', () => {
@@ -164,11 +164,18 @@ describe('ALLOC / CREATE_NESTING take only the vendor fields the driver declares
     }
   });
 
+  it('ALLOC fields are typed exactly: a field no loaded vendor declares (AllocFieldRegistry) does not compile', () => {
+    const { m } = mockMachine();
+    const fd = m.openIoasidFd();
+    // @ts-expect-error 'windw' is no vendor's ALLOC field
+    expectErrno(() => fd.alloc({ protocol: 'map', windw: 1 }), 'EINVAL', /field 'windw'/);
+  });
+
   it('an unknown ALLOC field is refused before any allocation: under an armed failure it is still EINVAL', () => {
     const { m } = mockMachine();
     const fd = m.openIoasidFd();
     m.injectAllocFailure(1);
-    expectErrno(() => fd.alloc({ protocol: 'map', levels: 4 }), 'EINVAL', /levels/);
+    expectErrno(() => fd.alloc({ protocol: 'map', levels: 4 } as never), 'EINVAL', /levels/);
     m.injectAllocFailure(0);
   });
 });

@@ -40,6 +40,12 @@ declare module '@ioasid/core' {
     /** BIND_PGTABLE of a guest x86-64 (first-level) table, 4- or 5-level. */
     'vtd-first-level': { levels: 4 | 5 };
   }
+  interface AllocFieldRegistry {
+    /** intel-vtd CREATE_NESTING(user-pgtable): the first-level format the child will bind ('vtd-first-level'). */
+    kind?: string;
+    /** intel-vtd CREATE_NESTING(user-pgtable): its paging levels, 4 or 5. */
+    levels?: number;
+  }
   interface VendorMachineOptions {
     /** intel-vtd: the unit's address width, 48 (4-level) or 57 (5-level paging). */
     vtdAddressWidth?: 48 | 57;

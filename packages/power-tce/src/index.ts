@@ -49,6 +49,15 @@ function optionsOf(ctx: MachineContext): PowerNvOptions {
   };
 }
 
+declare module '@ioasid/core' {
+  interface AllocFieldRegistry {
+    /** power-tce ALLOC: a dynamic DMA window (DDW) at bus address 0x0800000000000000. */
+    window?: { pageSize: bigint; size: bigint; levels?: number };
+    /** power-tce ALLOC: keep the default 32-bit window beside `window` (default: only without one). */
+    defaultWindow?: boolean;
+  }
+}
+
 // Typed `unknown`: optionsOf checks each value when the machine is built (EINVAL naming it).
 declare module '@ioasid/core' {
   interface VendorMachineOptions {

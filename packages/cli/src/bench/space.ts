@@ -1,4 +1,4 @@
-import type { Device, IoasidFd, IovaRange } from '@ioasid/core';
+import type { AllocArgs, Device, IoasidFd, IovaRange } from '@ioasid/core';
 
 /** An IOASID with room for `bytes` of `pageSize` pages, and where to map them. */
 export interface Space {
@@ -30,7 +30,8 @@ export function allocSpace(fd: IoasidFd, dev: Device, bytes: bigint, pageSize: b
   fd.free(plain);
   let size = 1n;
   while (size < bytes) size <<= 1n;
-  const win = fd.alloc({ protocol: 'map', window: { pageSize, size } });
+  // A POWER dynamic DMA window (the ALLOC field power-tce declares in AllocFieldRegistry).
+  const win = fd.alloc({ protocol: 'map', window: { pageSize, size } } as AllocArgs);
   dev.attachIoasid(win);
   const base = fit(fd.getInfo(win).permittedRanges, bytes, pageSize);
   if (base === undefined) throw new Error(`no permitted range of ${bytes} bytes with ${pageSize}-byte pages`);

@@ -8,10 +8,23 @@ export interface RegisterMemoryArgs {
   size: bigint;
 }
 
-export interface AllocArgs {
-  protocol: Protocol;
-  [vendorFormat: string]: unknown;
-}
+/**
+ * Vendor fields of ALLOC / CREATE_NESTING (the proposal's format-specific part), filled in by
+ * vendor packages by module augmentation, as PgtableFormatRegistry is:
+ *
+ * ```ts
+ * declare module '@ioasid/core' {
+ *   interface AllocFieldRegistry {
+ *     window?: { pageSize: bigint; size: bigint };
+ *   }
+ * }
+ * ```
+ *
+ * At run time the driver's `allocFormatKeys` decides; any other key is EINVAL naming it.
+ */
+export interface AllocFieldRegistry {}
+
+export type AllocArgs = { protocol: Protocol } & AllocFieldRegistry;
 
 export type CreateNestingArgs = { parent: number } & AllocArgs;
 
