@@ -1,4 +1,4 @@
-import { ptHarvestDirty, type DirtyRange, type PtTableRef } from '@ioasid/core';
+import { ptHarvestDirty, type DirtyLog, type PtTableRef } from '@ioasid/core';
 import { S2_INPUT_BITS } from './format.js';
 
 /**
@@ -15,7 +15,7 @@ import { S2_INPUT_BITS } from './format.js';
  */
 export interface DirtyHooks {
   setDirtyTracking(enable: boolean): void;
-  readDirty(iova: bigint, size: bigint, clear: boolean): DirtyRange[];
+  readDirty(log: DirtyLog, clear: boolean): void;
 }
 
 /**
@@ -52,27 +52,14 @@ export function dirtyHooks<C>(drv: DirtyDriver<C>, dom: DirtyDomain<C> & C): Dir
       for (const child of dom.nested) drv.rewriteRoutes(child);
     },
 
-    readDirty(iova, size, clear) {
-      const first = iova >> 12n;
-      if (first >= BigInt(S2_FRAMES)) return [];
-      const frames = Math.min(Number(size >> 12n), S2_FRAMES - Number(first));
-      const { dirty } = ptHarvestDirty(dom.pt, Number(first), frames, { clear });
-      if (clear && dirty.length > 0) {
-        for (const run of coalesce(dirty)) drv.invalidatePages(dom.did, run.iova, run.size);
+    readDirty(log, clear) {
+      if (log.first >= S2_FRAMES) return;
+      ptHarvestDirty(dom.pt, log, { clear });
+      if (clear && log.leaves > 0) {
+        // One IOTLB_PAGES command per run of adjacent cleared pages.
+        for (const r of log.ranges()) drv.invalidatePages(dom.did, r.iova, r.size);
         dom.flushNested();
       }
-      return dirty;
     },
   };
-}
-
-/** Adjacent ranges merged, so that a run of cleared pages costs one IOTLB command. */
-function coalesce(ranges: readonly DirtyRange[]): DirtyRange[] {
-  const out: DirtyRange[] = [];
-  for (const r of ranges) {
-    const last = out.at(-1);
-    if (last && last.iova + last.size === r.iova) last.size += r.size;
-    else out.push({ ...r });
-  }
-  return out;
 }

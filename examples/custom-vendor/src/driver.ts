@@ -5,7 +5,7 @@ import {
   ptLookupView,
   specLevelOf,
   type DeviceDesc,
-  type DirtyRange,
+  type DirtyLog,
   type DomainDump,
   type DomainRequest,
   type DmaRequest,
@@ -350,7 +350,7 @@ export class MapDomain extends FlatDomain {
   tracking = false;
   /** Dirty tracking (dirty.ts): present only on a unit whose CAP has DL, so GET_INFO and core agree. */
   readonly setDirtyTracking?: (enable: boolean) => void;
-  readonly readDirty?: (iova: bigint, size: bigint, clear: boolean) => DirtyRange[];
+  readonly readDirty?: (log: DirtyLog, clear: boolean) => void;
 
   constructor(drv: FlatIommuDriver) {
     const pt = RadixPageTable.create(drv.ctx.hostMemory, flatFormat(S2_INPUT_BITS)); // may fail before anything else

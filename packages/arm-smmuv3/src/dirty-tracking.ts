@@ -1,4 +1,4 @@
-import { EntryKind, PtIter, ptHarvestDirty, type DirtyRange, type RadixPageTable } from '@ioasid/core';
+import { EntryKind, PtIter, ptHarvestDirty, type DirtyLog, type RadixPageTable } from '@ioasid/core';
 import { lpaeArmDirty, lpaeDisarmDirty } from './formats/lpae-dirty.js';
 import type { LpaeFormat } from './formats/lpae.js';
 import { flushParent } from './cache-maintenance.js';
@@ -70,23 +70,11 @@ export function setTracking(k: SmmuKernel, d: SmmuS2Domain, enable: boolean, set
  * order; with `clear`, each back to writable-clean and the TLB and ATCs invalidated for the
  * leaves cleared (Linux arm_lpae_read_and_clear_dirty, then the iotlb gather flush).
  */
-export function harvestDirty(k: SmmuKernel, d: SmmuS2Domain, iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
-  const limit = 1n << BigInt(d.fmt.geometry.ias);
-  if (iova >= limit) return [];
-  const end = iova + size < limit ? iova + size : limit;
-  const first = Number(iova >> 12n);
-  const frames = Number((end - iova + 4095n) >> 12n);
-  const found: DirtyRange[] = [];
-  for (const t of tables(d)) found.push(...ptHarvestDirty(t.table, first, frames, { clear }).dirty);
-  found.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
-  if (clear && found.length > 0) {
-    let lo = found[0].iova;
-    let hi = 0n;
-    for (const r of found) {
-      if (r.iova < lo) lo = r.iova;
-      if (r.iova + r.size > hi) hi = r.iova + r.size;
-    }
-    flushParent(k, d, invRange(lo, hi - lo, d.fmt.granule, d.fmt.geometry.ias));
+export function harvestDirty(k: SmmuKernel, d: SmmuS2Domain, log: DirtyLog, clear: boolean): void {
+  // The tables' geometry ends the walk at the IPA size; the log's bitmap is the caller's.
+  for (const t of tables(d)) ptHarvestDirty(t.table, log, { clear });
+  if (clear && log.high > log.low) {
+    const lo = BigInt(log.low) << 12n;
+    flushParent(k, d, invRange(lo, (BigInt(log.high) << 12n) - lo, d.fmt.granule, d.fmt.geometry.ias));
   }
-  return found;
 }

@@ -11,7 +11,7 @@ import {
   type IovaRange,
   type LookupView,
   type PhysRuns,
-  type DirtyRange,
+  type DirtyLog,
 } from '@ioasid/core';
 import { LpaeFormat } from './formats/lpae.js';
 import { harvestDirty, setTracking } from './dirty-tracking.js';
@@ -152,8 +152,8 @@ export class S2Domain implements SmmuS2Domain {
   }
 
   /** GET_DIRTY_BITMAP's harvest (Linux arm_smmu_read_and_clear_dirty). */
-  readDirty(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
-    return harvestDirty(this.drv, this, iova, size, clear);
+  readDirty(log: DirtyLog, clear: boolean): void {
+    harvestDirty(this.drv, this, log, clear);
   }
 
   invalidate(req: InvalidateRequest): void {

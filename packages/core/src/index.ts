@@ -15,6 +15,7 @@ export * from './pgtable/format.js';
 export * from './pgtable/engine.js';
 export * from './pgtable/iter.js';
 export * from './pgtable/views.js';
+export * from './pgtable/dirty-log.js';
 export * from './driver/driver.js';
 export * from './driver/tokens.js';
 export * from './driver/registry.js';

@@ -13,6 +13,8 @@ import {
   contiguousRuns,
   entryHalves,
   ptDump,
+  DirtyLog,
+  dirtyBits,
   ptHarvestDirty,
   ptLeaves,
   ptLookupView,
@@ -287,6 +289,13 @@ describe('leaf replay and dirty harvesting', () => {
     return { mem, fmt, pt };
   }
 
+  /** The harvest of frames [first, first + frames) as merged byte runs. */
+  function harvest(pt: RadixPageTable, first: number, frames: number, opts: { clear?: boolean; inputFrame?: number; budget?: DumpBudget } = {}) {
+    const log = new DirtyLog(first, frames);
+    const { truncated } = ptHarvestDirty(pt, log, opts);
+    return { dirty: log.ranges(), truncated };
+  }
+
   it('reports dirty leaves as (iova, size) in order, and leaves them dirty without clear', () => {
     const { pt } = dirtyTable();
     const all = [
@@ -294,32 +303,85 @@ describe('leaf replay and dirty harvesting', () => {
       { iova: 0x5000n, size: 0x1000n },
       { iova: 0x200000n, size: 0x200000n },
     ];
-    expect(ptHarvestDirty(pt, 0, 2048)).toEqual({ dirty: all, truncated: false });
-    expect(ptHarvestDirty(pt, 0, 2048).dirty).toEqual(all);
+    expect(harvest(pt, 0, 2048)).toEqual({ dirty: all, truncated: false });
+    expect(harvest(pt, 0, 2048).dirty).toEqual(all);
     // A range reports the leaves it meets: a 2 MiB leaf whole, though the range takes one page of it.
-    expect(ptHarvestDirty(pt, 2, 512 - 2 + 1, { inputBase: 0x10000000n }).dirty).toEqual([
+    expect(harvest(pt, 0x10000 + 2, 512 - 2 + 1, { inputFrame: 0x10000 }).dirty).toEqual([
       { iova: 0x10005000n, size: 0x1000n },
       { iova: 0x10200000n, size: 0x200000n },
     ]);
     // Entries reported before the first dirty page: the root's, the level-1 table's, page 0's.
     const budget: DumpBudget = { reads: 1 << 20, entries: 4, truncated: false };
-    expect(ptHarvestDirty(pt, 0, 2048, { budget })).toEqual({ dirty: all.slice(0, 1), truncated: true });
+    expect(harvest(pt, 0, 2048, { budget })).toEqual({ dirty: all.slice(0, 1), truncated: true });
   });
 
   it('clears what it reports with clear, and only that', () => {
     const { mem, pt } = dirtyTable();
     const before = mem.framesInUse;
-    expect(ptHarvestDirty(pt, 4, 1000, { clear: true }).dirty).toEqual([
+    expect(harvest(pt, 4, 1000, { clear: true }).dirty).toEqual([
       { iova: 0x5000n, size: 0x1000n },
       { iova: 0x200000n, size: 0x200000n },
     ]);
-    expect(ptHarvestDirty(pt, 0, 2048).dirty).toEqual([{ iova: 0x1000n, size: 0x1000n }]);
-    expect(ptHarvestDirty(pt, 0, 2048, { clear: true }).dirty).toHaveLength(1);
-    expect(ptHarvestDirty(pt, 0, 2048).dirty).toEqual([]);
+    expect(harvest(pt, 0, 2048).dirty).toEqual([{ iova: 0x1000n, size: 0x1000n }]);
+    expect(harvest(pt, 0, 2048, { clear: true }).dirty).toHaveLength(1);
+    expect(harvest(pt, 0, 2048).dirty).toEqual([]);
     // Clearing touches the dirty bit only: the translations and the tables stay.
     expect(pt.lookup(5)).toEqual({ frame: 0x7005, level: 0, perms: 3, shift: 12 });
     expect(pt.lookup(700)).toMatchObject({ frame: 0x40000 + 700 - 512, level: 1 });
     expect(mem.framesInUse).toBe(before);
+  });
+
+  it('the bulk scan of leaf tables finds exactly what the entry-by-entry walk finds, cleared alike', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.nat({ max: 4095 }), { maxLength: 200 }), fc.nat({ max: 4095 }), fc.integer({ min: 1, max: 4096 }), (pages, first, frames) => {
+        const make = () => {
+          const mem = host();
+          const pt = RadixPageTable.create(mem, mockFormat());
+          pt.map(0, 4096, { frame: (i) => 0x9000 + i, run: () => 1 }, PROT_READ | PROT_WRITE);
+          for (const f of pages) {
+            const it = new PtIter(pt, f, 1);
+            while (it.next()) if (it.kind === EntryKind.Table) it.descend();
+            else {
+              const [w, i] = it.writable();
+              w[i] |= MOCK_DIRTY;
+            }
+          }
+          return pt;
+        };
+        const bulk = make();
+        const single = make();
+        // A budget turns the bulk scan off: every entry goes through next().
+        const budget = (): DumpBudget => ({ reads: 1 << 30, entries: 1 << 30, truncated: false });
+        expect(harvest(bulk, first, frames, { clear: true })).toEqual(harvest(single, first, frames, { clear: true, budget: budget() }));
+        expect(harvest(bulk, 0, 4096)).toEqual(harvest(single, 0, 4096, { budget: budget() }));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('DirtyLog: a leaf sets the bits of the pages it covers inside the range, whole bytes included', () => {
+    const bits = (log: DirtyLog) => dirtyBits(log.bitmap!);
+    // 4 KiB bits over frames [100, 200): a leaf of 3 frames, a 2 MiB leaf cut at both ends by the range.
+    const a = new DirtyLog(100, 100, new Uint8Array(16));
+    a.mark(101, 3);
+    expect(bits(a)).toEqual([1, 2, 3]);
+    a.mark(0, 512);
+    expect(bits(a)).toEqual([...Array(100).keys()]);
+    expect(a.runs).toEqual([101, 104, 0, 512]);
+    expect([a.low, a.high, a.leaves]).toEqual([0, 512, 2]);
+    // 64 KiB bits (16 frames each): a page sets the bit of the 64 KiB it falls in.
+    const b = new DirtyLog(0x1000, 0x100, new Uint8Array(8), 16);
+    b.mark(0x1000 + 17, 1);
+    b.mark(0x1000 + 0x40, 0x40);
+    expect(bits(b)).toEqual([1, 4, 5, 6, 7]);
+    // Adjacent leaves merge into one run; a leaf outside the range sets no bit but is a run to flush.
+    const c = new DirtyLog(0, 64, new Uint8Array(8));
+    c.mark(5, 1);
+    c.mark(6, 1);
+    c.mark(1000, 1);
+    expect(c.runs).toEqual([5, 7, 1000, 1001]);
+    expect(bits(c)).toEqual([5, 6]);
+    expect(new DirtyLog(0, 1).ranges()).toEqual([]);
   });
 
   it('refuses a format without dirty tracking with EOPNOTSUPP', () => {
@@ -328,10 +390,10 @@ describe('leaf replay and dirty harvesting', () => {
     delete plain.dirty;
     delete plain.clearDirty;
     const pt = RadixPageTable.create(mem, plain);
-    expect(() => ptHarvestDirty(pt, 0, 1)).toThrow(/EOPNOTSUPP/);
+    expect(() => harvest(pt, 0, 1)).toThrow(/EOPNOTSUPP/);
     const readOnly = RadixPageTable.create(mem, { ...plain, dirty: () => false });
-    expect(ptHarvestDirty(readOnly, 0, 1).dirty).toEqual([]);
-    expect(() => ptHarvestDirty(readOnly, 0, 1, { clear: true })).toThrow(/EOPNOTSUPP/);
+    expect(harvest(readOnly, 0, 1).dirty).toEqual([]);
+    expect(() => harvest(readOnly, 0, 1, { clear: true })).toThrow(/EOPNOTSUPP/);
   });
 });
 

@@ -2,7 +2,7 @@ import {
   RadixPageTable,
   fail,
   ptHarvestDirty,
-  type DirtyRange,
+  type DirtyLog,
   registerVendor,
   hex,
   PAGE_SHIFT,
@@ -179,10 +179,9 @@ class MockDomain implements IommuDomain {
       this.program({ rid } as DeviceDesc, pasid < 0 ? undefined : pasid);
     }
   }
-  readDirty(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
-    const r = ptHarvestDirty(this.pt, Number(iova >> 12n), Number(size >> 12n), { clear });
-    if (clear && r.dirty.length) this.hw.flush(this.pt.root);
-    return r.dirty;
+  readDirty(log: DirtyLog, clear: boolean): void {
+    ptHarvestDirty(this.pt, log, { clear });
+    if (clear && log.leaves > 0) this.hw.flush(this.pt.root);
   }
   dump(): DomainDump {
     return { title: 'mock', inputBase: 0n, format: FMT.name, root: this.pt.dump() };

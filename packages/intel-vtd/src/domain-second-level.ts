@@ -6,7 +6,7 @@ import {
   ptLookupView,
   RadixPageTable,
   tableFrames,
-  type DirtyRange,
+  type DirtyLog,
   type DomainDump,
   type InvalidateRequest,
   type IovaRange,
@@ -129,16 +129,9 @@ export class VtdSecondLevelDomain extends VtdDomain {
    * range cleared is flushed from the IOTLB and device-TLBs (iommufd's iotlb_sync after the read),
    * so that no cached D = 1 lets the next write go unlogged.
    */
-  readDirty(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
-    const first = Number(iova >> BigInt(PAGE_SHIFT));
-    const frames = Number((iova + size - 1n) >> BigInt(PAGE_SHIFT)) - first + 1;
-    const { dirty } = ptHarvestDirty(this.table, first, frames, { clear });
-    if (clear && dirty.length !== 0) {
-      const start = dirty[0].iova;
-      const last = dirty[dirty.length - 1];
-      this.flush({ start, size: last.iova + last.size - start });
-    }
-    return dirty;
+  readDirty(log: DirtyLog, clear: boolean): void {
+    ptHarvestDirty(this.table, log, { clear });
+    if (clear && log.high > log.low) this.flush({ start: BigInt(log.low) << BigInt(PAGE_SHIFT), size: BigInt(log.high - log.low) << BigInt(PAGE_SHIFT) });
   }
 
   /** The table as memory holds it, within the dump limits of views.ts: a large range mapped in 4 KiB pages has millions of entries. */

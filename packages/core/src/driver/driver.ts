@@ -5,7 +5,8 @@ import type { HostMemory } from '../memory/host-memory.js';
 import type { PhysRuns } from '../memory/phys-runs.js';
 import type { VmmMemory } from '../memory/vmm.js';
 import type { DumpTable } from '../pgtable/engine.js';
-import type { DirtyRange, PtLookupStep } from '../pgtable/views.js';
+import type { PtLookupStep } from '../pgtable/views.js';
+import type { DirtyLog } from '../pgtable/dirty-log.js';
 import type { AllocInjector } from '../memory/alloc-injector.js';
 import type { GuestMemory } from '../memory/guest.js';
 import type { PtFormat } from '../pgtable/format.js';
@@ -143,12 +144,13 @@ export interface IommuDomain {
    */
   setDirtyTracking?(enable: boolean): void;
   /**
-   * GET_DIRTY_BITMAP: the leaves meeting [iova, iova + size) whose dirty state is set, each as
-   * the whole range it maps, in address order, read from the tables in memory; with `clear`, the
-   * dirty state is cleared in memory and the IOTLB invalidated for it, so that the next write is
-   * logged again.
+   * GET_DIRTY_BITMAP: marks in `log` the leaves meeting its range (input frames `log.first`,
+   * `log.frames`) whose dirty state is set, each as the whole range it maps, read from the tables
+   * in memory (`ptHarvestDirty` does this for an engine table); with `clear`, the dirty state is
+   * cleared in memory and the IOTLB invalidated for what was cleared (`log.runs`, or
+   * `log.low`..`log.high`), so that the next write is logged again.
    */
-  readDirty?(iova: bigint, size: bigint, clear: boolean): DirtyRange[];
+  readDirty?(log: DirtyLog, clear: boolean): void;
   /** Frees every structure the domain owns (after all detaches). */
   destroy(): void;
 }

@@ -130,6 +130,13 @@ export class PtIter {
   w: Uint32Array = NO_WORDS;
   i = 0;
   truncated = false;
+  /** The run `nextLeafRun()` returned: words, word index of the frame's entry 0, entries [runFrom, runTo) of that frame, input frame of its entry 0. */
+  runW: Uint32Array = NO_WORDS;
+  runI = 0;
+  runFrom = 0;
+  runTo = 0;
+  runFrame = 0;
+  private runTable = 0;
   readonly geometry: PtGeometry;
   private readonly lo: number;
   private readonly hi: number;
@@ -199,6 +206,37 @@ export class PtIter {
       this.frame = this.bases[l] + idx * this.geometry.span[l];
       return true;
     }
+  }
+
+  /**
+   * For bulk scans of leaves: when the iteration is inside a level-0 table (and has no budget),
+   * the rest of the current 4 KiB frame of that table as one run of entries (runW, runI, runFrom,
+   * runTo, runFrame), moving past it; false otherwise (then `next()` goes on as usual). Entries of
+   * a run may be empty: the caller checks `fmt.kind` where it matters.
+   */
+  nextLeafRun(): boolean {
+    if (this.cur !== 0 || this.budget !== undefined) return false;
+    const p = this.pos[0];
+    const e = this.end[0];
+    if (p >= e) return false;
+    const page = p >>> 9;
+    const stop = Math.min(e, (page + 1) << 9);
+    const frame = this.tables[0] + page;
+    const mem = this.ref.mem;
+    this.runTable = frame;
+    this.runW = mem.wordsForRead(frame);
+    this.runI = mem.wordBase(frame);
+    this.runFrom = p & 511;
+    this.runTo = stop - (page << 9);
+    this.runFrame = this.bases[0] + (page << 9) * this.geometry.span[0];
+    this.pos[0] = stop;
+    return true;
+  }
+
+  /** Entry k of the current run's frame, for writing. */
+  runWritable(k: number): [Uint32Array, number] {
+    const mem = this.ref.mem;
+    return [mem.wordsForWrite(this.runTable), mem.wordBase(this.runTable) + (k << 1)];
   }
 
   private stop(): false {

@@ -1,6 +1,7 @@
 import { fail } from '../base/errors.js';
 import type { FrameMemory } from '../memory/frame-memory.js';
 import { EntryKind, PROT_READ, PROT_WRITE, type DecodedEntry } from './format.js';
+import type { DirtyLog } from './dirty-log.js';
 import { PtIter, ptGeometry, ptWalk, type DumpBudget, type DumpEntry, type DumpTable, type PtTableRef, type WalkStep } from './iter.js';
 
 /**
@@ -133,45 +134,57 @@ export function ptLeaves(ref: PtTableRef, visit: (leaf: PtLeaf) => void, first =
   return it.truncated;
 }
 
-/** A range a leaf with its dirty bit set covers. */
-export interface DirtyRange {
-  iova: bigint;
-  size: bigint;
-}
-
 export interface HarvestOptions {
   /** Clear each dirty bit reported (read_and_clear_dirty without IOMMU_DIRTY_NO_CLEAR). */
   clear?: boolean;
-  /** Input address of the table's first entry. */
-  inputBase?: bigint;
+  /** Input frame of the table's first entry (frames the log's range is counted in). */
+  inputFrame?: number;
   budget?: DumpBudget;
 }
 
 /**
- * Dirty harvesting (generic_pt's read_and_clear_dirty): visits the leaves whose span meets
- * [first, first + frames) and reports, in order, each one whose dirty bit is set, as the whole
+ * Dirty harvesting (generic_pt's read_and_clear_dirty): visits the leaves whose span meets the
+ * log's range and marks in `log`, in address order, each one whose dirty bit is set, as the whole
  * range the leaf covers (the bit is per leaf); with `clear`, the bit is cleared in memory. The
- * caller flushes the IOTLB afterwards. EOPNOTSUPP for a format without dirty tracking.
+ * caller flushes the IOTLB afterwards. Level-0 tables are scanned a frame at a time without
+ * decoding entries that are clean. EOPNOTSUPP for a format without dirty tracking.
  */
-export function ptHarvestDirty(ref: PtTableRef, first: number, frames: number, opts: HarvestOptions = {}): { dirty: DirtyRange[]; truncated: boolean } {
+export function ptHarvestDirty(ref: PtTableRef, log: DirtyLog, opts: HarvestOptions = {}): { truncated: boolean } {
   const fmt = ref.fmt;
   if (fmt.dirty === undefined || (opts.clear === true && fmt.clearDirty === undefined)) fail('EOPNOTSUPP', `${fmt.name} entries do not track dirty pages`);
-  const base = opts.inputBase ?? 0n;
-  const dirty: DirtyRange[] = [];
-  const it = new PtIter(ref, first, frames, opts.budget);
-  while (it.next()) {
+  const base = opts.inputFrame ?? 0;
+  const clear = opts.clear === true;
+  const it = new PtIter(ref, log.first - base, log.frames, opts.budget);
+  const span0 = it.geometry.span[0];
+  for (;;) {
+    if (it.nextLeafRun()) {
+      const w = it.runW;
+      const i0 = it.runI;
+      for (let k = it.runFrom, to = it.runTo; k < to; k++) {
+        const i = i0 + (k << 1);
+        // dirty() first: it is false for nearly every entry, and kind() rules out an empty one.
+        if (!fmt.dirty!(w, i, 0) || fmt.kind(w, i, 0) !== EntryKind.Leaf) continue;
+        log.mark(base + it.runFrame + k * span0, span0);
+        if (clear) {
+          const [ww, wi] = it.runWritable(k);
+          fmt.clearDirty!(ww, wi, 0);
+        }
+      }
+      continue;
+    }
+    if (!it.next()) break;
     if (it.kind === EntryKind.Table) {
       it.descend();
       continue;
     }
-    if (!fmt.dirty(it.w, it.i, it.level)) continue;
-    dirty.push({ iova: base + BigInt(it.frame) * 4096n, size: BigInt(it.frames) * 4096n });
-    if (opts.clear === true) {
+    if (!fmt.dirty!(it.w, it.i, it.level)) continue;
+    log.mark(base + it.frame, it.frames);
+    if (clear) {
       const [w, i] = it.writable();
       fmt.clearDirty!(w, i, it.level);
     }
   }
-  return { dirty, truncated: it.truncated };
+  return { truncated: it.truncated };
 }
 
 const ZERO_FRAME = new Uint32Array(1024);

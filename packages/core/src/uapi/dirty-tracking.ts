@@ -4,6 +4,7 @@ import type { GetDirtyBitmapArgs, SetDirtyTrackingArgs } from './command-args.js
 import type { FdContext } from './fd-context.js';
 import type { IoasidObject } from './ioasid.js';
 import { optionalBool, U64_END } from './validate.js';
+import { DirtyLog } from '../pgtable/dirty-log.js';
 
 /**
  * Dirty tracking for live migration, with iommufd's semantics (IOMMU_HWPT_SET_DIRTY_TRACKING,
@@ -37,7 +38,7 @@ export function setDirtyTracking(ctx: FdContext, args: SetDirtyTrackingArgs): vo
   if (enable === o.dirtyTracking) return;
   // As iommufd's iopt_set_dirty_tracking: what was logged before is cleared first, so the log
   // starts empty (iopt_clear_dirty_data over every mapped area).
-  if (enable) for (const m of o.maps.all()) o.domain.readDirty!(m.iova, m.size, true);
+  if (enable) for (const m of o.maps.all()) o.domain.readDirty!(new DirtyLog(Number(m.iova >> 12n), Number(m.size >> 12n)), true);
   o.domain.setDirtyTracking!(enable);
   o.dirtyTracking = enable;
 }
@@ -61,15 +62,9 @@ export function getDirtyBitmap(ctx: FdContext, args: GetDirtyBitmapArgs): Uint8A
   const bits = size / pageSize;
   if (bits > BigInt(DIRTY_BITMAP_MAX_BITS)) fail('EINVAL', `size ${hex(size)} / pageSize ${hex(pageSize)} is ${bits} bits, more than one bitmap holds (${DIRTY_BITMAP_MAX_BITS})`);
   // iommufd's bitmap is __u64 words, bit i of the whole in little-endian order: byte i >> 3, bit i & 7.
+  // A leaf larger than pageSize (a huge page) dirties every bit it covers inside the range.
   const bitmap = new Uint8Array(Number(((bits + 63n) / 64n) * 8n));
-  const last = iova + size - 1n;
-  for (const r of o.domain.readDirty!(iova, size, !noClear)) {
-    // A leaf larger than pageSize (a huge page) dirties every bit it covers inside the range.
-    const from = r.iova > iova ? r.iova : iova;
-    const to = r.iova + r.size - 1n < last ? r.iova + r.size - 1n : last;
-    if (from > to) continue;
-    for (let b = Number((from - iova) / pageSize), e = Number((to - iova) / pageSize); b <= e; b++) bitmap[b >> 3] |= 1 << (b & 7);
-  }
+  o.domain.readDirty!(new DirtyLog(Number(iova >> 12n), Number(size >> 12n), bitmap, Number(pageSize >> 12n)), !noClear);
   return bitmap;
 }
 
