@@ -25,7 +25,7 @@ const machine = () => createMachine({ vendor: 'intel-vtd', guestMemory: 4n << 20
 describe('registration and results', () => {
   it('the adversarial cases are in the kit, in their own group', () => {
     const ids = listCases().filter((c) => c.group === 'adversarial').map((c) => c.id);
-    expect(ids).toEqual(['adv-topology', 'adv-topology-rules', 'adv-exhaustion', 'adv-widths', 'adv-junk', 'adv-hostile-views']);
+    expect(ids).toEqual(['adv-topology', 'adv-topology-rules', 'adv-exhaustion', 'adv-widths', 'adv-junk', 'adv-hostile-views', 'adv-dirty-isolation']);
   });
 
   it('a case reports its detail line on a pass and on a failure', () => {

@@ -2,10 +2,11 @@ import type { DmaMapping } from '../rules/dma-map.js';
 import type { VmmMemory } from '../memory/vmm.js';
 import { PAGE_SHIFT } from '../memory/host-memory.js';
 import type { IommuDomain } from '../driver/driver.js';
+import { DirtyLog } from '../pgtable/dirty-log.js';
 
 /** What software nesting reads and drives of an address space (the fd's IOASID object). */
 export interface NestedSpace {
-  readonly domain: Pick<IommuDomain, 'map' | 'unmap'>;
+  readonly domain: Pick<IommuDomain, 'map' | 'unmap' | 'readDirty'>;
   readonly maps: { all(): readonly DmaMapping[]; intersecting(iova: bigint, size: bigint): DmaMapping[] };
   readonly parent: NestedSpace | undefined;
   readonly children: Iterable<NestedSpace>;
@@ -82,6 +83,35 @@ export class SoftwareNesting {
       throw e;
     }
     for (const [, m, added] of done) (m.pieces as ShadowPiece[]).push(...added);
+  }
+
+  /**
+   * Dirty tracking through a software child: the hardware logs writes in the shadow's leaves
+   * (child IOVAs), and each one dirties the parent range the piece was composed from. Harvests
+   * the shadow pieces that meet the parent range of `log` and marks their parent frames there;
+   * with `clear`, the shadow's dirty state is cleared (the driver flushes what it cleared).
+   */
+  harvestShadow(child: NestedSpace, log: DirtyLog, clear: boolean): void {
+    const readDirty = child.domain.readDirty;
+    if (!readDirty) return;
+    for (const m of child.maps.all()) {
+      for (const p of (m.pieces as ShadowPiece[] | undefined) ?? []) {
+        const gpa = Number(p.gpa >> BigInt(PAGE_SHIFT));
+        const frames = Number(p.size >> BigInt(PAGE_SHIFT));
+        const s = Math.max(gpa, log.first);
+        const e = Math.min(gpa + frames, log.end);
+        if (s >= e) continue;
+        const iova = Number(p.iova >> BigInt(PAGE_SHIFT));
+        const shadow = new DirtyLog(iova + (s - gpa), e - s);
+        readDirty.call(child.domain, shadow, clear);
+        for (let k = 0; k < shadow.runs.length; k += 2) {
+          // A shadow leaf never crosses its piece (each piece is mapped on its own); clip anyway.
+          const from = Math.max(shadow.runs[k], iova);
+          const to = Math.min(shadow.runs[k + 1], iova + frames);
+          if (from < to) log.mark(gpa + (from - iova), to - from);
+        }
+      }
+    }
   }
 
   /** A parent map goes away: drop the shadow pieces composed with it. */

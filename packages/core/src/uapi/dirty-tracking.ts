@@ -28,19 +28,33 @@ export function setDirtyTracking(ctx: FdContext, args: SetDirtyTrackingArgs): vo
   const enable = optionalBool(a.enable, 'enable');
   if (enable === undefined) fail('EINVAL', 'enable is required (true or false)');
   supported(ctx, o, 'SET_DIRTY_TRACKING');
+  // A software child's shadow is walked instead of the parent's table: it logs for the parent.
+  const spaces = [o, ...softwareChildren(o)];
   if (enable) {
-    for (const d of ctx.held.devices(o)) {
-      if (ctx.host.driver.capabilities(d.desc).dirtyTracking !== true) {
-        fail('EINVAL', `SET_DIRTY_TRACKING: device ${d.name} attached to IOASID ${o.id} cannot track dirty pages (its GET_INFO says dirtyTracking: false)`);
+    for (const s of spaces) {
+      if (s !== o && (typeof s.domain.readDirty !== 'function' || typeof s.domain.setDirtyTracking !== 'function')) {
+        fail('EOPNOTSUPP', `SET_DIRTY_TRACKING: the shadow of software child ${s.id} cannot log dirty pages on the ${ctx.host.vendor} IOMMU`);
+      }
+      for (const d of ctx.held.devices(s)) {
+        if (ctx.host.driver.capabilities(d.desc).dirtyTracking !== true) {
+          const where = s === o ? `IOASID ${o.id}` : `IOASID ${s.id} (a software child of ${o.id})`;
+          fail('EINVAL', `SET_DIRTY_TRACKING: device ${d.name} attached to ${where} cannot track dirty pages (its GET_INFO says dirtyTracking: false)`);
+        }
       }
     }
   }
   if (enable === o.dirtyTracking) return;
   // As iommufd's iopt_set_dirty_tracking: what was logged before is cleared first, so the log
   // starts empty (iopt_clear_dirty_data over every mapped area).
-  if (enable) for (const m of o.maps.all()) o.domain.readDirty!(new DirtyLog(Number(m.iova >> 12n), Number(m.size >> 12n)), true);
-  o.domain.setDirtyTracking!(enable);
-  o.dirtyTracking = enable;
+  if (enable) for (const s of spaces) for (const m of s.maps.all()) s.domain.readDirty!(new DirtyLog(Number(m.iova >> 12n), Number(m.size >> 12n)), true);
+  for (const s of spaces) {
+    s.domain.setDirtyTracking!(enable);
+    s.dirtyTracking = enable;
+  }
+}
+
+function softwareChildren(o: IoasidObject): IoasidObject[] {
+  return [...o.children].filter((c) => c.isSoftwareChild);
 }
 
 export function getDirtyBitmap(ctx: FdContext, args: GetDirtyBitmapArgs): Uint8Array {
@@ -64,7 +78,9 @@ export function getDirtyBitmap(ctx: FdContext, args: GetDirtyBitmapArgs): Uint8A
   // iommufd's bitmap is __u64 words, bit i of the whole in little-endian order: byte i >> 3, bit i & 7.
   // A leaf larger than pageSize (a huge page) dirties every bit it covers inside the range.
   const bitmap = new Uint8Array(Number(((bits + 63n) / 64n) * 8n));
-  o.domain.readDirty!(new DirtyLog(Number(iova >> 12n), Number(size >> 12n), bitmap, Number(pageSize >> 12n)), !noClear);
+  const log = new DirtyLog(Number(iova >> 12n), Number(size >> 12n), bitmap, Number(pageSize >> 12n));
+  o.domain.readDirty!(log, !noClear);
+  for (const c of softwareChildren(o)) ctx.nesting.harvestShadow(c, log, !noClear);
   return bitmap;
 }
 

@@ -40,11 +40,22 @@ export function createNesting(ctx: FdContext, args: CreateNestingArgs): number {
   if (protocol === 'map') {
     nesting = 'software';
     domain = ctx.host.driver.createDomain({ protocol, format });
+    // The shadow logs writes for a parent that tracks dirty pages (SET_DIRTY_TRACKING on the parent).
+    if (parent.dirtyTracking) domain.setDirtyTracking?.(true);
   } else {
     nesting = 'hardware';
     domain = ctx.host.driver.createDomain({ protocol, format, parent: parent.domain });
   }
-  return insert(ctx, domain, (id) => new IoasidObject(id, protocol, format, domain, parent, nesting), parent);
+  return insert(
+    ctx,
+    domain,
+    (id) => {
+      const o = new IoasidObject(id, protocol, format, domain, parent, nesting);
+      o.dirtyTracking = nesting === 'software' && parent.dirtyTracking;
+      return o;
+    },
+    parent,
+  );
 }
 
 export function free(ctx: FdContext, ioasid: number): void {
