@@ -137,11 +137,11 @@ describe('SMMUv3 dirty tracking (iommufd_dirty_tracking)', () => {
     fd.setDirtyTracking({ ioasid, enable: true });
     const at = BASE + 2n * MiB + 11n * PAGE;
     const before = leaf(t, at);
-    const snapshot = m.hostMemory.read(Number(fd.lookup(ioasid, at).steps.at(-1)!.entryAddr) & ~0xfff, 4096);
+    const snapshot = m.hostMemory.read(fd.lookup(ioasid, at).steps.at(-1)!.entryAddr & ~0xfffn, 4096);
     const tr = dev.traceDma(at, { write: true })!;
     expect(tr.perms).toEqual({ read: true, write: true });
     expect(leaf(t, at)).toEqual(before);
-    expect(m.hostMemory.read(Number(fd.lookup(ioasid, at).steps.at(-1)!.entryAddr) & ~0xfff, 4096)).toEqual(snapshot);
+    expect(m.hostMemory.read(fd.lookup(ioasid, at).steps.at(-1)!.entryAddr & ~0xfffn, 4096)).toEqual(snapshot);
     expect(setBits(fd.getDirtyBitmap({ ioasid, iova: at, size: PAGE, pageSize: PAGE }))).toEqual([]);
   });
 

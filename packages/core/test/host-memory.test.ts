@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { AllocInjector, DEFAULT_HOST_MEMORY, HostMemory, createMachine, type Machine } from '../src/index.js';
+import { AllocInjector, DEFAULT_HOST_MEMORY, HostMemory, INTERRUPT_HOLE_FRAMES, createMachine, type Machine } from '../src/index.js';
+import { FramePool } from '../src/memory/frame-pool.js';
 import { bytes, expectErrno, MiB, mockMachine } from './helpers.js';
 
 const GiB = 1n << 30n;
@@ -171,7 +172,7 @@ describe('host memory is finite (DESIGN §4; issue 15 findings 1 and 2)', () => 
           expect(host.allocFrames(4096, 4096)).toBe(4096);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 });
@@ -194,5 +195,113 @@ describe('memory images (a dump the hardware model walks on its own)', () => {
     expect(based.size).toBe(0x1_0020_0000n);
     expect([...based.read(0x1_0000_0000n, 3)]).toEqual([7, 7, 0]);
     expect(() => HostMemory.fromImage(new Uint8Array(1), 1n << 46n)).toThrow(/does not fit/);
+  });
+});
+
+describe('no RAM behind the interrupt address range (0xFEE00000–0xFEEFFFFF), on every machine', () => {
+  const [holeLo, holeHi] = INTERRUPT_HOLE_FRAMES;
+  const inHole = (f: number, n = 1) => f < holeHi && f + n > holeLo;
+
+  it('no frame, 2 MiB page or 1 GiB page handed out covers it; it is not counted free; its gigabyte is used last', () => {
+    const mem = new HostMemory(new AllocInjector(), 8n << 30n);
+    expect([holeLo, holeHi]).toEqual([0xfee00, 0xfef00]);
+    expect(mem.framesFree).toBe(mem.totalFrames - 0x1000 - (holeHi - holeLo));
+    const gib: number[] = [];
+    for (;;) {
+      try {
+        gib.push(mem.reserveHugePage(1 << 18));
+      } catch {
+        break;
+      }
+    }
+    // 1 GiB blocks 1, 2, 4 … 7: block 0 holds the reserved low 16 MiB, block 3 the interrupt range.
+    expect(gib.map((f) => f >> 18).sort((a, b) => a - b)).toEqual([1, 2, 4, 5, 6, 7]);
+    const two: number[] = [];
+    for (;;) {
+      try {
+        two.push(mem.reserveHugePage(512));
+      } catch {
+        break;
+      }
+    }
+    expect(two.some((f) => inHole(f, 512))).toBe(false);
+    // Block 0's 2 MiB pages come first, the hole's gigabyte only once they are gone.
+    const firstFallback = two.findIndex((f) => f >= 0xc0000);
+    expect(two.slice(0, firstFallback).every((f) => f < 0x40000)).toBe(true);
+    expect(firstFallback).toBe((0x40000 - 0x1000) / 512);
+    for (let n = mem.framesFree; n > 0; n--) expect(inHole(mem.allocUserFrame())).toBe(false);
+    expect(mem.framesFree).toBe(0);
+    expect(() => mem.allocUserFrame()).toThrow(/exhausted/);
+  });
+
+  it('kernel frames stay in the low 32 MiB of a 64 GiB machine while 5 GiB of VMM pages are populated beside them', () => {
+    const mem = new HostMemory(new AllocInjector());
+    const kernel: number[] = [];
+    for (let i = 0; i < 2000; i++) kernel.push(mem.allocFrame());
+    let user = 0;
+    for (let i = 0; i < 5 * 262144; i++) {
+      const f = mem.allocUserFrame();
+      if (inHole(f)) user++;
+    }
+    expect(user).toBe(0);
+    for (let i = 0; i < 2000; i++) kernel.push(mem.allocFrame());
+    expect(kernel.slice(0, 2000).every((f) => f < 0x2000)).toBe(true);
+    expect(kernel.some((f) => inHole(f))).toBe(false);
+    // So a memory image of the kernel's tables stays small.
+    const m = createMachine({ vendor: 'mock' });
+    m.openIoasidFd();
+    expect(Math.max(...[...m.hostMemory.image()].map((c) => c.pa))).toBeLessThan(32 * 2 ** 20);
+  });
+
+  it('property: random allocations and frees never hand out a hole frame or a frame twice, and use every other frame', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1 << 12 }), fc.integer({ min: 1, max: 200 })), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.record({ op: fc.constantFrom('one', 'one', 'many', 'free'), n: fc.integer({ min: 1, max: 80 }), log2: fc.integer({ min: 0, max: 7 }), pick: fc.nat() }), { maxLength: 300 }),
+        (holes, ops) => {
+          const total = 1 << 12;
+          const pool = new FramePool(16, total, holes.map(([s, n]) => [s, s + n] as const), 8);
+          const bad = (f: number) => holes.some(([s, n]) => f >= s && f < s + n);
+          const held = new Map<number, number>();
+          const owner = new Uint8Array(total);
+          const take = (f: number, n: number) => {
+            for (let i = f; i < f + n; i++) {
+              expect(bad(i) || i < 16 || owner[i]).toBeFalsy();
+              owner[i] = 1;
+            }
+            held.set(f, n);
+          };
+          const noop = () => {};
+          for (const o of ops) {
+            if (o.op === 'free' && held.size > 0) {
+              const f = [...held.keys()][o.pick % held.size];
+              pool.free(f, held.get(f)!);
+              owner.fill(0, f, f + held.get(f)!);
+              held.delete(f);
+            } else if (o.op === 'one') {
+              for (let i = 0; i < o.n && pool.freeFrames > 0; i++) take(pool.alloc1(noop), 1);
+            } else if (o.op === 'many') {
+              try {
+                take(pool.allocContiguous(o.n, 2 ** o.log2, noop), o.n);
+              } catch {
+                // ENOMEM for a contiguous run is fine when memory is fragmented
+              }
+            }
+          }
+          // Whatever is left is exactly the RAM nobody holds, hole frames excluded.
+          let left = 0;
+          while (pool.freeFrames > 0) {
+            take(pool.alloc1(noop), 1);
+            left++;
+          }
+          expect(() => pool.alloc1(noop)).toThrow(/exhausted/);
+          let ram = 0;
+          for (let f = 16; f < total; f++) if (!bad(f)) ram++;
+          expect([...held.values()].reduce((a, b) => a + b, 0)).toBe(ram);
+          expect(left).toBeGreaterThanOrEqual(0);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });

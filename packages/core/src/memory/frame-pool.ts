@@ -1,5 +1,7 @@
 import { fail } from '../base/errors.js';
 
+/** Order of the blocks that hold a hole's surrounding RAM back as a fallback zone (1 GiB). */
+const ZONE_ORDER = 18;
 /** Frames in a 2 MiB block (the granule of the sparse low-order bitmaps). */
 const BLOCK_ORDER = 9;
 const BLOCK_FRAMES = 1 << BLOCK_ORDER;
@@ -37,6 +39,14 @@ class FrameStack {
  * of candidate blocks, checked against the bits when popped. Splitting keeps the upper half, so
  * frames come out top-down as on a real machine. Frames below `firstFrame` are firmware and the
  * kernel image and never handed out.
+ *
+ * Holes are frame ranges with no memory behind them (an MMIO window such as x86's interrupt range):
+ * never free, so never handed out, and never merged across. The RAM around a hole is cut into
+ * small blocks; if they sat in the free lists beside everything else, order-0 allocations (the
+ * kernel's tables) would take them first and the kernel would live near the hole instead of low in
+ * memory. So the 1 GiB blocks that contain a hole form a fallback zone, as Linux falls back from
+ * one zone to the next: its RAM joins the free lists only when the rest of the pool cannot satisfy
+ * a request. Until then allocations behave exactly as on a pool without the hole's gigabyte.
  */
 export class FramePool {
   private readonly maxOrder: number;
@@ -48,10 +58,18 @@ export class FramePool {
   /** Frames at or above this were never handed out (so they are still zero). */
   private highWater: number;
   allocated = 0;
+  /** Frames inside the holes: never handed out, never free. */
+  readonly reserved: number;
+  /** RAM ranges [start, end) of the fallback zone, released into the free lists on first need. */
+  private fallback: [number, number][] = [];
 
   constructor(
     readonly firstFrame: number,
     readonly totalFrames: number,
+    /** Frame ranges [start, end) with no memory behind them. */
+    holes: readonly (readonly [number, number])[] = [],
+    /** Order of the blocks around a hole held back as the fallback zone (1 GiB). */
+    zoneOrder = ZONE_ORDER,
   ) {
     this.maxOrder = Math.floor(Math.log2(totalFrames));
     for (let k = 0; k <= this.maxOrder; k++) {
@@ -59,12 +77,48 @@ export class FramePool {
       this.high.push(k >= BLOCK_ORDER ? new Uint32Array(Math.ceil(totalFrames / 2 ** k / 32) + 1) : new Uint32Array(0));
     }
     this.highWater = firstFrame;
-    this.releaseRange(firstFrame, totalFrames - firstFrame);
+    // Clip and sort the holes, then widen each to its 1 GiB zone.
+    const cut = holes
+      .map(([s, e]) => [Math.max(s, firstFrame), Math.min(e, totalFrames)] as [number, number])
+      .filter(([s, e]) => s < e)
+      .sort((a, b) => a[0] - b[0]);
+    const zone = 2 ** zoneOrder;
+    let from = firstFrame;
+    let reserved = 0;
+    for (let i = 0; i < cut.length; ) {
+      const zStart = Math.max(from, Math.floor(cut[i][0] / zone) * zone);
+      let zEnd = Math.min(totalFrames, Math.ceil(cut[i][1] / zone) * zone);
+      let at = zStart;
+      // Every hole that falls in this zone (a later hole may widen it).
+      while (i < cut.length && cut[i][0] < zEnd) {
+        const s = Math.max(cut[i][0], at);
+        const e = cut[i][1];
+        if (s > at) this.fallback.push([at, s]);
+        if (e > s) reserved += e - Math.max(s, at);
+        at = Math.max(at, e);
+        zEnd = Math.min(totalFrames, Math.max(zEnd, Math.ceil(e / zone) * zone));
+        i++;
+      }
+      if (at < zEnd) this.fallback.push([at, zEnd]);
+      if (zStart > from) this.releaseRange(from, zStart - from);
+      from = zEnd;
+    }
+    if (from < totalFrames) this.releaseRange(from, totalFrames - from);
+    this.reserved = reserved;
   }
 
-  /** Frames that are neither allocated nor below firstFrame. */
+  /** Frames that are neither allocated, below firstFrame, nor in a hole (the fallback zone counts as free). */
   get freeFrames(): number {
-    return this.totalFrames - this.firstFrame - this.allocated;
+    return this.totalFrames - this.firstFrame - this.reserved - this.allocated;
+  }
+
+  /** Moves the fallback zone into the free lists if it holds a block of order k; false if not. */
+  private openFallback(k: number): boolean {
+    const size = 2 ** k;
+    if (!this.fallback.some(([s, e]) => Math.ceil(s / size) * size + size <= e)) return false;
+    for (const [s, e] of this.fallback) this.releaseRange(s, e - s);
+    this.fallback = [];
+    return true;
   }
 
   // ---- free bits ---------------------------------------------------------------------------
@@ -121,8 +175,14 @@ export class FramePool {
 
   // ---- allocation ----------------------------------------------------------------------------
 
-  /** A free block of exactly order k, splitting a larger one (keeping its upper half); -1 if none. */
+  /** A free block of exactly order k (from the fallback zone only when nothing else has one); -1 if none. */
   private take(k: number): number {
+    const f = this.takeListed(k);
+    return f >= 0 || !this.openFallback(k) ? f : this.takeListed(k);
+  }
+
+  /** A free block of exactly order k from the free lists, splitting a larger one (keeping its upper half); -1 if none. */
+  private takeListed(k: number): number {
     let j = k;
     let f = -1;
     for (; j <= this.maxOrder; j++) {

@@ -46,6 +46,13 @@ function storeBytes(words: Uint32Array, to: number, src: Uint8Array, from: numbe
 /** The low 16 MiB are firmware and the kernel image: never handed out, so frame 0 means "none". */
 const RESERVED_LOW_FRAMES = 0x1000;
 /**
+ * No RAM behind the interrupt address range 0xFEE00000–0xFEEFFFFF, on every machine, as on a PC:
+ * a DMA write there is an MSI and an IOMMU refuses to translate into it (VT-d's
+ * SM_INTERRUPT_ADDR), so a page there could never be given to a device. The frame pool keeps the
+ * RAM of the gigabyte around it as a fallback zone, so the kernel's frames stay low.
+ */
+export const INTERRUPT_HOLE_FRAMES: readonly [number, number] = [0xfee00, 0xfef00];
+/**
  * Host physical addresses stay below 2^46 (64 TiB), so every modelled format's output address
  * (VT-d HAW 48, LPAE OAS 48, the TCE real page number) holds every frame of any machine.
  */
@@ -94,7 +101,7 @@ export class HostMemory {
     this.size = checkHostMemorySize(size);
     this.limit = Number(size);
     this.totalFrames = Number(size >> BigInt(PAGE_SHIFT));
-    this.pool = new FramePool(RESERVED_LOW_FRAMES, this.totalFrames);
+    this.pool = new FramePool(RESERVED_LOW_FRAMES, this.totalFrames, [INTERRUPT_HOLE_FRAMES]);
   }
 
   /** Frames allocated to the kernel plus user frames populated on first touch. */
