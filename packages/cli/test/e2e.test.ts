@@ -238,24 +238,27 @@ describe('ioasid (spawned)', () => {
     expect(dot.out).toMatch(/\}\n$/);
   });
 
-  it('bench --quick --json: one object per row, every figure a ratio against its same-process baseline', () => {
+  it('bench --quick --json: one object per row, every figure a median of interleaved rounds with its spread and verdict', () => {
     const r = ioasid(['bench', '--quick', '--json', '--vendor', 'power-tce']);
     expect(r.code).toBe(0);
-    const rows = JSON.parse(r.out) as { vendor: string; name: string; value: number | null; unit: string; baseline: number | null; ratio: number | null; target: { max: number; of: 'ratio' | 'value' } | null; targetText: string; met: boolean | null }[];
+    const rows = JSON.parse(r.out) as { vendor: string; name: string; value: number | null; unit: string; baseline: number | null; ratio: number | null; median: number | null; min: number | null; max: number | null; verdict: string; target: { max: number; of: 'ratio' | 'value' } | null; targetText: string; met: boolean | null }[];
     const names = new Set(rows.map((x) => x.name));
-    for (const n of ['map-4k', 'unmap-4k', 'map-huge', 'map-scaling', 'translate-hit', 'translate-walk', 'dma-api', 'translate-nested', 'shadow-update', 'memory-per-gib']) {
+    for (const n of ['map-4k', 'unmap-4k', 'map-4k-cold', 'map-64g-4k', 'map-huge', 'map-scaling', 'alloc-scaling', 'translate-hit', 'translate-walk', 'dma-api', 'translate-nested', 'shadow-update', 'memory-per-gib', 'dirty-harvest', 'dirty-harvest-scaling']) {
       expect(names.has(n), n).toBe(true);
     }
     for (const row of rows) {
       expect(row.vendor).toBe('power-tce');
-      expect(Object.keys(row)).toEqual(expect.arrayContaining(['vendor', 'name', 'value', 'unit', 'baseline', 'ratio', 'target']));
-      if (row.baseline !== null && row.value !== null) expect(row.ratio).toBeCloseTo(row.value / row.baseline, 6);
-      // Targets are numbers a script can compare, and `met` follows them.
+      expect(Object.keys(row)).toEqual(expect.arrayContaining(['vendor', 'name', 'value', 'unit', 'baseline', 'ratio', 'median', 'min', 'max', 'verdict', 'target']));
+      // Targets are numbers a script can compare, and the verdict follows the spread.
       if (row.target !== null) {
         expect(typeof row.target.max).toBe('number');
-        const measured = row.target.of === 'ratio' ? row.ratio : row.value;
-        if (measured !== null) expect(row.met).toBe(measured <= row.target.max);
-      } else expect(row.met).toBeNull();
+        const v = row.max! <= row.target.max ? 'met' : row.min! > row.target.max ? 'missed' : 'unstable';
+        expect(row.verdict).toBe(v);
+        expect(row.met).toBe(v === 'met');
+      } else {
+        expect(row.met).toBeNull();
+        expect(row.verdict).toBe('report');
+      }
     }
     const bad = ioasid(['bench', '--vendor', 'nonesuch']);
     expect(bad.code).toBe(2);

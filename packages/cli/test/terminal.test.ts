@@ -29,13 +29,13 @@ describe('terminal manners (issue 19)', () => {
 
   it('bench rows fold to one line each when the table is wider than the terminal', () => {
     const rows: BenchRow[] = [
-      { vendor: 'intel-vtd', name: 'map-4k', value: 9.2, unit: 'ns/page', baseline: 1.9, ratio: 4.8, target: '≤ 10×', targetMax: 10, targetOf: 'ratio', ok: true, note: '262144 pages, and a long note that makes the table wide' },
+      { vendor: 'intel-vtd', name: 'map-4k', value: 9.2, unit: 'ns/page', baseline: 1.9, ratio: 4.8, median: 4.8, min: 4.5, max: 5.1, rounds: 9, verdict: 'met', target: '≤ 8×', targetMax: 8, targetOf: 'ratio', ok: true, note: '262144 pages, and a long note that makes the table wide' },
     ];
     const p = painter(false);
     expect(textWidth(renderBench(rows, p))).toBeGreaterThan(80);
     const folded = renderBench(rows, p, 80);
     expect(textWidth(folded)).toBeLessThanOrEqual(80);
-    expect(folded).toBe('intel-vtd map-4k: 9.20 ns/page = 4.80× of 1.90, target ≤ 10×: yes\n    262144 pages, and a long note that makes the table wide\n');
+    expect(folded).toBe('intel-vtd map-4k: 9.20 ns/page = 4.80× of 1.90 (4.50–5.10×), target ≤ 8×: met\n    262144 pages, and a long note that makes the table wide\n');
   });
 
   it('--json reports a refusal as JSON on stdout as well (usage errors and failures)', async () => {

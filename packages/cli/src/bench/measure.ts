@@ -10,25 +10,104 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** Runs subject and baseline alternately `runs` times; returns the medians of each (ns per op). */
-export function interleaved(runs: number, subject: () => number, baseline: () => number): { subject: number; baseline: number } {
-  const a: number[] = [];
-  const b: number[] = [];
-  // Discarded rounds, so both sides are compiled by the optimiser before they are timed.
-  for (let w = 0; w < 4; w++) {
-    baseline();
-    subject();
+/** A figure over rounds: the median, and the spread as the smallest and largest round. */
+export interface Estimate {
+  median: number;
+  min: number;
+  max: number;
+  /** Rounds it is the median of. */
+  rounds: number;
+}
+
+/** The median and min–max of the rounds (NaN everywhere when there are none). */
+export function estimate(xs: readonly number[]): Estimate {
+  if (xs.length === 0) return { median: NaN, min: NaN, max: NaN, rounds: 0 };
+  let min = Infinity;
+  let max = -Infinity;
+  for (const x of xs) {
+    if (x < min) min = x;
+    if (x > max) max = x;
   }
-  for (let r = 0; r < runs; r++) {
-    if (r % 2 === 0) {
-      b.push(baseline());
-      a.push(subject());
-    } else {
-      a.push(subject());
-      b.push(baseline());
+  return { median: median([...xs]), min, max, rounds: xs.length };
+}
+
+/** What a row says of its target: 'report' when it has none. */
+export type Verdict = 'met' | 'missed' | 'unstable' | 'report';
+
+/**
+ * Met when every round is within the target (the spread lies at or below it), missed when none is
+ * (the whole spread lies above it), unstable when the spread crosses it: that row's met or missed
+ * would flip between runs, so it claims neither. A figure that could not be measured is missed.
+ */
+export function verdictOf(e: Pick<Estimate, 'min' | 'max'>, target: number | null): Verdict {
+  if (target === null) return 'report';
+  if (!(e.min <= e.max)) return 'missed';
+  if (e.max <= target) return 'met';
+  if (e.min > target) return 'missed';
+  return 'unstable';
+}
+
+/** Calls of a baseline before the first round (V8 tiers a loop up over its first few calls). */
+const BASELINE_WARM = 10;
+
+/** Per round: each subject's time, the baseline's, and each subject ÷ the baseline of the same round. */
+export interface RoundsResult {
+  subjects: Estimate[];
+  baseline: Estimate;
+  ratios: Estimate[];
+}
+
+/**
+ * The estimator of every ratio row: `warm` discarded rounds (so the optimiser has compiled both
+ * sides; the baseline is called a few more times before them), then `rounds` rounds, each running the baseline and the subjects back to back, the
+ * baseline first in even rounds and last in odd ones, so a slow phase of a noisy machine falls on
+ * both sides of a round alike. With `inner` > 1 a round repeats that `inner` times and keeps each
+ * side's fastest time (for short measurements that one interruption would spoil). Each round's
+ * ratio is its subject ÷ its own baseline; the row is the median of those ratios, and their min
+ * and max are its spread.
+ */
+export function interleavedRounds(opts: { rounds: number; warm?: number; inner?: number }, subjects: (() => number)[], baseline: () => number): RoundsResult {
+  const inner = Math.max(1, opts.inner ?? 1);
+  const warm = opts.warm ?? 3;
+  const times = subjects.map(() => [] as number[]);
+  const base: number[] = [];
+  // A baseline is a short loop: its first calls run before the optimiser has compiled it (two to
+  // three times slower), so it gets warm-up calls of its own before the warm rounds.
+  for (let i = 0; i < BASELINE_WARM; i++) baseline();
+  for (let r = -warm; r < opts.rounds; r++) {
+    let b = Infinity;
+    const s = subjects.map(() => Infinity);
+    for (let i = 0; i < inner; i++) {
+      const first = ((r + warm) * inner + i) % 2 === 0;
+      if (first) b = Math.min(b, baseline());
+      for (let k = 0; k < subjects.length; k++) s[k] = Math.min(s[k], subjects[k]());
+      if (!first) b = Math.min(b, baseline());
     }
+    if (r < 0) continue;
+    base.push(b);
+    for (let k = 0; k < subjects.length; k++) times[k].push(s[k]);
   }
-  return { subject: median(a), baseline: median(b) };
+  return {
+    subjects: times.map(estimate),
+    baseline: estimate(base),
+    ratios: times.map((t) => estimate(t.map((x, i) => x / base[i]))),
+  };
+}
+
+/** Runs subject and baseline in interleaved rounds; the subject's rounds, the baseline's and their ratio. */
+export function interleaved(opts: { rounds: number; warm?: number; inner?: number }, subject: () => number, baseline: () => number): { subject: Estimate; baseline: Estimate; ratio: Estimate } {
+  const r = interleavedRounds(opts, [subject], baseline);
+  return { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0] };
+}
+
+/** A figure measured once per round with no baseline (a time target such as map-huge's). */
+export function repeated(opts: { rounds: number; warm?: number }, once: () => number): Estimate {
+  const xs: number[] = [];
+  for (let r = -(opts.warm ?? 1); r < opts.rounds; r++) {
+    const x = once();
+    if (r >= 0) xs.push(x);
+  }
+  return estimate(xs);
 }
 
 /** Baseline "physical limit": writing `entries` 64-bit entries (two 32-bit words) into a preallocated typed array. */
@@ -58,25 +137,83 @@ export function mapGetBaseline(keys: number[]): () => number {
   };
 }
 
-/** Baseline for a walk: as many chains of `levels` dependent typed-array reads. */
-export function chainBaseline(count: number, levels: number): () => number {
-  const size = 1 << 20;
-  const arr = new Uint32Array(size);
-  let x = 12345;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    arr[i] = x & (size - 1);
-  }
-  const starts = Array.from({ length: count }, (_, i) => (i * 2654435761) & (size - 1));
+/**
+ * The host-memory reads of some translations, as the hardware's own traced walks made them: for
+ * each translation, the structures it read in order (address and size in 32-bit words).
+ */
+export interface RecordedReads {
+  /** Byte address of each read. */
+  addrs: Float64Array;
+  /** 32-bit words each read fetched (two per 64-bit word the trace shows). */
+  words: Int32Array;
+  /** Reads of translation t: [starts[t], starts[t+1]). */
+  starts: Int32Array;
+  /**
+   * What each read's words XOR to (found by one untimed replay): the next read's address is
+   * offset by (value ^ key), which is 0, so each read depends on the data of the one before it
+   * as a walk's next table depends on the entry it read, and no compiler can drop the chain.
+   */
+  keys: Uint32Array;
+}
+
+/** Packs recorded reads (one array of { addr, words } per translation) for replayReads. */
+export function recordReads(mem: { u32(pa: number): number }, translations: { addr: number; words: number }[][]): RecordedReads {
+  const n = translations.reduce((a, t) => a + t.length, 0);
+  const r: RecordedReads = { addrs: new Float64Array(n), words: new Int32Array(n), starts: new Int32Array(translations.length + 1), keys: new Uint32Array(n) };
+  let k = 0;
+  translations.forEach((t, i) => {
+    r.starts[i] = k;
+    for (const x of t) {
+      r.addrs[k] = x.addr;
+      r.words[k] = x.words;
+      let v = 0;
+      for (let j = 0; j < x.words; j++) v ^= mem.u32(x.addr + 4 * j);
+      r.keys[k] = v >>> 0;
+      k++;
+    }
+  });
+  r.starts[translations.length] = k;
+  return r;
+}
+
+/**
+ * Baseline for a walk: replays the recorded reads, each translation's reads as one dependent
+ * chain over the same host memory through the accessor the hardware models read with
+ * (HostMemory.u32); translations are independent of each other, as the model's lookups are.
+ * Returns ns per translation.
+ */
+export function replayReads(mem: { u32(pa: number): number }, rec: RecordedReads): () => number {
+  const { addrs, words, starts, keys } = rec;
+  const count = starts.length - 1;
   return () => {
     let acc = 0;
     const t = nowNs();
-    for (const s of starts) {
-      let p = s;
-      for (let l = 0; l < levels; l++) p = arr[p];
-      acc ^= p;
+    for (let i = 0; i < count; i++) {
+      let d = 0;
+      for (let k = starts[i], e = starts[i + 1]; k < e; k++) {
+        const pa = addrs[k] + d;
+        let v = 0;
+        for (let j = 0, n = words[k]; j < n; j++) v ^= mem.u32(pa + 4 * j);
+        d = (v ^ keys[k]) >>> 0;
+      }
+      acc ^= d;
     }
     const ns = (nowNs() - t) / count;
+    sink(acc);
+    return ns;
+  };
+}
+
+/** Baseline for a plain scan of table memory: every 64-bit entry of `frames`, both words, through the chunk accessors. */
+export function scanFrames(mem: { wordsForRead(frame: number): Uint32Array; wordBase(frame: number): number }, frames: readonly number[], per: number): () => number {
+  return () => {
+    let acc = 0;
+    const t = nowNs();
+    for (const f of frames) {
+      const w = mem.wordsForRead(f);
+      for (let i = mem.wordBase(f), e = i + 1024; i < e; i += 2) acc += (w[i] & 0x2c0) | (w[i + 1] >>> 19);
+    }
+    const ns = (nowNs() - t) / per;
     sink(acc);
     return ns;
   };
