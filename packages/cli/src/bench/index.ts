@@ -1,4 +1,4 @@
-import { allocScaling, map4k, map4kCold, map64g, mapHuge, mapScaling, memoryPerGib, shadowUpdate, translate, translateNested, unsupportedRow, type BenchRow, type BenchSettings } from './cases.js';
+import { allocScaling, collect, map4k, map4kCold, map64g, mapHuge, mapScaling, memoryPerGib, shadowUpdate, translate, translateNested, unsupportedRow, type BenchRow, type BenchSettings } from './cases.js';
 import { dirtyHarvest } from './dirty.js';
 
 export type { BenchRow, BenchSettings };
@@ -46,6 +46,9 @@ export function runBench(opts: {
         rows.push({ ...unsupportedRow(vendor, label, '', ''), verdict: 'missed', ok: false, target: '', note: `error: ${(e as Error).message}` });
       }
       done++;
+      // Each benchmark's machine (up to 64 GiB mapped) is garbage now: collect it before the next one
+      // builds its own, so the process holds one at a time.
+      collect();
     }
   }
   opts.onStep?.('done', total, total);

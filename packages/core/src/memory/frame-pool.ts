@@ -207,6 +207,36 @@ export class FramePool {
     return f;
   }
 
+  /**
+   * `count` single frames into `out` from `at` on, in the order `count` calls of alloc1 would hand
+   * them out, but a free block at a time instead of a split per frame: the smallest free block
+   * first (as alloc1 takes it), its frames top-down, and of the last block only what is still
+   * needed (the rest goes back). The caller has checked that `count` frames are free.
+   */
+  allocMany(out: Float64Array, at: number, count: number, zero: (frame: number, count: number) => void): void {
+    let left = count;
+    while (left > 0) {
+      let j = 0;
+      let f = -1;
+      for (; j <= this.maxOrder; j++) {
+        f = this.popFree(j);
+        if (f >= 0) break;
+      }
+      if (f < 0) {
+        if (this.openFallback(0)) continue;
+        fail('ENOMEM', this.exhausted(1, 1));
+      }
+      const n = 2 ** j;
+      const used = Math.min(n, left);
+      if (used < n) this.releaseRange(f, n - used);
+      const lo = f + n - used;
+      this.allocated += used;
+      this.cleared(lo, used, zero);
+      for (let i = used - 1; i >= 0; i--) out[at++] = lo + i;
+      left -= used;
+    }
+  }
+
   /** `count` contiguous frames whose first frame is a multiple of `align` (a power of two). */
   allocContiguous(count: number, align: number, zero: (frame: number, count: number) => void): number {
     if (count === 1 && align === 1) return this.alloc1(zero);

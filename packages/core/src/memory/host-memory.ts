@@ -346,9 +346,21 @@ export class HostMemory {
     return frame;
   }
 
+  /** `count` zeroed frames for VMM pages being populated, into `out` from `at` on (a bulk allocUserFrame). */
+  allocUserFrames(out: Float64Array, at: number, count: number): void {
+    this.pool.allocMany(out, at, count, this.zero);
+    this.populatedUserFrames += count;
+  }
+
   freeUserFrame(frame: number): void {
     this.pool.free(frame, 1);
     this.populatedUserFrames--;
+  }
+
+  /** Gives back the VMM frames [frame, frame + count) (a run of consecutive frames). */
+  freeUserFrames(frame: number, count: number): void {
+    this.pool.free(frame, count);
+    this.populatedUserFrames -= count;
   }
 
   /** A naturally aligned, physically contiguous huge page for a hugetlbfs-like mapping (reserved, not yet populated). */

@@ -100,42 +100,60 @@ export class OrdinaryRegion extends VmmRegion {
     return n;
   }
 
+  /**
+   * Each run of untouched pages gets its frames straight into the frame table, from the host in
+   * bulk (a free block at a time). Returns the runs populated as (first page, count) pairs.
+   */
   populate(first: number, count: number): Float64Array {
     const need = this.missing(first, count);
     if (need === 0) return NO_PAGES;
     if (need > this.host.framesFree) {
       fail('ENOMEM', `populating ${need} page(s) of the VMM mapping at 0x${this.vaddr.toString(16)} needs more host memory than is free (${this.host.framesFree} frames)`);
     }
-    const taken = new Float64Array(need);
-    let k = 0;
+    const runs: number[] = [];
     const end = first + count;
     for (let p = first; p < end; ) {
       const li = Math.floor(p / LEAF_PAGES);
       const stop = Math.min(end, (li + 1) * LEAF_PAGES);
+      const base = li * LEAF_PAGES;
       let leaf = this.leaves.get(li);
       if (!leaf) {
         leaf = new Float64Array(LEAF_PAGES);
         this.leaves.set(li, leaf);
       }
-      for (let q = p % LEAF_PAGES, e = q + (stop - p); q < e; q++) {
-        if (leaf[q] !== 0) continue;
-        leaf[q] = this.host.allocUserFrame();
-        taken[k++] = li * LEAF_PAGES + q;
+      for (let q = p - base, e = stop - base; q < e; ) {
+        if (leaf[q] !== 0) {
+          q++;
+          continue;
+        }
+        let r = q + 1;
+        while (r < e && leaf[r] === 0) r++;
+        this.host.allocUserFrames(leaf, q, r - q);
+        const last = runs.length - 2;
+        if (last >= 0 && runs[last] + runs[last + 1] === base + q) runs[last + 1] += r - q;
+        else runs.push(base + q, r - q);
+        q = r;
       }
       p = stop;
     }
     this.populated += need;
-    return taken;
+    return new Float64Array(runs);
   }
 
   unpopulate(taken: Float64Array): void {
-    for (let k = 0; k < taken.length; k++) {
-      const p = taken[k];
-      const leaf = this.leaves.get(Math.floor(p / LEAF_PAGES))!;
-      this.host.freeUserFrame(leaf[p % LEAF_PAGES]);
-      leaf[p % LEAF_PAGES] = 0;
+    for (let k = 0; k < taken.length; k += 2) {
+      for (let p = taken[k], end = p + taken[k + 1]; p < end; ) {
+        const li = Math.floor(p / LEAF_PAGES);
+        const leaf = this.leaves.get(li)!;
+        const q0 = p - li * LEAF_PAGES;
+        const n = Math.min(end - p, LEAF_PAGES - q0);
+        const frames = leaf.slice(q0, q0 + n);
+        leaf.fill(0, q0, q0 + n);
+        freeRuns(this.host, frames, n);
+        this.populated -= n;
+        p += n;
+      }
     }
-    this.populated -= taken.length;
   }
 
   populatedFrames(): number {
@@ -143,9 +161,29 @@ export class OrdinaryRegion extends VmmRegion {
   }
 
   release(): void {
-    for (const leaf of this.leaves.values()) for (let q = 0; q < LEAF_PAGES; q++) if (leaf[q] !== 0) this.host.freeUserFrame(leaf[q]);
+    for (const leaf of this.leaves.values()) {
+      let n = 0;
+      for (let q = 0; q < LEAF_PAGES; q++) if (leaf[q] !== 0) leaf[n++] = leaf[q];
+      freeRuns(this.host, leaf, n);
+    }
     this.leaves.clear();
     this.populated = 0;
+  }
+}
+
+/**
+ * Gives `frames[0..n)` back to the host, each run of consecutive frames (ascending or descending,
+ * as bulk population hands them out) as one range, so the buddy pool merges blocks, not frames.
+ */
+function freeRuns(host: HostMemory, frames: Float64Array, n: number): void {
+  let i = 0;
+  while (i < n) {
+    let j = i + 1;
+    const step = j < n ? frames[j] - frames[i] : 0;
+    if (step === 1 || step === -1) while (j < n && frames[j] - frames[j - 1] === step) j++;
+    const lo = step === -1 ? frames[j - 1] : frames[i];
+    host.freeUserFrames(lo, j - i);
+    i = j;
   }
 }
 
