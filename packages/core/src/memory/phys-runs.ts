@@ -41,21 +41,33 @@ export class ScatteredRuns implements PhysRuns {
 export class FrameTableRuns implements PhysRuns {
   private leafIndex = -1;
   private leaf: Float64Array | undefined;
+  /** The leaf size as a bit mask (leafPages is a power of two) and its reciprocal. */
+  private readonly mask: number;
+  private readonly inv: number;
 
   constructor(
     private readonly leaves: ReadonlyMap<number, Float64Array>,
     private readonly firstPage: number,
     private readonly leafPages: number,
-  ) {}
+  ) {
+    this.mask = leafPages - 1;
+    this.inv = 1 / leafPages;
+  }
 
+  /**
+   * The frame of page firstPage + i: one bit mask for the slot in its leaf (exact for any safe
+   * integer: ToInt32 keeps the low bits) and a multiplication by a power of two for the leaf (exact
+   * in a double), the leaf looked up again only when the page crosses into the next one.
+   */
   frame(i: number): number {
     const p = this.firstPage + i;
-    const li = Math.floor(p / this.leafPages);
+    const q = p & this.mask;
+    const li = (p - q) * this.inv;
     if (li !== this.leafIndex) {
       this.leafIndex = li;
       this.leaf = this.leaves.get(li);
     }
-    const f = this.leaf ? this.leaf[p - li * this.leafPages] : 0;
+    const f = this.leaf !== undefined ? this.leaf[q] : 0;
     if (f === 0) throw new RangeError(`page ${p} of the mapping is not populated`);
     return f;
   }

@@ -116,23 +116,15 @@ export class OrdinaryRegion extends VmmRegion {
       const li = Math.floor(p / LEAF_PAGES);
       const stop = Math.min(end, (li + 1) * LEAF_PAGES);
       const base = li * LEAF_PAGES;
-      let leaf = this.leaves.get(li);
-      if (!leaf) {
-        leaf = new Float64Array(LEAF_PAGES);
-        this.leaves.set(li, leaf);
-      }
-      for (let q = p - base, e = stop - base; q < e; ) {
-        if (leaf[q] !== 0) {
-          q++;
-          continue;
-        }
-        let r = q + 1;
-        while (r < e && leaf[r] === 0) r++;
-        this.host.allocUserFrames(leaf, q, r - q);
-        const last = runs.length - 2;
-        if (last >= 0 && runs[last] + runs[last + 1] === base + q) runs[last + 1] += r - q;
-        else runs.push(base + q, r - q);
-        q = r;
+      const leaf = this.leaves.get(li);
+      if (leaf === undefined) {
+        // A leaf never touched: its frames straight from the host, no page to skip.
+        const fresh = new Float64Array(LEAF_PAGES);
+        this.leaves.set(li, fresh);
+        this.host.allocUserFrames(fresh, p - base, stop - p);
+        addRun(runs, p, stop - p);
+      } else {
+        fillHoles(this.host, leaf, p - base, stop - base, base, runs);
       }
       p = stop;
     }
@@ -168,6 +160,28 @@ export class OrdinaryRegion extends VmmRegion {
     }
     this.leaves.clear();
     this.populated = 0;
+  }
+}
+
+/** Appends the page run [p, p + n) to `runs` ((first, count) pairs), merged with the last one when adjacent. */
+function addRun(runs: number[], p: number, n: number): void {
+  const last = runs.length - 2;
+  if (last >= 0 && runs[last] + runs[last + 1] === p) runs[last + 1] += n;
+  else runs.push(p, n);
+}
+
+/** Gives frames to the untouched pages [q, e) of a leaf (whose first page is `base`), a run of them at a time. */
+function fillHoles(host: HostMemory, leaf: Float64Array, q: number, e: number, base: number, runs: number[]): void {
+  while (q < e) {
+    if (leaf[q] !== 0) {
+      q++;
+      continue;
+    }
+    let r = q + 1;
+    while (r < e && leaf[r] === 0) r++;
+    host.allocUserFrames(leaf, q, r - q);
+    addRun(runs, base + q, r - q);
+    q = r;
   }
 }
 
