@@ -53,14 +53,14 @@ export function dirtyHarvest(vendor: string, s: BenchSettings): BenchRow[] {
   };
   const frames = leafTables(fd.dumpPgtable(sp.ioasid).root);
   const size = bytes >= 1n << 30n ? `${bytes >> 30n} GiB` : `${bytes >> 20n} MiB`;
-  const r = interleaved({ rounds: s.rounds, inner: 2 }, harvest(sp.ioasid, sp.base), scanFrames(m.hostMemory, frames, pages));
+  const r = interleaved({ rounds: s.rounds, inner: 3 }, harvest(sp.ioasid, sp.base), scanFrames(m.hostMemory, frames, pages));
   const rows = [ratioRow(vendor, 'dirty-harvest', 'ns/page', r, 3, `${size} of 4 KiB leaves (${frames.length} leaf tables), 1% dirty, noClear ÷ reading every entry of those tables`)];
   const dev1 = m.device('dev1');
   dev1.bindIoasidFd(fd, { label: 'bench1' });
   const big = trackedSpace(m, fd, dev1, 17n * bytes, bytes);
   if (typeof big === 'string') rows.push(unsupportedRow(vendor, 'dirty-harvest-scaling', 'ns/page', big));
   else {
-    const scaled = interleaved({ rounds: s.rounds, inner: 2 }, harvest(big.ioasid, big.base), harvest(sp.ioasid, sp.base));
+    const scaled = interleaved({ rounds: s.rounds, inner: 3 }, harvest(big.ioasid, big.base), harvest(sp.ioasid, sp.base));
     rows.push(ratioRow(vendor, 'dirty-harvest-scaling', 'ns/page', scaled, 1.3, `the same ${size} (1% dirty) with 16× as much mapped beside it ÷ alone`));
   }
   fd.close();

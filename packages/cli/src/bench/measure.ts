@@ -62,7 +62,8 @@ export interface RoundsResult {
  * sides; the baseline is called a few more times before them), then `rounds` rounds, each running the baseline and the subjects back to back, the
  * baseline first in even rounds and last in odd ones, so a slow phase of a noisy machine falls on
  * both sides of a round alike. With `inner` > 1 a round repeats that `inner` times and keeps each
- * side's fastest time (for short measurements that one interruption would spoil). Each round's
+ * side's fastest time: on a shared machine a measurement is only ever slowed down (preempted,
+ * its cache evicted), so the fastest of a few is the one least disturbed. Each round's
  * ratio is its subject ÷ its own baseline; the row is the median of those ratios, and their min
  * and max are its spread.
  */
@@ -100,11 +101,12 @@ export function interleaved(opts: { rounds: number; warm?: number; inner?: numbe
   return { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0] };
 }
 
-/** A figure measured once per round with no baseline (a time target such as map-huge's). */
-export function repeated(opts: { rounds: number; warm?: number }, once: () => number): Estimate {
+/** A figure with no baseline (a time target such as map-huge's): per round the fastest of `inner` runs. */
+export function repeated(opts: { rounds: number; warm?: number; inner?: number }, once: () => number): Estimate {
   const xs: number[] = [];
   for (let r = -(opts.warm ?? 1); r < opts.rounds; r++) {
-    const x = once();
+    let x = Infinity;
+    for (let i = 0; i < (opts.inner ?? 1); i++) x = Math.min(x, once());
     if (r >= 0) xs.push(x);
   }
   return estimate(xs);
