@@ -5,6 +5,8 @@ import { loadVendors, type VendorLoad } from './vendors.js';
 export interface Context {
   io: Io;
   vendors(): Promise<VendorLoad>;
+  /** The --plugin modules the user named (a benchmark's worker process loads them too). */
+  plugins(): string[];
   exitCode: number;
 }
 
@@ -13,6 +15,7 @@ export function createContext(io: Io, plugins: () => string[]): Context {
   return {
     io,
     exitCode: 0,
+    plugins,
     vendors() {
       loading ??= loadVendors(plugins()).then((load) => {
         for (const f of load.failed) io.err(`ioasid: warning: vendor module ${f.module} did not load: ${f.reason}\n`);

@@ -1,4 +1,6 @@
 import { allocScaling, collect, map4k, map4kCold, map64g, mapHuge, mapScaling, memoryPerGib, shadowUpdate, translate, translateNested, unsupportedRow, type BenchRow, type BenchSettings } from './cases.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { dirtyHarvest } from './dirty.js';
 
 export type { BenchRow, BenchSettings };
@@ -24,31 +26,64 @@ export function benchSettings(quick: boolean): BenchSettings {
     : { rounds: 9, mapPages: 262144, lookups: 16384, bigGiB: 64, harvestBytes: 1n << 30n, quick };
 }
 
+/** One benchmark of one vendor in this process (what a worker runs). */
+export function runOne(vendor: string, label: string, quick: boolean): BenchRow[] {
+  const entry = SUITE.find(([l]) => l === label);
+  if (!entry) throw new Error(`no benchmark '${label}'`);
+  return entry[1](vendor, benchSettings(quick));
+}
+
+/** The worker script beside this module, when running compiled (not from TypeScript sources under a test runner). */
+function workerScript(): string | undefined {
+  const url = new URL('./worker.js', import.meta.url);
+  return import.meta.url.endsWith('.js') ? fileURLToPath(url) : undefined;
+}
+
+/** A figure that could not be measured travels through JSON as null: back to NaN. */
+function revive(r: BenchRow): BenchRow {
+  const n = (x: number | null) => (x === null ? NaN : x);
+  return { ...r, value: n(r.value), median: r.median, min: r.min, max: r.max };
+}
+
+/**
+ * Runs one benchmark in a process of its own: every row starts from a fresh heap, fresh compiled
+ * code and a fresh allocator, so what ran before (another vendor's 64 GiB, a GC debt, call sites
+ * made polymorphic) cannot move its figures, and its memory is the OS's again when it ends.
+ */
+function runIsolated(script: string, vendor: string, label: string, quick: boolean, plugins: string[]): BenchRow[] {
+  const r = spawnSync(process.execPath, [script, JSON.stringify({ vendor, label, quick, plugins })], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error((r.stderr || `worker exited with ${r.status ?? r.signal}`).trim().split('\n').slice(-1)[0]);
+  return (JSON.parse(r.stdout) as BenchRow[]).map(revive);
+}
+
 /** Runs every benchmark on every vendor, calling `onStep` before each one. */
 export function runBench(opts: {
   vendors: string[];
   quick: boolean;
   /** Only the benchmarks whose label contains one of these (all when absent). */
   only?: string[];
+  /** Each benchmark in a process of its own (loading these plugin modules), when running compiled; else in this one. */
+  isolate?: { plugins: string[] };
   onStep?: (label: string, done: number, total: number) => void;
 }): BenchRow[] {
   const s = benchSettings(opts.quick);
   const rows: BenchRow[] = [];
   const suite = opts.only ? SUITE.filter(([label]) => opts.only!.some((o) => label.split(' / ').includes(o))) : SUITE;
   const total = opts.vendors.length * suite.length;
+  const script = opts.isolate ? workerScript() : undefined;
   let done = 0;
   for (const vendor of opts.vendors) {
     for (const [label, fn] of suite) {
       opts.onStep?.(`${vendor} ${label}`, done, total);
       try {
-        rows.push(...fn(vendor, s));
+        rows.push(...(script ? runIsolated(script, vendor, label, opts.quick, opts.isolate!.plugins) : fn(vendor, s)));
       } catch (e) {
         rows.push({ ...unsupportedRow(vendor, label, '', ''), verdict: 'missed', ok: false, target: '', note: `error: ${(e as Error).message}` });
       }
       done++;
-      // Each benchmark's machine (up to 64 GiB mapped) is garbage now: collect it before the next one
-      // builds its own, so the process holds one at a time.
-      collect();
+      // In this process, each benchmark's machine (up to 64 GiB mapped) is garbage now: collect
+      // it before the next one builds its own.
+      if (!script) collect();
     }
   }
   opts.onStep?.('done', total, total);

@@ -88,7 +88,7 @@ export function benchCommand(ctx: Context): Command {
 Every ratio is the median of interleaved rounds (after warm-up rounds), each round timing the
 subject and its baseline back to back, so a noisy machine moves both alike; the spread beside it
 is the smallest and largest round. A row whose spread lies within its target is met, above it
-missed, and across it unstable. The exit code is 1 only when a benchmark could not run.`,
+missed, and across it unstable. Each benchmark runs in a process of its own. The exit code is 1 only when a benchmark could not run.`,
     )
     .action(async (opts: { vendor: string; quick?: boolean; json?: boolean; only?: string }) => {
       const { vendors } = await ctx.vendors();
@@ -99,7 +99,7 @@ missed, and across it unstable. The exit code is 1 only when a benchmark could n
       const progress = createProgress({ tty: io.tty, quiet: opts.json, write: (t) => io.err(t) });
       let rows: BenchRow[];
       try {
-        rows = runBench({ vendors: chosen, quick: opts.quick === true, only, onStep: (label, done, total) => progress.tick(done, total, label) });
+        rows = runBench({ vendors: chosen, quick: opts.quick === true, only, isolate: { plugins: ctx.plugins() }, onStep: (label, done, total) => progress.tick(done, total, label) });
       } finally {
         progress.stop();
       }
