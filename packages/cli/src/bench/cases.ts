@@ -162,8 +162,9 @@ export function map4kCold(vendor: string, s: BenchSettings): BenchRow[] {
     m.vmm.munmap(va, size);
     return ns;
   };
-  // Population code is compiled over its first dozen runs: more warm-up rounds than the others.
-  const r = interleaved({ rounds: s.rounds, inner: 3, warm: 6 }, cold, entryWriteBaseline(s.mapPages));
+  // The first ~15 cold maps of a process run 2–3× slower (code being compiled, the model's table
+  // storage and the frame table's leaves new memory from the OS): more warm-up rounds than the others.
+  const r = interleaved({ rounds: s.rounds, inner: 3, warm: 8 }, cold, entryWriteBaseline(s.mapPages));
   fd.close();
   return [ratioRow(vendor, 'map-4k-cold', 'ns/page', r, 20, `${s.mapPages} pages of fresh mmap: pin, populate, map`)];
 }

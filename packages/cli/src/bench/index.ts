@@ -52,6 +52,7 @@ function revive(r: BenchRow): BenchRow {
  */
 function runIsolated(script: string, vendor: string, label: string, quick: boolean, plugins: string[]): BenchRow[] {
   const r = spawnSync(process.execPath, [script, JSON.stringify({ vendor, label, quick, plugins })], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (process.env.IOASID_BENCH_DEBUG && r.stderr) process.stderr.write(r.stderr);
   if (r.status !== 0) throw new Error((r.stderr || `worker exited with ${r.status ?? r.signal}`).trim().split('\n').slice(-1)[0]);
   return (JSON.parse(r.stdout) as BenchRow[]).map(revive);
 }
