@@ -10,6 +10,7 @@ import {
   HostMemory,
   RadixPageTable,
   ScatteredRuns,
+  dirtyByPattern,
   entryShift,
   type PtFormat,
 } from '@ioasid/core';
@@ -106,5 +107,27 @@ describe.each(FORMATS)('radix engine on %s', (_name, make) => {
       limit: 21, // succeeds by the 20th allocation
     });
     expect(pt.lookup(far + 3 * pf)?.frame).toBe(0x900000 * pf + 3 * pf);
+  });
+});
+
+/** Formats that state their dirty test as a bit pattern (PtFormat.dirtyPattern), which harvests test inline. */
+const PATTERNED = FORMATS.filter(([, make]) => make().dirtyPattern !== undefined);
+
+describe('dirty patterns', () => {
+  it('the formats with dirty tracking state it as a pattern (VT-d second level, LPAE stages, the example)', () => {
+    expect(PATTERNED.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each(PATTERNED)('%s: dirty() says what its pattern says, for any level-0 entry words (property)', (_name, make) => {
+    const fmt = make();
+    const pattern = fmt.dirtyPattern!;
+    const word = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, pattern.loValue, pattern.loMask, pattern.hiValue, pattern.hiMask, 0xffffffff));
+    fc.assert(
+      fc.property(word, word, (lo, hi) => {
+        const w = new Uint32Array([lo, hi]);
+        expect(fmt.dirty!(w, 0, 0)).toBe(dirtyByPattern(pattern, w, 0));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

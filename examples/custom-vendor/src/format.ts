@@ -1,4 +1,4 @@
-import { EntryKind, PROT_READ, PROT_WRITE, fail, frameHi, frameLo, toFrame, type DecodedEntry, type PtFormat } from '@ioasid/core';
+import { EntryKind, PROT_READ, PROT_WRITE, dirtyByPattern, fail, frameHi, frameLo, toFrame, type DecodedEntry, type DirtyPattern, type PtFormat } from '@ioasid/core';
 
 /**
  * The flat table: ONE level of 64-bit little-endian entries, one per 4 KiB input page.
@@ -21,6 +21,8 @@ export const FLAT_R = 1 << 1;
 export const FLAT_W = 1 << 2;
 /** Dirty: taken from the software-ignored bits 11:3 (bit 6, where an x86 PTE keeps its D bit). */
 export const FLAT_D = 1 << 6;
+/** A stage-2 leaf that logged a write: V and D set (the harvest's test, inline over whole tables). */
+export const FLAT_DIRTY: DirtyPattern = { loMask: FLAT_V | FLAT_D, loValue: FLAT_V | FLAT_D, hiMask: 0, hiValue: 0 };
 /** Reserved bits 63:52, as a mask of the entry's high 32-bit word. */
 export const FLAT_RSVD_HI = 0xfff00000;
 /** Address bits 51:32, as a mask of the entry's high word. */
@@ -61,7 +63,8 @@ export function flatFormat(inputBits: number): PtFormat {
     },
     decode: decodeFlatEntry,
     // Dirty harvesting (GET_DIRTY_BITMAP): setLeaf writes D = 0, the unit sets it, the kernel clears it.
-    dirty: (w, i) => (w[i] & FLAT_V) !== 0 && (w[i] & FLAT_D) !== 0,
+    dirtyPattern: FLAT_DIRTY,
+    dirty: (w, i) => dirtyByPattern(FLAT_DIRTY, w, i),
     clearDirty(w, i) {
       w[i] = (w[i] & ~FLAT_D) >>> 0;
     },

@@ -1,3 +1,4 @@
+import { dirtyByPattern, type DirtyPattern } from '@ioasid/core';
 import { DESC_TYPE_MASK, DESC_TYPE_TABLE, HI_DBM, S1_AP_RDONLY, S2_AP_WRITE } from './lpae-fields.js';
 
 /**
@@ -14,10 +15,16 @@ function writableNow(stage: 1 | 2, lo: number): boolean {
   return stage === 1 ? (lo & S1_AP_RDONLY) === 0 : (lo & S2_AP_WRITE) !== 0;
 }
 
-/** Linux iopte_writeable_dirty: DBM set and the permission bit in its writable state. */
+/** Linux iopte_writeable_dirty as bit patterns: DBM set and the permission bit in its writable state. */
+export const LPAE_DIRTY: Readonly<Record<1 | 2, DirtyPattern>> = {
+  1: { loMask: S1_AP_RDONLY, loValue: 0, hiMask: HI_DBM, hiValue: HI_DBM },
+  2: { loMask: S2_AP_WRITE, loValue: S2_AP_WRITE, hiMask: HI_DBM, hiValue: HI_DBM },
+};
+
+/** Linux iopte_writeable_dirty: a leaf (not a table descriptor) matching LPAE_DIRTY. */
 export function lpaeIsDirty(stage: 1 | 2, w: Uint32Array, i: number, level: number): boolean {
   if (level > 0 && (w[i] & DESC_TYPE_MASK) === DESC_TYPE_TABLE) return false;
-  return (w[i + 1] & HI_DBM) !== 0 && writableNow(stage, w[i]);
+  return dirtyByPattern(LPAE_DIRTY[stage], w, i);
 }
 
 /** Linux iopte_set_writeable_clean: the permission bit back to read-only, DBM kept. */

@@ -1,4 +1,4 @@
-import { EntryKind, PROT_READ, PROT_WRITE, fail, frameHi, frameLo, type DecodedEntry, type PtFormat } from '@ioasid/core';
+import { EntryKind, PROT_READ, PROT_WRITE, fail, frameHi, frameLo, type DecodedEntry, type DirtyPattern, type PtFormat } from '@ioasid/core';
 import {
   AF,
   DESC_TYPE_BLOCK,
@@ -41,7 +41,7 @@ import {
   type Granule,
   type LpaeGeometry,
 } from './lpae-geometry.js';
-import { lpaeIsDirty, lpaeSetClean } from './lpae-dirty.js';
+import { LPAE_DIRTY, lpaeIsDirty, lpaeSetClean } from './lpae-dirty.js';
 
 /** Output address bits of a VMSAv8-64 descriptor without FEAT_LPA (OA[47:granule]). */
 export const LPAE_OA_BITS = 48;
@@ -179,6 +179,10 @@ export class LpaeFormat implements PtFormat {
   }
 
   /** Dirty: a DBM leaf a hardware write made writable-dirty (Linux iopte_writeable_dirty). */
+  get dirtyPattern(): DirtyPattern {
+    return LPAE_DIRTY[this.stage];
+  }
+
   dirty(w: Uint32Array, i: number, level: number): boolean {
     return lpaeIsDirty(this.stage, w, i, level);
   }

@@ -53,7 +53,12 @@ function revive(r: BenchRow): BenchRow {
 function runIsolated(script: string, vendor: string, label: string, quick: boolean, plugins: string[]): BenchRow[] {
   const r = spawnSync(process.execPath, [script, JSON.stringify({ vendor, label, quick, plugins })], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (process.env.IOASID_BENCH_DEBUG && r.stderr) process.stderr.write(r.stderr);
-  if (r.status !== 0) throw new Error((r.stderr || `worker exited with ${r.status ?? r.signal}`).trim().split('\n').slice(-1)[0]);
+  if (r.status !== 0) {
+    // The error's own line (Node ends an uncaught error's report with its version line).
+    const lines = (r.stderr ?? '').split('\n').map((l) => l.trim());
+    const said = lines.find((l) => /^\w*(Error|Fault|Failure): /.test(l)) ?? lines.filter((l) => l !== '' && !l.startsWith('Node.js v')).at(-1);
+    throw new Error(said ?? `worker exited with ${r.status ?? r.signal}`);
+  }
   return (JSON.parse(r.stdout) as BenchRow[]).map(revive);
 }
 

@@ -84,8 +84,8 @@ export function interleavedRounds(opts: { rounds: number; warm?: number; inner?:
       for (let k = 0; k < subjects.length; k++) s[k] = Math.min(s[k], subjects[k]());
       if (!first) b = Math.min(b, baseline());
     }
-    // IOASID_BENCH_DEBUG=1 prints every round's ratios (warm-up rounds negative) on stderr.
-    if (process.env.IOASID_BENCH_DEBUG) process.stderr.write(`round ${r}: ${s.map((x) => (x / b).toFixed(2)).join(' ')}\n`);
+    // IOASID_BENCH_DEBUG=1 prints every round's ratios and times (warm-up rounds negative) on stderr.
+    if (process.env.IOASID_BENCH_DEBUG) process.stderr.write(`round ${r}: ${s.map((x) => (x / b).toFixed(2)).join(' ')} (${s.map((x) => x.toFixed(2)).join(' ')} ÷ ${b.toFixed(2)})\n`);
     if (r < 0) continue;
     base.push(b);
     for (let k = 0; k < subjects.length; k++) times[k].push(s[k]);
@@ -255,7 +255,8 @@ export function scanFrames(mem: { wordsForRead(frame: number): Uint32Array; word
     const t = nowNs();
     for (const f of frames) {
       const w = mem.wordsForRead(f);
-      for (let i = mem.wordBase(f), e = i + 1024; i < e; i += 2) acc += (w[i] & 0x2c0) | (w[i + 1] >>> 19);
+      // Kept in int32 (| 0): a sum that outgrew a small integer would switch the loop to slower code partway.
+      for (let i = mem.wordBase(f), e = i + 1024; i < e; i += 2) acc = (acc + ((w[i] & 0x2c0) | (w[i + 1] >>> 19))) | 0;
     }
     const ns = (nowNs() - t) / per;
     sink(acc);

@@ -26,12 +26,19 @@ export function allocSpace(fd: IoasidFd, dev: Device, bytes: bigint, pageSize: b
   dev.attachIoasid(plain);
   const at = fit(fd.getInfo(plain).permittedRanges, bytes, align);
   if (at !== undefined && fd.getInfo(plain).pageSizes.includes(pageSize)) return { ioasid: plain, base: at };
+  const ranges = fd.getInfo(plain).permittedRanges;
   dev.detachIoasid(plain);
   fd.free(plain);
   let size = 1n;
   while (size < bytes) size <<= 1n;
   // A POWER dynamic DMA window (the ALLOC field power-tce declares in AllocFieldRegistry).
-  const win = fd.alloc({ protocol: 'map', window: { pageSize, size } } as AllocArgs);
+  let win: number;
+  try {
+    win = fd.alloc({ protocol: 'map', window: { pageSize, size } } as AllocArgs);
+  } catch {
+    const shown = ranges.map((r) => `0x${r.start.toString(16)}-0x${r.last.toString(16)}`).join(', ');
+    throw new Error(`no permitted range holds ${bytes >> 20n} MiB of ${pageSize >> 10n} KiB pages (ranges ${shown}) and the vendor has no DMA windows`);
+  }
   dev.attachIoasid(win);
   const base = fit(fd.getInfo(win).permittedRanges, bytes, pageSize);
   if (base === undefined) throw new Error(`no permitted range of ${bytes} bytes with ${pageSize}-byte pages`);

@@ -4,13 +4,15 @@
  * user's bitmap (bit b = the page at `first + b · pageFrames`), and kept as merged runs for the
  * driver's IOTLB invalidation. Frame numbers are plain numbers (an input frame is below 2^52).
  */
+const NO_BITMAP = new Uint8Array(0);
+
 export class DirtyLog {
   /** Frames past the range asked for. */
   readonly end: number;
   /** Dirty runs reported, merged where one ends at the next one's start: [start, end, start, end, …]. */
   readonly runs: number[] = [];
-  /** Lowest first frame and highest end frame reported (low > high while nothing is). */
-  low = Number.POSITIVE_INFINITY;
+  /** Lowest first frame and highest end frame reported (both 0 while nothing is: see `leaves`). */
+  low = 0;
   high = 0;
   /** Leaves reported. */
   leaves = 0;
@@ -18,13 +20,13 @@ export class DirtyLog {
   /**
    * @param first first input frame asked for
    * @param frames frames asked for
-   * @param bitmap the bitmap to set bits in, or null to only collect runs
+   * @param bitmap the bitmap to set bits in (empty: only collect runs)
    * @param pageFrames frames per bit (pageSize / 4 KiB, a power of two)
    */
   constructor(
     readonly first: number,
     readonly frames: number,
-    readonly bitmap: Uint8Array | null = null,
+    readonly bitmap: Uint8Array = NO_BITMAP,
     readonly pageFrames = 1,
   ) {
     this.end = first + frames;
@@ -33,13 +35,12 @@ export class DirtyLog {
   /** A dirty leaf mapping input frames [frame, frame + frames): its bits within the range are set. */
   mark(frame: number, frames: number): void {
     const end = frame + frames;
-    this.leaves++;
-    if (frame < this.low) this.low = frame;
+    if (this.leaves++ === 0 || frame < this.low) this.low = frame;
     if (end > this.high) this.high = end;
     const n = this.runs.length;
     if (n > 0 && this.runs[n - 1] === frame) this.runs[n - 1] = end;
     else this.runs.push(frame, end);
-    if (this.bitmap === null) return;
+    if (this.bitmap.length === 0) return;
     const s = frame > this.first ? frame : this.first;
     const e = end < this.end ? end : this.end;
     if (s >= e) return;

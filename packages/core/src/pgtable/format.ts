@@ -54,6 +54,13 @@ export interface PtFormat {
   decode(lo: number, hi: number, level: number): DecodedEntry;
   /** Dirty tracking: whether the leaf records a write, and clearing that record. */
   dirty?(w: Uint32Array, i: number, level: number): boolean;
+  /**
+   * The same dirty test as bit patterns of a level-0 leaf's two words as stored, where the
+   * format's dirty state is one: dirty ⟺ (w[i] & loMask) === loValue && (w[i + 1] & hiMask) ===
+   * hiValue. Harvests test whole leaf tables with it inline; `dirty` must say the same (build it
+   * with `dirtyByPattern`, and the engine suite checks both agree).
+   */
+  readonly dirtyPattern?: DirtyPattern;
   clearDirty?(w: Uint32Array, i: number, level: number): void;
   /**
    * The specification's own number for engine level `level`: VT-d 5..1 for
@@ -61,6 +68,19 @@ export interface PtFormat {
    * Absent: the engine level (level 0 holds the smallest leaves), as RISC-V Sv numbers its walk.
    */
   specLevel?(level: number): number;
+}
+
+/** A level-0 leaf's dirty state as masks and values of its low and high words (PtFormat.dirtyPattern). */
+export interface DirtyPattern {
+  readonly loMask: number;
+  readonly loValue: number;
+  readonly hiMask: number;
+  readonly hiValue: number;
+}
+
+/** The dirty test a pattern states, for a format's `dirty` (level-0 leaves; a format adds its own test above). */
+export function dirtyByPattern(p: DirtyPattern, w: Uint32Array, i: number): boolean {
+  return (w[i] & p.loMask) >>> 0 === p.loValue && (w[i + 1] & p.hiMask) >>> 0 === p.hiValue;
 }
 
 /** What the format's specification calls engine level `level` (the engine level when it does not say). */

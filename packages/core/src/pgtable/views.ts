@@ -1,6 +1,6 @@
 import { fail } from '../base/errors.js';
 import type { FrameMemory } from '../memory/frame-memory.js';
-import { EntryKind, PROT_READ, PROT_WRITE, type DecodedEntry } from './format.js';
+import { EntryKind, PROT_READ, PROT_WRITE, type DecodedEntry, type PtFormat } from './format.js';
 import type { DirtyLog } from './dirty-log.js';
 import { PtIter, ptGeometry, ptWalk, type DumpBudget, type DumpEntry, type DumpTable, type PtTableRef, type WalkStep } from './iter.js';
 
@@ -156,19 +156,20 @@ export function ptHarvestDirty(ref: PtTableRef, log: DirtyLog, opts: HarvestOpti
   const clear = opts.clear === true;
   const it = new PtIter(ref, log.first - base, log.frames, opts.budget);
   const span0 = it.geometry.span[0];
+  // The low word's pattern, where the format states one, is tested inline over whole leaf tables
+  // (false for nearly every entry); the format's own test and kind() (not empty) then decide.
+  const p = fmt.dirtyPattern;
+  const loMask = p ? p.loMask | 0 : 0;
+  const loValue = p ? p.loValue | 0 : 0;
   for (;;) {
     if (it.nextLeafRun()) {
       const w = it.runW;
       const i0 = it.runI;
-      for (let k = it.runFrom, to = it.runTo; k < to; k++) {
-        const i = i0 + (k << 1);
-        // dirty() first: it is false for nearly every entry, and kind() rules out an empty one.
-        if (!fmt.dirty!(w, i, 0) || fmt.kind(w, i, 0) !== EntryKind.Leaf) continue;
-        log.mark(base + it.runFrame + k * span0, span0);
-        if (clear) {
-          const [ww, wi] = it.runWritable(k);
-          fmt.clearDirty!(ww, wi, 0);
-        }
+      const to = it.runTo;
+      if (p !== undefined) {
+        for (let k = it.runFrom; k < to; k++) if ((w[i0 + (k << 1)] & loMask) === loValue) harvestLeaf(fmt, it, log, base, span0, clear, k);
+      } else {
+        for (let k = it.runFrom; k < to; k++) harvestLeaf(fmt, it, log, base, span0, clear, k);
       }
       continue;
     }
@@ -185,6 +186,18 @@ export function ptHarvestDirty(ref: PtTableRef, log: DirtyLog, opts: HarvestOpti
     }
   }
   return { truncated: it.truncated };
+}
+
+/** Entry k of the iterator's current leaf run: marked (and cleared) when dirty. */
+function harvestLeaf(fmt: PtFormat, it: PtIter, log: DirtyLog, base: number, span0: number, clear: boolean, k: number): void {
+  const w = it.runW;
+  const i = it.runI + (k << 1);
+  if (!fmt.dirty!(w, i, 0) || fmt.kind(w, i, 0) !== EntryKind.Leaf) return;
+  log.mark(base + it.runFrame + k * span0, span0);
+  if (clear) {
+    const [ww, wi] = it.runWritable(k);
+    fmt.clearDirty!(ww, wi, 0);
+  }
 }
 
 const ZERO_FRAME = new Uint32Array(1024);

@@ -7,6 +7,8 @@ import {
   type DecodedEntry,
   type EntryKind,
   type PtFormat,
+  dirtyByPattern,
+  type DirtyPattern,
 } from '@ioasid/core';
 import { ADDR_HI_MASK, ADDR_LO_MASK, VTD_HAW, hiAboveHaw, LEVEL_NAMES, VTD_LEVEL_BITS, VTD_PAGE_SHIFT } from './pte-common.js';
 
@@ -150,9 +152,11 @@ export class SecondLevelFormat implements PtFormat {
     w[i + 1] = 0;
   }
 
-  /** Whether the leaf logged a write (D, Linux dma_sl_pte_test_and_clear_dirty's test). */
+  /** A leaf that logged a write: D set (Linux dma_sl_pte_test_and_clear_dirty's test). */
+  readonly dirtyPattern: DirtyPattern = { loMask: SL_D, loValue: SL_D, hiMask: 0, hiValue: 0 };
+
   dirty(w: Uint32Array, i: number): boolean {
-    return (w[i] & SL_D) !== 0;
+    return dirtyByPattern(this.dirtyPattern, w, i);
   }
 
   /** Clears the leaf's D (A is left as the hardware set it, as Linux leaves it). */
