@@ -8,8 +8,9 @@ import type { PtFormat } from '@ioasid/core';
 import { vtdFormatTestConfigs } from '@ioasid/intel-vtd';
 import { lpaeFormatTestConfigs } from '@ioasid/arm-smmuv3';
 import { tceFormatTestConfigs } from '@ioasid/power-tce';
+import { svFormatTestConfigs } from '@ioasid/riscv-iommu';
 import { flatFormatTestConfigs } from '@ioasid-example/flat-iommu';
 
-export const PT_FORMATS: [string, () => PtFormat][] = [...vtdFormatTestConfigs, ...lpaeFormatTestConfigs, ...tceFormatTestConfigs, ...flatFormatTestConfigs].map(
+export const PT_FORMATS: [string, () => PtFormat][] = [...vtdFormatTestConfigs, ...lpaeFormatTestConfigs, ...tceFormatTestConfigs, ...svFormatTestConfigs, ...flatFormatTestConfigs].map(
   (c): [string, () => PtFormat] => [c.name, c.make],
 );
