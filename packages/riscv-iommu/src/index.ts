@@ -12,3 +12,11 @@ export * from './tables/page-request.js';
 export * from './tables/fault-catalogue.js';
 // Hardware model.
 export * from './hw/registers.js';
+export { RiscvIommu } from './hw/unit.js';
+export { Iotlb, tlbTag, NO_ID, type TlbEntry } from './hw/iotlb.js';
+export { DirectoryCaches } from './hw/directory-caches.js';
+export { svWalk, type StageConfig, type StageLeaf } from './hw/sv-walk.js';
+export { fetchDeviceContext, dcMisconfigured } from './hw/device-context-fetch.js';
+export { fetchProcessContext, pcMisconfigured } from './hw/process-context-fetch.js';
+export { commandName } from './hw/command-consumer.js';
+export type { WalkFault } from './hw/walk-env.js';

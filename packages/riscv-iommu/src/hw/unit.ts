@@ -1,0 +1,316 @@
+import { fail, type DmaRequest, type FaultRecord, type HostMemory, type IommuUnit, type TranslateResult, type WalkTracer } from '@ioasid/core';
+import { IOHGATP_MODE, pdModeFromPdtp, svFromIosatpMode } from '../tables/atp.js';
+import type { DeviceContext } from '../tables/device-context.js';
+import { CAUSE, FAULT_CATALOGUE, causeName } from '../tables/fault-catalogue.js';
+import { TTYP } from '../tables/fault-record.js';
+import type { ProcessContext } from '../tables/process-context.js';
+import { consumeCommands, type CommandCounts } from './command-consumer.js';
+import { fetchDeviceContext, ddtpModeName } from './device-context-fetch.js';
+import { DirectoryCaches } from './directory-caches.js';
+import { Iotlb, NO_ID, tlbTag } from './iotlb.js';
+import { queueFault, queuePageRequest } from './output-queues.js';
+import { fetchProcessContext } from './process-context-fetch.js';
+import { CSR_RW, RegisterFile, RW1C } from './register-file.js';
+import { CQCSR, DDTP, DDTP_MODE, FQCSR, PQCSR, REGISTERS, decodeCapabilities, decodeQueueBase, type Capabilities, type RegName } from './registers.js';
+import { svWalk, type StageConfig } from './sv-walk.js';
+import { inMemory, isFault, type WalkEnv, type WalkFault } from './walk-env.js';
+
+/** The translation context a request resolves to before the page walk. */
+interface Route {
+  dc: DeviceContext;
+  s1: StageConfig | null;
+  g: StageConfig | null;
+  gscid: number;
+  pscid: number;
+  supervisor: boolean;
+  sum: boolean;
+}
+
+const EXPLAIN = new Map(FAULT_CATALOGUE.map((f) => [f.code, f.explain]));
+
+/** Causes reported before a device context is located: DC.tc.DTF cannot silence them. */
+const BEFORE_DC: ReadonlySet<number> = new Set([CAUSE.DMA_DISABLED, CAUSE.DDT_LOAD_FAULT, CAUSE.DDT_INVALID, CAUSE.DDT_MISCONFIGURED, CAUSE.TTYP_BLOCKED]);
+
+/**
+ * The RISC-V IOMMU hardware: the register file, the DDT/PDT caches and the IOTLB, the command
+ * queue consumer, the fault and page-request queue producers, and the translation process of
+ * spec §2.3. It reads only its registers and host memory.
+ */
+export class RiscvIommu implements IommuUnit {
+  readonly regs: RegisterFile;
+  readonly caps: Capabilities;
+  readonly dirs = new DirectoryCaches();
+  readonly iotlb = new Iotlb();
+  /** Commands executed, by name. */
+  readonly commands: CommandCounts = {};
+  /** Page-request group responses that reached devices (ATS.PRGR), oldest first, bounded. */
+  readonly responses: { rid: number; pid?: number; prgIndex: number; code: number }[] = [];
+  private nextPrgi = 0;
+
+  constructor(
+    readonly mem: HostMemory,
+    capabilities: bigint,
+  ) {
+    this.regs = new RegisterFile(capabilities);
+    this.caps = decodeCapabilities(capabilities);
+  }
+
+  registers(): Record<string, bigint> {
+    return this.regs.snapshot();
+  }
+
+  read(name: string): bigint {
+    if (!(name in REGISTERS)) fail('EINVAL', `riscv-iommu has no register '${name}'`);
+    return this.regs.get(name as RegName);
+  }
+
+  write(name: string, value: bigint): void {
+    if (!(name in REGISTERS)) fail('EINVAL', `riscv-iommu has no register '${name}'`);
+    const r = name as RegName;
+    const old = this.regs.get(r);
+    switch (r) {
+      case 'capabilities':
+      case 'fctl': // BE, WSI and GXL are not writable on this unit (END = 0, IGS = MSI, no Sv32)
+      case 'cqh':
+      case 'fqt':
+      case 'pqt':
+        return;
+      case 'ddtp': {
+        const mode = Number(value & 0xfn);
+        if (mode > DDTP_MODE['3LVL']) return; // WARL: an unsupported mode leaves the register as it was
+        this.regs.set('ddtp', value & ((((1n << 44n) - 1n) << BigInt(DDTP.PPN.lo)) | 0xfn));
+        return;
+      }
+      case 'cqt':
+        this.regs.set('cqt', value % BigInt(decodeQueueBase(this.regs.get('cqb')).entries));
+        consumeCommands(this.commandTargets(), this.commands);
+        return;
+      case 'fqh':
+      case 'pqh':
+        this.regs.set(r, value % BigInt(decodeQueueBase(this.regs.get(r === 'fqh' ? 'fqb' : 'pqb')).entries));
+        return;
+      case 'cqcsr':
+      case 'fqcsr':
+      case 'pqcsr': {
+        const rw = CSR_RW[r]!;
+        const cleared = old & ~(value & RW1C[r]!);
+        let next = (cleared & ~rw) | (value & rw);
+        const en = (value & 1n) !== 0n;
+        const on = r === 'cqcsr' ? CQCSR.cqon : r === 'fqcsr' ? FQCSR.fqon : PQCSR.pqon;
+        const wasOn = (old >> BigInt(on.lo)) & 1n;
+        if (en && !wasOn) {
+          // Enabling resets the hardware-owned index (spec §5.15–5.17).
+          this.regs.set(r === 'cqcsr' ? 'cqh' : r === 'fqcsr' ? 'fqt' : 'pqt', 0n);
+          next |= 1n << BigInt(on.lo);
+        } else if (!en) next &= ~(1n << BigInt(on.lo));
+        this.regs.set(r, next);
+        if (r === 'cqcsr') consumeCommands(this.commandTargets(), this.commands);
+        return;
+      }
+      case 'ipsr':
+        this.regs.set('ipsr', old & ~(value & RW1C.ipsr!));
+        return;
+      default:
+        this.regs.set(r, value);
+    }
+  }
+
+  private commandTargets() {
+    return {
+      mem: this.mem,
+      regs: this.regs,
+      dirs: this.dirs,
+      iotlb: this.iotlb,
+      prgr: (rid: number, pid: number | undefined, prgIndex: number, code: number) => {
+        this.responses.push({ rid, pid, prgIndex, code });
+        if (this.responses.length > 256) this.responses.shift();
+      },
+      atsInval: () => {
+        // The endpoints' ATCs are not modelled: a translated request is checked against EN_ATS only.
+      },
+    };
+  }
+
+  translate(req: DmaRequest): TranslateResult {
+    return this.process(req, { mem: this.mem, caps: this.caps }, true);
+  }
+
+  walk(req: DmaRequest, tracer: WalkTracer, options?: { caches?: boolean }): TranslateResult {
+    return this.process(req, { mem: this.mem, caps: this.caps, tracer }, options?.caches === true);
+  }
+
+  /** The translation process of spec §2.3 for one request. */
+  private process(req: DmaRequest, env: WalkEnv, caches: boolean): TranslateResult {
+    const { rid, iovaFrame, write } = req;
+    const pasid = req.pasid >= 0 ? req.pasid : undefined;
+    const ddtp = this.regs.get('ddtp');
+    const mode = ddtpModeName(Number(ddtp & 0xfn)) ?? 'Off';
+    let dc: DeviceContext | undefined;
+    const fault = (f: WalkFault): FaultRecord => this.report(env, req, f, dc);
+    if (mode === 'Off') return fault({ cause: CAUSE.DMA_DISABLED });
+    if (mode === 'Bare') {
+      if (req.translated) return fault({ cause: CAUSE.TTYP_BLOCKED, why: 'translated request with iommu_mode Bare' });
+      return this.finalFrame(env, iovaFrame, write, fault);
+    }
+    // Device context, from the DDT cache or the DDT.
+    const cachedDc = caches ? this.dirs.ddt.get(rid) : undefined;
+    env.tracer?.probe('DDT cache', cachedDc !== undefined);
+    if (cachedDc) dc = cachedDc;
+    else {
+      const got = fetchDeviceContext(env, mode, Number((ddtp >> BigInt(DDTP.PPN.lo)) & ((1n << 44n) - 1n)), rid);
+      if (isFault(got)) return fault(got);
+      dc = got;
+      if (!env.tracer) this.dirs.ddt.set(rid, dc);
+    }
+    if (req.translated) {
+      if (!dc.tc.EN_ATS) return fault({ cause: CAUSE.TTYP_BLOCKED, why: 'translated request from a device without EN_ATS' });
+      return this.finalFrame(env, iovaFrame, write, fault); // T2GPA = 0: a translated address is an SPA
+    }
+    const route = this.route(env, req, dc, pasid, caches);
+    if (isFault(route)) return fault(route);
+
+    // IOTLB.
+    const tag = tlbTag(route.g ? route.gscid : NO_ID, route.s1 ? route.pscid : NO_ID, route.supervisor);
+    if (caches) {
+      const hit = this.iotlb.lookup(tag, iovaFrame);
+      env.tracer?.probe('IOTLB', hit !== undefined);
+      if (hit) {
+        const need = write ? 2 : 1;
+        if ((hit.perms & need) === 0) {
+          if (route.s1 && (hit.s1perms & need) === 0) return fault({ cause: write ? CAUSE.WRITE_PAGE_FAULT : CAUSE.READ_PAGE_FAULT, recoverable: true, why: 'IOTLB entry denies the access' });
+          return fault({ cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, why: 'IOTLB entry denies the access' });
+        }
+        if (!write || hit.dirtyOk) {
+          env.tracer?.leaf({ read: (hit.perms & 1) !== 0, write: (hit.perms & 2) !== 0 }, BigInt(hit.pages) * 4096n);
+          return hit.frame + (iovaFrame - hit.first);
+        }
+      }
+    }
+
+    // Two-stage walk: the first stage with the G-stage translation of each of its table pages.
+    const acc = { write, supervisor: route.supervisor, sum: route.sum };
+    let gpa = iovaFrame;
+    let pages = 2 ** 36;
+    let perms = 3;
+    let s1perms = 3;
+    let dirty = true;
+    if (route.s1) {
+      const g = route.g;
+      const fetch = g
+        ? (gf: number, w: boolean) => {
+            const t = svWalk(env, g, gf, { write: w, supervisor: false, sum: false });
+            if (!isFault(t)) return t.frame;
+            return t.gpa !== undefined ? { ...t, cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, implicit: true } : t;
+          }
+        : undefined;
+      const s1 = svWalk(env, route.s1, iovaFrame, acc, fetch);
+      if (isFault(s1)) return fault(s1);
+      gpa = s1.frame;
+      pages = s1.pages;
+      s1perms = (s1.r ? 1 : 0) | (s1.w ? 2 : 0);
+      perms = s1perms;
+      dirty = s1.dirty;
+    }
+    let frame = gpa;
+    if (route.g) {
+      const g = svWalk(env, route.g, gpa, { write, supervisor: false, sum: false });
+      if (isFault(g)) return fault(g);
+      frame = g.frame;
+      pages = Math.min(pages, g.pages);
+      perms &= (g.r ? 1 : 0) | (g.w ? 2 : 0);
+      dirty &&= g.dirty;
+    }
+    const out = this.finalFrame(env, frame, write, fault);
+    if (typeof out !== 'number') return out;
+    if (!route.s1 && !route.g) pages = 1;
+    env.tracer?.leaf({ read: (perms & 1) !== 0, write: (perms & 2) !== 0 }, BigInt(pages) * 4096n);
+    if (!env.tracer && (route.s1 || route.g)) {
+      const off = iovaFrame % pages;
+      this.iotlb.insert(tag, { first: iovaFrame - off, frame: frame - off, pages, perms, s1perms, dirtyOk: dirty && (perms & 2) !== 0 });
+    }
+    return frame;
+  }
+
+  /** Steps 9–16 of §2.3: the stages, IDs and privilege a request uses, with the PC when there is one. */
+  private route(env: WalkEnv, req: DmaRequest, dc: DeviceContext, pasid: number | undefined, caches: boolean): Route | WalkFault {
+    const g = dc.iohgatp.MODE === IOHGATP_MODE.Bare ? null : this.stage(dc.iohgatp.MODE, true, dc.iohgatp.PPN, dc.tc.GADE);
+    const base = { dc, g, gscid: dc.iohgatp.GSCID, supervisor: false, sum: false };
+    if (!dc.tc.PDTV) {
+      if (pasid !== undefined) return { cause: CAUSE.TTYP_BLOCKED, why: 'PASID-tagged request and DC.tc.PDTV = 0' };
+      const s1 = dc.fsc.MODE === 0 ? null : this.stage(dc.fsc.MODE, false, dc.fsc.PPN, dc.tc.SADE);
+      return { ...base, s1, pscid: dc.ta.PSCID };
+    }
+    const pdMode = pdModeFromPdtp(dc.fsc.MODE);
+    if (pasid === undefined && !dc.tc.DPE) return { ...base, s1: null, pscid: NO_ID };
+    const pid = pasid ?? 0;
+    if (pdMode && pid >= 2 ** (pdMode === 'PD8' ? 8 : pdMode === 'PD17' ? 17 : 20)) return { cause: CAUSE.TTYP_BLOCKED, why: `process_id ${pid} wider than ${pdMode}` };
+    if (!pdMode) return { ...base, s1: null, pscid: NO_ID };
+    const key = DirectoryCaches.pdtKey(req.rid, pid);
+    let pc: ProcessContext | undefined = caches ? this.dirs.pdt.get(key) : undefined;
+    env.tracer?.probe('PDT cache', pc !== undefined);
+    if (!pc) {
+      const fetch = (gf: number) => {
+        if (!g) return gf;
+        const t = svWalk(env, g, gf, { write: false, supervisor: false, sum: false });
+        if (!isFault(t)) return t.frame;
+        return t.gpa !== undefined ? { ...t, cause: req.write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT } : t;
+      };
+      const got = fetchProcessContext(env, pdMode, dc.fsc.PPN, pid, fetch);
+      if (isFault(got)) return got;
+      pc = got;
+      if (!env.tracer) this.dirs.pdt.set(key, pc);
+    }
+    const supervisor = req.privileged && pasid !== undefined;
+    if (supervisor && !pc.ENS) return { cause: CAUSE.TTYP_BLOCKED, why: 'supervisor-privilege request and PC.ta.ENS = 0' };
+    const s1 = pc.fsc.MODE === 0 ? null : this.stage(pc.fsc.MODE, false, pc.fsc.PPN, dc.tc.SADE);
+    return { ...base, s1, pscid: pc.PSCID, supervisor, sum: pc.SUM };
+  }
+
+  private stage(mode: number, x4: boolean, root: number, ade: boolean): StageConfig {
+    return { mode: svFromIosatpMode(mode)!, x4, root, ade: ade && this.caps.amoHwad };
+  }
+
+  /** The output page must have memory behind it (else an access fault). */
+  private finalFrame(env: WalkEnv, frame: number, write: boolean, fault: (f: WalkFault) => FaultRecord): TranslateResult {
+    if (!inMemory(env, frame * 4096, 4096)) return fault({ cause: write ? CAUSE.WRITE_ACCESS_FAULT : CAUSE.READ_ACCESS_FAULT, why: `output address 0x${(frame * 4096).toString(16)} outside memory` });
+    return frame;
+  }
+
+  /**
+   * A fault: the record the bus raises, and (not during a trace) a fault-queue record, or with
+   * DC.tc.EN_PRI a page-request record when the guest's own table refused the page.
+   */
+  private report(env: WalkEnv, req: DmaRequest, f: WalkFault, dc: DeviceContext | undefined): FaultRecord {
+    const pasid = req.pasid >= 0 ? req.pasid : undefined;
+    const name = causeName(f.cause) ?? 'UNKNOWN';
+    const ttyp = req.translated ? (req.write ? TTYP.TranslatedWrite : TTYP.TranslatedRead) : req.write ? TTYP.UntranslatedWrite : TTYP.UntranslatedRead;
+    const iotval = BigInt(req.iovaFrame) * 4096n + BigInt(req.offset ?? 0);
+    const iotval2 = f.gpa !== undefined ? ((BigInt(f.gpa) >> 2n) << 2n) | (f.implicit ? 1n : 0n) : 0n;
+    const pageRequest = f.recoverable === true && dc?.tc.EN_PRI === true;
+    const record: FaultRecord = {
+      rid: req.rid,
+      pasid,
+      iova: BigInt(req.iovaFrame) * 4096n,
+      write: req.write,
+      code: f.cause,
+      name,
+      explain: EXPLAIN.get(f.cause),
+      ttyp,
+      did: req.rid,
+      iotval,
+      iotval2,
+      ...(f.why ? { why: f.why } : {}),
+    };
+    if (env.tracer) return record;
+    if (pageRequest) {
+      const prgi = this.nextPrgi;
+      this.nextPrgi = (this.nextPrgi + 1) % 512;
+      queuePageRequest(this.mem, this.regs, { did: req.rid, pid: pasid, priv: req.privileged && pasid !== undefined, exec: false, read: !req.write, write: req.write, last: true, prgi, addr: iotval & ~0xfffn });
+      return { ...record, pageRequest: true, prgIndex: prgi };
+    }
+    if (!dc?.tc.DTF || BEFORE_DC.has(f.cause)) {
+      queueFault(this.mem, this.regs, { cause: f.cause, pid: pasid, priv: req.privileged && pasid !== undefined, ttyp, did: req.rid, iotval, iotval2 });
+    }
+    return record;
+  }
+}
