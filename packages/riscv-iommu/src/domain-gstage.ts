@@ -1,0 +1,104 @@
+import { RadixPageTable, ptLookupView, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PhysRuns } from '@ioasid/core';
+import { svFormat } from './formats/sv.js';
+import type { SvMode } from './tables/atp.js';
+import { iotinvalGvma, type Command } from './tables/commands.js';
+import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
+import type { RiscvIommuDriver } from './driver.js';
+import { windowRange, type PdtWindow } from './pdt-window.js';
+
+/**
+ * A kernel-managed ('map') IOASID: an Sv39x4/Sv48x4/Sv57x4 G-stage table in host memory, tagged
+ * by its own GSCID. Nested children walk their first stage (or the guest's PDT) through it.
+ */
+export class GStageDomain extends RvDomain {
+  readonly protocol = 'map' as const;
+  readonly pt: RadixPageTable;
+  readonly gscid: number;
+  /** user-pgtable and user-pasid-table children built over this G-stage. */
+  readonly nested = new Set<RvDomain & { flush(): void; gscidOwn?: number }>();
+  /** Copies of this G-stage's root that also map a device's kernel PDT (pdt-window.ts). */
+  readonly windows = new Set<PdtWindow>();
+
+  constructor(drv: RiscvIommuDriver) {
+    super(drv);
+    const pt = RadixPageTable.create(drv.ctx.hostMemory, svFormat(drv.gstageMode, true));
+    try {
+      this.gscid = drv.gscids.alloc();
+    } catch (e) {
+      pt.destroy();
+      throw e;
+    }
+    this.pt = pt;
+  }
+
+  get inputBits(): number {
+    return this.drv.gstageMode + 2;
+  }
+
+  info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] } {
+    return { pageSizes: [...PAGE_SIZES], permittedRanges: permittedGpa(this.drv.gstageMode) };
+  }
+
+  override map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
+    this.pt.map(Number(iova >> 12n), Number(size >> 12n), phys, prot);
+    for (const w of this.windows) w.sync();
+  }
+
+  override unmap(iova: bigint, size: bigint): void {
+    this.pt.unmap(Number(iova >> 12n), Number(size >> 12n));
+    for (const w of this.windows) w.sync();
+    this.invalidateGpa(iova, size);
+  }
+
+  /** IOTINVAL.GVMA of a GPA range for this GSCID and for each child with a GSCID of its own. */
+  invalidateGpa(iova: bigint, size: bigint): void {
+    const pages = pagesOf(iova, size);
+    const gscids = [this.gscid, ...[...this.nested].map((c) => c.gscidOwn).filter((g): g is number => g !== undefined), ...[...this.windows].map((w) => w.gscid)];
+    const cmds: Command[] = [];
+    for (const gscid of gscids) {
+      if (pages) for (const addr of pages) cmds.push(iotinvalGvma({ gscid, addr }));
+      else cmds.push(iotinvalGvma({ gscid }));
+    }
+    this.drv.cmdq.submit(cmds);
+  }
+
+  flush(): void {
+    this.drv.cmdq.submit([iotinvalGvma({ gscid: this.gscid })]);
+  }
+
+  invalidate(req: InvalidateRequest): void {
+    if (req.all) this.flush();
+    else this.invalidateGpa(req.iova, req.size);
+  }
+
+  dump(): DomainDump {
+    return {
+      title: `G-stage ${this.pt.fmt.name}`,
+      inputBase: 0n,
+      format: this.pt.fmt.name,
+      root: this.pt.dump(),
+      context: { 'iohgatp.MODE': this.pt.fmt.name, 'iohgatp.GSCID': this.gscid, 'iohgatp.PPN': BigInt(this.pt.root) },
+    };
+  }
+
+  lookup(iova: bigint): LookupView {
+    return ptLookupView(this.pt, iova, {
+      stage: 'G-stage',
+      beyond: (bits) => `GPA beyond the ${bits}-bit G-stage (guest-page fault)`,
+      unmapped: () => 'G-stage not mapped (guest-page fault)',
+    });
+  }
+
+  destroy(): void {
+    this.flush();
+    this.pt.destroy();
+    this.drv.gscids.free(this.gscid);
+  }
+}
+
+/** The GPAs a 'map' IOASID may map: the whole G-stage input but the root entry kept for PDT windows. */
+export function permittedGpa(mode: SvMode): IovaRange[] {
+  const top = 1n << BigInt(mode + 2);
+  const w = windowRange(mode);
+  return w.last + 1n < top ? [{ start: 0n, last: w.start - 1n }, { start: w.last + 1n, last: top - 1n }] : [{ start: 0n, last: w.start - 1n }];
+}
