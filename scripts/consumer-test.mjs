@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'ioasid-consumer-'));
 const keep = process.argv.includes('--keep');
-const packages = ['core', 'intel-vtd', 'arm-smmuv3', 'power-tce', 'conformance', 'cli'];
-const vendors = ['intel-vtd', 'arm-smmuv3', 'power-tce'];
+const packages = ['core', 'intel-vtd', 'arm-smmuv3', 'power-tce', 'riscv-iommu', 'conformance', 'cli'];
+const vendors = ['intel-vtd', 'arm-smmuv3', 'power-tce', 'riscv-iommu'];
 const npmFlags = ['--no-audit', '--no-fund', '--loglevel=error'];
 
 function run(cmd, args, cwd, extraEnv = {}) {

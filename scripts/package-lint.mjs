@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const packages = ['core', 'intel-vtd', 'arm-smmuv3', 'power-tce', 'conformance', 'cli'];
+const packages = ['core', 'intel-vtd', 'arm-smmuv3', 'power-tce', 'riscv-iommu', 'conformance', 'cli'];
 let failed = 0;
 for (const p of packages) {
   const cwd = join(root, 'packages', p);

@@ -7,12 +7,13 @@ import { describe, expect, it } from 'vitest';
 import '@ioasid/intel-vtd';
 import '@ioasid/arm-smmuv3';
 import '@ioasid/power-tce';
+import '@ioasid/riscv-iommu';
 import { createMachine, IoasidError, type Machine } from '@ioasid/core';
 
 const KiB = 1024n;
 const MiB = 1n << 20n;
 const PAGE = 4096n;
-const VENDORS = ['intel-vtd', 'arm-smmuv3', 'power-tce'] as const;
+const VENDORS = ['intel-vtd', 'arm-smmuv3', 'power-tce', 'riscv-iommu'] as const;
 
 function pattern(n: number, seed: number): Uint8Array {
   return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);

@@ -15,8 +15,9 @@ import type { AgreementCase, AgreementHarness, AgreementRig } from './support/wa
 import { vtdAgreement } from '../packages/intel-vtd/test/agreement-harness.js';
 import { smmuAgreement } from '../packages/arm-smmuv3/test/agreement-harness.js';
 import { powerAgreement } from '../packages/power-tce/test/agreement-harness.js';
+import { riscvAgreement } from '../packages/riscv-iommu/test/agreement-harness.js';
 
-const HARNESSES: AgreementHarness[] = [vtdAgreement, smmuAgreement, powerAgreement];
+const HARNESSES: AgreementHarness[] = [vtdAgreement, smmuAgreement, powerAgreement, riscvAgreement];
 const ROWS = HARNESSES.flatMap((h) => h.cases.map((c) => ({ title: `${h.vendor}: ${c.name}`, c })));
 
 const U30 = 2 ** 30;

@@ -3,7 +3,7 @@ import { didYouMean } from './suggest.js';
 import { UsageError } from './errors.js';
 
 /** The built-in vendor plugins; importing one registers it with core. */
-export const BUILTIN_VENDOR_PACKAGES = ['@ioasid/intel-vtd', '@ioasid/arm-smmuv3', '@ioasid/power-tce'] as const;
+export const BUILTIN_VENDOR_PACKAGES = ['@ioasid/intel-vtd', '@ioasid/arm-smmuv3', '@ioasid/power-tce', '@ioasid/riscv-iommu'] as const;
 
 export interface VendorLoad {
   vendors: VendorRegistration[];

@@ -78,7 +78,7 @@ describe('ioasid (spawned)', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as { vendors: { vendor: string; devices: { info: { pageSizes: string[] } }[]; ioasid: { info: { permittedRanges: { start: string }[] } } }[] };
     const names = j.vendors.map((v) => v.vendor);
-    expect(names).toEqual(['intel-vtd', 'arm-smmuv3', 'power-tce']);
+    expect(names).toEqual(['intel-vtd', 'arm-smmuv3', 'power-tce', 'riscv-iommu']);
     for (const v of j.vendors) {
       expect(v.ioasid.info.permittedRanges[0].start).toMatch(/^0x[0-9a-f]+$/);
     }
@@ -128,15 +128,15 @@ describe('ioasid (spawned)', () => {
     expect(r.err).toMatch(/typo\.yaml: vendors: unknown vendor 'arm-smmu' .*did you mean 'arm-smmuv3'\?/);
   });
 
-  // The whole kit, adversarial group included, on three vendors: minutes on a loaded 2-core machine.
+  // The whole kit, adversarial group included, on four vendors: minutes on a loaded 2-core machine.
   it('conformance runs the real kit: the matrix, and an exit code that follows the failures', { timeout: 300_000 }, () => {
     const r = ioasid(['conformance', '--runs', '2']);
     // Progress lines go to stderr only; stdout holds the matrix alone.
     expect(r.err).toMatch(/^\[ 1\/\d+\] intel-vtd 5\.1-simple: (pass|fail|unsupported)\n/);
     expect(r.out).toMatch(/^┌/);
-    expect(r.out).toMatch(/│ case +│ intel-vtd +│ arm-smmuv3 +│ power-tce +│/);
+    expect(r.out).toMatch(/│ case +│ intel-vtd +│ arm-smmuv3 +│ power-tce +│ riscv-iommu +│/);
     expect(r.out).toMatch(/│ 5\.1-simple +│ (pass|FAIL) +│/);
-    const summary = /(\d+) passed, (\d+) failed, (\d+) unsupported \(3 vendors, 2 runs per property\)\n$/.exec(r.out);
+    const summary = /(\d+) passed, (\d+) failed, (\d+) unsupported \(4 vendors, 2 runs per property\)\n$/.exec(r.out);
     expect(summary).not.toBeNull();
     expect(r.code).toBe(Number(summary![2]) > 0 ? 1 : 0);
     const j = ioasid(['conformance', '--vendor', 'intel-vtd', '--runs', '1', '--json']);
@@ -180,7 +180,7 @@ describe('ioasid (spawned)', () => {
   });
 
   it('run of a built-in scenario reports every step and passes', () => {
-    for (const vendor of ['intel-vtd', 'arm-smmuv3', 'power-tce']) {
+    for (const vendor of ['intel-vtd', 'arm-smmuv3', 'power-tce', 'riscv-iommu']) {
       const r = ioasid(['run', '5.1-simple-dma', '--vendor', vendor]);
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
@@ -195,15 +195,15 @@ describe('ioasid (spawned)', () => {
     const r = ioasid(['run', '5.4-hardware-nesting', '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as { results: { vendor: string; status: string; steps: { status: string; detail: string }[] }[] };
-    expect(j.results.map((x) => [x.vendor, x.status])).toEqual([['intel-vtd', 'pass'], ['arm-smmuv3', 'pass'], ['power-tce', 'unsupported']]);
+    expect(j.results.map((x) => [x.vendor, x.status])).toEqual([['intel-vtd', 'pass'], ['arm-smmuv3', 'pass'], ['power-tce', 'unsupported'], ['riscv-iommu', 'pass']]);
     expect(j.results[2].steps[4]).toMatchObject({ status: 'unsupported', detail: "GET_INFO of IOASID 1 lists protocols map: no 'user-pgtable'" });
   });
 
-  it('run of BIND_PASID_TABLE passes on SMMUv3 only', () => {
+  it('run of BIND_PASID_TABLE passes on SMMUv3 and RISC-V only', () => {
     const r = ioasid(['run', '5.7-bind-pasid-table', '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as { results: { vendor: string; status: string }[] };
-    expect(j.results.map((x) => [x.vendor, x.status])).toEqual([['intel-vtd', 'unsupported'], ['arm-smmuv3', 'pass'], ['power-tce', 'unsupported']]);
+    expect(j.results.map((x) => [x.vendor, x.status])).toEqual([['intel-vtd', 'unsupported'], ['arm-smmuv3', 'pass'], ['power-tce', 'unsupported'], ['riscv-iommu', 'pass']]);
   });
 
   it('a scenario schema error names file, line and column and exits 2', () => {

@@ -4,7 +4,21 @@ import type { ProcessContext } from './tables/process-context.js';
 import { GStageDomain } from './domain-gstage.js';
 import { PasidTableDomain } from './domain-pasid-table.js';
 import { UserPgtableDomain } from './domain-user-pgtable.js';
-import type { RidState, RiscvIommuDriver } from './driver.js';
+import type { PdtWindow } from './pdt-window.js';
+import type { RvDomain } from './domain-base.js';
+import type { SvMode } from './tables/atp.js';
+
+/** What the kernel routes for one device_id (RID). */
+export interface RidState {
+  /** Requests without PASID. */
+  rid?: RvDomain;
+  /** PASID routes to nested children, through the kernel's PDT. */
+  readonly pasids: Map<number, UserPgtableDomain>;
+  /** The kernel-owned PDT, reachable through a copy of the G-stage (allocated with the first PASID route). */
+  pdt?: PdtWindow;
+  ats: boolean;
+  pri: boolean;
+}
 
 const INVALID: DeviceContext = { tc: emptyTc(), iohgatp: { MODE: 0, GSCID: 0, PPN: 0 }, ta: { PSCID: 0 }, fsc: { MODE: 0, PPN: 0 } };
 
@@ -17,12 +31,12 @@ const INVALID: DeviceContext = { tc: emptyTc(), iohgatp: { MODE: 0, GSCID: 0, PP
  * - PASID routes: PDTV with fsc = the kernel's PDT at its window GPA, iohgatp = the window's copy of the G-stage
  *   (pdt-window.ts); without a RID route DPE sends untagged requests to the reserved PC 0.
  */
-export function composeDeviceContext(drv: RiscvIommuDriver, s: RidState | undefined): DeviceContext {
+export function composeDeviceContext(gstageMode: SvMode, s: RidState | undefined): DeviceContext {
   if (!s || (!s.rid && s.pasids.size === 0)) return INVALID;
   const tc = { ...emptyTc(), V: true, EN_ATS: s.ats, EN_PRI: s.pri };
   const route = s.rid;
   const g: GStageDomain = route instanceof GStageDomain ? route : route instanceof UserPgtableDomain || route instanceof PasidTableDomain ? route.parent : [...s.pasids.values()][0].parent;
-  const gmode = IOHGATP_MODE[`Sv${drv.gstageMode}x4` as 'Sv39x4'];
+  const gmode = IOHGATP_MODE[`Sv${gstageMode}x4` as 'Sv39x4'];
   const dc: DeviceContext = { tc, iohgatp: { MODE: gmode, GSCID: g.gscid, PPN: g.pt.root }, ta: { PSCID: 0 }, fsc: { MODE: IOSATP_MODE.Bare, PPN: 0 } };
   if (route instanceof PasidTableDomain) {
     dc.iohgatp.GSCID = route.gscidOwn;
@@ -37,7 +51,7 @@ export function composeDeviceContext(drv: RiscvIommuDriver, s: RidState | undefi
     tc.PDTV = true;
     tc.DPE = route === undefined;
     dc.iohgatp = { MODE: gmode, GSCID: w.gscid, PPN: w.table.root };
-    dc.fsc = { MODE: PDTP_MODE[drv.pdtModeOf(w)], PPN: w.dir.pointer(w.dir.root) };
+    dc.fsc = { MODE: PDTP_MODE[w.mode], PPN: w.dir.pointer(w.dir.root) };
     return dc;
   }
   if (route instanceof UserPgtableDomain) {

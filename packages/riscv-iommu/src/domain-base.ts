@@ -1,5 +1,5 @@
 import { fail, type DeviceDesc, type DomainDump, type InvalidateRequest, type IommuDomain, type IovaRange, type LookupView, type PhysRuns, type Protocol } from '@ioasid/core';
-import type { RiscvIommuDriver } from './driver.js';
+import type { DomainHost } from './domain-host.js';
 
 /** 4 KiB, 2 MiB and 1 GiB: the leaves the kernel builds in every Sv and Svx4 table. */
 export const PAGE_SIZES: readonly bigint[] = [1n << 12n, 1n << 21n, 1n << 30n];
@@ -21,7 +21,7 @@ export function pagesOf(iova: bigint, size: bigint): bigint[] | null {
 export abstract class RvDomain implements IommuDomain {
   abstract readonly protocol: Protocol;
 
-  constructor(readonly drv: RiscvIommuDriver) {}
+  constructor(readonly drv: DomainHost) {}
 
   abstract info(): { pageSizes: bigint[]; permittedRanges: IovaRange[] };
 
@@ -34,7 +34,7 @@ export abstract class RvDomain implements IommuDomain {
   }
 
   detach(dev: DeviceDesc, pasid: number | undefined, restoring?: IommuDomain): void {
-    this.drv.unroute(this, dev, pasid, restoring instanceof RvDomain ? restoring : undefined);
+    this.drv.unroute(this, dev, pasid, restoring);
   }
 
   map(_iova: bigint, _size: bigint, _phys: PhysRuns, _prot: number): void {

@@ -3,7 +3,7 @@ import { svFormat } from './formats/sv.js';
 import type { SvMode } from './tables/atp.js';
 import { iotinvalGvma, type Command } from './tables/commands.js';
 import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
-import type { RiscvIommuDriver } from './driver.js';
+import type { DomainHost } from './domain-host.js';
 import { windowRange, type PdtWindow } from './pdt-window.js';
 
 /**
@@ -19,7 +19,7 @@ export class GStageDomain extends RvDomain {
   /** Copies of this G-stage's root that also map a device's kernel PDT (pdt-window.ts). */
   readonly windows = new Set<PdtWindow>();
 
-  constructor(drv: RiscvIommuDriver) {
+  constructor(drv: DomainHost) {
     super(drv);
     const pt = RadixPageTable.create(drv.ctx.hostMemory, svFormat(drv.gstageMode, true));
     try {

@@ -5,7 +5,7 @@ import { pidBitsOf, svFromIosatpMode, type PdMode } from './tables/atp.js';
 import { decodeProcessContext, pdi, pdtLevels } from './tables/process-context.js';
 import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
 import type { GStageDomain } from './domain-gstage.js';
-import type { RiscvIommuDriver } from './driver.js';
+import type { DomainHost } from './domain-host.js';
 import { guestTable, lookupNested } from './lookup.js';
 
 /**
@@ -20,7 +20,7 @@ export class PasidTableDomain extends RvDomain {
   bound: { root: number; mode: PdMode } | undefined;
 
   constructor(
-    drv: RiscvIommuDriver,
+    drv: DomainHost,
     readonly parent: GStageDomain,
   ) {
     super(drv);

@@ -4,7 +4,7 @@ import { iotinvalVma, type Command } from './tables/commands.js';
 import type { SvMode } from './tables/atp.js';
 import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
 import type { GStageDomain } from './domain-gstage.js';
-import type { RiscvIommuDriver } from './driver.js';
+import type { DomainHost } from './domain-host.js';
 import { dumpGuest, guestTable, lookupNested } from './lookup.js';
 
 /**
@@ -18,7 +18,7 @@ export class UserPgtableDomain extends RvDomain {
   bound: { root: number; mode: SvMode } | undefined;
 
   constructor(
-    drv: RiscvIommuDriver,
+    drv: DomainHost,
     readonly parent: GStageDomain,
   ) {
     super(drv);

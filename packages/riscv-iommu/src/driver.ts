@@ -26,7 +26,8 @@ import { riscvGuestHelpers } from './guest.js';
 import { KernelDirectory } from './kernel-directory.js';
 import { PdtWindow } from './pdt-window.js';
 import { resolveOptions } from './options.js';
-import { composeDeviceContext, composeProcessContext } from './device-contexts.js';
+import { composeDeviceContext, composeProcessContext, type RidState } from './device-contexts.js';
+import type { DomainHost } from './domain-host.js';
 import { RiscvIommu } from './hw/unit.js';
 import { decodeCapabilities, encodeDdtp, type Capabilities } from './hw/registers.js';
 import { ddiLayout } from './tables/ddt.js';
@@ -37,17 +38,6 @@ import type { PdMode, SvMode } from './tables/atp.js';
 
 export const VENDOR = 'riscv-iommu';
 
-/** What the kernel routes for one device_id (RID). */
-export interface RidState {
-  /** Requests without PASID. */
-  rid?: RvDomain;
-  /** PASID routes to nested children, through the kernel's PDT. */
-  readonly pasids: Map<number, UserPgtableDomain>;
-  /** The kernel-owned PDT, reachable through a copy of the G-stage (allocated with the first PASID route). */
-  pdt?: PdtWindow;
-  ats: boolean;
-  pri: boolean;
-}
 
 function qwBytes(q: readonly bigint[]): Uint8Array {
   const b = new Uint8Array(q.length * 8);
@@ -61,7 +51,7 @@ function qwBytes(q: readonly bigint[]): Uint8Array {
  * owns the DDT, the command/fault/page-request queues and the kernel PDTs, and turns attaches
  * and binds into device and process contexts followed by the invalidation commands the spec asks.
  */
-export class RiscvIommuDriver implements IommuDriver {
+export class RiscvIommuDriver implements IommuDriver, DomainHost {
   readonly vendor = VENDOR;
   readonly unit: RiscvIommu;
   readonly guest: GuestKernelHelpers = riscvGuestHelpers;
@@ -172,14 +162,14 @@ export class RiscvIommuDriver implements IommuDriver {
 
   // ---- routes -------------------------------------------------------------------------------
 
-  ridsRoutedTo(dom: RvDomain): number[] {
+  ridsRoutedTo(dom: object): number[] {
     const out: number[] = [];
     for (const [rid, s] of this.rids) if (s.rid === dom || [...s.pasids.values()].includes(dom as UserPgtableDomain)) out.push(rid);
     return out;
   }
 
   /** Why (dev, pasid) cannot be routed to `dom`, or null. */
-  routeProblem(dom: RvDomain, dev: DeviceDesc, pasid: number | undefined, replacing?: IommuDomain): string | null {
+  routeProblem(dom: object, dev: DeviceDesc, pasid: number | undefined, replacing?: object): string | null {
     const s = this.rids.get(dev.rid);
     if (dom instanceof GStageDomain) {
       if (pasid !== undefined) return 'a kernel-managed IOASID is a G-stage table, and DC.iohgatp holds one G-stage for the RID and all its PASIDs: PASID-granular attach is not supported';
@@ -207,7 +197,8 @@ export class RiscvIommuDriver implements IommuDriver {
     return null;
   }
 
-  route(dom: RvDomain, dev: DeviceDesc, pasid: number | undefined): void {
+  route(dom: object, dev: DeviceDesc, pasid: number | undefined): void {
+    if (!(dom instanceof RvDomain)) return;
     let s = this.rids.get(dev.rid);
     const fresh = !s;
     if (!s) s = { pasids: new Map(), ats: dev.ats && this.caps.ats, pri: dev.pri && dev.ats && this.caps.ats };
@@ -235,11 +226,11 @@ export class RiscvIommuDriver implements IommuDriver {
     if (newPdt) this.writeDc(dev.rid);
   }
 
-  unroute(dom: RvDomain, dev: DeviceDesc, pasid: number | undefined, restoring: RvDomain | undefined): void {
+  unroute(dom: object, dev: DeviceDesc, pasid: number | undefined, restoring?: object): void {
     const s = this.rids.get(dev.rid);
-    if (!s) return;
+    if (!s || !(dom instanceof RvDomain)) return;
     if (pasid === undefined) {
-      if (s.rid === dom) s.rid = restoring;
+      if (s.rid === dom) s.rid = restoring instanceof RvDomain ? restoring : undefined;
       this.writeDc(dev.rid);
     } else if (s.pasids.get(pasid) === dom) {
       s.pasids.delete(pasid);
@@ -257,7 +248,7 @@ export class RiscvIommuDriver implements IommuDriver {
   }
 
   /** Rewrites every DC and PC that points at `dom` (after a bind). */
-  rewriteRoutes(dom: RvDomain): void {
+  rewriteRoutes(dom: object): void {
     for (const [rid, s] of this.rids) {
       if (s.rid === dom) this.writeDc(rid);
       for (const [pasid, d] of s.pasids) if (d === dom) this.writePc(rid, pasid);
@@ -281,27 +272,23 @@ export class RiscvIommuDriver implements IommuDriver {
 
   private dropPdt(s: RidState): void {
     const w = s.pdt!;
-    w.parent.windows.delete(w);
+    (w.parent as GStageDomain).windows.delete(w);
     w.destroy();
     this.gscids.free(w.gscid);
     s.pdt = undefined;
   }
 
-  pdtModeOf(pdt: PdtWindow): PdMode {
-    return pdt.dir.levels === 1 ? 'PD8' : pdt.dir.levels === 2 ? 'PD17' : 'PD20';
-  }
-
   /** GSCIDs of the PDT windows through which `child` is PASID-routed. */
-  windowGscidsOf(child: UserPgtableDomain): number[] {
+  windowGscidsOf(child: object): number[] {
     const out: number[] = [];
-    for (const s of this.rids.values()) if (s.pdt && [...s.pasids.values()].includes(child)) out.push(s.pdt.gscid);
+    for (const s of this.rids.values()) if (s.pdt && [...s.pasids.values()].includes(child as UserPgtableDomain)) out.push(s.pdt.gscid);
     return out;
   }
 
   /** Writes the DC of `rid` from its routes, then IODIR.INVAL_DDT (spec §4.2: software updates a DC, then invalidates). */
   writeDc(rid: number): void {
     const s = this.rids.get(rid);
-    const dc = composeDeviceContext(this, s);
+    const dc = composeDeviceContext(this.gstageMode, s);
     this.ctx.hostMemory.write(this.ddt.leafAddr(rid), qwBytes(encodeDeviceContext(dc, this.caps.msiFlat)));
     this.cmdq.submit([iodirInvalDdt(rid)]);
   }

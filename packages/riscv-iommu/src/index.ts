@@ -22,7 +22,10 @@ export { commandName } from './hw/command-consumer.js';
 export type { WalkFault } from './hw/walk-env.js';
 export { unitFromRegisters } from './hw/rebuild.js';
 // Kernel side.
-export { RiscvIommuDriver, VENDOR, type RidState } from './driver.js';
+export { RiscvIommuDriver, VENDOR } from './driver.js';
+export type { RidState } from './device-contexts.js';
+export type { DomainHost } from './domain-host.js';
+export { PdtWindow, windowRange, windowSlot } from './pdt-window.js';
 export { resolveOptions, type RiscvOptions } from './options.js';
 export { KernelDirectory } from './kernel-directory.js';
 export { CommandQueue, CQ_ENTRIES } from './cmdq.js';

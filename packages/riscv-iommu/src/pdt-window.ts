@@ -1,9 +1,13 @@
 import { PROT_READ, RadixPageTable, contiguousRuns, type HostMemory } from '@ioasid/core';
 import { svFormat } from './formats/sv.js';
 import { KernelDirectory } from './kernel-directory.js';
-import type { GStageDomain } from './domain-gstage.js';
 import { PC_BYTES, PDI_WIDTHS } from './tables/process-context.js';
-import type { SvMode } from './tables/atp.js';
+import type { PdMode, SvMode } from './tables/atp.js';
+
+/** The G-stage a window copies: its table's root (a 'map' IOASID). */
+export interface WindowParent {
+  readonly pt: { readonly root: number };
+}
 
 /** Root entries of an Svx4 root (2^11). */
 export const SVX4_ROOT_ENTRIES = 2048;
@@ -43,7 +47,7 @@ export class PdtWindow {
 
   private constructor(
     private readonly mem: HostMemory,
-    readonly parent: GStageDomain,
+    readonly parent: WindowParent,
     readonly gscid: number,
     mode: SvMode,
     levels: number,
@@ -64,8 +68,13 @@ export class PdtWindow {
     this.sync();
   }
 
-  static create(mem: HostMemory, parent: GStageDomain, gscid: number, mode: SvMode, levels: number): PdtWindow {
+  static create(mem: HostMemory, parent: WindowParent, gscid: number, mode: SvMode, levels: number): PdtWindow {
     return new PdtWindow(mem, parent, gscid, mode, levels);
+  }
+
+  /** The PDT mode of the directory (by its levels). */
+  get mode(): PdMode {
+    return this.dir.levels === 1 ? 'PD8' : this.dir.levels === 2 ? 'PD17' : 'PD20';
   }
 
   /** The first GPA of the window. */

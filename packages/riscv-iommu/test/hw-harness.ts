@@ -18,7 +18,7 @@ export function qwBytes(q: readonly bigint[]): Uint8Array {
 }
 
 export class Harness {
-  readonly mem = new HostMemory(new AllocInjector(), 512n << 20n);
+  readonly mem: HostMemory;
   readonly unit: RiscvIommu;
   readonly ddt: number;
   readonly cq: number;
@@ -26,7 +26,8 @@ export class Harness {
   readonly pq: number;
   private cqTail = 0;
 
-  constructor(caps: Capabilities = CAPS) {
+  constructor(caps: Capabilities = CAPS, memory = 512n << 20n) {
+    this.mem = new HostMemory(new AllocInjector(), memory);
     this.unit = new RiscvIommu(this.mem, encodeCapabilities(caps));
     this.ddt = this.mem.allocFrames(1, 1);
     this.cq = this.mem.allocFrames(1, 1);

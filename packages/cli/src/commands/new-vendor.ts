@@ -14,7 +14,7 @@ const NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 const MAX_NAME = 64;
 
 /** Names the generated package could not use: the built-in vendors and core's test double. */
-const TAKEN_VENDORS = new Set(['intel-vtd', 'arm-smmuv3', 'power-tce', 'mock']);
+const TAKEN_VENDORS = new Set(['intel-vtd', 'arm-smmuv3', 'power-tce', 'riscv-iommu', 'mock']);
 /** Machine options core reads itself: the vendor's own option key must not be one of them. */
 const CORE_OPTION_KEYS = new Set(['vendor', 'devices', 'hostMemory', 'guestMemory', 'guestHugePages', 'memlockLimit', 'container']);
 /** Type names the template imports, which a generated `<Pascal>Driver` / `<Pascal>Hardware` must not shadow. */

@@ -1,0 +1,26 @@
+import type { DeviceDesc, IdAllocator, MachineContext } from '@ioasid/core';
+import type { CommandQueue } from './cmdq.js';
+import type { PdMode, SvMode } from './tables/atp.js';
+
+/**
+ * What a domain asks of the driver (driver.ts implements it): the queues and ID spaces, and the
+ * routing of devices, which the driver keeps per RID. Domains are passed as plain objects here so
+ * that the domain files need not import the driver.
+ */
+export interface DomainHost {
+  readonly ctx: MachineContext;
+  readonly cmdq: CommandQueue;
+  readonly gscids: IdAllocator;
+  readonly pscids: IdAllocator;
+  readonly gstageMode: SvMode;
+  readonly svModes: readonly SvMode[];
+  readonly pdModes: readonly PdMode[];
+  routeProblem(dom: object, dev: DeviceDesc, pasid: number | undefined, replacing?: object): string | null;
+  route(dom: object, dev: DeviceDesc, pasid: number | undefined): void;
+  unroute(dom: object, dev: DeviceDesc, pasid: number | undefined, restoring?: object): void;
+  /** Rewrites the DCs and PCs pointing at `dom` (after a bind). */
+  rewriteRoutes(dom: object): void;
+  ridsRoutedTo(dom: object): number[];
+  /** GSCIDs of the PDT windows through which `child` is PASID-routed. */
+  windowGscidsOf(child: object): number[];
+}
