@@ -5,6 +5,10 @@ import type { SvMode } from '../tables/atp.js';
 import { CAUSE } from '../tables/fault-catalogue.js';
 import { inMemory, isFault, type WalkEnv, type WalkFault } from './walk-env.js';
 
+/** Pages one entry covers at each level (2^(9·level)), and their reciprocals: a walk multiplies. */
+const SPAN = [1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36];
+const INV_SPAN = SPAN.map((s) => 1 / s);
+
 /** One stage as the context structures configure it. */
 export interface StageConfig {
   readonly mode: SvMode;
@@ -35,8 +39,6 @@ export interface StageAccess {
   sum: boolean;
 }
 
-const STAGE_NAME = { false: 'first-stage', true: 'G-stage' } as const;
-
 function bitsAt(cfg: StageConfig, levels: number, level: number): number {
   return cfg.x4 && level === levels - 1 ? 11 : 9;
 }
@@ -50,93 +52,94 @@ function bitsAt(cfg: StageConfig, levels: number, level: number): number {
 export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAccess, fetch?: TableFetch): StageLeaf | WalkFault {
   const levels = (cfg.mode - 12) / 9;
   const inBits = cfg.mode + (cfg.x4 ? 2 : 0) - 12;
-  const pageFault = (why: string): WalkFault =>
-    cfg.x4
-      ? { cause: acc.write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, gpa: vpn * 4096, why }
-      : { cause: acc.write ? CAUSE.WRITE_PAGE_FAULT : CAUSE.READ_PAGE_FAULT, recoverable: true, why };
   // Input range: a GPA must fit the G-stage (bits above zero); an IOVA must be sign-extended.
   if (cfg.x4) {
-    if (vpn >= 2 ** inBits) return pageFault(`GPA above the ${cfg.mode}x4 input range`);
+    if (vpn >= 2 ** inBits) return pageFault(cfg, vpn, acc, `GPA above the ${cfg.mode}x4 input range`);
   } else {
     const half = 2 ** (inBits - 1);
-    if (vpn >= half && vpn < 2 ** 52 - half) return pageFault(`IOVA not sign-extended from bit ${cfg.mode - 1}`);
+    if (vpn >= half && vpn < 2 ** 52 - half) return pageFault(cfg, vpn, acc, `IOVA not sign-extended from bit ${cfg.mode - 1}`);
   }
-  const stage = STAGE_NAME[String(cfg.x4) as 'false' | 'true'];
+  const tracer = env.tracer;
   let table = cfg.root;
   for (let level = levels - 1; level >= 0; level--) {
     const bits = bitsAt(cfg, levels, level);
-    const index = Math.floor(vpn / 2 ** (9 * level)) % 2 ** bits;
+    const index = Math.floor(vpn * INV_SPAN[level]) % (bits === 9 ? 512 : 2048);
     let tableFrame = table;
     if (fetch) {
-      env.tracer?.begin();
+      tracer?.begin();
       const t = fetch(table + Math.floor(index / 512), false);
-      env.tracer?.end();
+      tracer?.end();
       if (isFault(t)) return t;
       tableFrame = t - Math.floor(index / 512);
     }
     const pa = tableFrame * 4096 + index * 8;
-    if (!inMemory(env, pa, 8)) return { cause: acc.write ? CAUSE.WRITE_ACCESS_FAULT : CAUSE.READ_ACCESS_FAULT, why: `${stage} PTE at 0x${pa.toString(16)} outside memory` };
+    if (!inMemory(env, pa, 8)) return { cause: acc.write ? CAUSE.WRITE_ACCESS_FAULT : CAUSE.READ_ACCESS_FAULT, why: `${stageName(cfg)} PTE at 0x${pa.toString(16)} outside memory` };
     const lo = env.mem.u32(pa);
     const hi = env.mem.u32(pa + 4);
-    const trace = (decided: string) =>
-      env.tracer?.read({ structure: `${stage} PTE`, stage, level, index, addr: BigInt(pa), raw: [(BigInt(hi) << 32n) | BigInt(lo)], fields: decodeSvPte(lo, hi).fields as Record<string, TraceFieldValue>, decided });
-    if ((lo & PTE_V) === 0) {
-      trace('V = 0');
-      return pageFault(`${stage} PTE at level ${level} not valid`);
-    }
-    if (pteMalformed(lo, hi)) {
-      trace('reserved bits or encoding');
-      return pageFault(`${stage} PTE at level ${level} malformed`);
-    }
-    const ppn = ptePpn(lo, hi);
-    if (!pteIsLeaf(lo)) {
-      if (level === 0) {
-        trace('pointer at level 0');
-        return pageFault(`${stage} pointer at level 0`);
+    const why = pteProblem(cfg, lo, hi, level, acc);
+    if (why !== null) {
+      if (tracer) trace(env, cfg, level, index, pa, lo, hi, why);
+      if (why === 'pointer') {
+        table = ptePpn(lo, hi);
+        continue;
       }
-      trace('pointer');
-      table = ppn;
-      continue;
+      return pageFault(cfg, vpn, acc, `${stageName(cfg)} PTE at level ${level}: ${why}`);
     }
-    const pages = 2 ** (9 * level);
-    if (ppn % pages !== 0) {
-      trace('misaligned superpage');
-      return pageFault(`${stage} superpage at level ${level} misaligned`);
-    }
-    // Permissions: the G-stage treats every access as user-mode (U must be 1).
-    const u = (lo & PTE_U) !== 0;
-    if (cfg.x4 || !acc.supervisor ? !u : u && !acc.sum) {
-      trace(`U = ${u ? 1 : 0}`);
-      return pageFault(`${stage} leaf U = ${u ? 1 : 0} refuses the request's privilege`);
-    }
-    const r = (lo & PTE_R) !== 0;
-    const w = (lo & PTE_W) !== 0;
-    if (acc.write ? !w : !r) {
-      trace(acc.write ? 'W = 0' : 'R = 0');
-      return pageFault(`${stage} leaf refuses the ${acc.write ? 'write' : 'read'}`);
-    }
+    const pages = SPAN[level];
+    const ppn = ptePpn(lo, hi);
     const a = (lo & PTE_A) !== 0;
     const d = (lo & PTE_D) !== 0;
     if (!a || (acc.write && !d)) {
       if (!cfg.ade) {
-        trace(!a ? 'A = 0' : 'D = 0');
-        return pageFault(`${stage} leaf has ${!a ? 'A' : 'D'} clear and A/D updating is off`);
+        if (tracer) trace(env, cfg, level, index, pa, lo, hi, !a ? 'A = 0' : 'D = 0');
+        return pageFault(cfg, vpn, acc, `${stageName(cfg)} leaf has ${!a ? 'A' : 'D'} clear and A/D updating is off`);
       }
       // A/D update (spec §2.6): an implicit write through the G-stage for a guest's first-stage entry.
-      if (fetch && !env.tracer) {
-        const wt = fetch(table + Math.floor(index / 512), true);
-        if (isFault(wt)) return wt;
-      }
-      if (!env.tracer) {
+      if (!tracer) {
+        if (fetch) {
+          const wt = fetch(table + Math.floor(index / 512), true);
+          if (isFault(wt)) return wt;
+        }
         const words = env.mem.wordsForWrite(Math.floor(pa / 4096));
         const wi = env.mem.wordBase(Math.floor(pa / 4096)) + (pa % 4096) / 4;
         words[wi] = (words[wi] | PTE_A | (acc.write ? PTE_D : 0)) >>> 0;
       }
     }
-    trace('leaf');
-    return { frame: ppn + (vpn % pages), pages, r, w, dirty: d || acc.write };
+    if (tracer) trace(env, cfg, level, index, pa, lo, hi, 'leaf');
+    return { frame: ppn + (vpn % pages), pages, r: (lo & PTE_R) !== 0, w: (lo & PTE_W) !== 0, dirty: d || acc.write };
   }
-  return pageFault('walk ran out of levels');
+  return pageFault(cfg, vpn, acc, 'walk ran out of levels');
+}
+
+/**
+ * Why a valid-or-not entry stops the walk before its A/D bits are looked at (privileged spec
+ * §4.3.2 steps 3–6), 'pointer' for a pointer to follow, or null for a leaf that grants the access.
+ * The G-stage treats every access as user-mode: its leaves must have U (spec §2.3).
+ */
+function pteProblem(cfg: StageConfig, lo: number, hi: number, level: number, acc: StageAccess): string | null {
+  if ((lo & PTE_V) === 0) return 'V = 0';
+  if (pteMalformed(lo, hi)) return 'reserved bits or encoding';
+  if (!pteIsLeaf(lo)) return level === 0 ? 'pointer at level 0' : 'pointer';
+  if (level > 0 && ptePpn(lo, hi) % SPAN[level] !== 0) return 'misaligned superpage';
+  const u = (lo & PTE_U) !== 0;
+  if (cfg.x4 || !acc.supervisor ? !u : u && !acc.sum) return `U = ${u ? 1 : 0}`;
+  if (acc.write ? (lo & PTE_W) === 0 : (lo & PTE_R) === 0) return acc.write ? 'W = 0' : 'R = 0';
+  return null;
+}
+
+function stageName(cfg: StageConfig): string {
+  return cfg.x4 ? 'G-stage' : 'first-stage';
+}
+
+function pageFault(cfg: StageConfig, vpn: number, acc: StageAccess, why: string): WalkFault {
+  return cfg.x4
+    ? { cause: acc.write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, gpa: vpn * 4096, why }
+    : { cause: acc.write ? CAUSE.WRITE_PAGE_FAULT : CAUSE.READ_PAGE_FAULT, recoverable: true, why };
+}
+
+function trace(env: WalkEnv, cfg: StageConfig, level: number, index: number, pa: number, lo: number, hi: number, decided: string): void {
+  const stage = stageName(cfg);
+  env.tracer!.read({ structure: `${stage} PTE`, stage, level, index, addr: BigInt(pa), raw: [(BigInt(hi) << 32n) | BigInt(lo)], fields: decodeSvPte(lo, hi).fields as Record<string, TraceFieldValue>, decided });
 }
 
 export const SV_PA_BITS = SV_OUTPUT_BITS;

@@ -11,7 +11,7 @@ import { Iotlb, NO_ID, tlbTag } from './iotlb.js';
 import { queueFault, queuePageRequest } from './output-queues.js';
 import { fetchProcessContext } from './process-context-fetch.js';
 import { CSR_RW, RegisterFile, RW1C } from './register-file.js';
-import { CQCSR, DDTP, DDTP_MODE, FQCSR, PQCSR, REGISTERS, decodeCapabilities, decodeQueueBase, type Capabilities, type RegName } from './registers.js';
+import { CQCSR, DDTP, DDTP_MODE, FQCSR, PQCSR, REGISTERS, decodeCapabilities, decodeQueueBase, type Capabilities, type DdtpMode as DdtpModeName, type RegName } from './registers.js';
 import { svWalk, type StageConfig } from './sv-walk.js';
 import { inMemory, isFault, type WalkEnv, type WalkFault } from './walk-env.js';
 
@@ -26,6 +26,9 @@ interface Route {
   sum: boolean;
 }
 
+const USER_READ = { write: false, supervisor: false, sum: false };
+const USER_WRITE = { write: true, supervisor: false, sum: false };
+
 const EXPLAIN = new Map(FAULT_CATALOGUE.map((f) => [f.code, f.explain]));
 
 /** Causes reported before a device context is located: DC.tc.DTF cannot silence them. */
@@ -39,7 +42,11 @@ const BEFORE_DC: ReadonlySet<number> = new Set([CAUSE.DMA_DISABLED, CAUSE.DDT_LO
 export class RiscvIommu implements IommuUnit {
   readonly regs: RegisterFile;
   readonly caps: Capabilities;
-  readonly dirs = new DirectoryCaches();
+  readonly dirs = new DirectoryCaches<Route>();
+  /** ddtp decoded when written (the hot path reads numbers, not the register's bigint). */
+  private ddtpMode: DdtpModeName = 'Off';
+  private ddtpRoot = 0;
+  private readonly env: WalkEnv;
   readonly iotlb = new Iotlb();
   /** Commands executed, by name. */
   readonly commands: CommandCounts = {};
@@ -53,6 +60,7 @@ export class RiscvIommu implements IommuUnit {
   ) {
     this.regs = new RegisterFile(capabilities);
     this.caps = decodeCapabilities(capabilities);
+    this.env = { mem, caps: this.caps };
   }
 
   registers(): Record<string, bigint> {
@@ -79,6 +87,8 @@ export class RiscvIommu implements IommuUnit {
         const mode = Number(value & 0xfn);
         if (mode > DDTP_MODE['3LVL']) return; // WARL: an unsupported mode leaves the register as it was
         this.regs.set('ddtp', value & ((((1n << 44n) - 1n) << BigInt(DDTP.PPN.lo)) | 0xfn));
+        this.ddtpMode = ddtpModeName(mode) ?? 'Off';
+        this.ddtpRoot = Number((value >> BigInt(DDTP.PPN.lo)) & ((1n << 44n) - 1n));
         return;
       }
       case 'cqt':
@@ -132,7 +142,7 @@ export class RiscvIommu implements IommuUnit {
   }
 
   translate(req: DmaRequest): TranslateResult {
-    return this.process(req, { mem: this.mem, caps: this.caps }, true);
+    return this.process(req, this.env, true);
   }
 
   walk(req: DmaRequest, tracer: WalkTracer, options?: { caches?: boolean }): TranslateResult {
@@ -143,31 +153,36 @@ export class RiscvIommu implements IommuUnit {
   private process(req: DmaRequest, env: WalkEnv, caches: boolean): TranslateResult {
     const { rid, iovaFrame, write } = req;
     const pasid = req.pasid >= 0 ? req.pasid : undefined;
-    const ddtp = this.regs.get('ddtp');
-    const mode = ddtpModeName(Number(ddtp & 0xfn)) ?? 'Off';
-    let dc: DeviceContext | undefined;
-    const fault = (f: WalkFault): FaultRecord => this.report(env, req, f, dc);
-    if (mode === 'Off') return fault({ cause: CAUSE.DMA_DISABLED });
+    const mode = this.ddtpMode;
+    if (mode === 'Off') return this.report(env, req, { cause: CAUSE.DMA_DISABLED }, undefined);
     if (mode === 'Bare') {
-      if (req.translated) return fault({ cause: CAUSE.TTYP_BLOCKED, why: 'translated request with iommu_mode Bare' });
-      return this.finalFrame(env, iovaFrame, write, fault);
+      if (req.translated) return this.report(env, req, { cause: CAUSE.TTYP_BLOCKED, why: 'translated request with iommu_mode Bare' }, undefined);
+      return this.finalFrame(env, req, iovaFrame, undefined);
     }
-    // Device context, from the DDT cache or the DDT.
-    const cachedDc = caches ? this.dirs.ddt.get(rid) : undefined;
-    env.tracer?.probe('DDT cache', cachedDc !== undefined);
-    if (cachedDc) dc = cachedDc;
+    const supervisor = req.privileged && pasid !== undefined;
+    const key = DirectoryCaches.derivedKey(rid, pasid, supervisor);
+    let route = caches && !req.translated ? this.dirs.derived.get(key) : undefined;
+    if (route) env.tracer?.probe('DDT cache', true);
     else {
-      const got = fetchDeviceContext(env, mode, Number((ddtp >> BigInt(DDTP.PPN.lo)) & ((1n << 44n) - 1n)), rid);
-      if (isFault(got)) return fault(got);
-      dc = got;
-      if (!env.tracer) this.dirs.ddt.set(rid, dc);
+      // Device context, from the DDT cache or the DDT.
+      let dc = caches ? this.dirs.ddt.get(rid) : undefined;
+      env.tracer?.probe('DDT cache', dc !== undefined);
+      if (!dc) {
+        const got = fetchDeviceContext(env, mode, this.ddtpRoot, rid);
+        if (isFault(got)) return this.report(env, req, got, undefined);
+        dc = got;
+        if (!env.tracer) this.dirs.ddt.set(rid, dc);
+      }
+      if (req.translated) {
+        if (!dc.tc.EN_ATS) return this.report(env, req, { cause: CAUSE.TTYP_BLOCKED, why: 'translated request from a device without EN_ATS' }, dc);
+        return this.finalFrame(env, req, iovaFrame, dc); // T2GPA = 0: a translated address is an SPA
+      }
+      const got = this.route(env, req, dc, pasid, caches);
+      if (isFault(got)) return this.report(env, req, got, dc);
+      route = got;
+      if (!env.tracer && caches) this.dirs.derived.set(key, route);
     }
-    if (req.translated) {
-      if (!dc.tc.EN_ATS) return fault({ cause: CAUSE.TTYP_BLOCKED, why: 'translated request from a device without EN_ATS' });
-      return this.finalFrame(env, iovaFrame, write, fault); // T2GPA = 0: a translated address is an SPA
-    }
-    const route = this.route(env, req, dc, pasid, caches);
-    if (isFault(route)) return fault(route);
+    const dc = route.dc;
 
     // IOTLB.
     const tag = tlbTag(route.g ? route.gscid : NO_ID, route.s1 ? route.pscid : NO_ID, route.supervisor);
@@ -177,8 +192,8 @@ export class RiscvIommu implements IommuUnit {
       if (hit) {
         const need = write ? 2 : 1;
         if ((hit.perms & need) === 0) {
-          if (route.s1 && (hit.s1perms & need) === 0) return fault({ cause: write ? CAUSE.WRITE_PAGE_FAULT : CAUSE.READ_PAGE_FAULT, recoverable: true, why: 'IOTLB entry denies the access' });
-          return fault({ cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, why: 'IOTLB entry denies the access' });
+          if (route.s1 && (hit.s1perms & need) === 0) return this.report(env, req, { cause: write ? CAUSE.WRITE_PAGE_FAULT : CAUSE.READ_PAGE_FAULT, recoverable: true, why: 'IOTLB entry denies the access' }, dc);
+          return this.report(env, req, { cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, why: 'IOTLB entry denies the access' }, dc);
         }
         if (!write || hit.dirtyOk) {
           env.tracer?.leaf({ read: (hit.perms & 1) !== 0, write: (hit.perms & 2) !== 0 }, BigInt(hit.pages) * 4096n);
@@ -204,7 +219,7 @@ export class RiscvIommu implements IommuUnit {
           }
         : undefined;
       const s1 = svWalk(env, route.s1, iovaFrame, acc, fetch);
-      if (isFault(s1)) return fault(s1);
+      if (isFault(s1)) return this.report(env, req, s1, dc);
       gpa = s1.frame;
       pages = s1.pages;
       s1perms = (s1.r ? 1 : 0) | (s1.w ? 2 : 0);
@@ -213,14 +228,14 @@ export class RiscvIommu implements IommuUnit {
     }
     let frame = gpa;
     if (route.g) {
-      const g = svWalk(env, route.g, gpa, { write, supervisor: false, sum: false });
-      if (isFault(g)) return fault(g);
+      const g = svWalk(env, route.g, gpa, write ? USER_WRITE : USER_READ);
+      if (isFault(g)) return this.report(env, req, g, dc);
       frame = g.frame;
       pages = Math.min(pages, g.pages);
       perms &= (g.r ? 1 : 0) | (g.w ? 2 : 0);
       dirty &&= g.dirty;
     }
-    const out = this.finalFrame(env, frame, write, fault);
+    const out = this.finalFrame(env, req, frame, dc);
     if (typeof out !== 'number') return out;
     if (!route.s1 && !route.g) pages = 1;
     env.tracer?.leaf({ read: (perms & 1) !== 0, write: (perms & 2) !== 0 }, BigInt(pages) * 4096n);
@@ -271,8 +286,8 @@ export class RiscvIommu implements IommuUnit {
   }
 
   /** The output page must have memory behind it (else an access fault). */
-  private finalFrame(env: WalkEnv, frame: number, write: boolean, fault: (f: WalkFault) => FaultRecord): TranslateResult {
-    if (!inMemory(env, frame * 4096, 4096)) return fault({ cause: write ? CAUSE.WRITE_ACCESS_FAULT : CAUSE.READ_ACCESS_FAULT, why: `output address 0x${(frame * 4096).toString(16)} outside memory` });
+  private finalFrame(env: WalkEnv, req: DmaRequest, frame: number, dc: DeviceContext | undefined): TranslateResult {
+    if (!inMemory(env, frame * 4096, 4096)) return this.report(env, req, { cause: req.write ? CAUSE.WRITE_ACCESS_FAULT : CAUSE.READ_ACCESS_FAULT, why: `output address 0x${(frame * 4096).toString(16)} outside memory` }, dc);
     return frame;
   }
 

@@ -22,7 +22,7 @@ export interface WalkFault {
 }
 
 export function isFault(x: unknown): x is WalkFault {
-  return typeof x === 'object' && x !== null && 'cause' in x;
+  return typeof x === 'object' && x !== null && (x as WalkFault).cause !== undefined;
 }
 
 /** Whether [pa, pa + bytes) has host memory behind it (else the access is an access fault). */
