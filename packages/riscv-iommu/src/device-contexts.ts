@@ -31,9 +31,10 @@ const INVALID: DeviceContext = { tc: emptyTc(), iohgatp: { MODE: 0, GSCID: 0, PP
  * - PASID routes: PDTV with fsc = the kernel's PDT at its window GPA, iohgatp = the window's copy of the G-stage
  *   (pdt-window.ts); without a RID route DPE sends untagged requests to the reserved PC 0.
  */
-export function composeDeviceContext(gstageMode: SvMode, s: RidState | undefined): DeviceContext {
+export function composeDeviceContext(gstageMode: SvMode, s: RidState | undefined, gade: boolean): DeviceContext {
   if (!s || (!s.rid && s.pasids.size === 0)) return INVALID;
-  const tc = { ...emptyTc(), V: true, EN_ATS: s.ats, EN_PRI: s.pri };
+  // GADE: the unit sets A/D in G-stage leaves (dirty logging of 'map' IOASIDs, spec §2.6).
+  const tc = { ...emptyTc(), V: true, EN_ATS: s.ats, EN_PRI: s.pri, GADE: gade };
   const route = s.rid;
   const g: GStageDomain = route instanceof GStageDomain ? route : route instanceof UserPgtableDomain || route instanceof PasidTableDomain ? route.parent : [...s.pasids.values()][0].parent;
   const gmode = IOHGATP_MODE[`Sv${gstageMode}x4` as 'Sv39x4'];

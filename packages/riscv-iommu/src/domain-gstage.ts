@@ -1,4 +1,4 @@
-import { RadixPageTable, ptLookupView, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PhysRuns } from '@ioasid/core';
+import { RadixPageTable, ptHarvestDirty, ptLookupView, type DirtyRange, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PhysRuns } from '@ioasid/core';
 import { svFormat } from './formats/sv.js';
 import type { SvMode } from './tables/atp.js';
 import { iotinvalGvma, type Command } from './tables/commands.js';
@@ -21,7 +21,7 @@ export class GStageDomain extends RvDomain {
 
   constructor(drv: DomainHost) {
     super(drv);
-    const pt = RadixPageTable.create(drv.ctx.hostMemory, svFormat(drv.gstageMode, true));
+    const pt = RadixPageTable.create(drv.ctx.hostMemory, svFormat(drv.gstageMode, true, drv.dirtyLogging));
     try {
       this.gscid = drv.gscids.alloc();
     } catch (e) {
@@ -64,6 +64,36 @@ export class GStageDomain extends RvDomain {
 
   flush(): void {
     this.drv.cmdq.submit([iotinvalGvma({ gscid: this.gscid })]);
+  }
+
+  /** Dirty logging (capabilities.AMO_HWAD): the hooks core calls for SET_DIRTY_TRACKING / GET_DIRTY_BITMAP. */
+  get setDirtyTracking(): ((enable: boolean) => void) | undefined {
+    return this.drv.dirtyLogging ? (enable) => void (this.tracking = enable) : undefined;
+  }
+
+  get readDirty(): ((iova: bigint, size: bigint, clear: boolean) => DirtyRange[]) | undefined {
+    return this.drv.dirtyLogging ? (iova, size, clear) => this.harvest(iova, size, clear) : undefined;
+  }
+
+  /** SET_DIRTY_TRACKING: every DC over this G-stage has GADE all along, so the log is always on; core clears it on enable. */
+  tracking = false;
+
+  /**
+   * GET_DIRTY_BITMAP: the D bits of the leaves, in memory. A clearing harvest is followed by
+   * IOTINVAL.GVMA of what it cleared, so that the next write walks and sets D again.
+   */
+  private harvest(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
+    const frames = 2 ** (this.inputBits - 12);
+    const first = iova >> 12n;
+    if (first >= BigInt(frames)) return [];
+    const n = Math.min(Number(size >> 12n), frames - Number(first));
+    const { dirty } = ptHarvestDirty(this.pt, Number(first), n, { clear });
+    if (clear && dirty.length > 0) {
+      const lo = dirty[0].iova;
+      const last = dirty[dirty.length - 1];
+      this.invalidateGpa(lo, last.iova + last.size - lo);
+    }
+    return dirty;
   }
 
   invalidate(req: InvalidateRequest): void {

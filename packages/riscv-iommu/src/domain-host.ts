@@ -13,6 +13,8 @@ export interface DomainHost {
   readonly gscids: IdAllocator;
   readonly pscids: IdAllocator;
   readonly gstageMode: SvMode;
+  /** capabilities.AMO_HWAD: DCs get GADE and 'map' tables log writes in their D bits. */
+  readonly dirtyLogging: boolean;
   readonly svModes: readonly SvMode[];
   readonly pdModes: readonly PdMode[];
   routeProblem(dom: object, dev: DeviceDesc, pasid: number | undefined, replacing?: object): string | null;

@@ -58,6 +58,7 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
   readonly allocFormatKeys = {};
   readonly caps: Capabilities;
   readonly gstageMode: SvMode;
+  readonly dirtyLogging: boolean;
   readonly svModes: SvMode[];
   readonly pdModes: PdMode[];
   readonly cmdq: CommandQueue;
@@ -75,6 +76,7 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
     // GET_INFO and every choice below come from the register, as Linux reads capabilities at probe.
     this.caps = decodeCapabilities(this.unit.read('capabilities'));
     this.gstageMode = o.gstage;
+    this.dirtyLogging = this.caps.amoHwad;
     this.svModes = ALL_SV.filter((m) => this.caps.sv[m]);
     this.pdModes = ALL_PD.filter((m) => (m === 'PD8' ? this.caps.pd8 : m === 'PD17' ? this.caps.pd17 : this.caps.pd20));
     this.gscids = new IdAllocator(1, 2 ** 16, 'GSCID', ctx.injector);
@@ -116,7 +118,7 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
       enqcmd: false,
       pageRequest: ats && dev.pri,
       ats,
-      dirtyTracking: false,
+      dirtyTracking: this.dirtyLogging,
     };
   }
 
@@ -288,7 +290,7 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
   /** Writes the DC of `rid` from its routes, then IODIR.INVAL_DDT (spec §4.2: software updates a DC, then invalidates). */
   writeDc(rid: number): void {
     const s = this.rids.get(rid);
-    const dc = composeDeviceContext(this.gstageMode, s);
+    const dc = composeDeviceContext(this.gstageMode, s, this.dirtyLogging);
     this.ctx.hostMemory.write(this.ddt.leafAddr(rid), qwBytes(encodeDeviceContext(dc, this.caps.msiFlat)));
     this.cmdq.submit([iodirInvalDdt(rid)]);
   }

@@ -224,3 +224,30 @@ describe('the unit alone over a memory image (VendorRegistration.hardware)', () 
     expect(() => findVendor('riscv-iommu').hardware!(m.hostMemory, { ...m.iommu.registers(), ddtp: undefined as unknown as bigint })).toThrow(/ddtp/);
   });
 });
+
+describe('dirty logging (capabilities.AMO_HWAD, DC.tc.GADE; spec §2.6)', () => {
+  it("a 'map' leaf is written with D clear, the unit sets D on a write in memory, a clearing harvest re-arms it with IOTINVAL.GVMA", () => {
+    const { m, drv } = machine();
+    const { fd, gpa } = gpaSpace(m, ['dev0']);
+    const dev = m.device('dev0');
+    expect(m.device('dev0').getInfo().dirtyTracking).toBe(true);
+    expect(dcOf(m, dev.rid).tc.GADE).toBe(true);
+    const leafPa = () => {
+      const steps = fd.lookup(gpa, 0x3000n).steps;
+      return Number(steps[steps.length - 1].entryAddr);
+    };
+    fd.setDirtyTracking({ ioasid: gpa, enable: true });
+    expect(m.hostMemory.u64(leafPa()) & 0x80n).toBe(0n);
+    dev.dmaRead(0x3000n, 4);
+    expect(m.hostMemory.u64(leafPa()) & 0x80n).toBe(0n); // a read sets no D
+    dev.dmaWrite(0x3000n, new Uint8Array([9]));
+    expect(m.hostMemory.u64(leafPa()) & 0xc0n).toBe(0xc0n); // A and D
+    const gvma = drv.unit.commands['IOTINVAL.GVMA'] ?? 0;
+    const bitmap = fd.getDirtyBitmap({ ioasid: gpa, iova: 0n, size: 0x10000n, pageSize: 4096n });
+    expect(bitmap[0]).toBe(0xff); // guest RAM is mapped with 2 MiB leaves: the leaf dirties every bit it covers
+    expect(m.hostMemory.u64(leafPa()) & 0x80n).toBe(0n);
+    expect(drv.unit.commands['IOTINVAL.GVMA']).toBeGreaterThan(gvma);
+    dev.dmaWrite(0x3000n, new Uint8Array([9])); // the IOTLB entry is gone: the write walks and logs again
+    expect(fd.getDirtyBitmap({ ioasid: gpa, iova: 0n, size: 0x10000n, pageSize: 4096n })[0]).toBe(0xff);
+  });
+});

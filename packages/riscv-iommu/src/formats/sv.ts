@@ -18,6 +18,11 @@ export class SvFormat implements PtFormat {
   constructor(
     readonly mode: SvMode,
     readonly x4: boolean,
+    /**
+     * Dirty logging: writable leaves are written with D clear, for the unit to set (DC.tc.GADE with
+     * capabilities.AMO_HWAD, spec §2.6); `dirty` / `clearDirty` read and re-arm the log.
+     */
+    readonly logDirty = false,
   ) {
     if (mode !== 39 && mode !== 48 && mode !== 57) fail('EINVAL', `Sv mode must be 39, 48 or 57 (got ${String(mode)})`);
     this.levels = (mode - 12) / 9;
@@ -66,8 +71,17 @@ export class SvFormat implements PtFormat {
    */
   setLeaf(w: Uint32Array, i: number, _level: number, frame: number, prot: number): void {
     const write = (prot & PROT_WRITE) !== 0;
-    w[i] = (ppnLo(frame) | PTE_V | PTE_R | PTE_U | PTE_A | (write ? PTE_W | PTE_D : 0)) >>> 0;
+    w[i] = (ppnLo(frame) | PTE_V | PTE_R | PTE_U | PTE_A | (write ? PTE_W | (this.logDirty ? 0 : PTE_D) : 0)) >>> 0;
     w[i + 1] = ppnHi(frame);
+  }
+
+  dirty(w: Uint32Array, i: number): boolean {
+    const lo = w[i];
+    return (lo & PTE_V) !== 0 && pteIsLeaf(lo) && (lo & PTE_D) !== 0;
+  }
+
+  clearDirty(w: Uint32Array, i: number): void {
+    w[i] = (w[i] & ~PTE_D) >>> 0;
   }
 
   clear(w: Uint32Array, i: number): void {
@@ -104,10 +118,10 @@ export function decodeSvPte(lo: number, hi: number): DecodedEntry {
 
 const cache = new Map<string, SvFormat>();
 
-/** The shared format instance of a mode (first stage, or G-stage with `x4`). */
-export function svFormat(mode: SvMode, x4 = false): SvFormat {
-  const key = `${mode}${x4 ? 'x4' : ''}`;
+/** The shared format instance of a mode (first stage, or G-stage with `x4`; `logDirty`: leaves written with D clear). */
+export function svFormat(mode: SvMode, x4 = false, logDirty = false): SvFormat {
+  const key = `${mode}${x4 ? 'x4' : ''}${logDirty ? 'd' : ''}`;
   let f = cache.get(key);
-  if (!f) cache.set(key, (f = new SvFormat(mode, x4)));
+  if (!f) cache.set(key, (f = new SvFormat(mode, x4, logDirty)));
   return f;
 }

@@ -12,4 +12,5 @@ export const svFormatTestConfigs: readonly { readonly name: string; readonly mak
   { name: 'RISC-V Sv39x4 (G-stage, 16 KiB root)', make: () => svFormat(39, true) },
   { name: 'RISC-V Sv48x4 (G-stage, 16 KiB root)', make: () => svFormat(48, true) },
   { name: 'RISC-V Sv57x4 (G-stage, 16 KiB root)', make: () => svFormat(57, true) },
+  { name: 'RISC-V Sv48x4 (G-stage, dirty logging: leaves with D clear)', make: () => svFormat(48, true, true) },
 ];
