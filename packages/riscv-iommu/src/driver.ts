@@ -136,6 +136,8 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
   }
 
   probeDevice(dev: DeviceDesc): void {
+    const bits = this.ddt.widths.reduce((a, b) => a + b, 0);
+    if (!Number.isInteger(dev.rid) || dev.rid < 0 || dev.rid >= 2 ** bits) fail('EINVAL', `device_id ${hex(dev.rid)} is wider than the ${this.ddt.levels}-level DDT (${bits} bits)`);
     this.ddt.ensure(dev.rid);
     this.probed.set(dev.rid, (this.probed.get(dev.rid) ?? 0) + 1);
   }
