@@ -17,6 +17,15 @@ export function pagesOf(iova: bigint, size: bigint): bigint[] | null {
   return out;
 }
 
+/**
+ * A root GPA a bind puts in a 44-bit PPN (iosatp.PPN, pdtp.PPN): misaligned → EINVAL, too wide
+ * to be held → ERANGE, before anything is written.
+ */
+export function checkRootGpa(addr: bigint, kind: string, field: string): void {
+  if (typeof addr !== 'bigint' || addr < 0n || addr % 4096n !== 0n) fail('EINVAL', `${kind} root must be a 4 KiB aligned GPA (got ${String(addr)})`);
+  if (addr >> 56n !== 0n) fail('ERANGE', `${kind} root 0x${addr.toString(16)} does not fit ${field} (44 bits of 4 KiB pages)`);
+}
+
 /** The kernel's side of one RISC-V IOMMU address space. */
 export abstract class RvDomain implements IommuDomain {
   abstract readonly protocol: Protocol;

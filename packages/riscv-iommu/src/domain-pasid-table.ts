@@ -3,7 +3,7 @@ import { checkPdtFormat, RISCV_PDT } from './bind-formats.js';
 import { iodirInvalDdt, iodirInvalPdt, iotinvalGvma, iotinvalVma, type Command } from './tables/commands.js';
 import { pidBitsOf, svFromIosatpMode, type PdMode } from './tables/atp.js';
 import { decodeProcessContext, pdi, pdtLevels } from './tables/process-context.js';
-import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
+import { PAGE_SIZES, RvDomain, checkRootGpa, pagesOf } from './domain-base.js';
 import type { GStageDomain } from './domain-gstage.js';
 import type { DomainHost } from './domain-host.js';
 import { guestTable, lookupNested } from './lookup.js';
@@ -34,7 +34,7 @@ export class PasidTableDomain extends RvDomain {
 
   bindPasidTable(addr: bigint, format: PgtableFormat): void {
     const mode = checkPdtFormat(format, this.drv.pdModes);
-    if (typeof addr !== 'bigint' || addr < 0n || addr % 4096n !== 0n || addr >> 56n !== 0n) fail('EINVAL', `${RISCV_PDT} root must be a 4 KiB aligned GPA below 2^56 (pdtp.PPN)`);
+    checkRootGpa(addr, RISCV_PDT, 'pdtp.PPN');
     this.bound = { root: Number(addr >> 12n), mode };
     this.drv.rewriteRoutes(this);
     this.flush();

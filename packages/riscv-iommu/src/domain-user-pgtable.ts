@@ -2,7 +2,7 @@ import { fail, type DomainDump, type InvalidateRequest, type IovaRange, type Loo
 import { checkSvFormat, RISCV_SV } from './bind-formats.js';
 import { iotinvalVma, type Command } from './tables/commands.js';
 import type { SvMode } from './tables/atp.js';
-import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
+import { PAGE_SIZES, RvDomain, checkRootGpa, pagesOf } from './domain-base.js';
 import type { GStageDomain } from './domain-gstage.js';
 import type { DomainHost } from './domain-host.js';
 import { dumpGuest, guestTable, lookupNested } from './lookup.js';
@@ -34,7 +34,7 @@ export class UserPgtableDomain extends RvDomain {
 
   bindPgtable(addr: bigint, format: PgtableFormat): void {
     const mode = checkSvFormat(format, this.drv.svModes);
-    if (typeof addr !== 'bigint' || addr < 0n || addr % 4096n !== 0n || addr >> 56n !== 0n) fail('EINVAL', `${RISCV_SV} root must be a 4 KiB aligned GPA below 2^56 (iosatp.PPN)`);
+    checkRootGpa(addr, RISCV_SV, 'iosatp.PPN');
     this.bound = { root: Number(addr >> 12n), mode };
     this.drv.rewriteRoutes(this);
     this.flush();

@@ -14,34 +14,47 @@ export class DirectoryCaches<T = unknown> {
    * What the unit derived from a cached DC (and PC) for a (device_id, process_id, privilege): the
    * stages and IDs (T in unit.ts). Part of the same cache entries: it goes with them.
    */
-  readonly derived = new Map<number, T>();
+  private readonly derivedByDevice = new Map<number, Map<number, T>>();
 
   static pdtKey(deviceId: number, pid: number): number {
     return deviceId * 2 ** 20 + pid;
   }
 
-  /** Key of a derived entry: process_id + 1 (0 without one) and the privilege bit. */
-  static derivedKey(deviceId: number, pid: number | undefined, priv: boolean): number {
-    return (deviceId * 2 ** 21 + (pid === undefined ? 0 : pid + 1)) * 2 + (priv ? 1 : 0);
+  /** Key of a derived entry within its device: process_id + 1 (0 without one) and the privilege bit. */
+  static derivedKey(pid: number | undefined, priv: boolean): number {
+    return (pid === undefined ? 0 : pid + 1) * 2 + (priv ? 1 : 0);
+  }
+
+  derived(deviceId: number, key: number): T | undefined {
+    return this.derivedByDevice.get(deviceId)?.get(key);
+  }
+
+  setDerived(deviceId: number, key: number, v: T): void {
+    let m = this.derivedByDevice.get(deviceId);
+    if (!m) this.derivedByDevice.set(deviceId, (m = new Map()));
+    m.set(key, v);
   }
 
   invalidateDdt(deviceId: number | undefined): void {
     if (deviceId === undefined) return this.clear();
     this.ddt.delete(deviceId);
     for (const k of [...this.pdt.keys()]) if (Math.floor(k / 2 ** 20) === deviceId) this.pdt.delete(k);
-    for (const k of [...this.derived.keys()]) if (Math.floor(k / 2 ** 22) === deviceId) this.derived.delete(k);
+    this.derivedByDevice.delete(deviceId);
   }
 
   invalidatePdt(deviceId: number, pid: number): void {
     this.pdt.delete(DirectoryCaches.pdtKey(deviceId, pid));
-    for (const priv of [false, true]) this.derived.delete(DirectoryCaches.derivedKey(deviceId, pid, priv));
-    // DPE: requests without a process_id use PC 0.
-    if (pid === 0) for (const priv of [false, true]) this.derived.delete(DirectoryCaches.derivedKey(deviceId, undefined, priv));
+    const m = this.derivedByDevice.get(deviceId);
+    for (const priv of [false, true]) {
+      m?.delete(DirectoryCaches.derivedKey(pid, priv));
+      // DPE: requests without a process_id use PC 0.
+      if (pid === 0) m?.delete(DirectoryCaches.derivedKey(undefined, priv));
+    }
   }
 
   clear(): void {
     this.ddt.clear();
     this.pdt.clear();
-    this.derived.clear();
+    this.derivedByDevice.clear();
   }
 }

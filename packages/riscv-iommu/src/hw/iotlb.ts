@@ -39,18 +39,38 @@ export function tagPscid(tag: number): number {
   return (Math.floor(tag / 2) % 2 ** 21) - 1;
 }
 
+/** One tag's entries (keyed by the block's first page). */
+interface TagSet {
+  readonly gscid: number;
+  readonly pscid: number;
+  readonly entries: Map<number, TlbEntry>;
+}
+
 export class Iotlb {
-  private readonly tags = new Map<number, Map<number, TlbEntry>>();
+  /** Tags by their composite number (tlbTag), as small indices into `sets`: a hit looks up no large key. */
+  private readonly ids = new Map<number, number>();
+  private readonly sets: TagSet[] = [];
 
   get size(): number {
     let n = 0;
-    for (const m of this.tags.values()) n += m.size;
+    for (const s of this.sets) n += s.entries.size;
     return n;
   }
 
-  lookup(tag: number, vpn: number): TlbEntry | undefined {
-    const m = this.tags.get(tag);
-    if (!m) return undefined;
+  /** The index of a tag (made on first use; a name, not a cache entry). */
+  tagId(tag: number): number {
+    let id = this.ids.get(tag);
+    if (id === undefined) {
+      id = this.sets.length;
+      this.sets.push({ gscid: tagGscid(tag), pscid: tagPscid(tag), entries: new Map() });
+      this.ids.set(tag, id);
+    }
+    return id;
+  }
+
+  lookup(id: number, vpn: number): TlbEntry | undefined {
+    const m = this.sets[id].entries;
+    if (m.size === 0) return undefined;
     for (const pages of TLB_SIZES) {
       const e = m.get(vpn - (vpn % pages));
       if (e && e.pages === pages) return e;
@@ -58,39 +78,35 @@ export class Iotlb {
     return undefined;
   }
 
-  insert(tag: number, e: TlbEntry): void {
-    let m = this.tags.get(tag);
-    if (!m) this.tags.set(tag, (m = new Map()));
-    m.set(e.first, e);
+  insert(id: number, e: TlbEntry): void {
+    this.sets[id].entries.set(e.first, e);
   }
 
   /**
    * IOTINVAL: entries whose tag matches (`gscid` / `pscid` undefined = any; NO_ID = the stage is
-   * Bare) and, with `vpn`, whose block holds that page. `firstStage` picks the entries made
-   * through a first stage (VMA) or any (GVMA).
+   * Bare) and, with `vpn`, whose block holds that page; `onlyFirstStage` picks the entries made
+   * through a first stage, `onlyGStageOnly` those made by the G-stage alone.
    */
   invalidate(o: { gscid?: number; pscid?: number; vpn?: number; onlyFirstStage?: boolean; onlyGStageOnly?: boolean }): void {
-    for (const [tag, m] of this.tags) {
-      const g = tagGscid(tag);
-      const p = tagPscid(tag);
-      if (o.gscid !== undefined && g !== o.gscid) continue;
-      if (o.pscid !== undefined && p !== o.pscid) continue;
-      if (o.onlyFirstStage && p === NO_ID) continue;
-      if (o.onlyGStageOnly && p !== NO_ID) continue;
+    for (const s of this.sets) {
+      if (s.entries.size === 0) continue;
+      if (o.gscid !== undefined && s.gscid !== o.gscid) continue;
+      if (o.pscid !== undefined && s.pscid !== o.pscid) continue;
+      if (o.onlyFirstStage && s.pscid === NO_ID) continue;
+      if (o.onlyGStageOnly && s.pscid !== NO_ID) continue;
       if (o.vpn === undefined) {
-        this.tags.delete(tag);
+        s.entries.clear();
         continue;
       }
       for (const pages of TLB_SIZES) {
         const key = o.vpn - (o.vpn % pages);
-        const e = m.get(key);
-        if (e && e.pages === pages) m.delete(key);
+        const e = s.entries.get(key);
+        if (e && e.pages === pages) s.entries.delete(key);
       }
-      if (m.size === 0) this.tags.delete(tag);
     }
   }
 
   clear(): void {
-    this.tags.clear();
+    for (const s of this.sets) s.entries.clear();
   }
 }

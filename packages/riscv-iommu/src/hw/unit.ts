@@ -24,6 +24,9 @@ interface Route {
   pscid: number;
   supervisor: boolean;
   sum: boolean;
+  /** IOTLB tag indices: of this route's translations, and of its G-stage alone (table pages). */
+  tag: number;
+  gTag: number;
 }
 
 const USER_READ = { write: false, supervisor: false, sum: false };
@@ -160,8 +163,8 @@ export class RiscvIommu implements IommuUnit {
       return this.finalFrame(env, req, iovaFrame, undefined);
     }
     const supervisor = req.privileged && pasid !== undefined;
-    const key = DirectoryCaches.derivedKey(rid, pasid, supervisor);
-    let route = caches && !req.translated ? this.dirs.derived.get(key) : undefined;
+    const key = DirectoryCaches.derivedKey(pasid, supervisor);
+    let route = caches && !req.translated ? this.dirs.derived(rid, key) : undefined;
     if (route) env.tracer?.probe('DDT cache', true);
     else {
       // Device context, from the DDT cache or the DDT.
@@ -180,12 +183,14 @@ export class RiscvIommu implements IommuUnit {
       const got = this.route(env, req, dc, pasid, caches);
       if (isFault(got)) return this.report(env, req, got, dc);
       route = got;
-      if (!env.tracer && caches) this.dirs.derived.set(key, route);
+      route.tag = this.iotlb.tagId(tlbTag(route.g ? route.gscid : NO_ID, route.s1 ? route.pscid : NO_ID, route.supervisor));
+      route.gTag = this.iotlb.tagId(tlbTag(route.gscid, NO_ID, false));
+      if (!env.tracer && caches) this.dirs.setDerived(rid, key, route);
     }
     const dc = route.dc;
 
     // IOTLB.
-    const tag = tlbTag(route.g ? route.gscid : NO_ID, route.s1 ? route.pscid : NO_ID, route.supervisor);
+    const tag = route.tag;
     if (caches) {
       const hit = this.iotlb.lookup(tag, iovaFrame);
       env.tracer?.probe('IOTLB', hit !== undefined);
@@ -211,10 +216,24 @@ export class RiscvIommu implements IommuUnit {
     let dirty = true;
     if (route.s1) {
       const g = route.g;
+      const gTag = route.gTag;
       const fetch = g
         ? (gf: number, w: boolean) => {
-            const t = svWalk(env, g, gf, { write: w, supervisor: false, sum: false });
-            if (!isFault(t)) return t.frame;
+            // The G-stage translation of a first-stage table page: an IOTLB entry of the GSCID
+            // (GPA → SPA, as a G-stage-only request would cache it) serves a read.
+            if (!w && caches) {
+              const hit = this.iotlb.lookup(gTag, gf);
+              env.tracer?.probe('IOTLB (G-stage of a table page)', hit !== undefined);
+              if (hit && (hit.perms & 1) !== 0) return hit.frame + (gf - hit.first);
+            }
+            const t = svWalk(env, g, gf, w ? USER_WRITE : USER_READ);
+            if (!isFault(t)) {
+              if (!env.tracer && caches) {
+                const off = gf % t.pages;
+                this.iotlb.insert(gTag, { first: gf - off, frame: t.frame - off, pages: t.pages, perms: (t.r ? 1 : 0) | (t.w ? 2 : 0), s1perms: 3, dirtyOk: t.dirty && t.w });
+              }
+              return t.frame;
+            }
             return t.gpa !== undefined ? { ...t, cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, implicit: true } : t;
           }
         : undefined;
@@ -249,7 +268,7 @@ export class RiscvIommu implements IommuUnit {
   /** Steps 9–16 of §2.3: the stages, IDs and privilege a request uses, with the PC when there is one. */
   private route(env: WalkEnv, req: DmaRequest, dc: DeviceContext, pasid: number | undefined, caches: boolean): Route | WalkFault {
     const g = dc.iohgatp.MODE === IOHGATP_MODE.Bare ? null : this.stage(dc.iohgatp.MODE, true, dc.iohgatp.PPN, dc.tc.GADE);
-    const base = { dc, g, gscid: dc.iohgatp.GSCID, supervisor: false, sum: false };
+    const base = { dc, g, gscid: dc.iohgatp.GSCID, supervisor: false, sum: false, tag: 0, gTag: 0 };
     if (!dc.tc.PDTV) {
       if (pasid !== undefined) return { cause: CAUSE.TTYP_BLOCKED, why: 'PASID-tagged request and DC.tc.PDTV = 0' };
       const s1 = dc.fsc.MODE === 0 ? null : this.stage(dc.fsc.MODE, false, dc.fsc.PPN, dc.tc.SADE);
