@@ -31,12 +31,12 @@ const INVALID: DeviceContext = { tc: emptyTc(), iohgatp: { MODE: 0, GSCID: 0, PP
  * - PASID routes: PDTV with fsc = the kernel's PDT at its window GPA, iohgatp = the window's copy of the G-stage
  *   (pdt-window.ts); without a RID route DPE sends untagged requests to the reserved PC 0.
  */
-export function composeDeviceContext(gstageMode: SvMode, s: RidState | undefined, gade: boolean): DeviceContext {
+export function composeDeviceContext(gstageMode: SvMode, s: RidState | undefined): DeviceContext {
   if (!s || (!s.rid && s.pasids.size === 0)) return INVALID;
-  // GADE: the unit sets A/D in G-stage leaves (dirty logging of 'map' IOASIDs, spec §2.6).
-  const tc = { ...emptyTc(), V: true, EN_ATS: s.ats, EN_PRI: s.pri, GADE: gade };
   const route = s.rid;
-  const g: GStageDomain = route instanceof GStageDomain ? route : route instanceof UserPgtableDomain || route instanceof PasidTableDomain ? route.parent : [...s.pasids.values()][0].parent;
+  const g = gstageOf(s)!;
+  // GADE: the unit sets A/D in G-stage leaves while the 'map' IOASID logs writes (spec §2.6).
+  const tc = { ...emptyTc(), V: true, EN_ATS: s.ats, EN_PRI: s.pri, GADE: g.tracking };
   const gmode = IOHGATP_MODE[`Sv${gstageMode}x4` as 'Sv39x4'];
   const dc: DeviceContext = { tc, iohgatp: { MODE: gmode, GSCID: g.gscid, PPN: g.pt.root }, ta: { PSCID: 0 }, fsc: { MODE: IOSATP_MODE.Bare, PPN: 0 } };
   if (route instanceof PasidTableDomain) {
@@ -61,6 +61,14 @@ export function composeDeviceContext(gstageMode: SvMode, s: RidState | undefined
     dc.fsc = { MODE: iosatpModeOf(route.bound.mode), PPN: route.bound.root };
   }
   return dc;
+}
+
+/** The G-stage ('map' IOASID) a RID's DC walks, if any route is set. */
+export function gstageOf(s: RidState): GStageDomain | undefined {
+  const route = s.rid;
+  if (route instanceof GStageDomain) return route;
+  if (route instanceof UserPgtableDomain || route instanceof PasidTableDomain) return route.parent;
+  return [...s.pasids.values()][0]?.parent;
 }
 
 /** A PASID route's process context: the child's guest table and PSCID, user-mode only (ENS = 0). */

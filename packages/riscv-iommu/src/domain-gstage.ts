@@ -1,5 +1,6 @@
-import { RadixPageTable, ptHarvestDirty, ptLookupView, type DirtyRange, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PhysRuns } from '@ioasid/core';
-import { svFormat } from './formats/sv.js';
+import { RadixPageTable, ptLookupView, type DirtyRange, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PhysRuns } from '@ioasid/core';
+import { SvFormat, svFormat } from './formats/sv.js';
+import { harvest, markLeaves } from './dirty-tracking.js';
 import type { SvMode } from './tables/atp.js';
 import { iotinvalGvma, type Command } from './tables/commands.js';
 import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
@@ -21,7 +22,8 @@ export class GStageDomain extends RvDomain {
 
   constructor(drv: DomainHost) {
     super(drv);
-    const pt = RadixPageTable.create(drv.ctx.hostMemory, svFormat(drv.gstageMode, true, drv.dirtyLogging));
+    // A format instance of its own: its leaves are written with D clear while this IOASID logs writes.
+    const pt = RadixPageTable.create(drv.ctx.hostMemory, drv.dirtyLogging ? new SvFormat(drv.gstageMode, true, false) : svFormat(drv.gstageMode, true));
     try {
       this.gscid = drv.gscids.alloc();
     } catch (e) {
@@ -66,34 +68,35 @@ export class GStageDomain extends RvDomain {
     this.drv.cmdq.submit([iotinvalGvma({ gscid: this.gscid })]);
   }
 
-  /** Dirty logging (capabilities.AMO_HWAD): the hooks core calls for SET_DIRTY_TRACKING / GET_DIRTY_BITMAP. */
+  /** SET_DIRTY_TRACKING on: DCs over this G-stage have GADE, writable leaves are kept with D clear. */
+  tracking = false;
+
+  /** Dirty logging hooks (only with capabilities.AMO_HWAD): core calls them for SET_DIRTY_TRACKING / GET_DIRTY_BITMAP. */
   get setDirtyTracking(): ((enable: boolean) => void) | undefined {
-    return this.drv.dirtyLogging ? (enable) => void (this.tracking = enable) : undefined;
+    return this.drv.dirtyLogging ? (enable) => this.track(enable) : undefined;
   }
 
   get readDirty(): ((iova: bigint, size: bigint, clear: boolean) => DirtyRange[]) | undefined {
-    return this.drv.dirtyLogging ? (iova, size, clear) => this.harvest(iova, size, clear) : undefined;
+    return this.drv.dirtyLogging ? (iova, size, clear) => harvest(this, iova, size, clear) : undefined;
   }
 
-  /** SET_DIRTY_TRACKING: every DC over this G-stage has GADE all along, so the log is always on; core clears it on enable. */
-  tracking = false;
-
   /**
-   * GET_DIRTY_BITMAP: the D bits of the leaves, in memory. A clearing harvest is followed by
-   * IOTINVAL.GVMA of what it cleared, so that the next write walks and sets D again.
+   * On: GADE in the DCs first, then the leaves clean. Off: the leaves dirty first (so that no write
+   * faults once GADE is gone), then the DCs. Either way the IOTLB forgets what it knew of D.
    */
-  private harvest(iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
-    const frames = 2 ** (this.inputBits - 12);
-    const first = iova >> 12n;
-    if (first >= BigInt(frames)) return [];
-    const n = Math.min(Number(size >> 12n), frames - Number(first));
-    const { dirty } = ptHarvestDirty(this.pt, Number(first), n, { clear });
-    if (clear && dirty.length > 0) {
-      const lo = dirty[0].iova;
-      const last = dirty[dirty.length - 1];
-      this.invalidateGpa(lo, last.iova + last.size - lo);
+  private track(enable: boolean): void {
+    const fmt = this.pt.fmt as SvFormat;
+    if (enable) {
+      this.tracking = true;
+      this.drv.rewriteGStage(this);
     }
-    return dirty;
+    fmt.logDirty = enable;
+    markLeaves(this.pt, enable);
+    if (!enable) {
+      this.tracking = false;
+      this.drv.rewriteGStage(this);
+    }
+    this.invalidateGpa(0n, 1n << BigInt(this.inputBits));
   }
 
   invalidate(req: InvalidateRequest): void {

@@ -20,6 +20,8 @@ export interface DomainHost {
   routeProblem(dom: object, dev: DeviceDesc, pasid: number | undefined, replacing?: object): string | null;
   route(dom: object, dev: DeviceDesc, pasid: number | undefined): void;
   unroute(dom: object, dev: DeviceDesc, pasid: number | undefined, restoring?: object): void;
+  /** Rewrites the DC of every device whose G-stage is `g` (GADE follows its dirty tracking). */
+  rewriteGStage(g: object): void;
   /** Rewrites the DCs and PCs pointing at `dom` (after a bind). */
   rewriteRoutes(dom: object): void;
   ridsRoutedTo(dom: object): number[];

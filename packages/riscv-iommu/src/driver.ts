@@ -26,7 +26,7 @@ import { riscvGuestHelpers } from './guest.js';
 import { KernelDirectory } from './kernel-directory.js';
 import { PdtWindow } from './pdt-window.js';
 import { resolveOptions } from './options.js';
-import { composeDeviceContext, composeProcessContext, type RidState } from './device-contexts.js';
+import { composeDeviceContext, composeProcessContext, gstageOf, type RidState } from './device-contexts.js';
 import type { DomainHost } from './domain-host.js';
 import { RiscvIommu } from './hw/unit.js';
 import { decodeCapabilities, encodeDdtp, type Capabilities } from './hw/registers.js';
@@ -251,6 +251,10 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
     if (!s.rid && s.pasids.size === 0) this.rids.delete(dev.rid);
   }
 
+  rewriteGStage(g: object): void {
+    for (const [rid, s] of this.rids) if (gstageOf(s) === g) this.writeDc(rid);
+  }
+
   /** Rewrites every DC and PC that points at `dom` (after a bind). */
   rewriteRoutes(dom: object): void {
     for (const [rid, s] of this.rids) {
@@ -292,7 +296,7 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
   /** Writes the DC of `rid` from its routes, then IODIR.INVAL_DDT (spec §4.2: software updates a DC, then invalidates). */
   writeDc(rid: number): void {
     const s = this.rids.get(rid);
-    const dc = composeDeviceContext(this.gstageMode, s, this.dirtyLogging);
+    const dc = composeDeviceContext(this.gstageMode, s);
     this.ctx.hostMemory.write(this.ddt.leafAddr(rid), qwBytes(encodeDeviceContext(dc, this.caps.msiFlat)));
     this.cmdq.submit([iodirInvalDdt(rid)]);
   }

@@ -19,7 +19,8 @@ function rawRig(fmt: PtFormat): AgreementRig | null {
   const h = new Harness(undefined, 4n << 30n);
   const t = RadixPageTable.create(h.mem, fmt);
   const mode = fmt.mode === 39 ? 8 : fmt.mode === 48 ? 9 : 10;
-  if (fmt.x4) h.setDc(RID, { iohgatp: { MODE: mode, GSCID: 1, PPN: t.root } });
+  // A dirty-logging G-stage (leaves with D clear) is walked with GADE, as the driver sets it while tracking.
+  if (fmt.x4) h.setDc(RID, { tc: { GADE: fmt.logDirty }, iohgatp: { MODE: mode, GSCID: 1, PPN: t.root } });
   else h.setDc(RID, { ta: { PSCID: 1 }, fsc: { MODE: mode, PPN: t.root } });
   const stage = fmt.x4 ? 'GUEST_PAGE_FAULT' : 'PAGE_FAULT';
   return {

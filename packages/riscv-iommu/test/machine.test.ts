@@ -226,17 +226,19 @@ describe('the unit alone over a memory image (VendorRegistration.hardware)', () 
 });
 
 describe('dirty logging (capabilities.AMO_HWAD, DC.tc.GADE; spec §2.6)', () => {
-  it("a 'map' leaf is written with D clear, the unit sets D on a write in memory, a clearing harvest re-arms it with IOTINVAL.GVMA", () => {
+  it("tracking on: GADE and leaves with D clear, the unit sets D on a write in memory, a clearing harvest re-arms it with IOTINVAL.GVMA; off: D set again, no GADE", () => {
     const { m, drv } = machine();
     const { fd, gpa } = gpaSpace(m, ['dev0']);
     const dev = m.device('dev0');
     expect(m.device('dev0').getInfo().dirtyTracking).toBe(true);
-    expect(dcOf(m, dev.rid).tc.GADE).toBe(true);
+    expect(dcOf(m, dev.rid).tc.GADE).toBe(false);
     const leafPa = () => {
       const steps = fd.lookup(gpa, 0x3000n).steps;
       return Number(steps[steps.length - 1].entryAddr);
     };
+    expect(m.hostMemory.u64(leafPa()) & 0x80n).toBe(0x80n); // not tracking: D preset, as Linux writes it
     fd.setDirtyTracking({ ioasid: gpa, enable: true });
+    expect(dcOf(m, dev.rid).tc.GADE).toBe(true);
     expect(m.hostMemory.u64(leafPa()) & 0x80n).toBe(0n);
     dev.dmaRead(0x3000n, 4);
     expect(m.hostMemory.u64(leafPa()) & 0x80n).toBe(0n); // a read sets no D
@@ -249,5 +251,9 @@ describe('dirty logging (capabilities.AMO_HWAD, DC.tc.GADE; spec §2.6)', () => 
     expect(drv.unit.commands['IOTINVAL.GVMA']).toBeGreaterThan(gvma);
     dev.dmaWrite(0x3000n, new Uint8Array([9])); // the IOTLB entry is gone: the write walks and logs again
     expect(fd.getDirtyBitmap({ ioasid: gpa, iova: 0n, size: 0x10000n, pageSize: 4096n })[0]).toBe(0xff);
+    fd.setDirtyTracking({ ioasid: gpa, enable: false });
+    expect(dcOf(m, dev.rid).tc.GADE).toBe(false);
+    expect(m.hostMemory.u64(leafPa()) & 0x80n).toBe(0x80n);
+    dev.dmaWrite(0x3000n, new Uint8Array([9])); // GADE off and D set: the write goes through
   });
 });

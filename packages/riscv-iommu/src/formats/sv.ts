@@ -22,7 +22,7 @@ export class SvFormat implements PtFormat {
      * Dirty logging: writable leaves are written with D clear, for the unit to set (DC.tc.GADE with
      * capabilities.AMO_HWAD, spec §2.6); `dirty` / `clearDirty` read and re-arm the log.
      */
-    readonly logDirty = false,
+    public logDirty = false,
   ) {
     if (mode !== 39 && mode !== 48 && mode !== 57) fail('EINVAL', `Sv mode must be 39, 48 or 57 (got ${String(mode)})`);
     this.levels = (mode - 12) / 9;

@@ -1,0 +1,51 @@
+import { EntryKind, PtIter, ptHarvestDirty, type DirtyRange, type RadixPageTable } from '@ioasid/core';
+import { PTE_D, PTE_W } from './formats/sv-pte.js';
+import type { SvFormat } from './formats/sv.js';
+
+/**
+ * Dirty logging of a 'map' IOASID (capabilities.AMO_HWAD): while it is on, every DC walking the
+ * G-stage has DC.tc.GADE and every writable leaf is kept with D clear, which the unit sets on a
+ * write (spec §2.6). Off, the leaves have D set again before GADE goes, so no write faults.
+ */
+
+/** Clears (`clean`) or sets D in every writable leaf of `table`. */
+export function markLeaves(table: RadixPageTable, clean: boolean): void {
+  const it = new PtIter(table, 0, Number.POSITIVE_INFINITY);
+  while (it.next()) {
+    if (it.kind === EntryKind.Table) {
+      it.descend();
+      continue;
+    }
+    if (it.kind !== EntryKind.Leaf) continue;
+    const [w, i] = it.writable();
+    if ((w[i] & PTE_W) === 0) continue;
+    w[i] = (clean ? w[i] & ~PTE_D : w[i] | PTE_D) >>> 0;
+  }
+}
+
+/** What the G-stage domain hands over: its table (with its own format instance) and the invalidation of a GPA range. */
+export interface DirtyTarget {
+  readonly pt: RadixPageTable;
+  readonly inputBits: number;
+  invalidateGpa(iova: bigint, size: bigint): void;
+}
+
+/**
+ * GET_DIRTY_BITMAP: the D bits of the leaves meeting the range, read from memory; a clearing read
+ * is followed by IOTINVAL.GVMA of the range it cleared, so that the next write walks and logs.
+ */
+export function harvest(d: DirtyTarget, iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
+  const frames = 2 ** (d.inputBits - 12);
+  const first = iova >> 12n;
+  if (first >= BigInt(frames)) return [];
+  const n = Math.min(Number(size >> 12n), frames - Number(first));
+  const { dirty } = ptHarvestDirty(d.pt, Number(first), n, { clear });
+  if (clear && dirty.length > 0) {
+    const lo = dirty[0].iova;
+    const last = dirty[dirty.length - 1];
+    d.invalidateGpa(lo, last.iova + last.size - lo);
+  }
+  return dirty;
+}
+
+export type { SvFormat };
