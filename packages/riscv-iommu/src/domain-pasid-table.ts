@@ -1,4 +1,4 @@
-import { Stage2Memory, fail, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PgtableFormat } from '@ioasid/core';
+import { Stage2Memory, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PgtableFormat } from '@ioasid/core';
 import { checkPdtFormat, RISCV_PDT } from './bind-formats.js';
 import { iodirInvalDdt, iodirInvalPdt, iotinvalGvma, iotinvalVma, type Command } from './tables/commands.js';
 import { pidBitsOf, svFromIosatpMode, type PdMode } from './tables/atp.js';

@@ -1,4 +1,4 @@
-import { fail, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PgtableFormat } from '@ioasid/core';
+import { type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PgtableFormat } from '@ioasid/core';
 import { checkSvFormat, RISCV_SV } from './bind-formats.js';
 import { iotinvalVma, type Command } from './tables/commands.js';
 import type { SvMode } from './tables/atp.js';
