@@ -44,6 +44,8 @@ interface TagSet {
   readonly gscid: number;
   readonly pscid: number;
   readonly entries: Map<number, TlbEntry>;
+  /** Bit k: an entry of TLB_SIZES[k] pages was inserted (a lookup probes only those sizes). */
+  sizes: number;
 }
 
 export class Iotlb {
@@ -62,16 +64,19 @@ export class Iotlb {
     let id = this.ids.get(tag);
     if (id === undefined) {
       id = this.sets.length;
-      this.sets.push({ gscid: tagGscid(tag), pscid: tagPscid(tag), entries: new Map() });
+      this.sets.push({ gscid: tagGscid(tag), pscid: tagPscid(tag), entries: new Map(), sizes: 0 });
       this.ids.set(tag, id);
     }
     return id;
   }
 
   lookup(id: number, vpn: number): TlbEntry | undefined {
-    const m = this.sets[id].entries;
+    const set = this.sets[id];
+    const m = set.entries;
     if (m.size === 0) return undefined;
-    for (const pages of TLB_SIZES) {
+    for (let k = 0; k < TLB_SIZES.length; k++) {
+      if ((set.sizes & (1 << k)) === 0) continue;
+      const pages = TLB_SIZES[k];
       const e = m.get(vpn - (vpn % pages));
       if (e && e.pages === pages) return e;
     }
@@ -79,7 +84,9 @@ export class Iotlb {
   }
 
   insert(id: number, e: TlbEntry): void {
-    this.sets[id].entries.set(e.first, e);
+    const set = this.sets[id];
+    set.entries.set(e.first, e);
+    set.sizes |= 1 << TLB_SIZES.indexOf(e.pages as (typeof TLB_SIZES)[number]);
   }
 
   /**
@@ -96,6 +103,7 @@ export class Iotlb {
       if (o.onlyGStageOnly && s.pscid !== NO_ID) continue;
       if (o.vpn === undefined) {
         s.entries.clear();
+        s.sizes = 0;
         continue;
       }
       for (const pages of TLB_SIZES) {
@@ -107,6 +115,9 @@ export class Iotlb {
   }
 
   clear(): void {
-    for (const s of this.sets) s.entries.clear();
+    for (const s of this.sets) {
+      s.entries.clear();
+      s.sizes = 0;
+    }
   }
 }

@@ -208,7 +208,7 @@ export class RiscvIommu implements IommuUnit {
     }
 
     // Two-stage walk: the first stage with the G-stage translation of each of its table pages.
-    const acc = { write, supervisor: route.supervisor, sum: route.sum };
+    const acc = route.supervisor ? { write, supervisor: true, sum: route.sum } : write ? USER_WRITE : USER_READ;
     let gpa = iovaFrame;
     let pages = 2 ** 36;
     let perms = 3;
