@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createMachine, dirtyBits, IoasidError } from '@ioasid/core';
 import '@ioasid/intel-vtd';
 import '@ioasid/arm-smmuv3';
+import '@ioasid/riscv-iommu';
 import '@ioasid-example/flat-iommu';
 
 const PAGE = 4096n;
@@ -33,7 +34,7 @@ function dirty(fd: ReturnType<typeof setup>['fd'], parent: number, noClear = fal
   return dirtyBits(fd.getDirtyBitmap({ ioasid: parent, iova: 0n, size: 4n << 20n, pageSize: PAGE, noClear }));
 }
 
-describe.each(['intel-vtd', 'arm-smmuv3', 'flat-iommu'])('%s: a write through a software child dirties the parent page it reaches', (vendor) => {
+describe.each(['intel-vtd', 'arm-smmuv3', 'riscv-iommu', 'flat-iommu'])('%s: a write through a software child dirties the parent page it reaches', (vendor) => {
   it('child created before tracking starts, and after', () => {
     const { fd, d0, d1, parent } = setup(vendor);
     const before = fd.createNesting({ parent, protocol: 'map' });

@@ -118,14 +118,16 @@ describe('dirty patterns', () => {
     expect(PATTERNED.length).toBeGreaterThanOrEqual(3);
   });
 
-  it.each(PATTERNED)('%s: dirty() says what its pattern says, for any level-0 entry words (property)', (_name, make) => {
+  it.each(PATTERNED)('%s: dirty() is never true where its pattern does not hold, for any level-0 entry words (property)', (_name, make) => {
     const fmt = make();
     const pattern = fmt.dirtyPattern!;
     const word = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, pattern.loValue, pattern.loMask, pattern.hiValue, pattern.hiMask, 0xffffffff));
     fc.assert(
       fc.property(word, word, (lo, hi) => {
         const w = new Uint32Array([lo, hi]);
-        expect(fmt.dirty!(w, 0, 0)).toBe(dirtyByPattern(pattern, w, 0));
+        if (fmt.dirty!(w, 0, 0)) expect(dirtyByPattern(pattern, w, 0)).toBe(true);
+        // Formats whose whole test is the pattern (VT-d, LPAE, the example) say exactly it.
+        if (!/^RISC-V|^riscv|Sv/.test(_name)) expect(fmt.dirty!(w, 0, 0)).toBe(dirtyByPattern(pattern, w, 0));
       }),
       { numRuns: 300 },
     );

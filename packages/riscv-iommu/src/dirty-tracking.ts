@@ -1,4 +1,4 @@
-import { EntryKind, PtIter, ptHarvestDirty, type DirtyRange, type RadixPageTable } from '@ioasid/core';
+import { EntryKind, PtIter, ptHarvestDirty, type DirtyLog, type RadixPageTable } from '@ioasid/core';
 import { PTE_D, PTE_W } from './formats/sv-pte.js';
 import type { SvFormat } from './formats/sv.js';
 
@@ -34,18 +34,10 @@ export interface DirtyTarget {
  * GET_DIRTY_BITMAP: the D bits of the leaves meeting the range, read from memory; a clearing read
  * is followed by IOTINVAL.GVMA of the range it cleared, so that the next write walks and logs.
  */
-export function harvest(d: DirtyTarget, iova: bigint, size: bigint, clear: boolean): DirtyRange[] {
-  const frames = 2 ** (d.inputBits - 12);
-  const first = iova >> 12n;
-  if (first >= BigInt(frames)) return [];
-  const n = Math.min(Number(size >> 12n), frames - Number(first));
-  const { dirty } = ptHarvestDirty(d.pt, Number(first), n, { clear });
-  if (clear && dirty.length > 0) {
-    const lo = dirty[0].iova;
-    const last = dirty[dirty.length - 1];
-    d.invalidateGpa(lo, last.iova + last.size - lo);
-  }
-  return dirty;
+export function harvest(d: DirtyTarget, log: DirtyLog, clear: boolean): void {
+  // The table's geometry ends the walk at its input width.
+  ptHarvestDirty(d.pt, log, { clear });
+  if (clear && log.high > log.low) d.invalidateGpa(BigInt(log.low) << 12n, BigInt(log.high - log.low) << 12n);
 }
 
 export type { SvFormat };

@@ -1,4 +1,4 @@
-import { RadixPageTable, ptLookupView, type DirtyRange, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PhysRuns } from '@ioasid/core';
+import { RadixPageTable, ptLookupView, type DirtyLog, type DomainDump, type InvalidateRequest, type IovaRange, type LookupView, type PhysRuns } from '@ioasid/core';
 import { SvFormat, svFormat } from './formats/sv.js';
 import { harvest, markLeaves } from './dirty-tracking.js';
 import type { SvMode } from './tables/atp.js';
@@ -76,8 +76,8 @@ export class GStageDomain extends RvDomain {
     return this.drv.dirtyLogging ? (enable) => this.track(enable) : undefined;
   }
 
-  get readDirty(): ((iova: bigint, size: bigint, clear: boolean) => DirtyRange[]) | undefined {
-    return this.drv.dirtyLogging ? (iova, size, clear) => harvest(this, iova, size, clear) : undefined;
+  get readDirty(): ((log: DirtyLog, clear: boolean) => void) | undefined {
+    return this.drv.dirtyLogging ? (log, clear) => harvest(this, log, clear) : undefined;
   }
 
   /**

@@ -55,10 +55,10 @@ export interface PtFormat {
   /** Dirty tracking: whether the leaf records a write, and clearing that record. */
   dirty?(w: Uint32Array, i: number, level: number): boolean;
   /**
-   * The same dirty test as bit patterns of a level-0 leaf's two words as stored, where the
-   * format's dirty state is one: dirty ⟺ (w[i] & loMask) === loValue && (w[i + 1] & hiMask) ===
-   * hiValue. Harvests test whole leaf tables with it inline; `dirty` must say the same (build it
-   * with `dirtyByPattern`, and the engine suite checks both agree).
+   * What every dirty level-0 leaf's two words as stored have in common, as bit patterns:
+   * (w[i] & loMask) === loValue && (w[i + 1] & hiMask) === hiValue. Harvests test whole leaf
+   * tables with it inline and ask `dirty` only where it holds, so `dirty` must never say true
+   * where it does not (build `dirty` from it with `dirtyByPattern`; the engine suite checks).
    */
   readonly dirtyPattern?: DirtyPattern;
   clearDirty?(w: Uint32Array, i: number, level: number): void;

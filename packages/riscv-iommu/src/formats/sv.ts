@@ -1,4 +1,4 @@
-import { EntryKind, PROT_READ, PROT_WRITE, fail, type DecodedEntry, type PtFormat } from '@ioasid/core';
+import { EntryKind, PROT_READ, PROT_WRITE, dirtyByPattern, fail, type DecodedEntry, type DirtyPattern, type PtFormat } from '@ioasid/core';
 import type { SvMode } from '../tables/atp.js';
 import { PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SV_OUTPUT_BITS, pteIsLeaf, pteMalformed, ptePpn, ppnHi, ppnLo } from './sv-pte.js';
 
@@ -75,9 +75,11 @@ export class SvFormat implements PtFormat {
     w[i + 1] = ppnHi(frame);
   }
 
+  /** V and D set: what a dirty leaf's low word has (dirty() then checks that it is a leaf). */
+  readonly dirtyPattern: DirtyPattern = { loMask: PTE_V | PTE_D, loValue: PTE_V | PTE_D, hiMask: 0, hiValue: 0 };
+
   dirty(w: Uint32Array, i: number): boolean {
-    const lo = w[i];
-    return (lo & PTE_V) !== 0 && pteIsLeaf(lo) && (lo & PTE_D) !== 0;
+    return dirtyByPattern(this.dirtyPattern, w, i) && pteIsLeaf(w[i]);
   }
 
   clearDirty(w: Uint32Array, i: number): void {
