@@ -240,7 +240,8 @@ function trial(fn: () => void): true | string {
     fn();
     return true;
   } catch (e) {
-    return isIoasidError(e) ? `${e.errno}: ${e.message}` : `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+    // An IoasidError's message starts with its errno already ("EINVAL: …").
+    return isIoasidError(e) ? (e.message.startsWith(`${e.errno}:`) ? e.message : `${e.errno}: ${e.message}`) : `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
   }
 }
 
