@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import {
   AllocInjector,
   ContiguousRuns,
+  EntryKind,
   HostMemory,
   RadixPageTable,
   ScatteredRuns,
@@ -94,6 +95,11 @@ describe.each(FORMATS)('radix engine on %s', (_name, make) => {
     const leafStep = steps[steps.length - 1];
     expect(leafStep.decoded.kind).toBe('leaf');
     expect(leafStep.decoded.addr).toBe(BigInt(0x12340 * pf) << 12n);
+  });
+
+  it('an all-zero entry is empty at every level (the engine skips decoding zero words)', () => {
+    const fmt = make();
+    for (let l = 0; l < fmt.levels; l++) expect(fmt.kind(new Uint32Array(2), 0, l)).toBe(EntryKind.Empty);
   });
 
   it('leaves memory and tables exactly as before when any allocation of a map fails', () => {

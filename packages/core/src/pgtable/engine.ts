@@ -142,7 +142,9 @@ export class RadixPageTable {
         written = 0;
         for (;;) {
           const i = base + ((idx & 511) << 1);
-          if (fmt.kind(w, i, level) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${at.toString(16)} is already mapped`);
+          // An all-zero entry is empty in every format (tables start as zeroed memory): only a
+          // non-zero one needs decoding.
+          if ((w[i] | w[i + 1]) !== 0 && fmt.kind(w, i, level) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${at.toString(16)} is already mapped`);
           if (out + n > this.outLimit) this.checkOutput(out, n, 'host address');
           fmt.setLeaf(w, i, level, out, prot);
           written++;
@@ -236,38 +238,46 @@ export class RadixPageTable {
     const last = Math.ceil((hi - base) / n);
     let w = mem.wordsForWrite(table + (first >>> 9));
     let wb = mem.wordBase(table + (first >>> 9));
-    for (let idx = first; idx < last; idx++) {
-      if ((idx & 511) === 0 && idx !== first) {
-        w = mem.wordsForWrite(table + (idx >>> 9));
-        wb = mem.wordBase(table + (idx >>> 9));
-      }
-      const i = wb + ((idx & 511) << 1);
-      const k = fmt.kind(w, i, level);
-      if (k === EntryKind.Empty) continue;
-      const eb = base + idx * n;
-      const whole = lo <= eb && hi >= eb + n;
-      if (k === EntryKind.Leaf) {
-        if (!whole) {
-          if (strict) fail('EINVAL', `unmap would cut a level-${level} leaf at iova frame 0x${eb.toString(16)}`);
+    // Entries this call removed from `table`, counted once at the end (its count is only read
+    // after this call returns).
+    let removed = 0;
+    try {
+      for (let idx = first; idx < last; idx++) {
+        if ((idx & 511) === 0 && idx !== first) {
+          w = mem.wordsForWrite(table + (idx >>> 9));
+          wb = mem.wordBase(table + (idx >>> 9));
+        }
+        const i = wb + ((idx & 511) << 1);
+        if ((w[i] | w[i + 1]) === 0) continue; // all-zero: empty in every format
+        const k = fmt.kind(w, i, level);
+        if (k === EntryKind.Empty) continue;
+        const eb = base + idx * n;
+        const whole = lo <= eb && hi >= eb + n;
+        if (k === EntryKind.Leaf) {
+          if (!whole) {
+            if (strict) fail('EINVAL', `unmap would cut a level-${level} leaf at iova frame 0x${eb.toString(16)}`);
+            continue;
+          }
+          fmt.clear(w, i, level);
+          removed++;
           continue;
         }
-        fmt.clear(w, i, level);
-        this.release(table);
-        continue;
+        const child = fmt.outFrame(w, i, level);
+        if (whole) {
+          this.freeSubtree(child, level - 1);
+        } else {
+          this.unmapIn(child, level - 1, eb, Math.max(lo, eb), Math.min(hi, eb + n), strict);
+          if (!this.isEmpty(child, level - 1)) continue;
+          this.freeTable(child, level - 1);
+        }
+        removed++;
+        // The recursion may have moved the memory's chunk cache: fetch this table's words again.
+        w = mem.wordsForWrite(table + (idx >>> 9));
+        wb = mem.wordBase(table + (idx >>> 9));
+        fmt.clear(w, wb + ((idx & 511) << 1), level);
       }
-      const child = fmt.outFrame(w, i, level);
-      if (whole) {
-        this.freeSubtree(child, level - 1);
-      } else {
-        this.unmapIn(child, level - 1, eb, Math.max(lo, eb), Math.min(hi, eb + n), strict);
-        if (!this.isEmpty(child, level - 1)) continue;
-        this.freeTable(child, level - 1);
-      }
-      this.release(table);
-      // The recursion may have moved the memory's chunk cache: fetch this table's words again.
-      w = mem.wordsForWrite(table + (idx >>> 9));
-      wb = mem.wordBase(table + (idx >>> 9));
-      fmt.clear(w, wb + ((idx & 511) << 1), level);
+    } finally {
+      if (removed > 0) this.release(table, removed);
     }
   }
 
@@ -282,9 +292,9 @@ export class RadixPageTable {
     this.freeTable(table, level);
   }
 
-  private release(table: number): void {
+  private release(table: number, entries: number): void {
     const n = this.used.get(table);
-    if (n !== undefined) this.used.set(table, n - 1);
+    if (n !== undefined) this.used.set(table, n - entries);
   }
 
   private isEmpty(table: number, level: number): boolean {
