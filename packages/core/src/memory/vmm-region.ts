@@ -72,6 +72,8 @@ export abstract class VmmRegion {
 export class OrdinaryRegion extends VmmRegion {
   readonly hugeFrames = 1;
   private readonly leaves = new Map<number, Float64Array>();
+  /** Populated pages per leaf: a pin of memory already touched (every re-map) need not look at each page. */
+  private readonly counts = new Map<number, number>();
   private populated = 0;
 
   frameOf(p: number): number {
@@ -96,8 +98,9 @@ export class OrdinaryRegion extends VmmRegion {
       const li = Math.floor(p / LEAF_PAGES);
       const stop = Math.min(end, (li + 1) * LEAF_PAGES);
       const leaf = this.leaves.get(li);
-      if (!leaf) n += stop - p;
-      else for (let q = p % LEAF_PAGES, e = q + (stop - p); q < e; q++) if (leaf[q] === 0) n++;
+      const held = this.counts.get(li) ?? 0;
+      if (!leaf || held === 0) n += stop - p;
+      else if (held < LEAF_PAGES) for (let q = p % LEAF_PAGES, e = q + (stop - p); q < e; q++) if (leaf[q] === 0) n++;
       p = stop;
     }
     return n;
@@ -126,8 +129,10 @@ export class OrdinaryRegion extends VmmRegion {
         this.leaves.set(li, fresh);
         this.host.allocUserFrames(fresh, p - base, stop - p);
         addRun(runs, p, stop - p);
-      } else {
-        fillHoles(this.host, leaf, p - base, stop - base, base, runs);
+        this.counts.set(li, stop - p);
+      } else if ((this.counts.get(li) ?? 0) < LEAF_PAGES) {
+        const added = fillHoles(this.host, leaf, p - base, stop - base, base, runs);
+        this.counts.set(li, (this.counts.get(li) ?? 0) + added);
       }
       p = stop;
     }
@@ -144,6 +149,7 @@ export class OrdinaryRegion extends VmmRegion {
         const n = Math.min(end - p, LEAF_PAGES - q0);
         const frames = leaf.slice(q0, q0 + n);
         leaf.fill(0, q0, q0 + n);
+        this.counts.set(li, (this.counts.get(li) ?? 0) - n);
         freeRuns(this.host, frames, n);
         this.populated -= n;
         p += n;
@@ -162,6 +168,7 @@ export class OrdinaryRegion extends VmmRegion {
       freeRuns(this.host, leaf, n);
     }
     this.leaves.clear();
+    this.counts.clear();
     this.populated = 0;
   }
 }
@@ -173,8 +180,9 @@ function addRun(runs: number[], p: number, n: number): void {
   else runs.push(p, n);
 }
 
-/** Gives frames to the untouched pages [q, e) of a leaf (whose first page is `base`), a run of them at a time. */
-function fillHoles(host: HostMemory, leaf: Float64Array, q: number, e: number, base: number, runs: number[]): void {
+/** Gives frames to the untouched pages [q, e) of a leaf (whose first page is `base`), a run of them at a time; how many. */
+function fillHoles(host: HostMemory, leaf: Float64Array, q: number, e: number, base: number, runs: number[]): number {
+  let added = 0;
   while (q < e) {
     if (leaf[q] !== 0) {
       q++;
@@ -184,8 +192,10 @@ function fillHoles(host: HostMemory, leaf: Float64Array, q: number, e: number, b
     while (r < e && leaf[r] === 0) r++;
     host.allocUserFrames(leaf, q, r - q);
     addRun(runs, base + q, r - q);
+    added += r - q;
     q = r;
   }
+  return added;
 }
 
 /**
