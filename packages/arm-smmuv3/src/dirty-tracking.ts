@@ -1,4 +1,4 @@
-import { EntryKind, PtIter, ptHarvestDirty, type DirtyLog, type RadixPageTable } from '@ioasid/core';
+import { ptHarvestDirty, ptRewriteLeaves, type DirtyLog, type RadixPageTable } from '@ioasid/core';
 import { lpaeArmDirty, lpaeDisarmDirty } from './formats/lpae-dirty.js';
 import type { LpaeFormat } from './formats/lpae.js';
 import { flushParent } from './cache-maintenance.js';
@@ -24,17 +24,7 @@ function tables(d: SmmuS2Domain): { table: RadixPageTable; fmt: LpaeFormat }[] {
 
 /** Sets or clears DBM on every writable leaf of `table` (writable-clean, or plainly writable again). */
 function markLeaves(table: RadixPageTable, stage: 1 | 2, on: boolean): void {
-  const it = new PtIter(table, 0, Number.POSITIVE_INFINITY);
-  while (it.next()) {
-    if (it.kind === EntryKind.Table) {
-      it.descend();
-      continue;
-    }
-    if (it.kind !== EntryKind.Leaf) continue;
-    const [w, i] = it.writable();
-    if (on) lpaeArmDirty(stage, w, i);
-    else lpaeDisarmDirty(stage, w, i);
-  }
+  ptRewriteLeaves(table, (w, i) => (on ? lpaeArmDirty(stage, w, i) : lpaeDisarmDirty(stage, w, i)));
 }
 
 /**

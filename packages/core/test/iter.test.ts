@@ -16,6 +16,7 @@ import {
   DirtyLog,
   dirtyBits,
   ptHarvestDirty,
+  ptRewriteLeaves,
   ptLeaves,
   ptLookupView,
   ptWalk,
@@ -382,6 +383,21 @@ describe('leaf replay and dirty harvesting', () => {
     expect(c.runs).toEqual([5, 7, 1000, 1001]);
     expect(bits(c)).toEqual([5, 6]);
     expect(new DirtyLog(0, 1).ranges()).toEqual([]);
+  });
+
+  it('ptRewriteLeaves hands every leaf, and only leaves, to the rewrite, in address order', () => {
+    const { pt } = dirtyTable();
+    const seen: number[] = [];
+    ptRewriteLeaves(pt, (w, i, level) => {
+      seen.push(level);
+      w[i] |= MOCK_DIRTY;
+    });
+    // 8 pages at level 0, then one 2 MiB leaf at level 1 (dirtyTable's maps).
+    expect(seen).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    expect(harvest(pt, 0, 2048).dirty).toEqual([
+      { iova: 0n, size: 0x8000n },
+      { iova: 0x200000n, size: 0x200000n },
+    ]);
   });
 
   it('refuses a format without dirty tracking with EOPNOTSUPP', () => {

@@ -1,4 +1,4 @@
-import { EntryKind, PtIter, ptHarvestDirty, type DirtyLog, type RadixPageTable } from '@ioasid/core';
+import { ptHarvestDirty, ptRewriteLeaves, type DirtyLog, type RadixPageTable } from '@ioasid/core';
 import { PTE_D, PTE_W } from './formats/sv-pte.js';
 import type { SvFormat } from './formats/sv.js';
 
@@ -10,17 +10,9 @@ import type { SvFormat } from './formats/sv.js';
 
 /** Clears (`clean`) or sets D in every writable leaf of `table`. */
 export function markLeaves(table: RadixPageTable, clean: boolean): void {
-  const it = new PtIter(table, 0, Number.POSITIVE_INFINITY);
-  while (it.next()) {
-    if (it.kind === EntryKind.Table) {
-      it.descend();
-      continue;
-    }
-    if (it.kind !== EntryKind.Leaf) continue;
-    const [w, i] = it.writable();
-    if ((w[i] & PTE_W) === 0) continue;
-    w[i] = (clean ? w[i] & ~PTE_D : w[i] | PTE_D) >>> 0;
-  }
+  ptRewriteLeaves(table, (w, i) => {
+    if ((w[i] & PTE_W) !== 0) w[i] = (clean ? w[i] & ~PTE_D : w[i] | PTE_D) >>> 0;
+  });
 }
 
 /** What the G-stage domain hands over: its table (with its own format instance) and the invalidation of a GPA range. */

@@ -134,6 +134,23 @@ export function ptLeaves(ref: PtTableRef, visit: (leaf: PtLeaf) => void, first =
   return it.truncated;
 }
 
+/**
+ * Calls `rewrite` with the writable words of every leaf of the table, in address order: the
+ * kernel updating its own leaves in place (arming or disarming dirty logging, say). `rewrite`
+ * changes only bits the walk does not depend on (not the kind, not the output address).
+ */
+export function ptRewriteLeaves(ref: PtTableRef, rewrite: (w: Uint32Array, i: number, level: number) => void): void {
+  const it = new PtIter(ref, 0, Number.POSITIVE_INFINITY);
+  while (it.next()) {
+    if (it.kind === EntryKind.Table) {
+      it.descend();
+      continue;
+    }
+    const [w, i] = it.writable();
+    rewrite(w, i, it.level);
+  }
+}
+
 export interface HarvestOptions {
   /** Clear each dirty bit reported (read_and_clear_dirty without IOMMU_DIRTY_NO_CLEAR). */
   clear?: boolean;
