@@ -20,6 +20,12 @@ export class RadixPageTable {
   private readonly entryBits: number[];
   private readonly cacheFrame: number[];
   private readonly cacheBase: number[];
+  /**
+   * Frames a level-0 leaf covers, as a small integer: the step of the map and unmap loops. (A
+   * value read from entryFrames is a double once any level spans 2^31 frames or more, and a
+   * double step made those loops about twice as slow.)
+   */
+  private readonly leafSpan: number;
   /** First frame an entry cannot hold (2^(outputBits-12)). */
   private readonly outLimit: number;
   private tables = 0;
@@ -38,9 +44,12 @@ export class RadixPageTable {
     this.entryFrames = [];
     this.entryBits = [];
     for (let l = 0; l < fmt.levels; l++) {
-      this.entryFrames.push(2 ** (entryShift(fmt, l) - 12));
+      const frames = 2 ** (entryShift(fmt, l) - 12);
+      // Small integers where they fit (2 ** k is a double even when it is small).
+      this.entryFrames.push(frames < 2 ** 30 ? frames | 0 : frames);
       this.entryBits.push(fmt.levelBits(l));
     }
+    this.leafSpan = this.entryFrames[0] | 0;
     this.cacheFrame = new Array(fmt.levels).fill(-1);
     this.cacheBase = new Array(fmt.levels).fill(-1);
     this.outLimit = outputFrameLimit(fmt);
@@ -131,7 +140,7 @@ export class RadixPageTable {
         let at = iova + done;
         const level = this.chooseLevel(at, out, Math.min(phys.run(done), frames - done));
         const table = this.tableFor(at, level);
-        const n = this.entryFrames[level];
+        const n = level === 0 ? this.leafSpan : this.entryFrames[level];
         const perTable = 2 ** this.entryBits[level];
         let idx = this.index(at, level);
         let frame = table + (idx >>> 9);
@@ -233,7 +242,7 @@ export class RadixPageTable {
   private unmapIn(table: number, level: number, base: number, lo: number, hi: number, strict: boolean): void {
     const fmt = this.fmt;
     const mem = this.mem;
-    const n = this.entryFrames[level];
+    const n = level === 0 ? this.leafSpan : this.entryFrames[level];
     const first = Math.floor((lo - base) / n);
     const last = Math.ceil((hi - base) / n);
     let w = mem.wordsForWrite(table + (first >>> 9));
