@@ -5,8 +5,8 @@
  * IOTINVAL.GVMA remove entries.
  *
  * One entry covers the largest naturally aligned block both stages map contiguously (the smaller
- * of the two leaves) and is stored once, under its first page: a lookup probes the five Sv leaf
- * sizes. Requests of supervisor privilege are cached apart, since the U/SUM checks differ.
+ * of the two leaves) and is stored once, under its first page: a lookup probes the Sv leaf sizes
+ * the tag holds. Requests of supervisor privilege are cached apart, since the U/SUM checks differ.
  */
 export interface TlbEntry {
   /** First input page of the block and its host frame. */
@@ -39,23 +39,46 @@ export function tagPscid(tag: number): number {
   return (Math.floor(tag / 2) % 2 ** 21) - 1;
 }
 
-/** One tag's entries (keyed by the block's first page). */
-interface TagSet {
+/** What the IOTLB knows of one tag: its IDs, its generation and which block sizes it holds. */
+interface TagInfo {
   readonly gscid: number;
   readonly pscid: number;
-  readonly entries: Map<number, TlbEntry>;
-  /** Bit k: an entry of TLB_SIZES[k] pages was inserted (a lookup probes only those sizes). */
+  /** Bit k: an entry of TLB_SIZES[k] pages was inserted since the tag was last flushed whole. */
   sizes: number;
 }
 
-export class Iotlb {
-  /** Tags by their composite number (tlbTag), as small indices into `sets`: a hit looks up no large key. */
-  private readonly ids = new Map<number, number>();
-  private readonly sets: TagSet[] = [];
+/** Sets × ways of the model's IOTLB (a model parameter, not a silicon figure: the spec leaves it open). */
+export const IOTLB_SETS = 4096;
+export const IOTLB_WAYS = 4;
 
+/**
+ * A bounded, set-associative IOTLB held in typed arrays (no object or map entry per cached page).
+ * A block is indexed by its first page (spread by its tag and size), so consecutive pages use
+ * consecutive sets; a full set replaces its ways in turn. A whole-tag flush bumps the tag's
+ * generation, which every slot of the tag then fails to match.
+ */
+export class Iotlb {
+  /** Tags by their composite number (tlbTag), as small indices: a hit compares small integers. */
+  private readonly ids = new Map<number, number>();
+  private readonly tags: TagInfo[] = [];
+  /** Per tag: its generation (a slot is live while it holds its tag's generation). */
+  private tagGen = new Int32Array(64);
+  private readonly slotTag = new Int32Array(IOTLB_SETS * IOTLB_WAYS).fill(-1);
+  private readonly slotGen = new Int32Array(IOTLB_SETS * IOTLB_WAYS);
+  private readonly slotFirst = new Float64Array(IOTLB_SETS * IOTLB_WAYS);
+  private readonly slotFrame = new Float64Array(IOTLB_SETS * IOTLB_WAYS);
+  private readonly slotPages = new Float64Array(IOTLB_SETS * IOTLB_WAYS);
+  /** perms | s1perms << 2 | dirtyOk << 4. */
+  private readonly slotBits = new Uint8Array(IOTLB_SETS * IOTLB_WAYS);
+  /** Next way to replace, per set. */
+  private readonly victim = new Uint8Array(IOTLB_SETS);
+  /** What lookup() returns on a hit: valid until the next lookup. */
+  private readonly hit: TlbEntry = { first: 0, frame: 0, pages: 0, perms: 0, s1perms: 0, dirtyOk: false };
+
+  /** Live entries (for tests and dumps; scans every slot). */
   get size(): number {
     let n = 0;
-    for (const s of this.sets) n += s.entries.size;
+    for (let s = 0; s < this.slotTag.length; s++) if (this.live(s)) n++;
     return n;
   }
 
@@ -63,30 +86,80 @@ export class Iotlb {
   tagId(tag: number): number {
     let id = this.ids.get(tag);
     if (id === undefined) {
-      id = this.sets.length;
-      this.sets.push({ gscid: tagGscid(tag), pscid: tagPscid(tag), entries: new Map(), sizes: 0 });
+      id = this.tags.length;
+      this.tags.push({ gscid: tagGscid(tag), pscid: tagPscid(tag), sizes: 0 });
       this.ids.set(tag, id);
+      if (id >= this.tagGen.length) {
+        const grown = new Int32Array(this.tagGen.length * 2);
+        grown.set(this.tagGen);
+        this.tagGen = grown;
+      }
     }
     return id;
   }
 
+  private live(slot: number): boolean {
+    const t = this.slotTag[slot];
+    return t >= 0 && this.slotGen[slot] === this.tagGen[t];
+  }
+
+  /** First slot of the set a block of size index `k` starting at `first` indexes. */
+  private setOf(id: number, first: number, k: number): number {
+    // `first` may exceed 2^32: `&` keeps its low bits; larger blocks are spread by their index.
+    const key = k === 0 ? first : first / TLB_SIZES[k];
+    return ((key + id * 0x9e3 + k * 0x61) & (IOTLB_SETS - 1)) * IOTLB_WAYS;
+  }
+
   lookup(id: number, vpn: number): TlbEntry | undefined {
-    const set = this.sets[id];
-    const m = set.entries;
-    if (m.size === 0) return undefined;
+    const info = this.tags[id];
+    const sizes = info.sizes;
+    if (sizes === 0) return undefined;
+    const gen = this.tagGen[id];
     for (let k = 0; k < TLB_SIZES.length; k++) {
-      if ((set.sizes & (1 << k)) === 0) continue;
+      if ((sizes & (1 << k)) === 0) continue;
       const pages = TLB_SIZES[k];
-      const e = m.get(vpn - (vpn % pages));
-      if (e && e.pages === pages) return e;
+      const first = vpn - (vpn % pages);
+      const base = this.setOf(id, first, k);
+      for (let w = 0; w < IOTLB_WAYS; w++) {
+        const s = base + w;
+        if (this.slotTag[s] !== id || this.slotGen[s] !== gen || this.slotFirst[s] !== first || this.slotPages[s] !== pages) continue;
+        const h = this.hit;
+        const bits = this.slotBits[s];
+        h.first = first;
+        h.frame = this.slotFrame[s];
+        h.pages = pages;
+        h.perms = bits & 3;
+        h.s1perms = (bits >> 2) & 3;
+        h.dirtyOk = (bits & 16) !== 0;
+        return h;
+      }
     }
     return undefined;
   }
 
-  insert(id: number, e: TlbEntry): void {
-    const set = this.sets[id];
-    set.entries.set(e.first, e);
-    set.sizes |= 1 << TLB_SIZES.indexOf(e.pages as (typeof TLB_SIZES)[number]);
+  insert(id: number, first: number, frame: number, pages: number, perms: number, s1perms: number, dirtyOk: boolean): void {
+    const k = TLB_SIZES.indexOf(pages as (typeof TLB_SIZES)[number]);
+    const base = this.setOf(id, first, k);
+    const gen = this.tagGen[id];
+    // The same block again takes its own slot; else a dead way, else the next victim.
+    let slot = -1;
+    for (let w = 0; w < IOTLB_WAYS && slot < 0; w++) {
+      const s = base + w;
+      if (this.slotTag[s] === id && this.slotGen[s] === gen && this.slotFirst[s] === first && this.slotPages[s] === pages) slot = s;
+    }
+    for (let w = 0; w < IOTLB_WAYS && slot < 0; w++) if (!this.live(base + w)) slot = base + w;
+    if (slot < 0) {
+      const set = base / IOTLB_WAYS;
+      slot = base + this.victim[set];
+      this.victim[set] = (this.victim[set] + 1) % IOTLB_WAYS;
+    }
+    this.slotTag[slot] = id;
+    this.slotGen[slot] = gen;
+    this.slotFirst[slot] = first;
+    this.slotFrame[slot] = frame;
+    this.slotPages[slot] = pages;
+    this.slotBits[slot] = perms | (s1perms << 2) | (dirtyOk ? 16 : 0);
+    this.tags[id].sizes |= 1 << k;
   }
 
   /**
@@ -95,29 +168,43 @@ export class Iotlb {
    * through a first stage, `onlyGStageOnly` those made by the G-stage alone.
    */
   invalidate(o: { gscid?: number; pscid?: number; vpn?: number; onlyFirstStage?: boolean; onlyGStageOnly?: boolean }): void {
-    for (const s of this.sets) {
-      if (s.entries.size === 0) continue;
-      if (o.gscid !== undefined && s.gscid !== o.gscid) continue;
-      if (o.pscid !== undefined && s.pscid !== o.pscid) continue;
-      if (o.onlyFirstStage && s.pscid === NO_ID) continue;
-      if (o.onlyGStageOnly && s.pscid !== NO_ID) continue;
+    for (let id = 0; id < this.tags.length; id++) {
+      const t = this.tags[id];
+      if (t.sizes === 0) continue;
+      if (o.gscid !== undefined && t.gscid !== o.gscid) continue;
+      if (o.pscid !== undefined && t.pscid !== o.pscid) continue;
+      if (o.onlyFirstStage && t.pscid === NO_ID) continue;
+      if (o.onlyGStageOnly && t.pscid !== NO_ID) continue;
       if (o.vpn === undefined) {
-        s.entries.clear();
-        s.sizes = 0;
+        this.flushTag(id);
         continue;
       }
-      for (const pages of TLB_SIZES) {
-        const key = o.vpn - (o.vpn % pages);
-        const e = s.entries.get(key);
-        if (e && e.pages === pages) s.entries.delete(key);
+      const gen = this.tagGen[id];
+      for (let k = 0; k < TLB_SIZES.length; k++) {
+        if ((t.sizes & (1 << k)) === 0) continue;
+        const pages = TLB_SIZES[k];
+        const first = o.vpn - (o.vpn % pages);
+        const base = this.setOf(id, first, k);
+        for (let w = 0; w < IOTLB_WAYS; w++) {
+          const s = base + w;
+          if (this.slotTag[s] === id && this.slotGen[s] === gen && this.slotFirst[s] === first && this.slotPages[s] === pages) this.slotTag[s] = -1;
+        }
       }
     }
   }
 
-  clear(): void {
-    for (const s of this.sets) {
-      s.entries.clear();
-      s.sizes = 0;
+  /** Every entry of one tag, at once (its generation moves on; before it could wrap, its slots are cleared for real). */
+  private flushTag(id: number): void {
+    this.tags[id].sizes = 0;
+    if (this.tagGen[id] < 0x7fffffff) {
+      this.tagGen[id]++;
+      return;
     }
+    for (let s = 0; s < this.slotTag.length; s++) if (this.slotTag[s] === id) this.slotTag[s] = -1;
+    this.tagGen[id] = 0;
+  }
+
+  clear(): void {
+    for (let id = 0; id < this.tags.length; id++) this.flushTag(id);
   }
 }

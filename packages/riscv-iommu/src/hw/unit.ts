@@ -230,7 +230,7 @@ export class RiscvIommu implements IommuUnit {
             if (!isFault(t)) {
               if (!env.tracer && caches) {
                 const off = gf % t.pages;
-                this.iotlb.insert(gTag, { first: gf - off, frame: t.frame - off, pages: t.pages, perms: (t.r ? 1 : 0) | (t.w ? 2 : 0), s1perms: 3, dirtyOk: t.dirty && t.w });
+                this.iotlb.insert(gTag, gf - off, t.frame - off, t.pages, (t.r ? 1 : 0) | (t.w ? 2 : 0), 3, t.dirty && t.w);
               }
               return t.frame;
             }
@@ -260,7 +260,7 @@ export class RiscvIommu implements IommuUnit {
     env.tracer?.leaf({ read: (perms & 1) !== 0, write: (perms & 2) !== 0 }, BigInt(pages) * 4096n);
     if (!env.tracer && (route.s1 || route.g)) {
       const off = iovaFrame % pages;
-      this.iotlb.insert(tag, { first: iovaFrame - off, frame: frame - off, pages, perms, s1perms, dirtyOk: dirty && (perms & 2) !== 0 });
+      this.iotlb.insert(tag, iovaFrame - off, frame - off, pages, perms, s1perms, dirty && (perms & 2) !== 0);
     }
     return frame;
   }
