@@ -1,19 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PROBLEMS_SHOWN } from '../src/scenario/error.js';
-import { ScenarioError, parseScenario } from '../src/scenario/load.js';
+import { errorOf, head } from './scenario-error-of.js';
 import { pathText } from '../src/scenario/positions.js';
-
-function errorOf(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'bad.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScenarioError);
-    return e as ScenarioError;
-  }
-  throw new Error('expected a ScenarioError');
-}
-
-const head = 'title: t\nsteps:\n';
 
 describe('scenario errors list every problem (issue 19)', () => {
   it('every schema problem, one per line in file order, the first as the headline', () => {

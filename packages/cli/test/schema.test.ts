@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ScenarioError, parseScenario } from '../src/scenario/load.js';
-
-function errorOf(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'bad.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScenarioError);
-    return e as ScenarioError;
-  }
-  throw new Error('expected a ScenarioError');
-}
-
-const head = 'title: t\nsteps:\n';
+import { parseScenario } from '../src/scenario/load.js';
+import { errorOf, head } from './scenario-error-of.js';
 
 describe('scenario schema errors name file, line and column', () => {
   it('a value of the wrong type points at the value', () => {
