@@ -125,6 +125,29 @@ describe('scenario runner (on the core mock IOMMU)', () => {
     expect(other.report).toMatchObject({ status: 'unsupported', error: 'the scenario is written for arm-smmuv3' });
   });
 
+  it('a step the vendor refuses with its refusable errno makes the scenario unsupported; another errno still fails', () => {
+    const refused = run(`
+  - alloc: {}
+  - free: { ioasid: 9 }
+    refusable: ENOENT
+  - alloc: {}
+`);
+    expect(refused.report.steps.map((s) => s.status)).toEqual(['ok', 'unsupported', 'skipped']);
+    expect(refused.report.status).toBe('unsupported');
+    expect(refused.report.steps[1]).toMatchObject({ errno: 'ENOENT', detail: expect.stringMatching(/^the vendor refuses it, as the uAPI allows: ENOENT: /) });
+    const other = run(`
+  - free: { ioasid: 9 }
+    refusable: EINVAL
+`);
+    expect(other.report.steps[0]).toMatchObject({ status: 'fail', errno: 'ENOENT' });
+    expect(other.report.status).toBe('fail');
+    const fine = run(`
+  - alloc: {}
+    refusable: EINVAL
+`);
+    expect(fine.report).toMatchObject({ status: 'pass' });
+  });
+
   it('a machine the vendor refuses fails the scenario', () => {
     const r = runScenario(scenario(`title: t\nmachine:\n  devices: [{ name: a }, { name: a }]\nsteps:\n  - alloc: {}\n`), mockVendor());
     expect(r.report.status).toBe('fail');

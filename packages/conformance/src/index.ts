@@ -3,7 +3,7 @@
  * uAPI contract and properties, runnable on any registered vendor.
  */
 export type { CaseGroup, CaseStatus, CaseInfo, CaseResult, ConformanceReport, Caps, CaseDef, KitEnv } from './types.js';
-export { listCases, runConformance, executeCase, unsupportedReason } from './runner.js';
+export { listCases, runConformance, runConformanceAsync, executeCase, unsupportedReason, type ConformanceOptions } from './runner.js';
 export { defineConformanceSuite } from './suite.js';
 export { CASES } from './cases.js';
 export {

@@ -279,9 +279,28 @@ export function probeCaps(env: KitEnv): Caps {
           const a = fd.alloc({ protocol: 'map' });
           m.device('md0').attachIoasid(a);
         });
-  const caps: Caps = { dev, pri: m.device('pri0').getInfo(), md, wq: soft('wq0'), guest: m.driver.guest, pasidMapAttach, mdevAttach };
+  const pasidBoundAttach =
+    dev.pasidBits === 0
+      ? 'no PASID (GET_INFO pasidBits 0)'
+      : !supportsUserPgtable(dev)
+        ? `no 'user-pgtable' protocol in GET_INFO (nesting: ${dev.nesting})`
+        : trial(() => {
+            const parent = fd.alloc({ protocol: 'map' });
+            m.device('dev1').attachIoasid(parent);
+            const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
+            m.device('dev1').attachIoasid(child, { userPasid: 1 });
+          });
+  const caps: Caps = { dev, pri: m.device('pri0').getInfo(), md, wq: soft('wq0'), guest: m.driver.guest, pasidMapAttach, mdevAttach, pasidBoundAttach };
   fd.close();
   return caps;
+}
+
+/**
+ * The vPASID a case attaches a 'user-pgtable' child with, when it wants one: only where the
+ * vendor takes a PASID attach of a bound table (caps.pasidBoundAttach), else the RID.
+ */
+export function boundPasid(caps: Caps, info: IoasidInfo, preferred: number): number | undefined {
+  return caps.pasidBoundAttach === true && info.pasidBits > 0 ? pickPasid(info.pasidBits, preferred) : undefined;
 }
 
 /** The refusal of a PASID-granular attach must be EINVAL (incompatible format); anything else fails. */

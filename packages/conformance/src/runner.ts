@@ -91,8 +91,7 @@ export function safeProbe(env: KitEnv): Caps | Error {
   }
 }
 
-/** Runs the kit on each vendor (synchronously, as everything in core is) and reports. */
-export function runConformance(opts: {
+export interface ConformanceOptions {
   vendors: string[];
   runs?: number;
   machineOptions?: Record<string, unknown>;
@@ -100,7 +99,10 @@ export function runConformance(opts: {
   /** fast-check seed for every property (replays a failure the report printed). */
   seed?: number;
   onCase?: (r: CaseResult, done: number, total: number) => void;
-}): ConformanceReport {
+}
+
+/** The kit's cases one by one, vendor by vendor; the report comes back when the last is done. */
+function* conformanceSteps(opts: ConformanceOptions): Generator<CaseResult, ConformanceReport> {
   const runs = normalizeRuns(opts.runs);
   if (opts.seed !== undefined && !Number.isSafeInteger(opts.seed)) throw new RangeError(`seed must be an integer (got ${String(opts.seed)})`);
   const cases = CASES.filter((c) => !opts.filter || opts.filter(c.id));
@@ -113,9 +115,32 @@ export function runConformance(opts: {
       const { result } = executeCase(def, env, caps);
       results.push(result);
       opts.onCase?.(result, results.length, total);
+      yield result;
     }
   }
   const counts = { pass: 0, fail: 0, unsupported: 0 };
   for (const r of results) counts[r.status]++;
   return { vendors: [...opts.vendors], runs, results, counts, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) };
+}
+
+/** Runs the kit on each vendor (synchronously, as everything in core is) and reports. */
+export function runConformance(opts: ConformanceOptions): ConformanceReport {
+  const steps = conformanceSteps(opts);
+  for (;;) {
+    const n = steps.next();
+    if (n.done) return n.value;
+  }
+}
+
+/**
+ * The same run, giving the event loop a turn after every case: a signal handler (Ctrl-C in the
+ * CLI) then runs between two cases instead of after the whole kit.
+ */
+export async function runConformanceAsync(opts: ConformanceOptions): Promise<ConformanceReport> {
+  const steps = conformanceSteps(opts);
+  for (;;) {
+    const n = steps.next();
+    if (n.done) return n.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }

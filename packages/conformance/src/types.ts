@@ -61,6 +61,13 @@ export interface Caps {
   pasidMapAttach: true | string;
   /** A 'map' IOASID took an mdev (host PASID) attach (true), or what refused it. */
   mdevAttach: true | string;
+  /**
+   * A 'user-pgtable' child took a pdev vPASID attach (true), or what refused it: where the
+   * hardware walks a PASID table by guest-physical address (SMMUv3 CDs, RISC-V PDTs under a
+   * G-stage) the kernel cannot own one without mapping it into the device's stage 2, and PASIDs
+   * go through the guest's own table (BIND_PASID_TABLE) instead.
+   */
+  pasidBoundAttach: true | string;
 }
 
 /**

@@ -5,7 +5,6 @@ import type { SvMode } from './tables/atp.js';
 import { iotinvalGvma, type Command } from './tables/commands.js';
 import { PAGE_SIZES, RvDomain, pagesOf } from './domain-base.js';
 import type { DomainHost } from './domain-host.js';
-import { windowRange, type PdtWindow } from './pdt-window.js';
 
 /**
  * A kernel-managed ('map') IOASID: an Sv39x4/Sv48x4/Sv57x4 G-stage table in host memory, tagged
@@ -17,8 +16,6 @@ export class GStageDomain extends RvDomain {
   readonly gscid: number;
   /** user-pgtable and user-pasid-table children built over this G-stage. */
   readonly nested = new Set<RvDomain & { flush(): void; gscidOwn?: number }>();
-  /** Copies of this G-stage's root that also map a device's kernel PDT (pdt-window.ts). */
-  readonly windows = new Set<PdtWindow>();
 
   constructor(drv: DomainHost) {
     super(drv);
@@ -43,19 +40,17 @@ export class GStageDomain extends RvDomain {
 
   override map(iova: bigint, size: bigint, phys: PhysRuns, prot: number): void {
     this.pt.map(Number(iova >> 12n), Number(size >> 12n), phys, prot);
-    for (const w of this.windows) w.sync();
   }
 
   override unmap(iova: bigint, size: bigint): void {
     this.pt.unmap(Number(iova >> 12n), Number(size >> 12n));
-    for (const w of this.windows) w.sync();
     this.invalidateGpa(iova, size);
   }
 
   /** IOTINVAL.GVMA of a GPA range for this GSCID and for each child with a GSCID of its own. */
   invalidateGpa(iova: bigint, size: bigint): void {
     const pages = pagesOf(iova, size);
-    const gscids = [this.gscid, ...[...this.nested].map((c) => c.gscidOwn).filter((g): g is number => g !== undefined), ...[...this.windows].map((w) => w.gscid)];
+    const gscids = [this.gscid, ...[...this.nested].map((c) => c.gscidOwn).filter((g): g is number => g !== undefined)];
     const cmds: Command[] = [];
     for (const gscid of gscids) {
       if (pages) for (const addr of pages) cmds.push(iotinvalGvma({ gscid, addr }));
@@ -129,9 +124,7 @@ export class GStageDomain extends RvDomain {
   }
 }
 
-/** The GPAs a 'map' IOASID may map: the whole G-stage input but the root entry kept for PDT windows. */
+/** The GPAs a 'map' IOASID may map: the whole G-stage input (spec §3.1.2: GPA bits [mode+1:0] of Svx4). */
 export function permittedGpa(mode: SvMode): IovaRange[] {
-  const top = 1n << BigInt(mode + 2);
-  const w = windowRange(mode);
-  return w.last + 1n < top ? [{ start: 0n, last: w.start - 1n }, { start: w.last + 1n, last: top - 1n }] : [{ start: 0n, last: w.start - 1n }];
+  return [{ start: 0n, last: (1n << BigInt(mode + 2)) - 1n }];
 }

@@ -22,9 +22,7 @@ export interface DomainHost {
   unroute(dom: object, dev: DeviceDesc, pasid: number | undefined, restoring?: object): void;
   /** Rewrites the DC of every device whose G-stage is `g` (GADE follows its dirty tracking). */
   rewriteGStage(g: object): void;
-  /** Rewrites the DCs and PCs pointing at `dom` (after a bind). */
+  /** Rewrites the DCs pointing at `dom` (after a bind). */
   rewriteRoutes(dom: object): void;
   ridsRoutedTo(dom: object): number[];
-  /** GSCIDs of the PDT windows through which `child` is PASID-routed. */
-  windowGscidsOf(child: object): number[];
 }

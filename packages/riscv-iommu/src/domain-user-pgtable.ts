@@ -10,7 +10,8 @@ import { dumpGuest, guestTable, lookupNested } from './lookup.js';
 /**
  * A 'user-pgtable' child: the guest's Sv39/Sv48/Sv57 table (BIND_PGTABLE, a GPA) walked through
  * the parent's G-stage. Its translations are tagged by the parent's GSCID and this domain's own
- * PSCID, which the kernel puts in DC.ta (RID route) or in its PC (PASID route).
+ * PSCID, which the kernel puts in DC.ta. It is reached only without PASID: a PASID route would
+ * need a kernel PDT, and under a G-stage that PDT would be DMA-readable (device-contexts.ts).
  */
 export class UserPgtableDomain extends RvDomain {
   readonly protocol = 'user-pgtable' as const;
@@ -40,13 +41,8 @@ export class UserPgtableDomain extends RvDomain {
     this.flush();
   }
 
-  /** GSCIDs its translations may be cached under: the parent's (RID routes) and each PDT window's (PASID routes). */
-  private gscids(): number[] {
-    return [this.parent.gscid, ...this.drv.windowGscidsOf(this)];
-  }
-
   flush(): void {
-    this.drv.cmdq.submit(this.gscids().map((gscid) => iotinvalVma({ gscid, pscid: this.pscid })));
+    this.drv.cmdq.submit([iotinvalVma({ gscid: this.parent.gscid, pscid: this.pscid })]);
   }
 
   invalidate(req: InvalidateRequest): void {
@@ -54,7 +50,7 @@ export class UserPgtableDomain extends RvDomain {
     const pages = pagesOf(req.iova, req.size);
     if (!pages) return this.flush();
     const cmds: Command[] = [];
-    for (const gscid of this.gscids()) for (const addr of pages) cmds.push(iotinvalVma({ gscid, pscid: this.pscid, addr }));
+    for (const addr of pages) cmds.push(iotinvalVma({ gscid: this.parent.gscid, pscid: this.pscid, addr }));
     this.drv.cmdq.submit(cmds);
   }
 

@@ -24,16 +24,14 @@ import { UserPgtableDomain } from './domain-user-pgtable.js';
 import { FaultQueue, PageRequestQueue } from './fault-queues.js';
 import { riscvGuestHelpers } from './guest.js';
 import { KernelDirectory } from './kernel-directory.js';
-import { PdtWindow } from './pdt-window.js';
 import { resolveOptions } from './options.js';
-import { composeDeviceContext, composeProcessContext, gstageOf, type RidState } from './device-contexts.js';
+import { composeDeviceContext, gstageOf, type RidState } from './device-contexts.js';
 import type { DomainHost } from './domain-host.js';
 import { RiscvIommu } from './hw/unit.js';
 import { decodeCapabilities, encodeDdtp, type Capabilities } from './hw/registers.js';
 import { ddiLayout } from './tables/ddt.js';
 import { encodeDeviceContext } from './tables/device-context.js';
-import { encodeProcessContext } from './tables/process-context.js';
-import { atsPrgr, iodirInvalDdt, iodirInvalPdt, iotinvalGvma, iotinvalVma, PRGR_RESP, type Command } from './tables/commands.js';
+import { atsPrgr, iodirInvalDdt, PRGR_RESP } from './tables/commands.js';
 import type { PdMode, SvMode } from './tables/atp.js';
 
 export const VENDOR = 'riscv-iommu';
@@ -48,8 +46,8 @@ function qwBytes(q: readonly bigint[]): Uint8Array {
 
 /**
  * The kernel's RISC-V IOMMU driver (after Linux drivers/iommu/riscv/iommu.c): probes the unit,
- * owns the DDT, the command/fault/page-request queues and the kernel PDTs, and turns attaches
- * and binds into device and process contexts followed by the invalidation commands the spec asks.
+ * owns the DDT and the command/fault/page-request queues, and turns attaches and binds into
+ * device contexts followed by the invalidation commands the spec asks.
  */
 export class RiscvIommuDriver implements IommuDriver, DomainHost {
   readonly vendor = VENDOR;
@@ -168,129 +166,64 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
 
   ridsRoutedTo(dom: object): number[] {
     const out: number[] = [];
-    for (const [rid, s] of this.rids) if (s.rid === dom || [...s.pasids.values()].includes(dom as UserPgtableDomain)) out.push(rid);
+    for (const [rid, s] of this.rids) if (s.rid === dom) out.push(rid);
     return out;
   }
 
-  /** Why (dev, pasid) cannot be routed to `dom`, or null. */
-  routeProblem(dom: object, dev: DeviceDesc, pasid: number | undefined, replacing?: object): string | null {
-    const s = this.rids.get(dev.rid);
+  /**
+   * Why (dev, pasid) cannot be routed to `dom`, or null. Every route is the RID's: DC.iohgatp holds
+   * one G-stage for the RID and all its PASIDs, and a PASID reaches a first stage only through a
+   * PDT, which under a G-stage is walked by GPA (spec §2.3.2). A kernel PDT there would be mapped
+   * into the device's own G-stage and readable by its DMA, so the kernel owns none: PASIDs are
+   * the guest's, through its own PDT (BIND_PASID_TABLE).
+   */
+  routeProblem(dom: object, dev: DeviceDesc, pasid: number | undefined): string | null {
     if (dom instanceof GStageDomain) {
       if (pasid !== undefined) return 'a kernel-managed IOASID is a G-stage table, and DC.iohgatp holds one G-stage for the RID and all its PASIDs: PASID-granular attach is not supported';
-      if (s?.pdt && s.pdt.parent !== dom) return `RID ${hex(dev.rid)} has PASID routes over another G-stage (DC.iohgatp is one per device)`;
       return null;
     }
     if (dom instanceof PasidTableDomain) {
       if (pasid !== undefined) return 'a PASID-table IOASID takes the whole PASID space of a device: attach it without a PASID';
       if (dev.kind === 'mdev') return 'an mdev cannot own a process-directory table';
-      if (s && s.pasids.size > 0) return `RID ${hex(dev.rid)} has PASID routes in the kernel's PDT; DC.fsc holds one PDT`;
       return null;
     }
-    const child = dom as UserPgtableDomain;
-    if (pasid === undefined) {
-      if (s && s.pasids.size > 0) return `RID ${hex(dev.rid)} has PASID routes: DC.fsc holds their PDT and cannot also hold a first stage for the RID`;
-      return null;
+    if (pasid !== undefined) {
+      return "a PASID route to a bound page table needs a process directory, which under a G-stage is read by GPA (spec §2.3.2): a kernel-owned one would be readable by the device's DMA. Bind the guest's own PDT to the RID with BIND_PASID_TABLE (a 'user-pasid-table' IOASID) instead";
     }
-    if (this.pasidBits === 0) return 'this RISC-V IOMMU has no process directory (capabilities.PD8/PD17/PD20 = 0)';
-    if (pasid === 0) return 'PASID 0 is reserved (DC.tc.DPE sends requests without PASID to process_id 0)';
-    if (pasid >= 2 ** this.pasidBits) return `PASID ${pasid} is wider than the ${this.pasidBits}-bit process_id`;
-    const cur = s?.rid === replacing ? undefined : s?.rid;
-    if (cur instanceof UserPgtableDomain || cur instanceof PasidTableDomain) return `RID ${hex(dev.rid)} already uses DC.fsc for a first stage or a guest PDT`;
-    const g = cur instanceof GStageDomain ? cur : s ? [...s.pasids.values()][0]?.parent : undefined;
-    if (g && g !== child.parent) return `RID ${hex(dev.rid)} walks another G-stage (DC.iohgatp is one per device)`;
     return null;
   }
 
   route(dom: object, dev: DeviceDesc, pasid: number | undefined): void {
-    if (!(dom instanceof RvDomain)) return;
+    if (!(dom instanceof RvDomain) || pasid !== undefined) return;
     let s = this.rids.get(dev.rid);
-    const fresh = !s;
-    if (!s) s = { pasids: new Map(), ats: dev.ats && this.caps.ats, pri: dev.pri && dev.ats && this.caps.ats };
+    if (!s) {
+      s = { ats: dev.ats && this.caps.ats, pri: dev.pri && dev.ats && this.caps.ats };
+      this.rids.set(dev.rid, s);
+    }
     if (dev.kind === 'pdev') {
       s.ats = dev.ats && this.caps.ats;
       s.pri = s.ats && dev.pri;
     }
-    if (pasid === undefined) {
-      if (fresh) this.rids.set(dev.rid, s);
-      s.rid = dom;
-      this.writeDc(dev.rid);
-      return;
-    }
-    const newPdt = !s.pdt;
-    if (newPdt) s.pdt = this.newPdt((dom as UserPgtableDomain).parent);
-    try {
-      s.pdt!.dir.ensure(pasid);
-    } catch (e) {
-      if (newPdt) this.dropPdt(s);
-      throw e;
-    }
-    if (fresh) this.rids.set(dev.rid, s);
-    s.pasids.set(pasid, dom as UserPgtableDomain);
-    this.writePc(dev.rid, pasid);
-    if (newPdt) this.writeDc(dev.rid);
+    s.rid = dom;
+    this.writeDc(dev.rid);
   }
 
   unroute(dom: object, dev: DeviceDesc, pasid: number | undefined, restoring?: object): void {
     const s = this.rids.get(dev.rid);
-    if (!s || !(dom instanceof RvDomain)) return;
-    if (pasid === undefined) {
-      if (s.rid === dom) s.rid = restoring instanceof RvDomain ? restoring : undefined;
-      this.writeDc(dev.rid);
-    } else if (s.pasids.get(pasid) === dom) {
-      s.pasids.delete(pasid);
-      s.pdt!.dir.release(pasid);
-      this.cmdq.submit([iodirInvalPdt(dev.rid, pasid), iotinvalVma({ gscid: s.pdt!.gscid, pscid: (dom as UserPgtableDomain).pscid })]);
-      if (s.pasids.size === 0) {
-        const gscid = s.pdt!.gscid;
-        this.writeDc(dev.rid);
-        this.dropPdt(s);
-        this.cmdq.submit([iotinvalGvma({ gscid }), iotinvalVma({ gscid })]);
-      }
-    }
+    if (!s || !(dom instanceof RvDomain) || pasid !== undefined) return;
+    if (s.rid === dom) s.rid = restoring instanceof RvDomain ? restoring : undefined;
+    this.writeDc(dev.rid);
     dom.flush();
-    if (!s.rid && s.pasids.size === 0) this.rids.delete(dev.rid);
+    if (!s.rid) this.rids.delete(dev.rid);
   }
 
   rewriteGStage(g: object): void {
     for (const [rid, s] of this.rids) if (gstageOf(s) === g) this.writeDc(rid);
   }
 
-  /** Rewrites every DC and PC that points at `dom` (after a bind). */
+  /** Rewrites every DC that points at `dom` (after a bind). */
   rewriteRoutes(dom: object): void {
-    for (const [rid, s] of this.rids) {
-      if (s.rid === dom) this.writeDc(rid);
-      for (const [pasid, d] of s.pasids) if (d === dom) this.writePc(rid, pasid);
-    }
-  }
-
-  /** A kernel PDT in the widest mode the unit has, in a window of a copy of `parent`'s G-stage. */
-  private newPdt(parent: GStageDomain): PdtWindow {
-    const mode = this.pdModes[this.pdModes.length - 1];
-    const levels = mode === 'PD8' ? 1 : mode === 'PD17' ? 2 : 3;
-    const gscid = this.gscids.alloc();
-    try {
-      const w = PdtWindow.create(this.ctx.hostMemory, parent, gscid, this.gstageMode, levels);
-      parent.windows.add(w);
-      return w;
-    } catch (e) {
-      this.gscids.free(gscid);
-      throw e;
-    }
-  }
-
-  private dropPdt(s: RidState): void {
-    const w = s.pdt!;
-    (w.parent as GStageDomain).windows.delete(w);
-    w.destroy();
-    this.gscids.free(w.gscid);
-    s.pdt = undefined;
-  }
-
-  /** GSCIDs of the PDT windows through which `child` is PASID-routed. */
-  windowGscidsOf(child: object): number[] {
-    const out: number[] = [];
-    for (const s of this.rids.values()) if (s.pdt && [...s.pasids.values()].includes(child as UserPgtableDomain)) out.push(s.pdt.gscid);
-    return out;
+    for (const [rid, s] of this.rids) if (s.rid === dom) this.writeDc(rid);
   }
 
   /** Writes the DC of `rid` from its routes, then IODIR.INVAL_DDT (spec §4.2: software updates a DC, then invalidates). */
@@ -299,14 +232,6 @@ export class RiscvIommuDriver implements IommuDriver, DomainHost {
     const dc = composeDeviceContext(this.gstageMode, s);
     this.ctx.hostMemory.write(this.ddt.leafAddr(rid), qwBytes(encodeDeviceContext(dc, this.caps.msiFlat)));
     this.cmdq.submit([iodirInvalDdt(rid)]);
-  }
-
-  writePc(rid: number, pasid: number): void {
-    const s = this.rids.get(rid)!;
-    const child = s.pasids.get(pasid)!;
-    this.ctx.hostMemory.write(s.pdt!.dir.leafAddr(pasid), qwBytes(encodeProcessContext(composeProcessContext(child))));
-    const cmds: Command[] = [iodirInvalPdt(rid, pasid), iotinvalVma({ gscid: s.pdt!.gscid, pscid: child.pscid })];
-    this.cmdq.submit(cmds);
   }
 
   ridState(rid: number): RidState | undefined {

@@ -1,9 +1,8 @@
 import type { HostMemory } from '@ioasid/core';
 
 /**
- * A radix directory the kernel keeps in host memory: the device-directory table (indexed by
- * device_id) and the kernel-owned process-directory tables (indexed by process_id). Non-leaf
- * entries are V | PPN << 10 (spec §2.1.1, §2.2.1); leaf slots hold `leafBytes` (a DC or a PC).
+ * A radix directory the kernel keeps in host memory: the device-directory table, indexed by
+ * device_id. Non-leaf entries are V | PPN << 10 (spec §2.1.1); leaf slots hold `leafBytes` (a DC).
  * Inner pages are allocated when an ID first needs them and freed when their last ID goes, as
  * Linux's riscv_iommu_get_dc allocates DDT pages on demand.
  */
@@ -18,23 +17,10 @@ export class KernelDirectory {
     readonly widths: readonly number[],
     readonly leafBytes: number,
     readonly root: number,
-    private readonly hooks: DirectoryHooks,
   ) {}
 
-  static create(mem: HostMemory, widths: readonly number[], leafBytes: number, hooks: DirectoryHooks = IDENTITY): KernelDirectory {
-    const root = mem.allocFrames(1, 1);
-    try {
-      hooks.added(root);
-    } catch (e) {
-      mem.freeFrames(root, 1);
-      throw e;
-    }
-    return new KernelDirectory(mem, widths, leafBytes, root, hooks);
-  }
-
-  /** The page number the hardware is given for a page of the directory (its GPA under a G-stage). */
-  pointer(frame: number): number {
-    return this.hooks.pointer(frame);
+  static create(mem: HostMemory, widths: readonly number[], leafBytes: number): KernelDirectory {
+    return new KernelDirectory(mem, widths, leafBytes, mem.allocFrames(1, 1));
   }
 
   get levels(): number {
@@ -71,21 +57,15 @@ export class KernelDirectory {
     const missing: number[] = [];
     for (let level = this.levels - 2; level >= 0; level--) if (!this.pages.has(this.key(id, level))) missing.push(level);
     const frames: number[] = [];
-    const added: number[] = [];
     try {
       for (let k = 0; k < missing.length; k++) frames.push(this.mem.allocFrames(1, 1));
-      for (const f of frames) {
-        this.hooks.added(f);
-        added.push(f);
-      }
     } catch (e) {
-      for (const f of added) this.hooks.removed(f);
       for (const f of frames) this.mem.freeFrames(f, 1);
       throw e;
     }
     missing.forEach((level, k) => {
       this.pages.set(this.key(id, level), { frame: frames[k], refs: 0 });
-      this.writeEntry(this.frameAt(id, level + 1) * 4096 + this.index(id, level + 1) * 8, (BigInt(this.hooks.pointer(frames[k])) << 10n) | 1n);
+      this.writeEntry(this.frameAt(id, level + 1) * 4096 + this.index(id, level + 1) * 8, (BigInt(frames[k]) << 10n) | 1n);
     });
     for (let level = 0; level < this.levels - 1; level++) this.pages.get(this.key(id, level))!.refs++;
     this.users.add(id);
@@ -110,20 +90,15 @@ export class KernelDirectory {
       const p = this.pages.get(key)!;
       if (--p.refs > 0) continue;
       this.writeEntry(this.frameAt(id, level + 1) * 4096 + this.index(id, level + 1) * 8, 0n);
-      this.hooks.removed(p.frame);
       this.mem.freeFrames(p.frame, 1);
       this.pages.delete(key);
     }
   }
 
   destroy(): void {
-    for (const p of this.pages.values()) {
-      this.hooks.removed(p.frame);
-      this.mem.freeFrames(p.frame, 1);
-    }
+    for (const p of this.pages.values()) this.mem.freeFrames(p.frame, 1);
     this.pages.clear();
     this.users.clear();
-    this.hooks.removed(this.root);
     this.mem.freeFrames(this.root, 1);
   }
 
@@ -133,16 +108,3 @@ export class KernelDirectory {
     this.mem.write(pa, b);
   }
 }
-
-/**
- * How a directory's pages are seen by the hardware: by host address (the DDT, a PDT without
- * G-stage), or by a GPA the driver maps them at (a kernel PDT under a G-stage, see PdtWindow).
- * `added` may throw (ENOMEM): the directory then gives back what it took.
- */
-export interface DirectoryHooks {
-  added(frame: number): void;
-  removed(frame: number): void;
-  pointer(frame: number): number;
-}
-
-const IDENTITY: DirectoryHooks = { added: () => {}, removed: () => {}, pointer: (f) => f };

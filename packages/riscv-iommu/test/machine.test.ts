@@ -1,13 +1,13 @@
 /**
  * The driver and the unit together in a machine, read back from registers and memory only: the
- * registers of DESIGN §8 against GET_INFO, the device and process contexts the kernel writes (spec
- * §2.1–2.2), the PDT window of vSVA, page requests (§3.3) and their ATS.PRGR responses, the fault
+ * registers of DESIGN §8 against GET_INFO, the device contexts the kernel writes (spec §2.1), vSVA
+ * only through the guest's own PDT, page requests (§3.3) and their ATS.PRGR responses, the fault
  * queue, and the unit rebuilt from a memory image.
  */
 import { describe, expect, it } from 'vitest';
 import { DmaFault, createMachine, findVendor, type Machine } from '@ioasid/core';
 import {
-  CAP, DDTP, decodeCapabilities, decodeDeviceContext, decodePageRequest, decodeProcessContext, decodeQueueBase, pdi, windowRange,
+  CAP, DDTP, decodeCapabilities, decodeDeviceContext, decodePageRequest, decodeProcessContext, decodeQueueBase, pdi,
   type RiscvIommuDriver,
 } from '../src/index.js';
 
@@ -54,11 +54,8 @@ describe('registers (DESIGN §8, spec chapter 5)', () => {
     expect(info.pasidBits).toBe(caps.pd20 ? 20 : 0);
     expect(info.ats).toBe(caps.ats);
     expect(info.enqcmd).toBe(false);
-    // The widest G-stage (Sv57x4): 59-bit GPAs, minus the PDT window's root entry.
-    expect(info.permittedRanges).toEqual([
-      { start: 0n, last: windowRange(57).start - 1n },
-      { start: windowRange(57).last + 1n, last: (1n << 59n) - 1n },
-    ]);
+    // The widest G-stage (Sv57x4): every 59-bit GPA (spec §3.1.2); nothing of the kernel's lives in it.
+    expect(info.permittedRanges).toEqual([{ start: 0n, last: (1n << 59n) - 1n }]);
     for (const q of ['cqcsr', 'fqcsr', 'pqcsr']) expect((r[q] >> 16n) & 1n, q).toBe(1n); // queue on
     expect(decodeQueueBase(r.cqb).entries).toBe(1024);
     expect(m.iommu.registers()).toEqual(r);
@@ -99,50 +96,39 @@ describe('device contexts the kernel writes (spec §2.1)', () => {
     expect(nested.iohgatp).toEqual(dc.iohgatp);
   });
 
-  it('vSVA: PDTV with the kernel PDT at a window GPA, read through a copy of the G-stage; the window is read-only and outside the permitted ranges', () => {
-    const { m, drv } = machine();
+  it('vSVA: a PASID attach of a bound page table is EINVAL (a kernel PDT would be read by GPA through the G-stage, spec §2.3.2); the guest PDT carries the PASIDs', () => {
+    const { m } = machine();
     const { fd, gpa } = gpaSpace(m, ['dev0']);
     const dev = m.device('dev0');
     const child = fd.createNesting({ parent: gpa, protocol: 'user-pgtable' });
-    dev.attachIoasid(child, { userPasid: 5 });
-    const fmt = { kind: 'riscv-sv', mode: 39 };
+    const before = m.hostMemory.framesInUse;
+    expect(() => dev.attachIoasid(child, { userPasid: 5 })).toThrow(/EINVAL.*BIND_PASID_TABLE/s);
+    expect(m.hostMemory.framesInUse).toBe(before);
+    expect(dcOf(m, dev.rid)).toMatchObject({ tc: { V: true, PDTV: false }, fsc: { MODE: 0, PPN: 0 } });
+    fd.free(child);
+
+    // The same gVA through the guest's own PDT: every structure the unit reads for PASID 5 is guest RAM.
+    const fmt = { kind: 'riscv-sv', mode: 39 } as const;
     const gt = m.guest.createPageTable(m.driver.guest!.pageTableFormat(fmt));
     const buf = m.guest.allocPages(4096n);
     m.guest.write(buf, new Uint8Array([1, 2, 3, 4]));
     gt.map(0x40000000n, buf, 4096n, { read: true, write: true });
-    fd.bindPgtable({ ioasid: child, addr: gt.root, format: fmt });
+    const ptf = { kind: 'riscv-pdt', mode: 'PD20' } as const;
+    const pdt = m.driver.guest!.buildPasidTable!(m.guest, ptf, [{ pasid: 5, root: gt.root, pgtable: fmt }]);
+    const pt = fd.createNesting({ parent: gpa, protocol: 'user-pasid-table' });
+    dev.attachIoasid(pt);
+    fd.bindPasidTable({ ioasid: pt, addr: pdt, format: ptf });
     expect([...dev.dmaRead(0x40000000n, 4, { pasid: 5 })]).toEqual([1, 2, 3, 4]);
-
     const dc = dcOf(m, dev.rid);
     expect(dc.tc).toMatchObject({ PDTV: true, DPE: false });
-    expect(dc.fsc.MODE).toBe(3); // PD20
-    const w = windowRange(57);
-    const pdtGpa = BigInt(dc.fsc.PPN) << 12n;
-    expect(pdtGpa >= w.start && pdtGpa <= w.last).toBe(true);
-    // Read the PC as the unit does: every PDT page through the device's G-stage copy.
-    const parentRoot = (drv.ridState(dev.rid)!.pdt!.parent as { pt: { root: number } }).pt.root;
-    expect(dc.iohgatp.PPN).not.toBe(parentRoot);
-    const lookup = (g: bigint) => {
-      const rs = drv.ridState(dev.rid)!.pdt!;
-      const leaf = rs.table.lookup(Number(g >> 12n));
-      expect(leaf).not.toBeNull();
-      return leaf!.frame * 4096;
-    };
-    let table = pdtGpa;
+    expect(dc.fsc).toEqual({ MODE: 3, PPN: Number(pdt >> 12n) }); // PD20 at the guest's GPA
+    let table = pdt;
     for (const i of [2, 1]) {
-      const e = m.hostMemory.u64(lookup(table) + pdi(5, i) * 8);
+      const e = new DataView(m.guest.read(table + BigInt(pdi(5, i) * 8), 8).buffer).getBigUint64(0, true);
       table = ((e >> 10n) & ((1n << 44n) - 1n)) << 12n;
     }
-    const pcPa = lookup(table) + pdi(5, 0) * 16;
-    const pc = decodeProcessContext([m.hostMemory.u64(pcPa), m.hostMemory.u64(pcPa + 8)]);
-    expect(pc).toMatchObject({ V: true, ENS: false, fsc: { MODE: 8, PPN: Number(gt.root >> 12n) } });
-    // The device reaches the window by read (documented), never by write, and the user cannot map there.
-    expect(() => dev.dmaWrite(pdtGpa, new Uint8Array(4))).toThrow(DmaFault);
-    expect(() => fd.mapDma({ ioasid: gpa, iova: w.start, vaddr: m.guest.vaddr, size: 4096n })).toThrow(/EINVAL|permitted/);
-    // Detach: the window goes, the DC is back to a plain G-stage.
-    dev.detachIoasid(child, { userPasid: 5 });
-    expect(dcOf(m, dev.rid).tc.PDTV).toBe(false);
-    expect(drv.ridState(dev.rid)!.pdt).toBeUndefined();
+    const pcb = new DataView(m.guest.read(table + BigInt(pdi(5, 0) * 16), 16).buffer);
+    expect(decodeProcessContext([pcb.getBigUint64(0, true), pcb.getBigUint64(8, true)])).toMatchObject({ V: true, fsc: { MODE: 8, PPN: Number(gt.root >> 12n) } });
   });
 });
 
@@ -152,14 +138,14 @@ describe('page requests (spec §3.3) and the fault queue (§3.2)', () => {
     const { fd, gpa } = gpaSpace(m, ['pri0']);
     const dev = m.device('pri0');
     const child = fd.createNesting({ parent: gpa, protocol: 'user-pgtable' });
-    dev.attachIoasid(child, { userPasid: 3 });
+    dev.attachIoasid(child);
     const fmt = { kind: 'riscv-sv', mode: 39 };
     const gt = m.guest.createPageTable(m.driver.guest!.pageTableFormat(fmt));
     fd.bindPgtable({ ioasid: child, addr: gt.root, format: fmt });
     expect(dcOf(m, dev.rid).tc).toMatchObject({ EN_ATS: true, EN_PRI: true });
     let f: DmaFault | undefined;
     try {
-      dev.dmaWrite(0x7000n, new Uint8Array(8), { pasid: 3 });
+      dev.dmaWrite(0x7000n, new Uint8Array(8));
     } catch (e) {
       f = e as DmaFault;
     }
@@ -168,11 +154,11 @@ describe('page requests (spec §3.3) and the fault queue (§3.2)', () => {
     expect(r.pqt).toBe(1n);
     const pq = decodeQueueBase(r.pqb);
     const rec = decodePageRequest([m.hostMemory.u64(pq.frame * 4096), m.hostMemory.u64(pq.frame * 4096 + 8)]);
-    expect(rec).toMatchObject({ did: dev.rid, pid: 3, write: true, read: false, last: true, addr: 0x7000n, prgi: f!.record.prgIndex });
+    expect(rec).toMatchObject({ did: dev.rid, pid: undefined, write: true, read: false, last: true, addr: 0x7000n, prgi: f!.record.prgIndex });
     const [pending] = fd.readFaults(child);
     fd.pageResponse({ ioasid: child, id: pending.id, code: 'success' });
     expect(drv.unit.commands['ATS.PRGR']).toBe(1);
-    expect(drv.unit.responses.at(-1)).toMatchObject({ rid: dev.rid, pid: 3, prgIndex: f!.record.prgIndex, code: 0 });
+    expect(drv.unit.responses.at(-1)).toMatchObject({ rid: dev.rid, prgIndex: f!.record.prgIndex, code: 0 });
     expect(m.iommu.registers().pqh).toBe(1n); // the kernel consumed it
   });
 

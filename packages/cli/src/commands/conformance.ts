@@ -58,7 +58,7 @@ Progress lines go to standard error; the matrix (or --json) to standard output.`
       const progress = createProgress({ tty: io.tty, quiet: opts.json, write: (t) => io.err(t) });
       let run;
       try {
-        run = kit.runConformance({
+        run = await kit.runConformanceAsync({
           vendors: chosen,
           ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
           ...(filter ? { filter } : {}),

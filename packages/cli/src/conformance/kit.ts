@@ -30,13 +30,14 @@ export interface ConformanceRun {
 
 export interface ConformanceKit {
   listCases(): { id: string; title: string; group: string }[];
-  runConformance(opts: {
+  /** Yields to the event loop between cases, so that Ctrl-C stops a long run after the case at hand. */
+  runConformanceAsync(opts: {
     vendors: string[];
     seed?: number;
     runs?: number;
     filter?: (id: string) => boolean;
     onCase?: (result: CaseResult, done: number, total: number) => void;
-  }): ConformanceRun;
+  }): Promise<ConformanceRun>;
 }
 
 export const CONFORMANCE_PACKAGE = '@ioasid/conformance';

@@ -31,6 +31,7 @@ function registry() {
     [machine.options, 'vendor options for every vendor'],
     [machine.vendorOptions, 'vendor options per vendor name'],
     [step.expect, 'the step must fail with this errno; success is a failure'],
+    [step.refusable, 'the uAPI lets a vendor refuse this step with this errno: if it does, the scenario is unsupported on that vendor'],
     [step.as, 'keep the result as $name'],
     [step.title, 'printed with the step'],
     [step.vendors, 'run the step only on these vendors (elsewhere it is skipped)'],

@@ -100,7 +100,7 @@ export function runScenario(sc: LoadedScenario, reg: VendorRegistration, options
       }
     };
     watch('before');
-    const outcome = runStep(state, op, args, step.expect);
+    const outcome = runStep(state, op, args, step.expect, step.refusable);
     watch('after');
     Object.assign(r, outcome.report);
     if (r.status === 'fail' && r.line > 0) r.source = `${sc.file}:${r.line}`;
@@ -117,6 +117,7 @@ function runStep(
   opName: string,
   rawArgs: Record<string, unknown>,
   expect: string | undefined,
+  refusable?: string,
 ): { report: Pick<StepReport, 'status' | 'detail' | 'errno'>; value?: unknown; fromInfo?: boolean } {
   const op = OPERATIONS[opName as keyof typeof OPERATIONS];
   try {
@@ -132,6 +133,7 @@ function runStep(
     if (e instanceof Unsupported) return { report: { status: 'unsupported', detail: e.message } };
     if (e instanceof IoasidError) {
       if (expect === e.errno) return { report: { status: 'expected-error', detail: e.message, errno: e.errno } };
+      if (refusable === e.errno) return { report: { status: 'unsupported', detail: `the vendor refuses it, as the uAPI allows: ${e.message}`, errno: e.errno } };
       const want = expect ? `expected ${expect}, got ` : '';
       return { report: { status: 'fail', detail: `${want}${e.message}`, errno: e.errno } };
     }

@@ -136,6 +136,8 @@ export const OP_NAMES = Object.keys(OPS) as OpName[];
 const COMMON = {
   /** The step must fail with this errno. */
   expect: ErrnoName.optional(),
+  /** The uAPI lets a vendor refuse the step with this errno: then the scenario is unsupported there. */
+  refusable: ErrnoName.optional(),
   /** Name under which the step's result is kept ($name). */
   as: Name.optional(),
   /** A note printed with the step. */

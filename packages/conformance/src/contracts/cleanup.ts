@@ -14,7 +14,7 @@ import {
   newMachine,
   newPasidTableMachine,
   openFd,
-  pickPasid,
+  boundPasid,
   spot,
   supportsUserPgtable,
   vmmBuffer,
@@ -54,7 +54,7 @@ function busySession(m: Machine, caps: Caps, fd: IoasidFd, devs: Record<string, 
     gt.pt.map(gt.page, d.gpa, gt.page);
     if (supportsUserPgtable(caps.dev)) {
       const c = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
-      const vp = caps.dev.pasidBits > 0 ? pickPasid(caps.dev.pasidBits, 4) : undefined;
+      const vp = boundPasid(caps, caps.dev, 4);
       expectOk(() => devs.dev1.attachIoasid(c, { userPasid: vp }), 'ATTACH dev1 → user-pgtable child');
       expectOk(() => fd.bindPgtable({ ioasid: c, addr: gt.pt.root, format }), 'BIND_PGTABLE');
       expectOk(() => devs.dev1.dmaRead(gt.page, 4, { pasid: vp }), 'DMA through the bound table');

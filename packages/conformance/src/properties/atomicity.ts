@@ -17,6 +17,7 @@ import {
   newPasidTableMachine,
   openFd,
   pattern,
+  boundPasid,
   pickPasid,
   recover,
   sameBytes,
@@ -289,7 +290,7 @@ export const ATOMIC_COMMANDS: Variant[] = [
         const { parent, info } = gpaSpace(m, fd, devs);
         const format = firstFormat(info);
         const c = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
-        const pasid = p.pasid && caps.dev.pasidBits > 0 ? pickPasid(caps.dev.pasidBits, 3) : undefined;
+        const pasid = p.pasid ? boundPasid(caps, caps.dev, 3) : undefined;
         expectOk(() => dev.attachIoasid(c, { userPasid: pasid }), 'ATTACH dev0 → child');
         const gt1 = guestTable(m, format);
         const gt2 = guestTable(m, format);

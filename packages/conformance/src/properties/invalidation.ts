@@ -12,7 +12,7 @@ import {
   needsUserPgtable,
   newMachine,
   openFd,
-  pickPasid,
+  boundPasid,
   rejectsNesting,
   sameBytes,
   tryDma,
@@ -50,7 +50,7 @@ export const invalidationCase: CaseDef = {
       const { parent, info } = gpaSpace(m, fd, devs);
       const format = firstFormat(info);
       const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
-      const pasid = p.pasid && caps.dev.pasidBits > 0 ? pickPasid(caps.dev.pasidBits, 4) : undefined;
+      const pasid = p.pasid ? boundPasid(caps, caps.dev, 4) : undefined;
       expectOk(() => dev.attachIoasid(child, { userPasid: pasid }), 'ATTACH dev0 → child');
       const gt = guestTable(m, format);
       const pages = [...Array(PAGES).keys()].map((i) => guestData(m, gt.page, 4000 + i));

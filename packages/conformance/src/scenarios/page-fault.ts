@@ -14,7 +14,7 @@ import {
   newMachine,
   openFd,
   pattern,
-  pickPasid,
+  boundPasid,
   rejectsNesting,
   sameBytes,
   supportsUserPgtable,
@@ -34,7 +34,7 @@ function setup(m: Machine, caps: Caps) {
   const { parent, info } = gpaSpace(m, fd, [dev]);
   const format = firstFormat(info);
   const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
-  const vp = caps.pri.pasidBits > 0 ? pickPasid(caps.pri.pasidBits, 1) : undefined;
+  const vp = boundPasid(caps, caps.pri, 1);
   expectOk(() => dev.attachIoasid(child, { userPasid: vp }), `ATTACH pri0 → child${vp !== undefined ? ` with vPASID ${vp}` : ''}`);
   const gt = guestTable(m, format);
   const a = guestData(m, gt.page, 70);

@@ -22,7 +22,32 @@ import {
 function vsvaNeeds(caps: Caps): string | null {
   if (caps.dev.pasidBits === 0) return 'GET_INFO pasidBits is 0 (no PASID)';
   if (!supportsUserPgtable(caps.dev)) return `GET_INFO lists no 'user-pgtable' protocol (nesting: ${caps.dev.nesting})`;
+  if (caps.pasidBoundAttach !== true) return `ATTACH of a vPASID to a 'user-pgtable' child is refused (vSVA goes through the guest's PASID table, 5.7): ${caps.pasidBoundAttach}`;
   return null;
+}
+
+/**
+ * A vendor that keeps PASIDs for the guest's own table refuses a vPASID attach of a bound table
+ * with EINVAL, whether or not a table is bound yet, and changes nothing.
+ */
+function rejectsBoundPasid(env: KitEnv, caps: Caps): void {
+  checkRefusal(caps.pasidBoundAttach, "ATTACH of a vPASID to a 'user-pgtable' child");
+  const m = newMachine(env);
+  const { fd, devs } = openFd(m, 'dev0');
+  const [dev] = devs;
+  const { parent, info } = gpaSpace(m, fd, [dev]);
+  const format = firstFormat(info);
+  const vp = pickPasid(caps.dev.pasidBits, 5);
+  const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
+  expectErrno(() => dev.attachIoasid(child, { userPasid: vp }), 'EINVAL', `ATTACH dev0 → unbound child with vPASID ${vp}`);
+  const gt = guestTable(m, format);
+  const a = guestData(m, gt.page, 53);
+  gt.pt.map(2n * gt.page, a.gpa, gt.page, { read: true, write: true });
+  expectOk(() => fd.bindPgtable({ ioasid: child, addr: gt.pt.root, format }), 'BIND_PGTABLE');
+  expectErrno(() => dev.attachIoasid(child, { userPasid: vp }), 'EINVAL', `ATTACH dev0 → bound child with vPASID ${vp}`);
+  expectDmaFault(dev, () => dev.dmaRead(2n * gt.page, 4, { pasid: vp }), `DMA with vPASID ${vp} after the refused ATTACH`);
+  sameBytes(expectOk(() => dev.dmaRead(a.gpa, 64), 'DMA without PASID'), a.bytes, 'the RID still reaches the GPA space');
+  closeFd(fd);
 }
 
 /** A vPASID attach on a device without PASID support fails: the width check (ERANGE). */
@@ -50,7 +75,8 @@ export const vsvaCase: CaseDef = {
   needs: vsvaNeeds,
   rejects(env, caps) {
     if (caps.dev.pasidBits === 0) rejectsPasid(env, 'dev0');
-    else rejectsNesting(env, 'user-pgtable');
+    else if (!supportsUserPgtable(caps.dev)) rejectsNesting(env, 'user-pgtable');
+    else rejectsBoundPasid(env, caps);
   },
   run(env, caps) {
     const m = newMachine(env);
