@@ -2,10 +2,11 @@ import { fail } from '@ioasid/core';
 import { GRANULES, MAX_IAS, MIN_IAS, type Granule } from './formats/lpae-geometry.js';
 import type { CdLayout } from './tables/cd-table.js';
 
-// The bindable formats: `{ kind: 'arm-lpae-s1', granule, ias }` for BIND_PGTABLE and
-// `{ kind: 'arm-smmuv3-cd', layout, s1cdmax }` for BIND_PASID_TABLE. A format is checked whole
-// — its kind, every parameter present and within what GET_INFO reports, no other key — before
-// anything is bound; each refusal is EINVAL naming the parameter.
+// The formats: `{ kind: 'arm-lpae-s1', granule, ias }` for the guest stage 1 tables a guest CD
+// points at (GET_INFO formats, the guest helpers) and `{ kind: 'arm-smmuv3-cd', layout, s1cdmax }`
+// for BIND_PASID_TABLE. A format is checked whole — its kind, every parameter present and within
+// what GET_INFO reports, no other key — before anything is bound; each refusal is EINVAL naming
+// the parameter.
 
 export const S1_FORMAT_KIND = 'arm-lpae-s1';
 export const CD_FORMAT_KIND = 'arm-smmuv3-cd';

@@ -3,7 +3,7 @@ import { granuleShift, stage1FromTcr, tgDecode } from './formats/lpae-geometry.j
 import { OP } from './tables/commands.js';
 import { STE, STE_CONFIG_NESTED } from './tables/ste.js';
 import { atcInv, invRange, tlbiRange, type Cmd, type InvRange } from './invalidation.js';
-import type { SmmuPasidTableDomain as PasidTableDomain, SmmuS2Domain as S2Domain, SmmuUserPgtableDomain as UserPgtableDomain } from './domain-types.js';
+import type { SmmuPasidTableDomain as PasidTableDomain, SmmuS2Domain as S2Domain } from './domain-types.js';
 import { streamUses } from './master.js';
 import type { StreamState } from './domain-types.js';
 import type { SmmuKernel } from './kernel-context.js';
@@ -11,32 +11,10 @@ import type { SmmuKernel } from './kernel-context.js';
 // Keeping the unit's caches coherent with the kernel's tables: TLBI_* and ATC_INV commands after
 // an INVALIDATE_CACHE or an unmap, and before a VMID or an ASID is reused.
 
-export function atcFlushChild(k: SmmuKernel, child: UserPgtableDomain, iova: number, size: number): void {
-  const cmds: Cmd[] = [];
-  for (const [s, set] of child.attachments) {
-    if (!k.unit.endpoints.peek(s.sid)?.atsEnabled) continue;
-    for (const ssid of set) cmds.push(atcInv(s.sid, ssid === 0 ? null : ssid, iova, size));
-  }
-  if (cmds.length) k.cmdq.issue(cmds);
-}
-
 export function atcFlushStreams(k: SmmuKernel, streams: Iterable<StreamState>, ssid: number | null, iova: number, size: number): void {
   const cmds: Cmd[] = [];
   for (const s of streams) if (k.unit.endpoints.peek(s.sid)?.atsEnabled) cmds.push(atcInv(s.sid, ssid, iova, size));
   if (cmds.length) k.cmdq.issue(cmds);
-}
-
-export function invalidateUserPgtable(k: SmmuKernel, child: UserPgtableDomain, req: InvalidateRequest): void {
-  const whole: Cmd = [OP.TLBI_NH_ASID, { VMID: child.vmid, ASID: child.asid }];
-  const g = child.bound?.granule ?? k.mapGranule;
-  const r = req.all ? null : invRange(req.iova, req.size, g, child.bound?.ias ?? k.ias);
-  if (!r) {
-    k.cmdq.issue([whole]);
-    atcFlushChild(k, child, 0, 0);
-    return;
-  }
-  k.cmdq.issue(tlbiRange(OP.TLBI_NH_VA, { VMID: child.vmid, ASID: child.asid }, r.iova, r.size, granuleShift(g), k.caps.rangeInvalidation, whole));
-  atcFlushChild(k, child, r.iova, r.size);
 }
 
 /** INVALIDATE_CACHE on a bound guest CD table: CFGI_CD(_ALL) and TLBI_NH_* for its contexts. */
@@ -74,9 +52,9 @@ export function invalidatePasidTable(k: SmmuKernel, child: PasidTableDomain, req
 }
 
 /**
- * After a stage 2 change (unmap, INVALIDATE_CACHE): TLBI_S2_IPA for the range, TLBI_NH_ALL for
- * the kernel's stage 1 children (they share the VMID, as Linux does for a nesting parent),
- * TLBI_S12_VMALL for each PASID-table child's VMID; then the ATCs. A null range means everything.
+ * After a stage 2 change (unmap, INVALIDATE_CACHE): TLBI_S2_IPA for the range, TLBI_S12_VMALL
+ * for each PASID-table child's VMID (its combined entries hold no IPA to invalidate by); then the
+ * ATCs. A null range means everything.
  */
 export function flushParent(k: SmmuKernel, d: S2Domain, r: InvRange | null): void {
   const cmds: Cmd[] = [];
@@ -85,14 +63,8 @@ export function flushParent(k: SmmuKernel, d: S2Domain, r: InvRange | null): voi
   if (!r) cmds.push(whole);
   else {
     cmds.push(...tlbiRange(OP.TLBI_S2_IPA, { VMID: d.vmid }, r.iova, r.size, gshift, k.caps.rangeInvalidation, whole));
-    for (const c of d.children) {
-      if (c.protocol === 'user-pgtable') {
-        cmds.push([OP.TLBI_NH_ALL, { VMID: d.vmid }]);
-        break;
-      }
-    }
   }
-  for (const c of d.children) if (c.protocol === 'user-pasid-table') cmds.push([OP.TLBI_S12_VMALL, { VMID: c.vmid }]);
+  for (const c of d.children) cmds.push([OP.TLBI_S12_VMALL, { VMID: c.vmid }]);
   if (d.s1) {
     // The stage 1 copy: stage 1 STEs tag its entries with VMID 0 and its ASID.
     const base = { VMID: 0, ASID: d.s1.asid };
@@ -108,12 +80,6 @@ export function flushParent(k: SmmuKernel, d: S2Domain, r: InvRange | null): voi
     atc.push(s2only && r ? atcInv(s.sid, null, r.iova, r.size) : atcInv(s.sid, null, 0, 0));
   }
   if (atc.length) k.cmdq.issue(atc);
-}
-
-export function retireUserPgtable(k: SmmuKernel, child: UserPgtableDomain): void {
-  child.parent.children.delete(child);
-  k.cmdq.issue([[OP.TLBI_NH_ASID, { VMID: child.vmid, ASID: child.asid }]]);
-  k.asids.free(child.asid);
 }
 
 export function retirePasidTable(k: SmmuKernel, child: PasidTableDomain): void {

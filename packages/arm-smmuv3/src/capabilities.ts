@@ -32,10 +32,12 @@ export function deviceCapabilities(c: IdCaps, ias: number, mapGranule: Granule, 
   // stage 2 space, so it gets no PASID and no nesting.
   const nesting = c.s1p && c.s2p && dev.kind === 'pdev';
   return {
-    protocols: nesting ? ['map', 'user-pgtable', 'user-pasid-table'] : ['map'],
+    // No 'user-pgtable': the guest owns its CD table (driver.ts says why).
+    protocols: nesting ? ['map', 'user-pasid-table'] : ['map'],
     nesting: nesting ? 'hardware' : 'none',
     pageSizes: mapPageSizes(mapGranule),
     permittedRanges: permittedRanges(ias),
+    // The stage 1 formats the guest's CDs may point at.
     formats: nesting ? c.granules.map((granule) => ({ kind: 'arm-lpae-s1', granule, ias })) : [],
     pasidTableFormats: nesting
       ? [

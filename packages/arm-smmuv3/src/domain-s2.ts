@@ -1,9 +1,7 @@
 import {
-  PROT_READ,
   RadixPageTable,
   contiguousRuns,
   ptLeaves,
-  fail,
   type DeviceDesc,
   type DomainDump,
   type IommuDomain,
@@ -17,25 +15,18 @@ import { LpaeFormat } from './formats/lpae.js';
 import { harvestDirty, setTracking } from './dirty-tracking.js';
 import { s1Cd } from './cd-builder.js';
 import { sl0Encode, tgEncode } from './formats/lpae-geometry.js';
-import type { CdTableSpace } from './tables/cd-table.js';
 import { checkPointer } from './tables/pointer.js';
 import { invRange } from './invalidation.js';
 import type { S2Table } from './ste-builder.js';
 import { checkLookupPasid, lookupStage } from './lookup.js';
-import { MSI_IOVA_BASE, MSI_IOVA_LENGTH } from './capabilities.js';
 import type { SmmuChildDomain, SmmuS2Domain } from './domain-types.js';
 import type { SmmuKernel } from './kernel-context.js';
 import { checkParentAttach } from './attach-checks.js';
 import { flushParent, retireAsid, retireVmid } from './cache-maintenance.js';
 
-export { MSI_IOVA_BASE, MSI_IOVA_LENGTH };
-const HOLE_FIRST = MSI_IOVA_BASE / 4096;
-const HOLE_FRAMES = MSI_IOVA_LENGTH / 4096;
-
 /**
  * A kernel-managed address space: a stage 2 table (Linux ARM_SMMU_DOMAIN_S2) with its own VMID.
- * As a nesting parent it also maps, read-only inside the MSI hole, the frames of the kernel's
- * CD tables that nested STEs point at by IPA.
+ * It holds only what MAP_DMA put there.
  */
 export class S2Domain implements SmmuS2Domain {
   readonly protocol = 'map' as const;
@@ -43,9 +34,6 @@ export class S2Domain implements SmmuS2Domain {
   readonly table: RadixPageTable;
   readonly vmid: number;
   readonly children = new Set<SmmuChildDomain>();
-  /** MSI window frames in use (one byte each; the window is 256 frames) and host frame → window frame. */
-  private readonly holeUsed = new Uint8Array(HOLE_FRAMES);
-  private readonly holeOf = new Map<number, number>();
   /**
    * A stage 1 copy of the address space, made the first time a StreamID reaches it through a CD
    * (attached to a PASID, or at the StreamID of a stream whose PASIDs use CDs), and kept in step
@@ -109,7 +97,7 @@ export class S2Domain implements SmmuS2Domain {
     flushParent(this.drv, this, invRange(iova, size, this.fmt.granule, this.fmt.geometry.ias));
   }
 
-  /** Makes the stage 1 copy (replaying every leaf of the stage 2 table except the MSI window). */
+  /** Makes the stage 1 copy (replaying every leaf of the stage 2 table). */
   ensureS1(): void {
     if (this.s1) return;
     const fmt = new LpaeFormat(this.drv.s1CopyFormat.geometry, 1, this.drv.s1CopyFormat.outputBits);
@@ -118,10 +106,7 @@ export class S2Domain implements SmmuS2Domain {
     try {
       // CD.TTB0 must lie inside the output size of the walk (CD.IPS = OAS).
       checkPointer('TTB0', table.root * 4096, 16, fmt.outputBits);
-      ptLeaves(this.table, (leaf) => {
-        if (leaf.frame >= HOLE_FIRST && leaf.frame < HOLE_FIRST + HOLE_FRAMES) return;
-        table.map(leaf.frame, leaf.frames, contiguousRuns(leaf.out, leaf.frames), leaf.perms);
-      });
+      ptLeaves(this.table, (leaf) => table.map(leaf.frame, leaf.frames, contiguousRuns(leaf.out, leaf.frames), leaf.perms));
       this.s1 = { table, asid: this.drv.asids.alloc() };
     } catch (e) {
       table.destroy();
@@ -187,47 +172,6 @@ export class S2Domain implements SmmuS2Domain {
     checkLookupPasid(pasid);
     if (pasid !== undefined && this.s1) return lookupStage(this.s1.table, iova, 'stage-1');
     return lookupStage(this.table, iova, 'stage-2');
-  }
-
-  // ---- kernel structures reached by IPA inside the MSI hole --------------------------------
-
-  /** CD table frames: host frames mapped read-only at hole IPAs of this stage 2. */
-  holeSpace(): CdTableSpace {
-    return {
-      mem: this.drv.host,
-      addrBits: this.fmt.geometry.ias,
-      alloc: (frames) => {
-        // First fit over the window's 256 frames (a fixed bound, whatever else is mapped).
-        let start = -1;
-        for (let i = 0; i + frames <= HOLE_FRAMES && start < 0; i++) {
-          let free = true;
-          for (let k = 0; k < frames && free; k++) free = this.holeUsed[i + k] === 0;
-          if (free) start = i;
-        }
-        if (start < 0) fail('ENOSPC', 'no room left in the MSI window for kernel CD tables');
-        const host = this.drv.host.allocFrames(frames, 1);
-        try {
-          this.table.map(HOLE_FIRST + start, frames, contiguousRuns(host, frames), PROT_READ);
-        } catch (e) {
-          this.drv.host.freeFrames(host, frames);
-          throw e;
-        }
-        this.holeUsed.fill(1, start, start + frames);
-        this.holeOf.set(host, start);
-        return { frame: host, addr: (HOLE_FIRST + start) * 4096 };
-      },
-      free: (frame, frames) => {
-        const start = this.holeOf.get(frame);
-        if (start !== undefined) {
-          const ipa = HOLE_FIRST + start;
-          this.table.unmap(ipa, frames);
-          this.holeUsed.fill(0, start, start + frames);
-          this.holeOf.delete(frame);
-          flushParent(this.drv, this, { iova: ipa * 4096, size: frames * 4096 });
-        }
-        this.drv.host.freeFrames(frame, frames);
-      },
-    };
   }
 
   destroy(): void {

@@ -1,22 +1,15 @@
 import type { IommuDomain, RadixPageTable } from '@ioasid/core';
-import type { Granule } from './formats/lpae-geometry.js';
 import type { LpaeFormat } from './formats/lpae.js';
-import type { CdLayout, CdTableSpace } from './tables/cd-table.js';
+import type { CdLayout } from './tables/cd-table.js';
 import type { CdFields } from './tables/cd.js';
 import type { S2Table } from './ste-builder.js';
 import type { CdTablePointer } from './guest-cd.js';
 import type { DeviceDesc } from '@ioasid/core';
 import type { CdTable } from './tables/cd-table.js';
 
-// What the master and the cache maintenance see of the three kinds of domain (Linux's
+// What the master and the cache maintenance see of the two kinds of domain (Linux's
 // arm_smmu_domain as the master code reads it). The domain classes implement these; the code
 // that writes STEs and CDs tells them apart by `protocol`, so it never imports a domain module.
-
-export interface BoundS1 {
-  gpa: number;
-  granule: Granule;
-  ias: number;
-}
 
 export interface BoundCdTable extends CdTablePointer {
   layout: CdLayout;
@@ -33,21 +26,9 @@ export interface SmmuS2Domain extends IommuDomain {
   /** Dirty logging on (STE.S2HD, CD.HD, writable-clean leaves). */
   readonly tracking: boolean;
   s2Table(): S2Table;
-  holeSpace(): CdTableSpace;
   ensureS1(): void;
   dropUnusedS1(): void;
   s1Cd(): Uint32Array;
-}
-
-/** A nesting child bound to one guest stage 1 table (UserPgtableDomain). */
-export interface SmmuUserPgtableDomain extends IommuDomain {
-  readonly protocol: 'user-pgtable';
-  readonly parent: SmmuS2Domain;
-  readonly asid: number;
-  readonly vmid: number;
-  bound: BoundS1 | null;
-  readonly attachments: Map<StreamState, Set<number>>;
-  cd(): Uint32Array;
 }
 
 /** A nesting child that is a guest's whole CD table (PasidTableDomain). */
@@ -60,13 +41,13 @@ export interface SmmuPasidTableDomain extends IommuDomain {
   guestCd(ssid: number): { gpa: number; fields: CdFields } | null;
 }
 
-export type SmmuChildDomain = SmmuUserPgtableDomain | SmmuPasidTableDomain;
+export type SmmuChildDomain = SmmuPasidTableDomain;
 export type SmmuDomain = SmmuS2Domain | SmmuChildDomain;
 
 /** One of this driver's domains (core hands them back as IommuDomain). */
 export function asSmmuDomain(d: IommuDomain | undefined): SmmuDomain | null {
   if (!d) return null;
-  return d.protocol === 'map' || d.protocol === 'user-pgtable' || d.protocol === 'user-pasid-table' ? (d as SmmuDomain) : null;
+  return d.protocol === 'map' || d.protocol === 'user-pasid-table' ? (d as SmmuDomain) : null;
 }
 
 /**
@@ -83,20 +64,13 @@ export interface StreamState {
    * re-attaches it after the child's detach).
    */
   rid: SmmuDomain | null;
-  /** Stage 1 children attached per SubstreamID. */
-  readonly pasids: Map<number, SmmuUserPgtableDomain>;
   /** Kernel-managed domains attached per SubstreamID (through their stage 1 copies). */
   readonly kpasids: Map<number, SmmuS2Domain>;
   /** The kernel's CD table in host memory for those (stage 1 STE). */
   hcd: CdTable | null;
-  /** The kernel's CD table for bound user page tables, reached through the parent's stage 2. */
-  kcd: CdTable | null;
-  kcdParent: SmmuS2Domain | null;
   /** The STE last written. */
   ste: Uint32Array | null;
   /** Writes the STE the attachments call for, with the commands that make the unit see it. */
   installSte(): void;
-  /** The kernel CD table for bound user page tables (created on first use). */
-  ensureKcd(): CdTable;
 }
 

@@ -23,7 +23,6 @@ import type { IdCaps } from './hw/features.js';
 import type { CommandQueue } from './cmdq.js';
 import type { EventQueue, PriQueue } from './event-queues.js';
 import { S2Domain } from './domain-s2.js';
-import { UserPgtableDomain } from './domain-user-pgtable.js';
 import { PasidTableDomain } from './domain-pasid-table.js';
 import { smmuGuestHelpers } from './guest.js';
 import { probeUnit, type SmmuV3Options } from './probe.js';
@@ -32,6 +31,14 @@ import type { SmmuKernel } from './kernel-context.js';
 import { pageResponse } from './page-response.js';
 
 export const VENDOR = 'arm-smmuv3';
+
+/**
+ * Why there is no 'user-pgtable' protocol: in a nested STE, S1ContextPtr is an IPA (SMMUv3 §5.2,
+ * STE.S1ContextPtr), so a CD table the kernel wrote would have to be mapped into the device's own
+ * stage 2, where the guest's stage 1 could point at it and read kernel memory.
+ */
+const USER_PGTABLE_REFUSED =
+  "SMMUv3 offers no 'user-pgtable' protocol: the kernel's CD table would have to be mapped into the device's stage 2 (a nested STE's S1ContextPtr is an IPA); bind the guest's own CD table with 'user-pasid-table' and BIND_PASID_TABLE";
 
 export type { SmmuV3Options };
 
@@ -147,9 +154,10 @@ export class SmmuV3Driver implements IommuDriver {
       if (req.parent) fail('EOPNOTSUPP', 'a kernel-managed IOASID cannot be nested in hardware on SMMUv3');
       return new S2Domain(this.k);
     }
+    if (req.protocol !== 'user-pasid-table') fail('EOPNOTSUPP', USER_PGTABLE_REFUSED);
     if (!(this.caps.s1p && this.caps.s2p)) fail('EOPNOTSUPP', 'hardware nesting needs stage 1 and stage 2 (SMMU_IDR0.S1P, S2P)');
     if (!(req.parent instanceof S2Domain)) fail('EOPNOTSUPP', `a ${req.protocol} IOASID on SMMUv3 needs a kernel-managed parent (CREATE_NESTING)`);
-    const child = req.protocol === 'user-pgtable' ? new UserPgtableDomain(this.k, req.parent) : new PasidTableDomain(this.k, req.parent);
+    const child = new PasidTableDomain(this.k, req.parent);
     req.parent.children.add(child);
     return child;
   }

@@ -31,8 +31,8 @@ export { CACHE_STE, CACHE_CD } from './hw/config-fetch.js';
 export { CACHE_TLB } from './hw/walker.js';
 // Kernel side.
 export { SmmuV3Driver, VENDOR, type SmmuV3Options } from './driver.js';
-export { S2Domain, MSI_IOVA_BASE, MSI_IOVA_LENGTH } from './domain-s2.js';
-export { UserPgtableDomain } from './domain-user-pgtable.js';
+export { S2Domain } from './domain-s2.js';
+export { MSI_IOVA_BASE, MSI_IOVA_LENGTH } from './capabilities.js';
 export { PasidTableDomain } from './domain-pasid-table.js';
 export { abortSte, s1Ste, s2Ste, nestedSte, type S2Table, type S1Context } from './ste-builder.js';
 export { s1Cd } from './cd-builder.js';
@@ -47,7 +47,7 @@ function optionsOf(ctx: MachineContext): SmmuV3Options {
 
 declare module '@ioasid/core' {
   interface PgtableFormatRegistry {
-    /** BIND_PGTABLE of a guest VMSAv8-64 stage-1 table. */
+    /** A guest VMSAv8-64 stage-1 table, as a CD's TTB0 in a guest CD table points at it. */
     'arm-lpae-s1': { granule: 4096 | 16384 | 65536; ias: number };
     /** BIND_PASID_TABLE of a guest CD table (S1CDMAX: log2 of its entries). */
     'arm-smmuv3-cd': { layout: 'linear' | 'two-level'; s1cdmax: number };

@@ -1,6 +1,6 @@
 import { getField, type DeviceDesc, type HostMemory, type IommuDomain } from '@ioasid/core';
 import { OP } from './tables/commands.js';
-import { S1DSS_BYPASS, S1DSS_SSID0, S1DSS_TERMINATE, STE, STE_CONFIG_NESTED } from './tables/ste.js';
+import { S1DSS_SSID0, S1DSS_TERMINATE, STE, STE_CONFIG_NESTED } from './tables/ste.js';
 import { CdTable, directSpace } from './tables/cd-table.js';
 import type { IdCaps } from './hw/features.js';
 import type { SmmuV3 } from './hw/smmu.js';
@@ -9,7 +9,7 @@ import type { CommandQueue } from './cmdq.js';
 import { abortSte, nestedSte, s1Ste, s2Ste } from './ste-builder.js';
 import { atcInv, type Cmd } from './invalidation.js';
 import { LINEAR_CDMAX } from './capabilities.js';
-import { asSmmuDomain, type SmmuDomain, type SmmuPasidTableDomain as PasidTableDomain, type SmmuS2Domain, type SmmuS2Domain as S2Domain, type SmmuUserPgtableDomain, type SmmuUserPgtableDomain as UserPgtableDomain, type StreamState } from './domain-types.js';
+import { asSmmuDomain, type SmmuDomain, type SmmuPasidTableDomain as PasidTableDomain, type SmmuS2Domain, type SmmuS2Domain as S2Domain, type StreamState } from './domain-types.js';
 
 export type { StreamState };
 
@@ -30,11 +30,8 @@ export interface MasterContext {
 export class SmmuMaster implements StreamState {
   readonly devices = new Set<DeviceDesc>();
   rid: SmmuDomain | null = null;
-  readonly pasids = new Map<number, SmmuUserPgtableDomain>();
   readonly kpasids = new Map<number, SmmuS2Domain>();
   hcd: CdTable | null = null;
-  kcd: CdTable | null = null;
-  kcdParent: SmmuS2Domain | null = null;
   ste: Uint32Array | null = null;
 
   constructor(
@@ -55,12 +52,6 @@ export class SmmuMaster implements StreamState {
     }
     const p = streamParent(this);
     if (!p) return abortSte();
-    if (kernelS1Bound(this) && this.kcd) {
-      // Non-PASID traffic: CD 0 when a stage 1 table is attached at the StreamID, stage 2 only
-      // when the parent is, and terminated while the StreamID is between two attachments.
-      const s1dss = this.rid?.protocol === 'user-pgtable' ? S1DSS_SSID0 : this.rid ? S1DSS_BYPASS : S1DSS_TERMINATE;
-      return nestedSte({ ctxPtr: this.kcd.addr, s1fmt: this.kcd.s1fmt, s1cdmax: this.kcd.s1cdmax, s1dss, stallDisabled: true }, p.s2Table(), ats);
-    }
     if (this.rid?.protocol === 'user-pasid-table' && this.rid.bound) {
       const b = this.rid.bound;
       return nestedSte(
@@ -69,7 +60,6 @@ export class SmmuMaster implements StreamState {
         ats,
       );
     }
-    if (!this.rid) return abortSte();
     return s2Ste(p.s2Table(), ats);
   }
 
@@ -187,48 +177,6 @@ export class SmmuMaster implements StreamState {
     }
     this.rid = next;
     this.installSte();
-    this.releaseKcd();
-  }
-
-  attachUserPgtable(child: UserPgtableDomain, pasid: number | undefined): void {
-    const ssid = pasid ?? 0;
-    if (child.bound) {
-      const hadKcd = this.kcd !== null;
-      const kcd = this.ensureKcd();
-      try {
-        kcd.write(ssid, child.cd());
-      } catch (e) {
-        if (!hadKcd) {
-          kcd.destroy();
-          this.kcd = null;
-          this.kcdParent = null;
-        }
-        throw e;
-      }
-      this.k.cmdq.issue([[OP.CFGI_CD, { SID: this.sid, SSID: ssid, LEAF: 1 }]]);
-    }
-    if (pasid === undefined) this.rid = child;
-    else this.pasids.set(pasid, child);
-    ssids(child, this).add(ssid);
-    this.installSte();
-  }
-
-  detachUserPgtable(child: UserPgtableDomain, pasid: number | undefined, restoring?: IommuDomain): void {
-    const ssid = pasid ?? 0;
-    if (pasid === undefined) {
-      if (this.rid === child) this.rid = restoredRoute(restoring);
-    } else if (this.pasids.get(pasid) === child) this.pasids.delete(pasid);
-    const set = child.attachments.get(this);
-    set?.delete(ssid);
-    if (set?.size === 0) child.attachments.delete(this);
-    this.installSte();
-    if (this.kcd) {
-      this.kcd.clear(ssid);
-      const cmds: Cmd[] = [[OP.CFGI_CD, { SID: this.sid, SSID: ssid, LEAF: 1 }]];
-      this.k.cmdq.issue(cmds);
-      if (this.k.unit.endpoints.peek(this.sid)?.atsEnabled) this.k.cmdq.issue([atcInv(this.sid, pasid ?? null, 0, 0)]);
-    }
-    this.releaseKcd();
   }
 
   attachPasidTable(child: PasidTableDomain): void {
@@ -244,26 +192,6 @@ export class SmmuMaster implements StreamState {
   }
 
   // ---- CD tables (Linux arm_smmu_alloc_cd_tables) -----------------------------------------------
-
-  /** The kernel CD table for bound user page tables, created in the parent's MSI hole on first use. */
-  ensureKcd(): CdTable {
-    if (this.kcd) return this.kcd;
-    const caps = this.k.caps;
-    const p = streamParent(this)!;
-    const two = caps.cd2l;
-    this.kcd = CdTable.create(p.holeSpace(), two ? 'two-level' : 'linear', two ? caps.ssidBits : Math.min(caps.ssidBits, LINEAR_CDMAX));
-    this.kcdParent = p;
-    return this.kcd;
-  }
-
-  /** Frees the kernel CD table once no stage 1 child is attached (the STE no longer points at it). */
-  releaseKcd(): void {
-    if (!this.kcd) return;
-    if (this.rid?.protocol === 'user-pgtable' || this.pasids.size > 0) return;
-    this.kcd.destroy();
-    this.kcd = null;
-    this.kcdParent = null;
-  }
 
   /** The CD table in host memory for kernel-managed spaces on SubstreamIDs. */
   ensureHcd(): CdTable {
@@ -288,26 +216,9 @@ function restoredRoute(restoring: IommuDomain | undefined): StreamState['rid'] {
   return asSmmuDomain(restoring);
 }
 
-/** The SubstreamIDs through which the stream reaches `child` (created on first use). */
-function ssids(child: UserPgtableDomain, s: StreamState): Set<number> {
-  let set = child.attachments.get(s);
-  if (!set) {
-    set = new Set();
-    child.attachments.set(s, set);
-  }
-  return set;
-}
-
-function kernelS1Bound(s: StreamState): boolean {
-  if (s.rid?.protocol === 'user-pgtable' && s.rid.bound) return true;
-  for (const c of s.pasids.values()) if (c.bound) return true;
-  return false;
-}
-
 /** The stage 2 (kernel-managed) domain behind the stream's attachments. */
 export function streamParent(s: StreamState): SmmuS2Domain | null {
   if (s.rid) return 'parent' in s.rid ? s.rid.parent : s.rid;
-  for (const c of s.pasids.values()) return c.parent;
   return null;
 }
 

@@ -40,13 +40,9 @@ export class Streams {
     s.devices.delete(dev);
     if (s.devices.size > 0) return;
     if (s.rid?.protocol === 'user-pasid-table') s.rid.streams.delete(s);
-    else if (s.rid?.protocol === 'user-pgtable') s.rid.attachments.delete(s);
-    for (const c of s.pasids.values()) c.attachments.delete(s);
     s.rid = null;
-    s.pasids.clear();
     s.kpasids.clear();
     s.installSte();
-    s.releaseKcd();
     s.releaseHcd();
     this.bySid.delete(s.sid);
   }

@@ -23,18 +23,20 @@ describe('every command is atomic under allocation failure', () => {
     expect(m.vmm.read(va, 8)).toEqual(pattern(1, 8));
   });
 
-  it('BIND_PGTABLE that creates the kernel CD table in the MSI window of the parent', () => {
+  it('BIND_PASID_TABLE allocates nothing: the guest owns the CD table, so the kernel writes only the STE', () => {
     const { m, drv } = smmuMachine();
     const { fd, devs } = open(m, 'dev0');
     const parent = gpaSpace(m, fd, devs);
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    devs[0].attachIoasid(child, { userPasid: 9 });
+    const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
+    devs[0].attachIoasid(child);
     const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
     const a = guestData(m, 4096n, 3);
     t.map(0x1000n, a.gpa, 4096n);
+    const format = { kind: 'arm-smmuv3-cd', layout: 'two-level', s1cdmax: 10 };
+    const table = m.driver.guest!.buildPasidTable!(m.guest, format, [{ pasid: 9, root: t.root, pgtable: S1 }]);
     const ste = () => drv.strtab.readSte(devs[0].rid).join(',');
-    const tries = everyFailure(m, () => fd.bindPgtable({ ioasid: child, addr: t.root, format: S1 }), () => [fd.dumpPgtable(parent).root, ste()]);
-    expect(tries).toBeGreaterThan(2);
+    const tries = everyFailure(m, () => fd.bindPasidTable({ ioasid: child, addr: table, format }), () => [fd.dumpPgtable(parent).root, ste()]);
+    expect(tries).toBe(1); // the first try succeeds: no allocation to fail
     expect(devs[0].dmaRead(0x1000n, 8, { pasid: 9 })).toEqual(a.bytes.subarray(0, 8));
   });
 
@@ -55,17 +57,20 @@ describe('closing the fd releases everything', () => {
     // Binding probed the devices: the leaf stream table of bus 0 now exists and stays.
     const frames0 = m.hostMemory.kernelFramesInUse;
     const parent = gpaSpace(m, fd, devs);
-    const c1 = fd.createNesting({ parent, protocol: 'user-pgtable' });
+    const c1 = fd.createNesting({ parent, protocol: 'user-pasid-table' });
     devs[0].attachIoasid(c1);
-    devs[1].attachIoasid(c1, { userPasid: 4 });
     const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
-    fd.bindPgtable({ ioasid: c1, addr: t.root, format: S1 });
+    const format = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 4 };
+    fd.bindPasidTable({ ioasid: c1, addr: m.driver.guest!.buildPasidTable!(m.guest, format, [{ pasid: 0, root: t.root, pgtable: S1 }]), format });
     const c2 = fd.createNesting({ parent, protocol: 'user-pasid-table' });
     const other = fd.alloc({ protocol: 'map' });
     const va = m.vmm.mmap(1n * MiB);
     fd.mapDma({ ioasid: other, iova: 0x1000_0000n, vaddr: va, size: 1n * MiB, read: true, write: true });
-    expect(d.vmids.inUse).toBe(3);
-    expect(d.asids.inUse).toBe(1);
+    // A kernel PASID: a CD table in host memory, and stage 1 copies (one ASID each) of `other` and
+    // of the GPA space dev1 reaches through CD 0.
+    devs[1].attachIoasid(other, { userPasid: 4 });
+    expect(d.vmids.inUse).toBe(4);
+    expect(d.asids.inUse).toBe(2);
     expect(m.hostMemory.kernelFramesInUse).toBeGreaterThan(frames0);
     void c2;
     fd.close();

@@ -45,15 +45,20 @@ function boundLookup(v: LookupView): void {
   expect(v.output === null || typeof v.output === 'bigint').toBe(true);
 }
 
-/** A user stage 1 child of a GPA space, attached at dev0's StreamID, with `build` writing its tables. */
+/**
+ * A guest CD table child of a GPA space, attached at dev0's StreamID, whose CD 0 (the non-PASID
+ * traffic, STE.S1DSS = 0b10) points at the stage 1 tables `build` writes.
+ */
 function userTable(granule: 4096 | 65536, build: (m: Machine) => bigint) {
   const { m } = smmuMachine();
   const { fd, devs } = open(m, 'dev0');
   const parent = gpaSpace(m, fd, devs);
-  const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
+  const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
   devs[0].attachIoasid(child);
   const root = build(m);
-  fd.bindPgtable({ ioasid: child, addr: root, format: { kind: 'arm-lpae-s1', granule, ias: 48 } });
+  const format = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 0 };
+  const table = m.driver.guest!.buildPasidTable!(m.guest, format, [{ pasid: 0, root, pgtable: { kind: 'arm-lpae-s1', granule, ias: 48 } }]);
+  fd.bindPasidTable({ ioasid: child, addr: table, format });
   return { m, fd, child, dev: devs[0] };
 }
 

@@ -69,14 +69,15 @@ describe('finding 1: a DMA at any 64-bit IOVA is translated or blocked with the 
 
   /**
    * One machine with a device on each kind of route: a stage 2 map domain; kernel-managed spaces
-   * on the StreamID and a PASID (stage 1 STE through the stage 1 copies); a user stage 1 table at
-   * the StreamID (nested STE, CD 0); a user stage 1 table on a PASID with the StreamID left to
-   * the parent (nested STE, S1DSS = bypass); a guest CD table; and a device attached to nothing.
+   * on the StreamID and a PASID (stage 1 STE through the stage 1 copies); a one-CD linear guest
+   * CD table (nested STE, non-PASID traffic through CD 0); a guest CD table whose CD 0 is invalid
+   * (so non-PASID traffic is C_BAD_CD) and CD 7 valid; a two-CD guest table; and a device
+   * attached to nothing.
    */
   function everyRoute() {
-    const { m, drv } = smmuMachine({ devices: ['s2', 'kpasid', 'nested', 'bypass', 'cdtable', 'none'].map((name) => ({ name })) });
-    const { fd, devs } = open(m, 's2', 'kpasid', 'nested', 'bypass', 'cdtable', 'none');
-    const [s2, kpasid, nested, bypass, cdtable] = devs;
+    const { m, drv } = smmuMachine({ devices: ['s2', 'kpasid', 'nested', 'cd7', 'cdtable', 'none'].map((name) => ({ name })) });
+    const { fd, devs } = open(m, 's2', 'kpasid', 'nested', 'cd7', 'cdtable', 'none');
+    const [s2, kpasid, nested, cd7, cdtable] = devs;
     const va = m.vmm.mmap(64n * 1024n);
     m.vmm.write(va, pattern(1, 64));
     const a = fd.alloc({ protocol: 'map' });
@@ -86,16 +87,18 @@ describe('finding 1: a DMA at any 64-bit IOVA is translated or blocked with the 
     s2.attachIoasid(a);
     kpasid.attachIoasid(a);
     kpasid.attachIoasid(b, { userPasid: 3 });
-    const parent = gpaSpace(m, fd, [nested, bypass, cdtable]);
+    const parent = gpaSpace(m, fd, [nested, cd7, cdtable]);
     const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
     const data = guestData(m, 4096n, 2);
     t.map(0x10_0000n, data.gpa, 4096n);
-    const c1 = fd.createNesting({ parent, protocol: 'user-pgtable' });
+    const one = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 0 };
+    const c1 = fd.createNesting({ parent, protocol: 'user-pasid-table' });
     nested.attachIoasid(c1);
-    fd.bindPgtable({ ioasid: c1, addr: t.root, format: S1 });
-    const c2 = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    bypass.attachIoasid(c2, { userPasid: 7 });
-    fd.bindPgtable({ ioasid: c2, addr: t.root, format: S1 });
+    fd.bindPasidTable({ ioasid: c1, addr: m.driver.guest!.buildPasidTable!(m.guest, one, [{ pasid: 0, root: t.root, pgtable: S1, asid: 3 }]), format: one });
+    const eight = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 3 };
+    const c2 = fd.createNesting({ parent, protocol: 'user-pasid-table' });
+    cd7.attachIoasid(c2);
+    fd.bindPasidTable({ ioasid: c2, addr: m.driver.guest!.buildPasidTable!(m.guest, eight, [{ pasid: 7, root: t.root, pgtable: S1, asid: 4 }]), format: eight });
     const c3 = fd.createNesting({ parent, protocol: 'user-pasid-table' });
     cdtable.attachIoasid(c3);
     const cds = guestCdTable(m.guest, 'linear', 2);
@@ -118,7 +121,7 @@ describe('finding 1: a DMA at any 64-bit IOVA is translated or blocked with the 
     s2: (p) => (p === undefined ? { name: 'F_ADDR_SIZE', stage: 1, s2: false, class: 'IN' } : { name: 'C_BAD_SUBSTREAMID' }),
     kpasid: () => ({ name: 'F_TRANSLATION', stage: 1, s2: false, class: 'IN' }),
     nested: (p) => (p === undefined ? { name: 'F_TRANSLATION', stage: 1, s2: false, class: 'IN' } : {}),
-    bypass: (p) => (p === undefined ? { name: 'F_ADDR_SIZE', stage: 1, s2: false, class: 'IN' } : { name: 'F_TRANSLATION', stage: 1, s2: false, class: 'IN' }),
+    cd7: (p) => (p === undefined ? { name: 'C_BAD_CD' } : { name: 'F_TRANSLATION', stage: 1, s2: false, class: 'IN' }),
     cdtable: (p) => (p === 5 ? { name: 'C_BAD_SUBSTREAMID' } : { name: 'F_TRANSLATION', stage: 1, s2: false, class: 'IN' }),
     none: () => ({ name: 'ABORT', code: 0, recorded: false }),
   };
@@ -126,7 +129,7 @@ describe('finding 1: a DMA at any 64-bit IOVA is translated or blocked with the 
     s2: [undefined, 1],
     kpasid: [undefined, 3],
     nested: [undefined, 9],
-    bypass: [undefined, 7],
+    cd7: [undefined, 7],
     cdtable: [undefined, 1, 5],
     none: [undefined, 2],
   };
@@ -160,6 +163,7 @@ describe('finding 1: a DMA at any 64-bit IOVA is translated or blocked with the 
     expect(env.devs[0].dmaRead(0x10_0000n, 8)).toEqual(pattern(1, 8));
     expect(env.devs[1].dmaRead(0x10_0000n, 8, { pasid: 3 })).toEqual(pattern(1, 8));
     expect(env.devs[2].dmaRead(0x10_0000n, 8)).toEqual(pattern(2, 8));
+    expect(env.devs[3].dmaRead(0x10_0000n, 8, { pasid: 7 })).toEqual(pattern(2, 8));
     expect(env.devs[4].dmaRead(0x10_0000n, 8, { pasid: 1 })).toEqual(pattern(2, 8));
   });
 
@@ -246,17 +250,18 @@ describe('finding 2: INVALIDATE_CACHE of any (iova, size) never throws and never
       expect(drv.cmdq.count('TLBI_S12_VMALL')).toBeGreaterThan(0); // the whole-VMID fallback ran
     });
 
-    it(`nested user stage 1 table, ${title}`, () => {
+    it(`guest CD table child, CD 0 (no PASID), ${title}`, () => {
       const { m, drv } = machine();
       const { fd, devs } = open(m, 'a', 'b');
       const parent = gpaSpace(m, fd, devs);
-      const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
+      const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
       devs[0].attachIoasid(child);
       const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
       const pages = [guestData(m, 4096n, 1), guestData(m, 4096n, 2)];
       const at = 0x40_0000n;
       t.map(at, pages[0].gpa, 4096n);
-      fd.bindPgtable({ ioasid: child, addr: t.root, format: S1 });
+      const format = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 0 };
+      fd.bindPasidTable({ ioasid: child, addr: m.driver.guest!.buildPasidTable!(m.guest, format, [{ pasid: 0, root: t.root, pgtable: S1, asid: 8 }]), format });
       let cur = 0;
       const swap = () => {
         cur ^= 1;
@@ -303,10 +308,11 @@ describe('finding 2: INVALIDATE_CACHE of any (iova, size) never throws and never
     const { m } = smmuMachine();
     const { fd, devs } = open(m, 'dev0');
     const parent = gpaSpace(m, fd, devs);
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
+    const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
     devs[0].attachIoasid(child);
     const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
-    fd.bindPgtable({ ioasid: child, addr: t.root, format: S1 });
+    const format = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 0 };
+    fd.bindPasidTable({ ioasid: child, addr: m.driver.guest!.buildPasidTable!(m.guest, format, [{ pasid: 0, root: t.root, pgtable: S1 }]), format });
     for (const ioasid of [parent, child]) {
       expect(() => fd.invalidateCache({ ioasid, iova: 1n << 60n, size: 4096n })).not.toThrow();
       expect(() => fd.invalidateCache({ ioasid, iova: 0n, size: 1n << 60n })).not.toThrow();

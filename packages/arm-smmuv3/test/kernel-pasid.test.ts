@@ -76,10 +76,10 @@ describe('kernel-managed IOASIDs attached per PASID (stage 1 STE with a kernel C
     const parent = gpaSpace(m, fd, [dev]);
     const b = fd.alloc({ protocol: 'map' });
     dev.attachIoasid(b, { userPasid: 3 });
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    expect(() => dev.attachIoasid(child, { userPasid: 4 })).toThrow(/stage 1 \+ stage 2/);
+    const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
+    expect(() => dev.attachIoasid(child)).toThrow(/stage 1 \+ stage 2/);
     dev.detachIoasid(b, { userPasid: 3 });
-    dev.attachIoasid(child, { userPasid: 4 });
+    dev.attachIoasid(child);
     expect(() => dev.attachIoasid(b, { userPasid: 3 })).toThrow(/nested/);
   });
 

@@ -24,8 +24,9 @@ function edges(mapped: bigint[], guestSize: bigint): bigint[] {
 
 /**
  * One machine running every SMMUv3 flow at once: dev0 on the GPA space (stage 2 only), dev1 with
- * its PASID (CD) table in guest memory (5.7), dev2 with a bound guest stage 1 table (5.4), dev3
- * on the GPA space with a kernel-managed IOASID at PASID 9 (stage 1 with a kernel CD table).
+ * its two-level PASID (CD) table in guest memory (5.7), dev2 with a linear guest CD table of one
+ * CD (5.7, its non-PASID traffic through CD 0), dev3 on the GPA space with a kernel-managed IOASID
+ * at PASID 9 (stage 1 with a kernel CD table in host memory).
  */
 export function allFlows(): { m: Machine; fd: IoasidFd; routes: Route[] } {
   const { m } = smmuMachine({ devices: [{ name: 'dev0' }, { name: 'dev1', ats: true, pri: true }, { name: 'dev2' }, { name: 'dev3' }] });
@@ -49,9 +50,10 @@ export function allFlows(): { m: Machine; fd: IoasidFd; routes: Route[] } {
   ]);
   fd.bindPasidTable({ ioasid: pasids, addr: table, format });
 
-  const giova = fd.createNesting({ parent: gpa, protocol: 'user-pgtable' });
-  dev2.attachIoasid(giova);
-  fd.bindPgtable({ ioasid: giova, addr: tables.root, format: S1 });
+  const single = fd.createNesting({ parent: gpa, protocol: 'user-pasid-table' });
+  dev2.attachIoasid(single);
+  const linear = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 0 };
+  fd.bindPasidTable({ ioasid: single, addr: m.driver.guest!.buildPasidTable!(m.guest, linear, [{ pasid: 0, root: tables.root, pgtable: S1, asid: 40 }]), format: linear });
 
   const kernel = fd.alloc({ protocol: 'map' });
   const va = m.vmm.mmap(64n * 1024n);
@@ -73,7 +75,7 @@ export function allFlows(): { m: Machine; fd: IoasidFd; routes: Route[] } {
     { what: 'PASID table, PASID 1', dev: dev1, ioasid: pasids, pasid: 1, main: 0x10_0000n, iovas: edges(s1, size) },
     { what: 'PASID table, PASID 2049', dev: dev1, ioasid: pasids, pasid: 2049, main: 0x10_1000n, iovas: edges(s1, size) },
     { what: 'PASID table, PASID 5 (no CD)', dev: dev1, ioasid: pasids, pasid: 5, main: 0x10_0000n, iovas: [0x10_0000n] },
-    { what: 'nested user stage 1', dev: dev2, ioasid: giova, main: 0x10_0000n, iovas: edges(s1, size) },
+    { what: 'linear PASID table, no PASID (CD 0)', dev: dev2, ioasid: single, main: 0x10_0000n, iovas: edges(s1, size) },
     { what: 'kernel PASID 9', dev: dev3, ioasid: kernel, pasid: 9, main: 0x20_0000n, iovas: edges([0x20_0000n, 0x20_f000n], size) },
     { what: 'kernel, no PASID (CD 0: the GPA space)', dev: dev3, ioasid: gpa, main: 0x20_1000n, iovas: edges(guest, size) },
   ];

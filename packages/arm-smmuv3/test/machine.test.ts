@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DmaFault, type DumpTable, type DumpEntry } from '@ioasid/core';
+import { DmaFault, type Device, type DumpTable, type DumpEntry, type GuestPasidEntry, type IoasidFd, type Machine } from '@ioasid/core';
 import { S2Domain, STE_WORDS, decodeSte, type SmmuV3Driver } from '../src/index.js';
 import { catchFault, gpaSpace, guestData, MiB, open, pattern, smmuMachine } from './machine-helpers.js';
 
@@ -109,7 +109,17 @@ describe('5.1 kernel-managed IOASID: MAP_DMA and DMA through stage 2', () => {
   });
 });
 
-describe('5.4 hardware nesting: BIND_PGTABLE of a guest stage 1 table (the kernel writes one CD)', () => {
+/** CREATE_NESTING of a guest CD table under `parent`, attached to `dev` and bound to a table of `entries`. */
+function guestCds(m: Machine, fd: IoasidFd, parent: number, dev: Device, layout: 'linear' | 'two-level', s1cdmax: number, entries: GuestPasidEntry[]) {
+  const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
+  dev.attachIoasid(child);
+  const format = { kind: 'arm-smmuv3-cd', layout, s1cdmax };
+  const table = m.driver.guest!.buildPasidTable!(m.guest, format, entries);
+  fd.bindPasidTable({ ioasid: child, addr: table, format });
+  return { child, table, format };
+}
+
+describe('hardware nesting on SMMUv3 is 5.7: the guest owns its CD table, non-PASID traffic goes through its CD 0 (STE.S1DSS = 0b10)', () => {
   for (const granule of [4096, 16384, 65536] as const) {
     it(`${granule / 1024}K granule: gIOVA → GPA → host, read-only PTE, guest change visible only after INVALIDATE_CACHE`, () => {
       const { m, drv } = smmuMachine();
@@ -117,20 +127,15 @@ describe('5.4 hardware nesting: BIND_PGTABLE of a guest stage 1 table (the kerne
       const [dev] = devs;
       const parent = gpaSpace(m, fd, [dev]);
       const format = { kind: 'arm-lpae-s1', granule, ias: 48 };
-      const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-      dev.attachIoasid(child);
       const gt = m.guest.createPageTable(m.driver.guest!.pageTableFormat(format));
       const g = BigInt(granule);
       const a = guestData(m, g, 3, g);
       const b = guestData(m, g, 4, g);
       gt.map(3n * g, a.gpa, g, { read: true, write: true });
       gt.map(5n * g, b.gpa, g, { read: true, write: false });
-      fd.bindPgtable({ ioasid: child, addr: gt.root, format });
-      // The STE is nested (Config 0b111) with the kernel CD table reached by IPA in the MSI window.
-      const ste = steOf(drv, dev.rid);
-      expect(ste).toMatchObject({ Config: 7, S1DSS: 2, S1STALLD: 1 });
-      expect(ste.S1ContextPtr).toBeGreaterThanOrEqual(0x800_0000);
-      expect(ste.S1ContextPtr).toBeLessThan(0x810_0000);
+      const { child, table } = guestCds(m, fd, parent, dev, 'linear', 0, [{ pasid: 0, root: gt.root, pgtable: format, asid: 21 }]);
+      // The STE is nested (Config 0b111) and points at the guest's table by GPA (STE.S1ContextPtr is an IPA with stage 2 on).
+      expect(steOf(drv, dev.rid)).toMatchObject({ Config: 7, S1DSS: 2, S1STALLD: 1, S1Fmt: 0, S1CDMax: 0, S1ContextPtr: Number(table) });
       expect(dev.dmaRead(3n * g, 64)).toEqual(a.bytes.subarray(0, 64));
       dev.dmaWrite(3n * g + 0x100n, pattern(9, 32));
       expect(m.guest.read(a.gpa + 0x100n, 32)).toEqual(pattern(9, 32));
@@ -139,7 +144,9 @@ describe('5.4 hardware nesting: BIND_PGTABLE of a guest stage 1 table (the kerne
       // The guest unmaps and forgets to invalidate: the old translation stays.
       gt.unmap(3n * g, g);
       expect(() => dev.dmaRead(3n * g, 4)).not.toThrow();
+      drv.cmdq.trace = [];
       fd.invalidateCache({ ioasid: child, iova: 3n * g, size: g });
+      expect(drv.cmdq.trace.find((c) => c.op === 'TLBI_NH_VA')!.fields).toMatchObject({ ASID: 21 }); // the ASID of the guest's CD 0
       expect(catchFault(() => dev.dmaRead(3n * g, 4))).toMatchObject({ name: 'F_TRANSLATION' });
       // LOOKUP decodes the guest table (stage 1, GPAs) then the parent (stage 2).
       const look = fd.lookup(child, 5n * g + 0x10n);
@@ -152,30 +159,31 @@ describe('5.4 hardware nesting: BIND_PGTABLE of a guest stage 1 table (the kerne
       for (const s of s1) expect(new DataView(m.guest.read(s.entryAddr, 8).buffer).getBigUint64(0, true)).toBe(s.raw);
       for (const s of s2) expect(new DataView(m.hostMemory.read(s.entryAddr, 8).buffer).getBigUint64(0, true)).toBe(s.raw);
       const dump = fd.dumpPgtable(child);
-      expect(dump.format).toBe(`arm-lpae-s1-${granule / 1024}k`);
+      expect(dump.format).toBe('arm-smmuv3-cd-linear');
       expect(dump.context).toMatchObject({ bound: true });
+      expect(dump.children!.map((c) => [c.context!.SubstreamID, c.format])).toEqual([[0, `arm-lpae-s1-${granule / 1024}k`]]);
     });
   }
 
-  it('rebinding replaces the table and flushes the ASID; detaching returns the RID to the GPA space', () => {
+  it('rebinding replaces the table and flushes the VMID (TLBI_NH_ALL); detaching returns the RID to the GPA space', () => {
     const { m, drv } = smmuMachine();
     const { fd, devs } = open(m, 'dev0');
     const [dev] = devs;
     const parent = gpaSpace(m, fd, [dev]);
-    const format = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    dev.attachIoasid(child);
+    const S1 = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
     const a = guestData(m, 4096n, 5);
     const b = guestData(m, 4096n, 6);
-    const t1 = m.guest.createPageTable(m.driver.guest!.pageTableFormat(format));
-    const t2 = m.guest.createPageTable(m.driver.guest!.pageTableFormat(format));
+    const t1 = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
+    const t2 = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
     t1.map(0x1000n, a.gpa, 4096n);
     t2.map(0x1000n, b.gpa, 4096n);
-    fd.bindPgtable({ ioasid: child, addr: t1.root, format });
+    const { child, format } = guestCds(m, fd, parent, dev, 'linear', 0, [{ pasid: 0, root: t1.root, pgtable: S1 }]);
     expect(dev.dmaRead(0x1000n, 8)).toEqual(a.bytes.subarray(0, 8));
-    const n = drv.cmdq.count('TLBI_NH_ASID');
-    fd.bindPgtable({ ioasid: child, addr: t2.root, format });
-    expect(drv.cmdq.count('TLBI_NH_ASID')).toBe(n + 1);
+    const second = m.driver.guest!.buildPasidTable!(m.guest, format, [{ pasid: 0, root: t2.root, pgtable: S1 }]);
+    const n = drv.cmdq.count('TLBI_NH_ALL');
+    fd.bindPasidTable({ ioasid: child, addr: second, format });
+    expect(drv.cmdq.count('TLBI_NH_ALL')).toBe(n + 1);
+    expect(steOf(drv, dev.rid).S1ContextPtr).toBe(Number(second));
     expect(dev.dmaRead(0x1000n, 8)).toEqual(b.bytes.subarray(0, 8));
     dev.detachIoasid(child);
     expect(steOf(drv, dev.rid)).toMatchObject({ Config: 6 });
@@ -183,54 +191,50 @@ describe('5.4 hardware nesting: BIND_PGTABLE of a guest stage 1 table (the kerne
     fd.free(child);
   });
 
-  it('a parent unmap flushes the nested translations made through it (TLBI_NH_ALL on the shared VMID)', () => {
+  it('a parent unmap flushes the nested translations made through it (TLBI_S12_VMALL on the child\'s VMID)', () => {
     const { m, drv } = smmuMachine();
     const { fd, devs } = open(m, 'dev0');
     const [dev] = devs;
     const parent = gpaSpace(m, fd, [dev]);
-    const format = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    dev.attachIoasid(child);
+    const S1 = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
     const a = guestData(m, 4096n, 5);
-    const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(format));
+    const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
     t.map(0x1000n, a.gpa, 4096n);
-    fd.bindPgtable({ ioasid: child, addr: t.root, format });
+    guestCds(m, fd, parent, dev, 'linear', 0, [{ pasid: 0, root: t.root, pgtable: S1 }]);
     dev.dmaRead(0x1000n, 8);
-    const n = drv.cmdq.count('TLBI_NH_ALL');
+    const vmid = steOf(drv, dev.rid).S2VMID;
+    drv.cmdq.trace = [];
     fd.unmapDma({ ioasid: parent, all: true });
-    expect(drv.cmdq.count('TLBI_NH_ALL')).toBeGreaterThan(n);
+    expect(drv.cmdq.trace.some((c) => c.op === 'TLBI_S12_VMALL' && c.fields.VMID === vmid)).toBe(true);
     expect(() => dev.dmaRead(0x1000n, 8)).toThrow(DmaFault);
   });
 });
 
-describe('5.5 vSVA: a guest stage 1 table attached to a PASID', () => {
-  it('PASID-tagged DMA uses the guest table; DMA without PASID still uses the GPA space (S1DSS bypass)', () => {
+describe('5.5 vSVA on SMMUv3: a PASID is a CD of the guest\'s own table', () => {
+  it('PASID-tagged DMA uses the table its CD names; a SubstreamID with no valid CD is C_BAD_CD (SMMUv3 §7.3.10)', () => {
     const { m, drv } = smmuMachine();
     const { fd, devs } = open(m, 'dev0');
     const [dev] = devs;
     const parent = gpaSpace(m, fd, [dev]);
-    const format = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    dev.attachIoasid(child, { userPasid: 7 });
+    const S1 = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
     const a = guestData(m, 4096n, 11);
-    const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(format));
+    const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
     t.map(0x7000_0000n, a.gpa, 4096n);
-    fd.bindPgtable({ ioasid: child, addr: t.root, format });
-    expect(steOf(drv, dev.rid)).toMatchObject({ Config: 7, S1DSS: 1, S1CDMax: 20, S1Fmt: 2 });
+    const { child } = guestCds(m, fd, parent, dev, 'two-level', 20, [{ pasid: 7, root: t.root, pgtable: S1 }]);
+    expect(steOf(drv, dev.rid)).toMatchObject({ Config: 7, S1DSS: 2, S1CDMax: 20, S1Fmt: 2 });
     expect(dev.dmaRead(0x7000_0000n, 16, { pasid: 7 })).toEqual(a.bytes.subarray(0, 16));
-    expect(dev.dmaRead(a.gpa, 16)).toEqual(a.bytes.subarray(0, 16));
     expect(catchFault(() => dev.dmaRead(0x7000_0000n, 16, { pasid: 8 }))).toMatchObject({ name: 'C_BAD_CD', pasid: 8 });
-    expect(fd.readFaults(child)).toHaveLength(0);
-    dev.detachIoasid(child, { userPasid: 7 });
+    dev.detachIoasid(child);
     expect(steOf(drv, dev.rid)).toMatchObject({ Config: 6 });
   });
 
-  it('PASID 0 is refused on SMMUv3 (SubstreamID 0 carries non-PASID traffic)', () => {
+  it('a guest CD table is the device\'s whole PASID space: attaching it at a PASID is refused', () => {
     const { m } = smmuMachine();
     const { fd, devs } = open(m, 'dev0');
     const parent = gpaSpace(m, fd, devs);
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    expect(() => devs[0].attachIoasid(child, { userPasid: 0 })).toThrow(/SubstreamID 0/);
+    const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
+    expect(() => devs[0].attachIoasid(child, { userPasid: 0 })).toThrow(/whole PASID space/);
+    expect(() => devs[0].attachIoasid(child, { userPasid: 7 })).toThrow(/whole PASID space/);
   });
 });
 
@@ -241,15 +245,14 @@ describe('page requests: a PRI-capable device faulting on a guest table', () => 
     const [dev] = devs;
     const parent = gpaSpace(m, fd, [dev]);
     const format = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    dev.attachIoasid(child, { userPasid: 3 });
     const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(format));
-    fd.bindPgtable({ ioasid: child, addr: t.root, format });
+    const { child } = guestCds(m, fd, parent, dev, 'linear', 4, [{ pasid: 3, root: t.root, pgtable: format }]);
     const rec = catchFault(() => dev.dmaWrite(0x5000n, pattern(1, 4), { pasid: 3 }));
     expect(rec).toMatchObject({ name: 'F_TRANSLATION', pageRequest: true, recorded: false });
     expect(drv.priq!.log.at(-1)).toMatchObject({ SID: dev.rid, SSID: 3, SSID_V: 1, PERM_WRITE: 1, ADDR: 5 });
     const [f] = fd.readFaults(child);
-    expect(f).toMatchObject({ kind: 'page-request', pasid: 3, iova: 0x5000n });
+    // The SubstreamID is the guest's own PASID (its CD table): the record carries it as the PRI queue gave it.
+    expect(f).toMatchObject({ kind: 'page-request', iova: 0x5000n, record: { pasid: 3 } });
     // The guest maps the page and answers; the device may retry.
     const a = guestData(m, 4096n, 2);
     t.map(0x5000n, a.gpa, 4096n);
@@ -278,13 +281,11 @@ describe('the hardware view has no side effect', () => {
     const [dev] = devs;
     const parent = gpaSpace(m, fd, [dev]);
     const format = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
-    const child = fd.createNesting({ parent, protocol: 'user-pgtable' });
-    dev.attachIoasid(child);
     const t = m.guest.createPageTable(m.driver.guest!.pageTableFormat(format));
     const a = guestData(m, 4096n, 1);
     t.map(0x1000n, a.gpa, 4096n);
     t.map(0x2000n, a.gpa, 4096n);
-    fd.bindPgtable({ ioasid: child, addr: t.root, format });
+    const { child } = guestCds(m, fd, parent, dev, 'linear', 0, [{ pasid: 0, root: t.root, pgtable: format }]);
     dev.dmaRead(0x1000n, 4);
     const state = () => ({
       tlb: drv.unit.tlb.size,

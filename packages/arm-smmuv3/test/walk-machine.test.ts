@@ -43,10 +43,10 @@ describe('fd.lookup(…).trace: the SMMU walk of a device request, structure by 
     expect(none.events.at(-1)).toMatchObject({ structure: 'CD', decided: 'V = 0' });
   });
 
-  it('nested user stage 1 (BIND_PGTABLE): the kernel CD table sits at an IPA in the MSI window, mapped by 4 KiB pages', () => {
-    const s2Pages = ['level 0 table descriptor', 'level 1 table descriptor', 'level 2 table descriptor', 'level 3 page descriptor'];
-    const t = lookup(fd, route('nested user stage 1')).trace!;
-    expect(structures(t)).toEqual(['L1STD', 'STE', ...via(s2Pages), 'L1CD', ...via(s2Pages), 'CD', ...S1_NESTED, ...S2_BLOCK]);
+  it('a linear guest CD table (STE.S1Fmt = 0): the CD itself is fetched at an IPA of guest RAM, with no L1CD', () => {
+    const t = lookup(fd, route('linear PASID table, no PASID (CD 0)')).trace!;
+    expect(structures(t)).toEqual(['L1STD', 'STE', ...via(S2_BLOCK), 'CD', ...S1_NESTED, ...S2_BLOCK]);
+    expect(t.events[1]).toMatchObject({ decided: 'Config = 0b111 (stage 1 and stage 2)', fields: { S1Fmt: 0, S1CDMax: 0 } });
   });
 
   it('kernel PASIDs: stage 1 only, the kernel CD table in host memory (no stage 2 sub-walks)', () => {
