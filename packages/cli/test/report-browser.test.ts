@@ -104,8 +104,8 @@ describe('reports as a person sees them, in headless Chromium', () => {
     await page.close();
   }, 120_000);
 
-  it('a real flow, side by side: 5.4 on VT-d and SMMUv3 shows each unit\'s structures in spec order, the nested stage-2 sub-walks and the walked stage-2 entries', async () => {
-    const file = await report(['5.4-hardware-nesting', '--vendor', 'intel-vtd,arm-smmuv3'], '54.html');
+  it('real nested flows: 5.4 on VT-d and 5.7 on SMMUv3 show each unit\'s structures in spec order, the nested stage-2 sub-walks and the walked stage-2 entries', async () => {
+    const file = await report(['5.4-hardware-nesting', '--vendor', 'intel-vtd'], '54.html');
     const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
     await page.goto(pathToFileURL(file).href);
     const step = page.locator('#step-12');
@@ -118,14 +118,23 @@ describe('reports as a person sees them, in headless Chromium', () => {
     expect(structures.filter((x) => ['PML4E', 'PDPE', 'PDE', 'PTE'].includes(x!))).toEqual(['PML4E', 'PDPE', 'PDE', 'PTE']);
     expect(await step.locator('.vendor[data-vendor="intel-vtd"] svg.walk g.node.via').count()).toBeGreaterThanOrEqual(12);
     expect(await step.locator('.vendor[data-vendor="intel-vtd"] svg.walk g.node.out text').first().textContent()).toMatch(/^→ host physical 0x[0-9a-f]+ RW$/);
-    const arm = await step.locator('.vendor[data-vendor="arm-smmuv3"] svg.walk g.node').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-structure')));
-    expect(arm.filter((x) => ['L1STD', 'STE', 'L1CD', 'CD'].includes(x!))).toEqual(['L1STD', 'STE', 'L1CD', 'CD']);
     // The stage-2 table of the GPA IOASID, with the entries the walk read highlighted and visible.
     const walked = step.locator('.vendor[data-vendor="intel-vtd"] svg.tree g.row.walked');
     expect(await walked.count()).toBeGreaterThanOrEqual(3);
     expect(await walked.first().isVisible()).toBe(true);
     expect(await inkedShare(page)).toBeGreaterThan(0.05);
     await page.close();
+    // SMMUv3 nests with the guest's own CD table (5.7): the STE, then the guest's linear CD table
+    // fetched at an IPA through stage 2 (STE.S1ContextPtr, SMMUv3 §5.2), then the guest's stage 1.
+    const file57 = await report(['5.7-bind-pasid-table', '--vendor', 'arm-smmuv3'], '57.html');
+    const page57 = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    await page57.goto(pathToFileURL(file57).href);
+    const read = page57.locator('#step-13');
+    expect(await read.locator('h3').textContent()).toMatch(/^Step 13: read by dev1 at 0x200000/);
+    const arm = await read.locator('.vendor[data-vendor="arm-smmuv3"] svg.walk g.node').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-structure')));
+    expect(arm.filter((x) => ['L1STD', 'STE', 'L1CD', 'CD'].includes(x!))).toEqual(['L1STD', 'STE', 'CD']);
+    expect(await read.locator('.vendor[data-vendor="arm-smmuv3"] svg.walk g.node.via').count()).toBeGreaterThanOrEqual(12);
+    await page57.close();
   }, 120_000);
 });
 
