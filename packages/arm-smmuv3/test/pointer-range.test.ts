@@ -170,17 +170,18 @@ describe('finding 5: table pointers the kernel writes are refused (ERANGE) befor
 });
 
 describe('other user input: bind formats, guest helpers and machine options refuse with EINVAL naming the argument', () => {
-  function child(protocol: 'user-pasid-table', smmuv3?: object) {
+  /** A guest CD table child of a fresh IOASID, attached to dev0. */
+  function child(smmuv3?: object) {
     const { m } = smmuMachine(smmuv3 ? ({ smmuv3 } as never) : {});
     const { fd, devs } = open(m, 'dev0');
     const parent = gpaSpace(m, fd, devs);
-    const c = fd.createNesting({ parent, protocol });
+    const c = fd.createNesting({ parent, protocol: 'user-pasid-table' });
     devs[0].attachIoasid(c);
     return { m, fd, c };
   }
 
   it('stage 1 formats of guest CDs: odd parameters and unknown keys are EINVAL naming them; a CD with a granule IDR5 does not offer is C_BAD_CD (CD.TG0, SMMUv3 §5.4)', () => {
-    const { m, fd, c } = child('user-pasid-table', { features: { granules: [4096, 65536] } });
+    const { m, fd, c } = child({ features: { granules: [4096, 65536] } });
     expect(fd.getInfo(c).formats).toEqual([
       { kind: 'arm-lpae-s1', granule: 4096, ias: 48 },
       { kind: 'arm-lpae-s1', granule: 65536, ias: 48 },
@@ -211,7 +212,7 @@ describe('other user input: bind formats, guest helpers and machine options refu
   });
 
   it('BIND_PASID_TABLE: S1CDMax beyond the largest GET_INFO lists, missing layout, unknown keys', () => {
-    const { m, fd, c } = child('user-pasid-table', { features: { twoLevelCdTable: false } });
+    const { m, fd, c } = child({ features: { twoLevelCdTable: false } });
     const info = fd.getInfo(c);
     expect(info.pasidTableFormats).toEqual([{ kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 10 }]);
     const table = m.guest.allocPages(64n * 1024n);
@@ -231,7 +232,7 @@ describe('other user input: bind formats, guest helpers and machine options refu
   });
 
   it('guest helpers: odd formats and entries are EINVAL, and a refused CD table is not built', () => {
-    const { m } = child('user-pasid-table');
+    const { m } = child();
     const g = m.driver.guest!;
     const s1 = { kind: 'arm-lpae-s1', granule: 4096, ias: 48 };
     expectErrno(() => g.pageTableFormat({ ...s1, ias: 'x' } as never), 'EINVAL', /format\.ias/);
