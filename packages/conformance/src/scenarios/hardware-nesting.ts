@@ -15,6 +15,7 @@ import {
   rejectsNesting,
   sameBytes,
 } from '../kit.js';
+import { checkNestedReach } from '../reach.js';
 
 /**
  * Proposal §5.4: hardware nesting. The guest owns a page table (gIOVA → GPA) in its RAM; the
@@ -57,6 +58,7 @@ export const hardwareNestingCase: CaseDef = {
       expectOk(() => fd.bindPgtable({ ioasid: child, addr: gt.pt.root, format }), `BIND_PGTABLE (${what})`);
 
       sameBytes(expectOk(() => dev.dmaRead(gva1, 64), `DMA read gIOVA (${what})`), a.bytes, `${what}: gIOVA → GPA → host`);
+      checkNestedReach(m, dev, gva1, {}, what);
       const w = pattern(seed++, 24);
       expectOk(() => dev.dmaWrite(gva1 + 0x100n, w), `DMA write gIOVA (${what})`);
       sameBytes(m.guest.read(a.gpa + 0x100n, w.length), w, `${what}: the write lands in guest RAM`);

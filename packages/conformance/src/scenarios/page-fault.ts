@@ -19,6 +19,7 @@ import {
   sameBytes,
   supportsUserPgtable,
 } from '../kit.js';
+import { checkNestedReach } from '../reach.js';
 import type { Machine } from '@ioasid/core';
 
 function needs(caps: Caps): string | null {
@@ -104,6 +105,7 @@ export const pageFaultCase: CaseDef = {
     // The device retries.
     expectOk(() => dev.dmaWrite(gva2 + 0x10n, data, { pasid: vp }), 'retried DMA after PAGE_RESPONSE');
     sameBytes(m.guest.read(b.gpa + 0x10n, data.length), data, 'the retried write lands in the page the guest mapped');
+    checkNestedReach(m, dev, gva2 + 0x10n, { pasid: vp, write: true }, 'the retried write');
     closeFd(fd);
   },
 };

@@ -18,6 +18,7 @@ import {
   checkRefusal,
   supportsUserPgtable,
 } from '../kit.js';
+import { checkNestedReach } from '../reach.js';
 
 function vsvaNeeds(caps: Caps): string | null {
   if (caps.dev.pasidBits === 0) return 'GET_INFO pasidBits is 0 (no PASID)';
@@ -99,6 +100,7 @@ export const vsvaCase: CaseDef = {
     expectOk(() => fd.bindPgtable({ ioasid: child, addr: gt.pt.root, format }), 'BIND_PGTABLE');
 
     sameBytes(expectOk(() => dev.dmaRead(gva, 64, { pasid: vp }), 'PASID-tagged DMA read'), a.bytes, `vPASID ${vp}: gVA → GPA → host`);
+    checkNestedReach(m, dev, gva, { pasid: vp }, `vPASID ${vp}`);
     const w = pattern(51, 16);
     expectOk(() => dev.dmaWrite(gva + 0x200n, w, { pasid: vp }), 'PASID-tagged DMA write');
     sameBytes(m.guest.read(a.gpa + 0x200n, 16), w, 'the PASID-tagged write lands in guest RAM');
