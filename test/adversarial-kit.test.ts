@@ -4,7 +4,7 @@
  * snapshots), the topology model's rules and reachability, the scaling verdict and junk probes.
  */
 import { describe, expect, it } from 'vitest';
-import { IoasidError, createMachine } from '@ioasid/core';
+import { IoasidError, createMachine, type IoasidInfo } from '@ioasid/core';
 import '@ioasid/intel-vtd';
 import { ConformanceFailure, DEFAULT_RUNS, executeCase, listCases, probeCaps, type CaseDef } from '@ioasid/conformance';
 import { attempt } from '../packages/conformance/src/adversarial/api.js';
@@ -18,6 +18,7 @@ import { TopoModel, type MFd } from '../packages/conformance/src/adversarial/top
 import { callSpecs } from '../packages/conformance/src/adversarial/junk/calls.js';
 import { probesOf } from '../packages/conformance/src/adversarial/junk/probes.js';
 import { widthIovas, widthSizes } from '../packages/conformance/src/adversarial/widths/values.js';
+import { nestedReachEdges } from '../packages/conformance/src/adversarial/nested-reach.js';
 
 const ENV = { vendor: 'intel-vtd', runs: DEFAULT_RUNS, machineOptions: {} };
 const machine = () => createMachine({ vendor: 'intel-vtd', guestMemory: 4n << 20n, devices: [{ name: 'dev0' }] });
@@ -25,7 +26,17 @@ const machine = () => createMachine({ vendor: 'intel-vtd', guestMemory: 4n << 20
 describe('registration and results', () => {
   it('the adversarial cases are in the kit, in their own group', () => {
     const ids = listCases().filter((c) => c.group === 'adversarial').map((c) => c.id);
-    expect(ids).toEqual(['adv-topology', 'adv-topology-rules', 'adv-exhaustion', 'adv-widths', 'adv-junk', 'adv-hostile-views', 'adv-dirty-isolation']);
+    expect(ids).toEqual(['adv-topology', 'adv-topology-rules', 'adv-exhaustion', 'adv-widths', 'adv-junk', 'adv-hostile-views', 'adv-dirty-isolation', 'adv-nested-reach']);
+  });
+
+  it('adv-nested-reach aims at the ends of every permitted range and gap, the powers of two and the end of guest RAM', () => {
+    const info = { permittedRanges: [{ start: 0n, last: 0x7ffffffn }, { start: 0x8100000n, last: (1n << 48n) - 1n }] } as IoasidInfo;
+    const e = nestedReachEdges(info, 32n << 20n, 4096n);
+    for (const g of [0n, 0x7fff000n, 0x8000000n, 0x8100000n, (1n << 48n) - 4096n, 1n << 47n, (1n << 47n) - 4096n, 32n << 20n, (32n << 20n) - 4096n]) expect(e).toContain(g);
+    expect(e).not.toContain(1n << 48n); // beyond the GPA space
+    expect(e.every((g) => g % 4096n === 0n)).toBe(true);
+    expect([...e].sort((x, y) => (x < y ? -1 : 1))).toEqual(e);
+    expect(new Set(e).size).toBe(e.length);
   });
 
   it('a case reports its detail line on a pass and on a failure', () => {

@@ -47,7 +47,7 @@ function routes(caps: Caps): Route[] {
  * between them, every power of two below the top of the GPA space and the page under it, and the
  * end of guest RAM — all in units of the guest table's page.
  */
-function edges(info: IoasidInfo, ram: bigint, page: bigint): bigint[] {
+export function nestedReachEdges(info: IoasidInfo, ram: bigint, page: bigint): bigint[] {
   const top = info.permittedRanges.reduce((t, r) => (r.last + 1n > t ? r.last + 1n : t), 0n);
   const out = new Set<bigint>([ram, ram - page]);
   for (const r of info.permittedRanges) {
@@ -105,7 +105,7 @@ function build(env: KitEnv, caps: Caps, route: Route, mapped: boolean[]): Setup 
   gt.pt.map(0n, guestPages(m, gt.page, gt.page), gt.page);
   const chunk = m.guest.size / BigInt(CHUNKS);
   const pinnedFrom = Number(guestPages(m, gt.page, gt.page) / chunk);
-  const s: Setup = { m, fd, dev, parent, child, pasid, gt, chunk, mapped: [...mapped], pinnedFrom, edges: edges(info, m.guest.size, gt.page) };
+  const s: Setup = { m, fd, dev, parent, child, pasid, gt, chunk, mapped: [...mapped], pinnedFrom, edges: nestedReachEdges(info, m.guest.size, gt.page) };
   for (let c = 0; c < CHUNKS; c++) if (s.mapped[c] || c >= pinnedFrom) mapChunk(s, c);
   return s;
 }
