@@ -75,6 +75,8 @@ interface Setup {
   /** Chunks holding the guest's tables: always mapped (a walk that loses its own table faults everywhere). */
   pinnedFrom: number;
   edges: bigint[];
+  /** The parent's permitted ranges: guest RAM in a hole (an MSI window) is never mapped. */
+  ranges: IoasidInfo['permittedRanges'];
 }
 
 function build(env: KitEnv, caps: Caps, route: Route, mapped: boolean[]): Setup {
@@ -105,15 +107,39 @@ function build(env: KitEnv, caps: Caps, route: Route, mapped: boolean[]): Setup 
   gt.pt.map(0n, guestPages(m, gt.page, gt.page), gt.page);
   const chunk = m.guest.size / BigInt(CHUNKS);
   const pinnedFrom = Number(guestPages(m, gt.page, gt.page) / chunk);
-  const s: Setup = { m, fd, dev, parent, child, pasid, gt, chunk, mapped: [...mapped], pinnedFrom, edges: nestedReachEdges(info, m.guest.size, gt.page) };
+  const s: Setup = { m, fd, dev, parent, child, pasid, gt, chunk, mapped: [...mapped], pinnedFrom, edges: nestedReachEdges(info, m.guest.size, gt.page), ranges: info.permittedRanges };
   for (let c = 0; c < CHUNKS; c++) if (s.mapped[c] || c >= pinnedFrom) mapChunk(s, c);
   return s;
 }
 
+/** The parts of chunk c inside the parent's permitted ranges, as [start, end) GPAs. */
+function pieces(s: Setup, c: number): [bigint, bigint][] {
+  const lo = BigInt(c) * s.chunk;
+  const hi = lo + s.chunk;
+  const out: [bigint, bigint][] = [];
+  for (const r of s.ranges) {
+    const a = r.start > lo ? r.start : lo;
+    const b = r.last + 1n < hi ? r.last + 1n : hi;
+    if (a < b) out.push([a, b]);
+  }
+  return out;
+}
+
 function mapChunk(s: Setup, c: number): void {
-  const at = BigInt(c) * s.chunk;
-  expectOk(() => s.fd.mapDma({ ioasid: s.parent, iova: at, vaddr: s.m.guest.vaddr + at, size: s.chunk, read: true, write: true }), `MAP_DMA guest RAM chunk ${c} at GPA ${fmtValue(at)}`);
+  for (const [a, b] of pieces(s, c)) {
+    expectOk(() => s.fd.mapDma({ ioasid: s.parent, iova: a, vaddr: s.m.guest.vaddr + a, size: b - a, read: true, write: true }), `MAP_DMA guest RAM ${fmtValue(a)}..${fmtValue(b)} (chunk ${c})`);
+  }
   s.mapped[c] = true;
+}
+
+function unmapChunk(s: Setup, c: number, at: string): void {
+  for (const [a, b] of pieces(s, c)) expectOk(() => s.fd.unmapDma({ ioasid: s.parent, iova: a, size: b - a }), `${at}: UNMAP_DMA ${fmtValue(a)}..${fmtValue(b)}`);
+  s.mapped[c] = false;
+}
+
+/** Whether the parent maps `gpa` now: guest RAM of a mapped chunk, inside a permitted range. */
+function parentMaps(s: Setup, gpa: bigint): boolean {
+  return gpa < s.m.guest.size && s.mapped[Number(gpa / s.chunk)] && s.ranges.some((r) => gpa >= r.start && gpa <= r.last);
 }
 
 /** The GPA of a target (page-aligned to the guest table's page). */
@@ -132,13 +158,12 @@ function sweep(s: Setup, slots: (bigint | null)[], at: string, tally: Tally): vo
     const r = tryDma(dev, () => dev.dmaRead(gva, 8, opts), `${at}: dmaRead slot ${i}`);
     tally.add('DMAs checked');
     const ram = gpa !== null && gpa < m.guest.size;
-    const reachable = ram && s.mapped[Number(gpa / s.chunk)];
-    if (reachable) {
+    if (gpa !== null && parentMaps(s, gpa)) {
       check(r.ok, () => `${at}: slot ${i} (gVA ${fmtValue(gva)}) points at GPA ${fmtValue(gpa)}, which the parent maps, but the DMA faulted`);
       const want = m.guest.read(gpa, 8);
       check(r.value.every((b, k) => b === want[k]), () => `${at}: slot ${i} read ${fmtValue([...r.value])} instead of guest RAM at GPA ${fmtValue(gpa)} (${fmtValue([...want])})`, { bytes: want });
     } else {
-      const where = gpa === null ? 'nothing (the guest unmapped it)' : `GPA ${fmtValue(gpa)}, ${ram ? 'guest RAM the parent does not map now' : 'outside guest RAM'}`;
+      const where = gpa === null ? 'nothing (the guest unmapped it)' : `GPA ${fmtValue(gpa)}, ${ram ? 'guest RAM the parent does not map (now, or ever: a hole)' : 'outside guest RAM'}`;
       if (r.ok) check(false, () => `isolation: ${at}: slot ${i} (gVA ${fmtValue(gva)}) points at ${where}, yet the DMA read ${fmtValue([...r.value])} — memory nobody mapped for the device`, { fault: true });
       if (gpa !== null && !ram) tally.add('DMAs at edges of the GPA space refused');
     }
@@ -172,9 +197,7 @@ function runSequence(env: KitEnv, caps: Caps, route: Route, mapped: boolean[], i
     const at = `${route} route, step ${n} ${fmtValue(a)}`;
     if (a.t === 'unmap') {
       if (!s.mapped[a.chunk] || a.chunk >= s.pinnedFrom) return;
-      const iova = BigInt(a.chunk) * s.chunk;
-      expectOk(() => s.fd.unmapDma({ ioasid: s.parent, iova, size: s.chunk }), `${at}: UNMAP_DMA`);
-      s.mapped[a.chunk] = false;
+      unmapChunk(s, a.chunk, at);
     } else if (a.t === 'map') {
       if (s.mapped[a.chunk]) return;
       mapChunk(s, a.chunk);
