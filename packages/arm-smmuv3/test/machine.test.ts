@@ -251,8 +251,8 @@ describe('page requests: a PRI-capable device faulting on a guest table', () => 
     expect(rec).toMatchObject({ name: 'F_TRANSLATION', pageRequest: true, recorded: false });
     expect(drv.priq!.log.at(-1)).toMatchObject({ SID: dev.rid, SSID: 3, SSID_V: 1, PERM_WRITE: 1, ADDR: 5 });
     const [f] = fd.readFaults(child);
-    // The SubstreamID is the guest's own PASID (its CD table): the record carries it as the PRI queue gave it.
-    expect(f).toMatchObject({ kind: 'page-request', iova: 0x5000n, record: { pasid: 3 } });
+    // The SubstreamID is the guest's own PASID (its CD table): READ_FAULTS names it, as the PRI queue gave it.
+    expect(f).toMatchObject({ kind: 'page-request', iova: 0x5000n, pasid: 3, record: { pasid: 3 } });
     // The guest maps the page and answers; the device may retry.
     const a = guestData(m, 4096n, 2);
     t.map(0x5000n, a.gpa, 4096n);

@@ -46,7 +46,8 @@ export function reportFault(ctx: FdContext, dev: FdDevice, record: FaultRecord):
     ioasid: att.ioasid.id,
     label: dev.label,
     device: dev.name,
-    pasid: att.userPasid,
+    // A guest-owned PASID table takes the device's whole PASID space: its PASIDs are the guest's own.
+    pasid: att.userPasid ?? (att.ioasid.protocol === 'user-pasid-table' && record.pasid !== undefined && record.pasid >= 0 ? record.pasid : undefined),
     iova: record.iova,
     write: record.write,
     kind: pageRequest ? 'page-request' : 'unrecoverable',
