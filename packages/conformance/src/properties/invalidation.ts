@@ -9,14 +9,11 @@ import {
   gpaSpace,
   guestData,
   guestTable,
-  needsUserPgtable,
-  newMachine,
   openFd,
-  boundPasid,
-  rejectsNesting,
   sameBytes,
   tryDma,
 } from '../kit.js';
+import { bindNestedRoute, nestedRouteNeeds, rejectsNestedRoutes, routeMachine } from '../nested-route.js';
 import { assertProperty, drainFaults } from './common.js';
 
 const SLOTS = 8;
@@ -40,24 +37,21 @@ export const invalidationCase: CaseDef = {
   id: 'prop-invalidation',
   group: 'property',
   title: 'property: invalidation discipline — stale guest PTE used until INVALIDATE_CACHE, the new one after',
-  needs: (caps) => needsUserPgtable(caps.dev),
-  rejects: (env) => rejectsNesting(env, 'user-pgtable'),
+  needs: (caps) => nestedRouteNeeds(caps, caps.dev),
+  rejects: (env, caps) => rejectsNestedRoutes(env, caps.dev),
   run(env, caps) {
     assertProperty(env, 'prop-invalidation', fc.record({ pasid: fc.boolean(), changes: fc.array(change, { minLength: 3, maxLength: 12, size: 'max' }) }), (p) => {
-      const m = newMachine(env);
+      const m = routeMachine(env, caps, caps.dev);
       const { fd, devs } = openFd(m, 'dev0');
       const dev = devs[0];
       const { parent, info } = gpaSpace(m, fd, devs);
       const format = firstFormat(info);
-      const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
-      const pasid = p.pasid ? boundPasid(caps, caps.dev, 4) : undefined;
-      expectOk(() => dev.attachIoasid(child, { userPasid: pasid }), 'ATTACH dev0 → child');
       const gt = guestTable(m, format);
       const pages = [...Array(PAGES).keys()].map((i) => guestData(m, gt.page, 4000 + i));
       const gva = (s: number) => BigInt(s + 1) * gt.page;
       const model: (number | null)[] = [...Array(SLOTS).keys()].map((s) => (s < 6 ? s : null));
       model.forEach((pg, s) => pg !== null && gt.pt.map(gva(s), pages[pg].gpa, gt.page));
-      expectOk(() => fd.bindPgtable({ ioasid: child, addr: gt.pt.root, format }), 'BIND_PGTABLE');
+      const { child, pasid } = bindNestedRoute(m, fd, parent, dev, caps, info, gt, { pasid: p.pasid, preferred: 4 });
 
       p.changes.forEach((c, i) => {
         const at = `change ${i} ${JSON.stringify(c)}`;

@@ -11,19 +11,17 @@ import {
   guestData,
   guestTable,
   label,
-  newMachine,
   openFd,
   pattern,
-  boundPasid,
-  rejectsNesting,
   sameBytes,
-  supportsUserPgtable,
 } from '../kit.js';
 import { checkNestedReach } from '../reach.js';
+import { bindNestedRoute, nestedRouteNeeds, rejectsNestedRoutes, routeMachine } from '../nested-route.js';
 import type { Machine } from '@ioasid/core';
 
 function needs(caps: Caps): string | null {
-  if (!supportsUserPgtable(caps.pri)) return `GET_INFO lists no 'user-pgtable' protocol (nesting: ${caps.pri.nesting}), so no fault reaches a user table`;
+  const route = nestedRouteNeeds(caps, caps.pri);
+  if (route) return `${route}, so no fault reaches a guest table`;
   if (!caps.pri.pageRequest) return 'GET_INFO pageRequest is false for a PRI-capable device';
   return null;
 }
@@ -34,15 +32,12 @@ function setup(m: Machine, caps: Caps) {
   const dev = devs[0];
   const { parent, info } = gpaSpace(m, fd, [dev]);
   const format = firstFormat(info);
-  const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pgtable' }), 'CREATE_NESTING(user-pgtable)');
-  const vp = boundPasid(caps, caps.pri, 1);
-  expectOk(() => dev.attachIoasid(child, { userPasid: vp }), `ATTACH pri0 → child${vp !== undefined ? ` with vPASID ${vp}` : ''}`);
   const gt = guestTable(m, format);
   const a = guestData(m, gt.page, 70);
   const gva1 = 2n * gt.page;
   const gva2 = 6n * gt.page;
   gt.pt.map(gva1, a.gpa, gt.page, { read: true, write: true });
-  expectOk(() => fd.bindPgtable({ ioasid: child, addr: gt.pt.root, format }), 'BIND_PGTABLE');
+  const { child, pasid: vp } = bindNestedRoute(m, fd, parent, dev, caps, info, gt, { pasid: true, preferred: 1 });
   sameBytes(expectOk(() => dev.dmaRead(gva1, 64, { pasid: vp }), 'DMA to a mapped page'), a.bytes, 'mapped page before the fault');
   return { fd, dev, parent, child, vp, gt, gva2 };
 }
@@ -58,12 +53,12 @@ export const pageFaultCase: CaseDef = {
   title: '5.6 I/O page fault: page request on READ_FAULTS, guest maps, INVALIDATE_CACHE, PAGE_RESPONSE, retry',
   needs,
   rejects(env, caps) {
-    if (!supportsUserPgtable(caps.pri)) {
-      rejectsNesting(env, 'user-pgtable');
+    if (nestedRouteNeeds(caps, caps.pri)) {
+      rejectsNestedRoutes(env, caps.pri);
       return;
     }
     // No page requests: the fault is reported as unrecoverable and cannot be answered.
-    const m = newMachine(env);
+    const m = routeMachine(env, caps, caps.pri);
     const s = setup(m, caps);
     expectDmaFault(s.dev, () => s.dev.dmaWrite(s.gva2, pattern(71, 8), { pasid: s.vp }), 'DMA to an unmapped guest page');
     const faults = s.fd.readFaults(s.child);
@@ -73,7 +68,7 @@ export const pageFaultCase: CaseDef = {
     closeFd(s.fd);
   },
   run(env, caps) {
-    const m = newMachine(env);
+    const m = routeMachine(env, caps, caps.pri);
     const s = setup(m, caps);
     const { fd, dev, child, vp, gt, gva2 } = s;
     fd.readFaults(child);
