@@ -29,7 +29,7 @@ describe('terminal manners (issue 19)', () => {
 
   it('bench rows fold to one line each when the table is wider than the terminal', () => {
     const rows: BenchRow[] = [
-      { vendor: 'intel-vtd', name: 'map-4k', value: 9.2, unit: 'ns/page', baseline: 1.9, ratio: 4.8, median: 4.8, min: 4.5, max: 5.1, rounds: 9, verdict: 'met', target: '≤ 8×', targetMax: 8, targetOf: 'ratio', ok: true, note: '262144 pages, and a long note that makes the table wide' },
+      { vendor: 'intel-vtd', name: 'map-4k', value: 9.2, unit: 'ns/page', baseline: 1.9, ratio: 4.8, median: 4.8, min: 4.5, max: 5.1, rounds: 9, replaced: 0, verdict: 'met', target: '≤ 8×', targetMax: 8, targetOf: 'ratio', ok: true, note: '262144 pages, and a long note that makes the table wide' },
     ];
     const p = painter(false);
     expect(textWidth(renderBench(rows, p))).toBeGreaterThan(80);

@@ -20,6 +20,8 @@ export interface BenchRow {
   max: number | null;
   /** Rounds the figure is the median of. */
   rounds: number;
+  /** Of those, rounds run again because the machine disturbed the first run (its baseline strayed from the baseline's median). */
+  replaced: number;
   /** met: the whole spread within the target; missed: all of it beyond; unstable: it crosses the target; report: no target. */
   verdict: Verdict;
   /** The target as printed ('≤ 10×', '≤ 1 ms', 'report'). */
@@ -64,8 +66,10 @@ export function bound(m: Machine) {
 const ONCE = (x: number): Estimate => estimate([x]);
 
 /** A row whose target bounds subject ÷ baseline; the figure is the median of the rounds' ratios. */
-export function ratioRow(vendor: string, name: string, unit: string, r: { subject: Estimate; baseline: Estimate; ratio: Estimate }, target: number | null, note?: string): BenchRow {
+export function ratioRow(vendor: string, name: string, unit: string, r: { subject: Estimate; baseline: Estimate; ratio: Estimate; replaced?: number }, target: number | null, note?: string): BenchRow {
   const verdict = verdictOf(r.ratio, target);
+  const replaced = r.replaced ?? 0;
+  if (replaced > 0) note = `${note ?? ''}${note ? '; ' : ''}${replaced} of ${r.ratio.rounds} rounds run again (the machine disturbed their baseline)`;
   return {
     vendor,
     name,
@@ -77,6 +81,7 @@ export function ratioRow(vendor: string, name: string, unit: string, r: { subjec
     min: r.ratio.min,
     max: r.ratio.max,
     rounds: r.ratio.rounds,
+    replaced,
     verdict,
     target: target === null ? 'report' : `≤ ${target}×`,
     targetMax: target,
@@ -105,6 +110,7 @@ export function valueRow(vendor: string, name: string, unit: string, e: Estimate
     min: e.min,
     max: e.max,
     rounds: e.rounds,
+    replaced: 0,
     verdict,
     target: target === null ? 'report' : `≤ ${target} ${unit}`,
     targetMax: target,
@@ -142,8 +148,8 @@ export function map4k(vendor: string, s: BenchSettings): BenchRow[] {
   const r = interleavedRounds({ rounds: s.rounds, inner: 3 }, [map, unmap], entryWriteBaseline(s.mapPages));
   fd.close();
   return [
-    ratioRow(vendor, 'map-4k', 'ns/page', { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0] }, 8, `${s.mapPages} pages of pinned memory re-mapped`),
-    ratioRow(vendor, 'unmap-4k', 'ns/page', { subject: r.subjects[1], baseline: r.baseline, ratio: r.ratios[1] }, 8, `${s.mapPages} pages`),
+    ratioRow(vendor, 'map-4k', 'ns/page', { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0], replaced: r.replaced }, 8, `${s.mapPages} pages of pinned memory re-mapped`),
+    ratioRow(vendor, 'unmap-4k', 'ns/page', { subject: r.subjects[1], baseline: r.baseline, ratio: r.ratios[1], replaced: r.replaced }, 8, `${s.mapPages} pages`),
   ];
 }
 

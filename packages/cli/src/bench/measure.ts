@@ -55,6 +55,28 @@ export interface RoundsResult {
   subjects: Estimate[];
   baseline: Estimate;
   ratios: Estimate[];
+  /** Rounds run again because the machine disturbed them (see `disturbed`). */
+  replaced: number;
+}
+
+/**
+ * How far a round's baseline may stray from the baseline's median before the round counts as
+ * disturbed: the baseline is a plain loop with no model logic in it, so when its time moves by
+ * more than this the machine (a preempted process, an evicted cache) moved it, not the model.
+ */
+export const BASELINE_OFF = 1.25;
+/** A round whose subject is this much over its median while the baseline is over its own by BOTH_SLOW_BASE is disturbed too. */
+export const BOTH_SLOW_SUBJECT = 1.25;
+export const BOTH_SLOW_BASE = 1.1;
+
+/**
+ * Whether a round was disturbed by the machine rather than by what it measures: its baseline off
+ * the baseline median by more than BASELINE_OFF (either way), or the baseline and a subject both
+ * slow at once. A subject slow on its own is never grounds: that may be the model.
+ */
+export function disturbed(b: number, s: readonly number[], baseMedian: number, subjectMedians: readonly number[]): boolean {
+  if (b > baseMedian * BASELINE_OFF || b * BASELINE_OFF < baseMedian) return true;
+  return b > baseMedian * BOTH_SLOW_BASE && s.some((x, k) => x > subjectMedians[k] * BOTH_SLOW_SUBJECT);
 }
 
 /**
@@ -66,16 +88,18 @@ export interface RoundsResult {
  * its cache evicted), so the fastest of a few is the one least disturbed. Each round's
  * ratio is its subject ÷ its own baseline; the row is the median of those ratios, and their min
  * and max are its spread.
+ *
+ * A round the machine disturbed (`disturbed`: judged by the baseline, against the medians of all
+ * the rounds) is run again, in the same order of sides, until it is not or the retries run out
+ * (`retries` in all, by default as many as there are rounds); a round still disturbed then is kept.
+ * `replaced` says how many rounds were run again and kept in place of the first.
  */
-export function interleavedRounds(opts: { rounds: number; warm?: number; inner?: number }, subjects: (() => number)[], baseline: () => number): RoundsResult {
+export function interleavedRounds(opts: { rounds: number; warm?: number; inner?: number; retries?: number }, subjects: (() => number)[], baseline: () => number): RoundsResult {
   const inner = Math.max(1, opts.inner ?? 1);
   const warm = opts.warm ?? 3;
   const times = subjects.map(() => [] as number[]);
   const base: number[] = [];
-  // A baseline is a short loop: its first calls run before the optimiser has compiled it (two to
-  // three times slower), so it gets warm-up calls of its own before the warm rounds.
-  for (let i = 0; i < BASELINE_WARM; i++) baseline();
-  for (let r = -warm; r < opts.rounds; r++) {
+  const round = (r: number): { b: number; s: number[] } => {
     let b = Infinity;
     const s = subjects.map(() => Infinity);
     for (let i = 0; i < inner; i++) {
@@ -84,23 +108,50 @@ export function interleavedRounds(opts: { rounds: number; warm?: number; inner?:
       for (let k = 0; k < subjects.length; k++) s[k] = Math.min(s[k], subjects[k]());
       if (!first) b = Math.min(b, baseline());
     }
-    // IOASID_BENCH_DEBUG=1 prints every round's ratios and times (warm-up rounds negative) on stderr.
-    if (process.env.IOASID_BENCH_DEBUG) process.stderr.write(`round ${r}: ${s.map((x) => (x / b).toFixed(2)).join(' ')} (${s.map((x) => x.toFixed(2)).join(' ')} ÷ ${b.toFixed(2)})\n`);
+    return { b, s };
+  };
+  // IOASID_BENCH_DEBUG=1 prints every round's ratios and times (warm-up rounds negative) on stderr.
+  const debug = (r: number | string, x: { b: number; s: number[] }) => {
+    if (process.env.IOASID_BENCH_DEBUG) process.stderr.write(`round ${r}: ${x.s.map((v) => (v / x.b).toFixed(2)).join(' ')} (${x.s.map((v) => v.toFixed(2)).join(' ')} ÷ ${x.b.toFixed(2)})\n`);
+  };
+  // A baseline is a short loop: its first calls run before the optimiser has compiled it (two to
+  // three times slower), so it gets warm-up calls of its own before the warm rounds.
+  for (let i = 0; i < BASELINE_WARM; i++) baseline();
+  for (let r = -warm; r < opts.rounds; r++) {
+    const x = round(r);
+    debug(r, x);
     if (r < 0) continue;
-    base.push(b);
-    for (let k = 0; k < subjects.length; k++) times[k].push(s[k]);
+    base.push(x.b);
+    for (let k = 0; k < subjects.length; k++) times[k].push(x.s[k]);
+  }
+  const baseMedian = median(base);
+  const subjectMedians = times.map(median);
+  let retries = opts.retries ?? opts.rounds;
+  let replaced = 0;
+  for (let r = 0; r < opts.rounds && retries > 0; r++) {
+    let x = { b: base[r], s: times.map((t) => t[r]) };
+    if (!disturbed(x.b, x.s, baseMedian, subjectMedians)) continue;
+    while (retries > 0 && disturbed(x.b, x.s, baseMedian, subjectMedians)) {
+      retries--;
+      x = round(r);
+      debug(`${r} again`, x);
+    }
+    base[r] = x.b;
+    for (let k = 0; k < subjects.length; k++) times[k][r] = x.s[k];
+    replaced++;
   }
   return {
     subjects: times.map(estimate),
     baseline: estimate(base),
     ratios: times.map((t) => estimate(t.map((x, i) => x / base[i]))),
+    replaced,
   };
 }
 
 /** Runs subject and baseline in interleaved rounds; the subject's rounds, the baseline's and their ratio. */
-export function interleaved(opts: { rounds: number; warm?: number; inner?: number }, subject: () => number, baseline: () => number): { subject: Estimate; baseline: Estimate; ratio: Estimate } {
+export function interleaved(opts: { rounds: number; warm?: number; inner?: number; retries?: number }, subject: () => number, baseline: () => number): { subject: Estimate; baseline: Estimate; ratio: Estimate; replaced: number } {
   const r = interleavedRounds(opts, [subject], baseline);
-  return { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0] };
+  return { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0], replaced: r.replaced };
 }
 
 /** A figure with no baseline (a time target such as map-huge's): per round the fastest of `inner` runs. */

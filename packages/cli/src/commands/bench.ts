@@ -67,6 +67,7 @@ export function benchJson(r: BenchRow) {
     min: r.min,
     max: r.max,
     rounds: r.rounds,
+    replaced: r.replaced,
     verdict: r.verdict,
     target: r.targetMax === null ? null : { max: r.targetMax, of: r.targetOf },
     targetText: r.target,
@@ -81,13 +82,16 @@ export function benchCommand(ctx: Context): Command {
     .option('--vendor <name>', "one vendor, a comma-separated list, or 'all'", 'all')
     .option('--quick', 'the same estimator with 3 rounds instead of 9, and smaller sizes where the size is not the point')
     .option('--only <names>', `only these benchmarks, comma-separated (${BENCH_NAMES.join(', ')})`)
-    .option('--json', 'print one object per row: { vendor, name, value, unit, baseline, ratio, median, min, max, rounds, verdict: met|missed|unstable|report, target: { max, of: ratio|value } | null, targetText, met, note }')
+    .option('--json', 'print one object per row: { vendor, name, value, unit, baseline, ratio, median, min, max, rounds, replaced, verdict: met|missed|unstable|report, target: { max, of: ratio|value } | null, targetText, met, note }')
     .addHelpText(
       'after',
       `
 Every ratio is the median of interleaved rounds (after warm-up rounds), each round timing the
 subject and its baseline back to back, so a noisy machine moves both alike; the spread beside it
-is the smallest and largest round. A row whose spread lies within its target is met, above it
+is the smallest and largest round. A round whose baseline strays more than 25% from the
+baseline's median (or is 10% slow while a subject is 25% slow) was disturbed by the machine, not
+the model: it is run again (at most as many retries as rounds), and the note and --json
+'replaced' say how many were. A row whose spread lies within its target is met, above it
 missed, and across it unstable. Each benchmark runs in a process of its own. The exit code is 1 only when a benchmark could not run.`,
     )
     .action(async (opts: { vendor: string; quick?: boolean; json?: boolean; only?: string }) => {

@@ -12,6 +12,7 @@ interface JsonRow {
   min: number | null;
   max: number | null;
   rounds: number;
+  replaced: number;
   verdict: 'met' | 'missed' | 'unstable' | 'report';
   target: { max: number; of: 'ratio' | 'value' } | null;
   met: boolean | null;
@@ -30,6 +31,8 @@ describe('ioasid bench --quick --json (issue 22)', () => {
       expect(r.vendor).toBe('arm-smmuv3');
       for (const k of ['value', 'baseline', 'ratio', 'median', 'min', 'max'] as const) expect(typeof r[k], `${r.name}.${k}`).toBe('number');
       expect(r.rounds).toBe(3);
+      expect(r.replaced).toBeGreaterThanOrEqual(0);
+      expect(r.replaced).toBeLessThanOrEqual(r.rounds);
       expect(r.min!).toBeLessThanOrEqual(r.median!);
       expect(r.median!).toBeLessThanOrEqual(r.max!);
       expect(r.ratio).toBe(r.median);

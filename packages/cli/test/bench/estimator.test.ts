@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimate, interleavedRounds, recordReads, replayReads, verdictOf } from '../../src/bench/measure.js';
+import { disturbed, estimate, interleavedRounds, recordReads, replayReads, verdictOf } from '../../src/bench/measure.js';
 import { ratioRow, unsupportedRow, valueRow } from '../../src/bench/cases.js';
 
 /** A timing function that returns the next of `xs` on each call (and counts its calls). */
@@ -35,7 +35,8 @@ describe('bench estimator (issue 22): median of interleaved rounds, spread, verd
     // Baseline: 10 warm-up calls of its own, then per round one call.
     const base = seq([...Array(10).fill(99), 100, 100, 10, 10, 20, 10, 10], log, 'b');
     const subj = seq([100, 100, 30, 20, 60, 50, 10], log, 's');
-    const r = interleavedRounds({ rounds: 5, warm: 2 }, [subj], base);
+    // No retries here: round 2's baseline (20, twice the median) would be run again (tested below).
+    const r = interleavedRounds({ rounds: 5, warm: 2, retries: 0 }, [subj], base);
     expect(log.slice(10)).toEqual(['b', 's', 's', 'b', 'b', 's', 's', 'b', 'b', 's', 's', 'b', 'b', 's']);
     // Rounds after warm-up: 30/10, 20/10, 60/20, 50/10, 10/10.
     expect(r.ratios[0]).toEqual({ median: 3, min: 1, max: 5, rounds: 5 });
@@ -50,6 +51,31 @@ describe('bench estimator (issue 22): median of interleaved rounds, spread, verd
     expect(r.ratios[0].median).toBeCloseTo((6 / 2 + 3 / 1) / 2);
     expect(r.ratios[0].min).toBe(3);
     expect(r.ratios[0].max).toBe(3);
+  });
+
+  it('a round whose baseline strays from the baseline median is run again (bounded), and counted', () => {
+    // Warm-up: 10 baseline calls, then rounds of (b, s) or (s, b); inner 1, warm 0.
+    // Rounds: b 10 s 30 | s 30 b 10 | b 40 s 90 (disturbed: baseline 4× its median) | s 31 b 10 | b 10 s 29
+    // then round 2 again (even: baseline first): b 10 s 32.
+    const base = seq([...Array(10).fill(10), 10, 10, 40, 10, 10, 10]);
+    const subj = seq([30, 30, 90, 31, 29, 32]);
+    const r = interleavedRounds({ rounds: 5, warm: 0 }, [subj], base);
+    expect(r.replaced).toBe(1);
+    expect(r.ratios[0]).toEqual({ median: 3, min: 2.9, max: 3.2, rounds: 5 });
+    expect(r.baseline.max).toBe(10);
+  });
+
+  it('a subject slow on its own is kept; a round disturbed past the retries is kept too', () => {
+    expect(disturbed(10, [90], 10, [30])).toBe(false);
+    expect(disturbed(13, [30], 10, [30])).toBe(true);
+    expect(disturbed(7, [30], 10, [30])).toBe(true);
+    expect(disturbed(11.5, [40], 10, [30])).toBe(true);
+    expect(disturbed(11.5, [31], 10, [30])).toBe(false);
+    const base = seq([...Array(10).fill(10), 10, 10, 40, 50, 60]);
+    const subj = seq([30, 30, 30, 30, 30]);
+    const r = interleavedRounds({ rounds: 3, warm: 0, retries: 2 }, [subj], base);
+    expect(r.replaced).toBe(1);
+    expect(r.baseline.max).toBe(60);
   });
 
   it('rows carry median, min, max, verdict and the numeric target', () => {
