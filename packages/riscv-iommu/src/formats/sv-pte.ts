@@ -41,13 +41,16 @@ export function ptePpn(lo: number, hi: number): number {
   return (hi & PTE_PPN_HI) * 0x400000 + (lo >>> 10);
 }
 
+/** PPN bits 21:0 in the low word (`& 0x3fffff` is exact for any safe integer: ToInt32 keeps the low bits). */
 export function ppnLo(frame: number): number {
-  return ((frame % 0x400000) * 1024) >>> 0;
+  return ((frame & 0x3fffff) << 10) >>> 0;
 }
 
+/** PPN bits 43:22 in the high word (the subtraction leaves a multiple of 2^22, scaled exactly by a power of two). */
 export function ppnHi(frame: number): number {
-  return Math.floor(frame / 0x400000);
+  return (frame - (frame & 0x3fffff)) * INV_2_22;
 }
+const INV_2_22 = 1 / 0x400000;
 
 /** An entry is a leaf when any of R, W, X is set (a pointer has all three clear). */
 export function pteIsLeaf(lo: number): boolean {
