@@ -213,7 +213,7 @@ export class FramePool {
    * first (as alloc1 takes it), its frames top-down, and of the last block only what is still
    * needed (the rest goes back). The caller has checked that `count` frames are free.
    */
-  allocMany(out: Float64Array, at: number, count: number, zero: (frame: number, count: number) => void): void {
+  allocMany(out: Float64Array | Uint32Array, at: number, count: number, zero: (frame: number, count: number) => void): void {
     let left = count;
     while (left > 0) {
       let j = 0;

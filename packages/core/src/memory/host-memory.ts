@@ -13,6 +13,15 @@ const CHUNK_WORDS = CHUNK_BYTES / 4;
 const ZERO_CHUNK = new Uint32Array(CHUNK_WORDS);
 
 const INV_CHUNK_BYTES = 1 / CHUNK_BYTES;
+
+/**
+ * Frame numbers as the VMM's frame table stores them: 32-bit when every frame of the host fits
+ * (host memory up to 16 TiB), 64-bit doubles otherwise (the 2^34 frames of a 2^46-byte host).
+ */
+export type FrameArray = Uint32Array | Float64Array;
+
+/** Frame-table leaves a host keeps for reuse once a region gave them back (16 MiB of leaves at most). */
+const SPARE_LEAVES_BYTES = 16 << 20;
 const INV_CHUNK_FRAMES = 1 / CHUNK_FRAMES;
 
 /**
@@ -93,6 +102,11 @@ export class HostMemory {
   private kernelFrames = 0;
   private populatedUserFrames = 0;
   private readonly zero = (frame: number, count: number): void => this.zeroFrames(frame, count);
+  /** Whether frame numbers fit the 32-bit frame table (FrameArray). */
+  private readonly narrowFrames: boolean;
+  /** Zeroed frame-table leaves given back by munmap'd regions, by length, for the next to populate. */
+  private readonly spareLeaves = new Map<number, FrameArray[]>();
+  private spareLeafBytes = 0;
 
   constructor(
     readonly injector: AllocInjector,
@@ -102,6 +116,33 @@ export class HostMemory {
     this.limit = Number(size);
     this.totalFrames = Number(size >> BigInt(PAGE_SHIFT));
     this.pool = new FramePool(RESERVED_LOW_FRAMES, this.totalFrames, [INTERRUPT_HOLE_FRAMES]);
+    this.narrowFrames = this.totalFrames <= 2 ** 32;
+  }
+
+  // ---- the VMM's frame table ---------------------------------------------------------------
+
+  /**
+   * A zeroed leaf of `length` frame numbers for a VMM region's frame table: one given back
+   * before if there is one (memory the process already has, not fresh pages from the OS to
+   * fault in), else a new one.
+   */
+  takeFrameLeaf(length: number): FrameArray {
+    const spare = this.spareLeaves.get(length)?.pop();
+    if (spare !== undefined) {
+      this.spareLeafBytes -= spare.byteLength;
+      return spare;
+    }
+    return this.narrowFrames ? new Uint32Array(length) : new Float64Array(length);
+  }
+
+  /** Takes back a leaf a region no longer needs (zeroing it), while the spares stay under SPARE_LEAVES_BYTES. */
+  giveFrameLeaf(leaf: FrameArray): void {
+    if (this.spareLeafBytes + leaf.byteLength > SPARE_LEAVES_BYTES) return;
+    leaf.fill(0);
+    let list = this.spareLeaves.get(leaf.length);
+    if (!list) this.spareLeaves.set(leaf.length, (list = []));
+    list.push(leaf);
+    this.spareLeafBytes += leaf.byteLength;
   }
 
   /** Frames allocated to the kernel plus user frames populated on first touch. */
@@ -347,7 +388,7 @@ export class HostMemory {
   }
 
   /** `count` zeroed frames for VMM pages being populated, into `out` from `at` on (a bulk allocUserFrame). */
-  allocUserFrames(out: Float64Array, at: number, count: number): void {
+  allocUserFrames(out: FrameArray, at: number, count: number): void {
     this.pool.allocMany(out, at, count, this.zero);
     this.populatedUserFrames += count;
   }

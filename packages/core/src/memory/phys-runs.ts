@@ -1,3 +1,5 @@
+import type { FrameArray } from './host-memory.js';
+
 /**
  * The host frames behind a range of pinned pages, as the radix engine consumes them:
  * `frame(i)` is the 4 KiB frame of page i, `run(i)` how many frames from page i on are
@@ -40,13 +42,13 @@ export class ScatteredRuns implements PhysRuns {
  */
 export class FrameTableRuns implements PhysRuns {
   private leafIndex = -1;
-  private leaf: Float64Array | undefined;
+  private leaf: FrameArray | undefined;
   /** The leaf size as a bit mask (leafPages is a power of two) and its reciprocal. */
   private readonly mask: number;
   private readonly inv: number;
 
   constructor(
-    private readonly leaves: ReadonlyMap<number, Float64Array>,
+    private readonly leaves: ReadonlyMap<number, FrameArray>,
     private readonly firstPage: number,
     private readonly leafPages: number,
   ) {

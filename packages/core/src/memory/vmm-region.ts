@@ -1,5 +1,5 @@
 import { fail } from '../base/errors.js';
-import type { HostMemory } from './host-memory.js';
+import type { FrameArray, HostMemory } from './host-memory.js';
 import { PAGE_SHIFT } from './host-memory.js';
 import { FrameTableRuns, HugePageRuns, type PhysRuns } from './phys-runs.js';
 
@@ -67,11 +67,12 @@ export abstract class VmmRegion {
  * Ordinary anonymous memory: a page gets a frame at first touch, from wherever the host has
  * one (the allocator hands them out top-down), and only 4 KiB IOPTEs map it, as with scattered
  * 4 KiB pages.
- * The frame table is a typed-array leaf per 16 MiB of virtual space, made when first touched.
+ * The frame table is a typed-array leaf per 16 MiB of virtual space, taken from the host when
+ * first touched and given back at munmap.
  */
 export class OrdinaryRegion extends VmmRegion {
   readonly hugeFrames = 1;
-  private readonly leaves = new Map<number, Float64Array>();
+  private readonly leaves = new Map<number, FrameArray>();
   /** Populated pages per leaf: a pin of memory already touched (every re-map) need not look at each page. */
   private readonly counts = new Map<number, number>();
   private populated = 0;
@@ -125,7 +126,7 @@ export class OrdinaryRegion extends VmmRegion {
       const leaf = this.leaves.get(li);
       if (leaf === undefined) {
         // A leaf never touched: its frames straight from the host, no page to skip.
-        const fresh = new Float64Array(LEAF_PAGES);
+        const fresh = this.host.takeFrameLeaf(LEAF_PAGES);
         this.leaves.set(li, fresh);
         this.host.allocUserFrames(fresh, p - base, stop - p);
         addRun(runs, p, stop - p);
@@ -166,6 +167,7 @@ export class OrdinaryRegion extends VmmRegion {
       let n = 0;
       for (let q = 0; q < LEAF_PAGES; q++) if (leaf[q] !== 0) leaf[n++] = leaf[q];
       freeRuns(this.host, leaf, n);
+      this.host.giveFrameLeaf(leaf);
     }
     this.leaves.clear();
     this.counts.clear();
@@ -181,7 +183,7 @@ function addRun(runs: number[], p: number, n: number): void {
 }
 
 /** Gives frames to the untouched pages [q, e) of a leaf (whose first page is `base`), a run of them at a time; how many. */
-function fillHoles(host: HostMemory, leaf: Float64Array, q: number, e: number, base: number, runs: number[]): number {
+function fillHoles(host: HostMemory, leaf: FrameArray, q: number, e: number, base: number, runs: number[]): number {
   let added = 0;
   while (q < e) {
     if (leaf[q] !== 0) {
@@ -202,7 +204,7 @@ function fillHoles(host: HostMemory, leaf: Float64Array, q: number, e: number, b
  * Gives `frames[0..n)` back to the host, each run of consecutive frames (ascending or descending,
  * as bulk population hands them out) as one range, so the buddy pool merges blocks, not frames.
  */
-function freeRuns(host: HostMemory, frames: Float64Array, n: number): void {
+function freeRuns(host: HostMemory, frames: FrameArray, n: number): void {
   let i = 0;
   while (i < n) {
     let j = i + 1;

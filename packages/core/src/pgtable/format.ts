@@ -136,9 +136,11 @@ export function bswap32(x: number): number {
 export function frameLo(frame: number): number {
   return ((frame & 0xfffff) << 12) >>> 0;
 }
+/** `& 0xfffff` is exact for any safe integer (ToInt32 keeps the low bits), and scaling by a power of two is exact. */
 export function frameHi(frame: number): number {
-  return Math.floor(frame / 0x100000);
+  return (frame - (frame & 0xfffff)) * INV_2_20;
 }
+const INV_2_20 = 1 / 0x100000;
 /** Frame number from an entry's address bits: `lo` masked to bits 31:12 and `hi` bits 63:32 (already masked). */
 export function toFrame(lo: number, hi: number): number {
   return hi * 0x100000 + (lo >>> 12);
