@@ -5,14 +5,26 @@ import { FramePool } from './frame-pool.js';
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 export const WORDS_PER_FRAME = 1024;
+/** Frames per storage chunk (see CHUNK_FRAMES). */
+export const STORE_CHUNK_FRAMES = 16;
+/** Host memory comes in 2 MiB units (its size, an image's size), and the kernel-frame bits in 2 MiB blocks. */
+const GRANULE_FRAMES = 512;
+const GRANULE_BYTES = GRANULE_FRAMES * 4096;
 
-/** Frames per storage chunk: host memory is a few large buffers carved into 4 KiB frames. */
-const CHUNK_FRAMES = 512;
+/**
+ * Frames per storage chunk: host memory is buffers of 64 KiB carved into 4 KiB frames, made on
+ * first write. Small, so what the model holds follows what was written (a 1 GiB map's 2 MiB of
+ * tables takes 2–2.1 MiB of chunks, where 2 MiB chunks took 4 MiB), large enough that a walk
+ * through neighbouring tables mostly stays in one.
+ */
+const CHUNK_FRAMES = STORE_CHUNK_FRAMES;
 const CHUNK_BYTES = CHUNK_FRAMES * PAGE_SIZE;
 const CHUNK_WORDS = CHUNK_BYTES / 4;
 const ZERO_CHUNK = new Uint32Array(CHUNK_WORDS);
 
 const INV_CHUNK_BYTES = 1 / CHUNK_BYTES;
+/** Slots of the direct-mapped cache of chunks in front of the chunk map (a walk moves between a few tables' chunks). */
+const CHUNK_SLOTS = 256;
 
 /**
  * Frame numbers as the VMM's frame table stores them: 32-bit when every frame of the host fits
@@ -74,14 +86,14 @@ export const MIN_HOST_MEMORY = 64n << 20n;
 /** Checks a `hostMemory` machine option: bytes, a multiple of 2 MiB, in [64 MiB, 2^46]. */
 export function checkHostMemorySize(size: unknown, name = 'hostMemory'): bigint {
   if (typeof size !== 'bigint') fail('EINVAL', `${name} must be a size in bytes as a bigint (got ${typeof size})`);
-  if (size < MIN_HOST_MEMORY || size > 1n << BigInt(HOST_PHYS_BITS) || size % BigInt(CHUNK_BYTES) !== 0n) {
+  if (size < MIN_HOST_MEMORY || size > 1n << BigInt(HOST_PHYS_BITS) || size % BigInt(GRANULE_BYTES) !== 0n) {
     fail('EINVAL', `${name} must be a multiple of 2 MiB between 64 MiB and 2^${HOST_PHYS_BITS} bytes (got 0x${size.toString(16)})`);
   }
   return size;
 }
 
 /**
- * Simulated host physical memory. Storage is allocated per 2 MiB chunk on first write, so a frame
+ * Simulated host physical memory. Storage is allocated per 64 KiB chunk on first write, so a frame
  * that was never written reads as zeros and costs nothing. Frame numbers are plain numbers.
  */
 export class HostMemory {
@@ -99,6 +111,9 @@ export class HostMemory {
   /** Byte address of the last chunk (-CHUNK_BYTES·2 when none), for the range test in u32. */
   private lastChunkBase = -2 * CHUNK_BYTES;
   private lastChunk: Uint32Array = ZERO_CHUNK;
+  /** Chunk index held by each slot of the chunk cache (-1: none), and the chunk. */
+  private readonly slotIndex = new Float64Array(CHUNK_SLOTS).fill(-1);
+  private readonly slotChunk: Uint32Array[] = new Array<Uint32Array>(CHUNK_SLOTS).fill(ZERO_CHUNK);
   private kernelFrames = 0;
   private populatedUserFrames = 0;
   private readonly zero = (frame: number, count: number): void => this.zeroFrames(frame, count);
@@ -196,10 +211,12 @@ export class HostMemory {
   wordsForWrite(frame: number): Uint32Array {
     const ci = chunkOfFrame(frame);
     if (ci === this.lastChunkIndex && this.lastChunk !== ZERO_CHUNK) return this.lastChunk;
-    let chunk = this.chunks.get(ci);
+    let chunk = this.stored(ci);
     if (!chunk) {
       chunk = new Uint32Array(CHUNK_WORDS);
       this.chunks.set(ci, chunk);
+      this.slotIndex[ci & (CHUNK_SLOTS - 1)] = ci;
+      this.slotChunk[ci & (CHUNK_SLOTS - 1)] = chunk;
     }
     this.lastChunkIndex = ci;
     this.lastChunkBase = ci * CHUNK_BYTES;
@@ -212,8 +229,20 @@ export class HostMemory {
     return (frame & (CHUNK_FRAMES - 1)) << 10;
   }
 
-  private chunkForRead(ci: number): Uint32Array {
+  /** The stored chunk `ci` (undefined if never written), through the chunk cache (`& (CHUNK_SLOTS - 1)` is exact for any safe integer). */
+  private stored(ci: number): Uint32Array | undefined {
+    const s = ci & (CHUNK_SLOTS - 1);
+    if (this.slotIndex[s] === ci) return this.slotChunk[s];
     const chunk = this.chunks.get(ci);
+    if (chunk !== undefined) {
+      this.slotIndex[s] = ci;
+      this.slotChunk[s] = chunk;
+    }
+    return chunk;
+  }
+
+  private chunkForRead(ci: number): Uint32Array {
+    const chunk = this.stored(ci);
     if (!chunk) return ZERO_CHUNK;
     this.lastChunkIndex = ci;
     this.lastChunkBase = ci * CHUNK_BYTES;
@@ -256,7 +285,7 @@ export class HostMemory {
   }
 
   /**
-   * The memory as a sparse image: each 2 MiB chunk that was ever written, as its host-physical
+   * The memory as a sparse image: each 64 KiB chunk that was ever written, as its host-physical
    * address and bytes (little-endian words, as the hardware stores them), in address order.
    * Chunks never written read as zeros and are left out.
    */
@@ -275,7 +304,7 @@ export class HostMemory {
    */
   static fromImage(image: Uint8Array, base = 0n, injector = new AllocInjector()): HostMemory {
     const end = base + BigInt(image.length);
-    const chunk = BigInt(CHUNK_BYTES);
+    const chunk = BigInt(GRANULE_BYTES);
     let size = ((end + chunk - 1n) / chunk) * chunk;
     if (size < MIN_HOST_MEMORY) size = MIN_HOST_MEMORY;
     if (base < 0n || size > 1n << BigInt(HOST_PHYS_BITS)) fail('EINVAL', `a memory image at 0x${base.toString(16)} of 0x${image.length.toString(16)} bytes does not fit ${HOST_PHYS_BITS}-bit host memory`);
@@ -288,7 +317,7 @@ export class HostMemory {
   }
 
   private chunkOrUndefined(ci: number): Uint32Array | undefined {
-    const chunk = this.chunks.get(ci);
+    const chunk = this.stored(ci);
     if (chunk) {
       this.lastChunkIndex = ci;
       this.lastChunkBase = ci * CHUNK_BYTES;
@@ -304,13 +333,22 @@ export class HostMemory {
       return;
     }
     const end = frame + count;
-    for (let ci = Math.floor(frame / CHUNK_FRAMES); ci * CHUNK_FRAMES < end; ci++) {
+    const first = Math.floor(frame / CHUNK_FRAMES);
+    const last = Math.ceil(end / CHUNK_FRAMES);
+    // A range wider than the chunks that exist (a huge page given back): visit those chunks, not every index.
+    const ids = last - first > this.chunks.size ? [...this.chunks.keys()].filter((ci) => ci >= first && ci < last) : undefined;
+    for (let k = 0, ci = first; ids ? k < ids.length : ci < last; k++, ci++) {
+      if (ids) ci = ids[k];
       const chunk = this.chunks.get(ci);
       if (!chunk) continue;
       const lo = Math.max(frame, ci * CHUNK_FRAMES) - ci * CHUNK_FRAMES;
       const hi = Math.min(end, (ci + 1) * CHUNK_FRAMES) - ci * CHUNK_FRAMES;
       if (lo === 0 && hi === CHUNK_FRAMES && count > CHUNK_FRAMES) {
         this.chunks.delete(ci);
+        if (this.slotIndex[ci & (CHUNK_SLOTS - 1)] === ci) {
+          this.slotIndex[ci & (CHUNK_SLOTS - 1)] = -1;
+          this.slotChunk[ci & (CHUNK_SLOTS - 1)] = ZERO_CHUNK;
+        }
         if (this.lastChunkIndex === ci) {
           this.lastChunkIndex = -1;
           this.lastChunkBase = -2 * CHUNK_BYTES;
@@ -326,22 +364,22 @@ export class HostMemory {
 
   /** Whether `frame` is held by the kernel (a table, a queue, a context structure), not VMM memory. */
   isKernelFrame(frame: number): boolean {
-    const bits = this.kernelBits.get(Math.floor(frame / CHUNK_FRAMES));
+    const bits = this.kernelBits.get(Math.floor(frame / GRANULE_FRAMES));
     if (!bits) return false;
-    const i = frame % CHUNK_FRAMES;
+    const i = frame % GRANULE_FRAMES;
     return (bits[i >>> 3] & (1 << (i & 7))) !== 0;
   }
 
   private markKernel(frame: number, count: number, held: boolean): void {
     for (let f = frame; f < frame + count; f++) {
-      const ci = Math.floor(f / CHUNK_FRAMES);
+      const ci = Math.floor(f / GRANULE_FRAMES);
       let bits = this.kernelBits.get(ci);
       if (!bits) {
         if (!held) continue;
-        bits = new Uint8Array(CHUNK_FRAMES / 8);
+        bits = new Uint8Array(GRANULE_FRAMES / 8);
         this.kernelBits.set(ci, bits);
       }
-      const i = f % CHUNK_FRAMES;
+      const i = f % GRANULE_FRAMES;
       if (held) bits[i >>> 3] |= 1 << (i & 7);
       else bits[i >>> 3] &= ~(1 << (i & 7));
     }
