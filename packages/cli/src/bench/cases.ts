@@ -512,17 +512,39 @@ export function collect(): void {
   gc();
 }
 
-/** memory-per-gib: heap + array-buffer growth per GiB mmapped and mapped at 4 KiB ÷ the table bytes themselves. */
+/**
+ * memory-per-gib: what ALLOC and the MAP_DMA of 1 GiB at 4 KiB add to the process (heap and array
+ * buffers: the IOMMU's tables as the model stores them and the uAPI's bookkeeping) ÷ the tables'
+ * own bytes (kernel frames × 4 KiB). The VMM's memory is resident before, as a VMM preallocates
+ * guest RAM: its frame table is the VMM's (reported in the note), not the map's. The map path is
+ * run beforehand on another machine, so compiling it is not counted either.
+ */
 export function memoryPerGib(vendor: string, s: BenchSettings): BenchRow[] {
+  const size = BigInt(s.mapPages) * KiB4;
+  {
+    // The map path compiled on a machine of its own (code is per process; host memory is per machine).
+    const w = machine(vendor);
+    const { fd: wfd, dev: wdev } = bound(w);
+    const wsp = allocSpace(wfd, wdev, size, KiB4);
+    const wva = w.vmm.mmap(size / 4n);
+    for (let i = 0; i < 3; i++) {
+      wfd.mapDma({ ioasid: wsp.ioasid, iova: wsp.base, vaddr: wva, size: size / 4n });
+      wfd.unmapDma({ ioasid: wsp.ioasid, iova: wsp.base, size: size / 4n });
+    }
+    wfd.close();
+  }
   const m = machine(vendor);
   const { fd, dev } = bound(m);
-  const size = BigInt(s.mapPages) * KiB4;
+  collect();
+  const before0 = process.memoryUsage();
+  const va = m.vmm.mmap(size);
+  m.vmm.region(va, size).touch(0, s.mapPages);
   collect();
   const before = process.memoryUsage();
+  const frameTable = before.arrayBuffers - before0.arrayBuffers;
   const frames0 = m.hostMemory.kernelFramesInUse;
   // The space is allocated inside the measurement: a POWER window's TCE table exists from ALLOC on.
   const space = allocSpace(fd, dev, size, KiB4);
-  const va = m.vmm.mmap(size);
   fd.mapDma({ ioasid: space.ioasid, iova: space.base, vaddr: va, size });
   collect();
   const after = process.memoryUsage();
@@ -530,5 +552,15 @@ export function memoryPerGib(vendor: string, s: BenchSettings): BenchRow[] {
   const used = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
   const gib = Number(size) / 2 ** 30;
   fd.close();
-  return [onceRow(vendor, 'memory-per-gib', 'B/GiB', used / gib, tableBytes / gib, 1.25, `${(tableBytes / 1024).toFixed(0)} KiB of kernel tables for ${gib} GiB mmapped and mapped (pinning populates the VMM pages inside the measurement)`)];
+  return [
+    onceRow(
+      vendor,
+      'memory-per-gib',
+      'B/GiB',
+      used / gib,
+      tableBytes / gib,
+      1.25,
+      `what ALLOC + MAP_DMA of ${gib} GiB add ÷ their ${(tableBytes / 1024).toFixed(0)} KiB of kernel tables; the VMM's memory was resident before (its frame table, ${(frameTable / 1024 / gib).toFixed(0)} KiB of array buffers per GiB, not counted)`,
+    ),
+  ];
 }
