@@ -22,6 +22,8 @@ export interface TlbEntry {
 }
 
 export const TLB_SIZES = [1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36] as const;
+/** Their reciprocals (exact: powers of two), so aligning a page down multiplies instead of a double modulo. */
+const TLB_INV = TLB_SIZES.map((s) => 1 / s);
 
 /** No GSCID / PSCID: the stage is Bare. */
 export const NO_ID = -1;
@@ -106,7 +108,7 @@ export class Iotlb {
   /** First slot of the set a block of size index `k` starting at `first` indexes. */
   private setOf(id: number, first: number, k: number): number {
     // `first` may exceed 2^32: `&` keeps its low bits; larger blocks are spread by their index.
-    const key = k === 0 ? first : first / TLB_SIZES[k];
+    const key = k === 0 ? first : first * TLB_INV[k];
     return ((key + id * 0x9e3 + k * 0x61) & (IOTLB_SETS - 1)) * IOTLB_WAYS;
   }
 
@@ -118,7 +120,7 @@ export class Iotlb {
     for (let k = 0; k < TLB_SIZES.length; k++) {
       if ((sizes & (1 << k)) === 0) continue;
       const pages = TLB_SIZES[k];
-      const first = vpn - (vpn % pages);
+      const first = k === 0 ? vpn : Math.floor(vpn * TLB_INV[k]) * pages;
       const base = this.setOf(id, first, k);
       for (let w = 0; w < IOTLB_WAYS; w++) {
         const s = base + w;

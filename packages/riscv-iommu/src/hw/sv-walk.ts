@@ -51,26 +51,28 @@ function bitsAt(cfg: StageConfig, levels: number, level: number): number {
  */
 export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAccess, fetch?: TableFetch): StageLeaf | WalkFault {
   const levels = (cfg.mode - 12) / 9;
-  const inBits = cfg.mode + (cfg.x4 ? 2 : 0) - 12;
+  // Input pages of the mode without the x4 bits: 2^(mode - 12).
+  const span = cfg.mode === 39 ? 2 ** 27 : cfg.mode === 48 ? 2 ** 36 : 2 ** 45;
   // Input range: a GPA must fit the G-stage (bits above zero); an IOVA must be sign-extended.
   if (cfg.x4) {
-    if (vpn >= 2 ** inBits) return pageFault(cfg, vpn, acc, `GPA above the ${cfg.mode}x4 input range`);
+    if (vpn >= span * 4) return pageFault(cfg, vpn, acc, `GPA above the ${cfg.mode}x4 input range`);
   } else {
-    const half = 2 ** (inBits - 1);
+    const half = span / 2;
     if (vpn >= half && vpn < 2 ** 52 - half) return pageFault(cfg, vpn, acc, `IOVA not sign-extended from bit ${cfg.mode - 1}`);
   }
   const tracer = env.tracer;
   let table = cfg.root;
   for (let level = levels - 1; level >= 0; level--) {
     const bits = bitsAt(cfg, levels, level);
-    const index = Math.floor(vpn * INV_SPAN[level]) % (bits === 9 ? 512 : 2048);
+    // `&` on the floored quotient (< 2^47) is exact: ToInt32 keeps the low bits.
+    const index = Math.floor(vpn * INV_SPAN[level]) & (bits === 9 ? 511 : 2047);
     let tableFrame = table;
     if (fetch) {
       tracer?.begin();
-      const t = fetch(table + Math.floor(index / 512), false);
+      const t = fetch(table + (index >>> 9), false);
       tracer?.end();
       if (isFault(t)) return t;
-      tableFrame = t - Math.floor(index / 512);
+      tableFrame = t - (index >>> 9);
     }
     const pa = tableFrame * 4096 + index * 8;
     if (!inMemory(env, pa, 8)) return { cause: acc.write ? CAUSE.WRITE_ACCESS_FAULT : CAUSE.READ_ACCESS_FAULT, why: `${stageName(cfg)} PTE at 0x${pa.toString(16)} outside memory` };
@@ -97,7 +99,7 @@ export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAc
       // A/D update (spec §2.6): an implicit write through the G-stage for a guest's first-stage entry.
       if (!tracer) {
         if (fetch) {
-          const wt = fetch(table + Math.floor(index / 512), true);
+          const wt = fetch(table + (index >>> 9), true);
           if (isFault(wt)) return wt;
         }
         const words = env.mem.wordsForWrite(Math.floor(pa / 4096));
@@ -106,7 +108,7 @@ export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAc
       }
     }
     if (tracer) trace(env, cfg, level, index, pa, lo, hi, 'leaf');
-    return { frame: ppn + (vpn % pages), pages, r: (lo & PTE_R) !== 0, w: (lo & PTE_W) !== 0, dirty: d || acc.write };
+    return { frame: ppn + (vpn - Math.floor(vpn * INV_SPAN[level]) * pages), pages, r: (lo & PTE_R) !== 0, w: (lo & PTE_W) !== 0, dirty: d || acc.write };
   }
   return pageFault(cfg, vpn, acc, 'walk ran out of levels');
 }
@@ -120,7 +122,10 @@ function pteProblem(cfg: StageConfig, lo: number, hi: number, level: number, acc
   if ((lo & PTE_V) === 0) return 'V = 0';
   if (pteMalformed(lo, hi)) return 'reserved bits or encoding';
   if (!pteIsLeaf(lo)) return level === 0 ? 'pointer at level 0' : 'pointer';
-  if (level > 0 && ptePpn(lo, hi) % SPAN[level] !== 0) return 'misaligned superpage';
+  if (level > 0) {
+    const ppn = ptePpn(lo, hi);
+    if (ppn - Math.floor(ppn * INV_SPAN[level]) * SPAN[level] !== 0) return 'misaligned superpage';
+  }
   const u = (lo & PTE_U) !== 0;
   if (cfg.x4 || !acc.supervisor ? !u : u && !acc.sum) return `U = ${u ? 1 : 0}`;
   if (acc.write ? (lo & PTE_W) === 0 : (lo & PTE_R) === 0) return acc.write ? 'W = 0' : 'R = 0';

@@ -229,7 +229,7 @@ export class RiscvIommu implements IommuUnit {
             const t = svWalk(env, g, gf, w ? USER_WRITE : USER_READ);
             if (!isFault(t)) {
               if (!env.tracer && caches) {
-                const off = gf % t.pages;
+                const off = t.pages === 1 ? 0 : gf % t.pages;
                 this.iotlb.insert(gTag, gf - off, t.frame - off, t.pages, (t.r ? 1 : 0) | (t.w ? 2 : 0), 3, t.dirty && t.w);
               }
               return t.frame;
@@ -259,7 +259,7 @@ export class RiscvIommu implements IommuUnit {
     if (!route.s1 && !route.g) pages = 1;
     env.tracer?.leaf({ read: (perms & 1) !== 0, write: (perms & 2) !== 0 }, BigInt(pages) * 4096n);
     if (!env.tracer && (route.s1 || route.g)) {
-      const off = iovaFrame % pages;
+      const off = pages === 1 ? 0 : iovaFrame % pages;
       this.iotlb.insert(tag, iovaFrame - off, frame - off, pages, perms, s1perms, dirty && (perms & 2) !== 0);
     }
     return frame;
