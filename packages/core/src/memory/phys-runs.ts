@@ -9,6 +9,15 @@ import type { FrameArray } from './host-memory.js';
 export interface PhysRuns {
   frame(i: number): number;
   run(i: number): number;
+  /**
+   * Optional, for pages whose frames a table holds one by one: the array holding page i's
+   * frame, which sets `slotAt` to its index there and `slotCount` to how many pages from i on
+   * follow in that array. The engine then reads 4 KiB frames in place instead of calling frame() for each.
+   * A 0 in it is a page not populated (frame() says so).
+   */
+  slots?(i: number): FrameArray;
+  slotAt?: number;
+  slotCount?: number;
 }
 
 /** A single physically contiguous range. */
@@ -72,6 +81,23 @@ export class FrameTableRuns implements PhysRuns {
     const f = this.leaf !== undefined ? this.leaf[q] : 0;
     if (f === 0) throw new RangeError(`page ${p} of the mapping is not populated`);
     return f;
+  }
+
+  slotAt = 0;
+  slotCount = 0;
+
+  slots(i: number): FrameArray {
+    const p = this.firstPage + i;
+    const q = p & this.mask;
+    const li = (p - q) * this.inv;
+    if (li !== this.leafIndex) {
+      this.leafIndex = li;
+      this.leaf = this.leaves.get(li);
+    }
+    if (this.leaf === undefined) throw new RangeError(`page ${p} of the mapping is not populated`);
+    this.slotAt = q;
+    this.slotCount = this.leafPages - q;
+    return this.leaf;
   }
 
   run(): number {

@@ -18,6 +18,11 @@ export class RadixPageTable {
   /** Frames covered by one entry at each level. */
   private readonly entryFrames: number[];
   private readonly entryBits: number[];
+  /** Per level, computed once: entries per table (2^entryBits), frames a table spans, frames a table takes, the reciprocal of entryFrames. */
+  private readonly perTable: number[];
+  private readonly tableSpan: number[];
+  private readonly tableSize: number[];
+  private readonly invEntryFrames: number[];
   private readonly cacheFrame: number[];
   private readonly cacheBase: number[];
   /**
@@ -50,6 +55,10 @@ export class RadixPageTable {
       this.entryBits.push(fmt.levelBits(l));
     }
     this.leafSpan = this.entryFrames[0] | 0;
+    this.perTable = this.entryBits.map((b) => 2 ** b);
+    this.tableSpan = this.entryFrames.map((f, l) => f * this.perTable[l]);
+    this.tableSize = this.entryBits.map((_, l) => tableFrames(fmt, l));
+    this.invEntryFrames = this.entryFrames.map((f) => 1 / f);
     this.cacheFrame = new Array(fmt.levels).fill(-1);
     this.cacheBase = new Array(fmt.levels).fill(-1);
     this.outLimit = outputFrameLimit(fmt);
@@ -87,7 +96,7 @@ export class RadixPageTable {
 
   /** Input frames the whole table covers. */
   get spanFrames(): number {
-    return this.entryFrames[this.top] * 2 ** this.entryBits[this.top];
+    return this.tableSpan[this.top];
   }
 
   /** Number of table nodes (root included) this engine allocated and still holds. */
@@ -102,11 +111,13 @@ export class RadixPageTable {
   }
 
   private index(iova: number, level: number): number {
-    return Math.floor(iova / this.entryFrames[level]) % 2 ** this.entryBits[level];
+    // entryFrames and perTable are powers of two: the reciprocal is exact, and the index is the
+    // floored quotient's low bits (entry counts stay below 2^31; `&` keeps the low bits exactly).
+    return Math.floor(iova * this.invEntryFrames[level]) & (this.perTable[level] - 1);
   }
 
   private allocTable(level: number): number {
-    const n = tableFrames(this.fmt, level);
+    const n = this.tableSize[level];
     const f = this.mem.allocFrames(n, n);
     this.tables++;
     return f;
@@ -114,7 +125,7 @@ export class RadixPageTable {
 
   private freeTable(frame: number, level: number): void {
     this.used.delete(frame);
-    this.mem.freeFrames(frame, tableFrames(this.fmt, level));
+    this.mem.freeFrames(frame, this.tableSize[level]);
     this.tables--;
   }
 
@@ -141,7 +152,7 @@ export class RadixPageTable {
         const level = this.chooseLevel(at, out, Math.min(phys.run(done), frames - done));
         const table = this.tableFor(at, level);
         const n = level === 0 ? this.leafSpan : this.entryFrames[level];
-        const perTable = 2 ** this.entryBits[level];
+        const perTable = this.perTable[level];
         let idx = this.index(at, level);
         let frame = table + (idx >>> 9);
         let w = mem.wordsForWrite(frame);
@@ -149,6 +160,36 @@ export class RadixPageTable {
         // Fill consecutive entries of this table while the same leaf size still fits.
         runTable = table;
         written = 0;
+        if (n === 1 && phys.slots !== undefined) {
+          // 4 KiB leaves from a frame table: its frames are read in place, without a call per page.
+          let src = phys.slots(done);
+          let s = phys.slotAt!;
+          let left = phys.slotCount!;
+          for (;;) {
+            out = src[s];
+            if (out === 0) phys.frame(done); // not populated: frame() raises it
+            const i = base + ((idx & 511) << 1);
+            if ((w[i] | w[i + 1]) !== 0 && fmt.kind(w, i, 0) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${(iova + done).toString(16)} is already mapped`);
+            if (out + 1 > this.outLimit) this.checkOutput(out, 1, 'host address');
+            fmt.setLeaf(w, i, 0, out, prot);
+            written++;
+            done++;
+            if (++idx === perTable || done >= frames) break;
+            if (--left === 0) {
+              src = phys.slots(done);
+              s = phys.slotAt!;
+              left = phys.slotCount!;
+            } else s++;
+            if ((idx & 511) === 0) {
+              frame = table + (idx >>> 9);
+              w = mem.wordsForWrite(frame);
+              base = mem.wordBase(frame);
+            }
+          }
+          this.used.set(table, (this.used.get(table) ?? 0) + written);
+          runTable = -1;
+          continue;
+        }
         for (;;) {
           const i = base + ((idx & 511) << 1);
           // An all-zero entry is empty in every format (tables start as zeroed memory): only a
@@ -196,7 +237,7 @@ export class RadixPageTable {
   private tableFor(at: number, level: number): number {
     const fmt = this.fmt;
     const cf = this.cacheFrame[level];
-    const tableSpan = this.entryFrames[level] * 2 ** this.entryBits[level];
+    const tableSpan = this.tableSpan[level];
     if (cf >= 0 && at >= this.cacheBase[level] && at < this.cacheBase[level] + tableSpan) return cf;
     let table = this.root;
     let l = this.top;
@@ -207,9 +248,9 @@ export class RadixPageTable {
       let child: number;
       if (k === EntryKind.Empty) {
         child = this.allocTable(l - 1);
-        if (child + tableFrames(fmt, l - 1) > this.outLimit) {
+        if (child + this.tableSize[l - 1] > this.outLimit) {
           this.freeTable(child, l - 1);
-          this.checkOutput(child, tableFrames(fmt, l - 1), 'table address');
+          this.checkOutput(child, this.tableSize[l - 1], 'table address');
         }
         const [w2, i2] = this.entryWord(table, idx, true);
         fmt.setTable(w2, i2, l, child);
@@ -221,7 +262,7 @@ export class RadixPageTable {
       }
       table = child;
       l--;
-      const span = this.entryFrames[l] * 2 ** this.entryBits[l];
+      const span = this.tableSpan[l];
       this.cacheFrame[l] = table;
       this.cacheBase[l] = at - (at % span);
     }
@@ -292,7 +333,7 @@ export class RadixPageTable {
 
   private freeSubtree(table: number, level: number): void {
     if (level > 0) {
-      const count = 2 ** this.entryBits[level];
+      const count = this.perTable[level];
       for (let idx = 0; idx < count; idx++) {
         const [w, i] = this.entryWord(table, idx, false);
         if (this.fmt.kind(w, i, level) === EntryKind.Table) this.freeSubtree(this.fmt.outFrame(w, i, level), level - 1);
@@ -309,7 +350,7 @@ export class RadixPageTable {
   private isEmpty(table: number, level: number): boolean {
     const known = this.used.get(table);
     if (known !== undefined) return known <= 0;
-    const count = 2 ** this.entryBits[level];
+    const count = this.perTable[level];
     const mem = this.mem;
     for (let f = 0; f * 512 < count; f++) {
       const w = mem.wordsForRead(table + f);
