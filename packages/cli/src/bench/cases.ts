@@ -413,15 +413,23 @@ export function translate(vendor: string, s: BenchSettings): BenchRow[] {
   ];
 }
 
-/** translate-nested: full two-stage walks through a bound guest table (hardware nesting only). */
+/**
+ * translate-nested: full two-stage walks through a guest table (hardware nesting only), bound
+ * with BIND_PGTABLE when GET_INFO lists 'user-pgtable', else through a guest PASID table
+ * (BIND_PASID_TABLE, 'user-pasid-table') whose PASID 1 names it, the requests then tagged PASID 1.
+ */
 export function translateNested(vendor: string, s: BenchSettings): BenchRow[] {
   const m = machine(vendor, 256n << 20n);
   const { fd, dev } = bound(m);
   const caps = dev.getInfo();
+  const helpers = m.driver.guest;
   const guestFormat = caps.formats[0];
-  if (caps.nesting !== 'hardware' || !guestFormat || !m.driver.guest || !caps.protocols.includes('user-pgtable')) {
+  const viaPgtable = caps.protocols.includes('user-pgtable');
+  const pasidTableFormat = caps.pasidTableFormats[0];
+  const viaPasidTable = !viaPgtable && caps.protocols.includes('user-pasid-table') && pasidTableFormat !== undefined && helpers?.buildPasidTable !== undefined;
+  if (caps.nesting !== 'hardware' || !guestFormat || !helpers || !(viaPgtable || viaPasidTable)) {
     fd.close();
-    return [unsupportedRow(vendor, 'translate-nested', 'ns/op', 'no hardware nesting with a bindable page table')];
+    return [unsupportedRow(vendor, 'translate-nested', 'ns/op', 'no hardware nesting with a bindable page table or PASID table')];
   }
   const gpa = fd.alloc({ protocol: 'map' });
   dev.attachIoasid(gpa);
@@ -430,15 +438,20 @@ export function translateNested(vendor: string, s: BenchSettings): BenchRow[] {
     const end = r.last + 1n < m.guest.size ? r.last + 1n : m.guest.size;
     if (r.start < end) fd.mapDma({ ioasid: gpa, iova: r.start, vaddr: m.guest.vaddr + r.start, size: end - r.start });
   }
-  const child = fd.createNesting({ parent: gpa, protocol: 'user-pgtable' });
+  const child = fd.createNesting({ parent: gpa, protocol: viaPgtable ? 'user-pgtable' : 'user-pasid-table' });
   dev.attachIoasid(child);
-  const table = m.guest.createPageTable(m.driver.guest.pageTableFormat(guestFormat));
+  const table = m.guest.createPageTable(helpers.pageTableFormat(guestFormat));
   const pages = Math.min(s.lookups, 4096);
   const order = shuffled(pages);
   // gIOVA page i → GPA page order[i] in the first 64 MiB, scattered by the shuffle.
   for (let i = 0; i < pages; i++) table.map(BigInt(0x40000000 + i * 4096), BigInt(order[i]) * KiB4 + (16n << 20n), KiB4);
-  fd.bindPgtable({ ioasid: child, addr: table.root, format: guestFormat });
-  const req: DmaRequest = { rid: dev.rid, pasid: -1, iovaFrame: 0, write: false, privileged: false };
+  if (viaPgtable) fd.bindPgtable({ ioasid: child, addr: table.root, format: guestFormat });
+  else {
+    const pasidTable = helpers.buildPasidTable!(m.guest, pasidTableFormat, [{ pasid: 1, root: table.root, pgtable: guestFormat }]);
+    fd.bindPasidTable({ ioasid: child, addr: pasidTable, format: pasidTableFormat });
+  }
+  const bound_ = viaPgtable ? 'BIND_PGTABLE' : 'BIND_PASID_TABLE, PASID 1';
+  const req: DmaRequest = { rid: dev.rid, pasid: viaPgtable ? -1 : 1, iovaFrame: 0, write: false, privileged: false };
   const frames = order.map((i) => 0x40000 + i);
   const invalidate = () => {
     fd.invalidateCache({ ioasid: child, all: true });
@@ -463,7 +476,7 @@ export function translateNested(vendor: string, s: BenchSettings): BenchRow[] {
   const perWalk = reads.reduce((a, t) => a + t.length, 0) / reads.length;
   const r = interleaved({ rounds: s.rounds, inner: 3 }, walkAll, replayReads(m.hostMemory, recordReads(m.hostMemory, reads)));
   fd.close();
-  return [ratioRow(vendor, 'translate-nested', 'ns/op', r, null, `${pages} two-stage walks ÷ replaying their ${perWalk.toFixed(1)} reads per walk`)];
+  return [ratioRow(vendor, 'translate-nested', 'ns/op', r, null, `${pages} two-stage walks (${bound_}) ÷ replaying their ${perWalk.toFixed(1)} reads per walk`)];
 }
 
 /** shadow-update: software nesting map+unmap of one child page over a 1 GiB parent ÷ map-4k of one page. */

@@ -25,7 +25,7 @@ function leafFrames(fd: IoasidFd, ioasid: number, base: bigint, bytes: bigint): 
 
 /**
  * Maps `bytes` at 4 KiB in a fresh IOASID with dirty tracking on, and dirties every hundredth page
- * of its first `dirty` bytes by DMA (each such write gives host memory a 2 MiB chunk of storage,
+ * of its first `dirty` bytes by DMA (each such write gives host memory a 64 KiB chunk of storage,
  * so the 16× mapped beside stays clean).
  */
 function trackedSpace(m: Machine, fd: IoasidFd, dev: Device, bytes: bigint, dirty = bytes): Space | string {
