@@ -15,6 +15,10 @@ export class DirectoryCaches<T = unknown> {
    * stages and IDs (T in unit.ts). Part of the same cache entries: it goes with them.
    */
   private readonly derivedByDevice = new Map<number, Map<number, T>>();
+  /** The derived entry looked up last, and its device and key (lastDevice -1: none); every invalidation forgets it. */
+  private lastDevice = -1;
+  private lastKey = -1;
+  private lastDerived: T | undefined = undefined;
 
   static pdtKey(deviceId: number, pid: number): number {
     return deviceId * 2 ** 20 + pid;
@@ -26,10 +30,23 @@ export class DirectoryCaches<T = unknown> {
   }
 
   derived(deviceId: number, key: number): T | undefined {
-    return this.derivedByDevice.get(deviceId)?.get(key);
+    if (deviceId === this.lastDevice && key === this.lastKey) return this.lastDerived;
+    const v = this.derivedByDevice.get(deviceId)?.get(key);
+    if (v !== undefined) {
+      this.lastDevice = deviceId;
+      this.lastKey = key;
+      this.lastDerived = v;
+    }
+    return v;
+  }
+
+  private forgetLast(): void {
+    this.lastDevice = -1;
+    this.lastDerived = undefined;
   }
 
   setDerived(deviceId: number, key: number, v: T): void {
+    this.forgetLast();
     let m = this.derivedByDevice.get(deviceId);
     if (!m) this.derivedByDevice.set(deviceId, (m = new Map()));
     m.set(key, v);
@@ -37,12 +54,14 @@ export class DirectoryCaches<T = unknown> {
 
   invalidateDdt(deviceId: number | undefined): void {
     if (deviceId === undefined) return this.clear();
+    this.forgetLast();
     this.ddt.delete(deviceId);
     for (const k of [...this.pdt.keys()]) if (Math.floor(k / 2 ** 20) === deviceId) this.pdt.delete(k);
     this.derivedByDevice.delete(deviceId);
   }
 
   invalidatePdt(deviceId: number, pid: number): void {
+    this.forgetLast();
     this.pdt.delete(DirectoryCaches.pdtKey(deviceId, pid));
     const m = this.derivedByDevice.get(deviceId);
     for (const priv of [false, true]) {
@@ -53,6 +72,7 @@ export class DirectoryCaches<T = unknown> {
   }
 
   clear(): void {
+    this.forgetLast();
     this.ddt.clear();
     this.pdt.clear();
     this.derivedByDevice.clear();

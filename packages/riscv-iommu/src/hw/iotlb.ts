@@ -52,12 +52,23 @@ interface TagInfo {
 /** Sets × ways of the model's IOTLB (a model parameter, not a silicon figure: the spec leaves it open). */
 export const IOTLB_SETS = 4096;
 export const IOTLB_WAYS = 4;
+/** Doubles per slot (key, tag word, value, unused: 32 bytes, so a slot never spans two cache lines) and their offsets. */
+const SLOT = 4;
+const S_KEY = 0;
+const S_TAG = 1;
+const S_VAL = 2;
+/** A tag word is tag index · 2^31 + generation. */
+const TAG_SCALE = 2 ** 31;
 
 /**
- * A bounded, set-associative IOTLB held in typed arrays (no object or map entry per cached page).
- * A block is indexed by its first page (spread by its tag and size), so consecutive pages use
- * consecutive sets; a full set replaces its ways in turn. A whole-tag flush bumps the tag's
+ * A bounded, set-associative IOTLB held in one typed array (no object or map entry per cached
+ * page). A block is indexed by its first page (spread by its tag and size), so consecutive pages
+ * use consecutive sets; a full set replaces its ways in turn. A whole-tag flush bumps the tag's
  * generation, which every slot of the tag then fails to match.
+ *
+ * A slot is SLOT doubles side by side, so a probe of a set reads two cache lines of the host:
+ * the block key (first page · 8 + size index), the tag word (tag index · 2^31 + generation, -1
+ * when empty) and the value (frame · 32 + perms | s1perms << 2 | dirtyOk << 4).
  */
 export class Iotlb {
   /** Tags by their composite number (tlbTag), as small indices: a hit compares small integers. */
@@ -65,13 +76,7 @@ export class Iotlb {
   private readonly tags: TagInfo[] = [];
   /** Per tag: its generation (a slot is live while it holds its tag's generation). */
   private tagGen = new Int32Array(64);
-  private readonly slotTag = new Int32Array(IOTLB_SETS * IOTLB_WAYS).fill(-1);
-  private readonly slotGen = new Int32Array(IOTLB_SETS * IOTLB_WAYS);
-  private readonly slotFirst = new Float64Array(IOTLB_SETS * IOTLB_WAYS);
-  private readonly slotFrame = new Float64Array(IOTLB_SETS * IOTLB_WAYS);
-  private readonly slotPages = new Float64Array(IOTLB_SETS * IOTLB_WAYS);
-  /** perms | s1perms << 2 | dirtyOk << 4. */
-  private readonly slotBits = new Uint8Array(IOTLB_SETS * IOTLB_WAYS);
+  private readonly slots = new Float64Array(IOTLB_SETS * IOTLB_WAYS * SLOT).fill(-1);
   /** Next way to replace, per set. */
   private readonly victim = new Uint8Array(IOTLB_SETS);
   /** What lookup() returns on a hit: valid until the next lookup. */
@@ -80,7 +85,7 @@ export class Iotlb {
   /** Live entries (for tests and dumps; scans every slot). */
   get size(): number {
     let n = 0;
-    for (let s = 0; s < this.slotTag.length; s++) if (this.live(s)) n++;
+    for (let s = 0; s < IOTLB_SETS * IOTLB_WAYS; s++) if (this.live(s)) n++;
     return n;
   }
 
@@ -100,9 +105,14 @@ export class Iotlb {
     return id;
   }
 
+  /** The tag word of tag `id` now (exact in a double for any tag index below 2^22). */
+  private tagWord(id: number): number {
+    return id * TAG_SCALE + this.tagGen[id];
+  }
+
   private live(slot: number): boolean {
-    const t = this.slotTag[slot];
-    return t >= 0 && this.slotGen[slot] === this.tagGen[t];
+    const t = this.slots[slot * SLOT + S_TAG];
+    return t >= 0 && t === this.tagWord(Math.floor(t / TAG_SCALE));
   }
 
   /** First slot of the set a block of size index `k` starting at `first` indexes. */
@@ -113,22 +123,23 @@ export class Iotlb {
   }
 
   lookup(id: number, vpn: number): TlbEntry | undefined {
-    const info = this.tags[id];
-    const sizes = info.sizes;
+    const sizes = this.tags[id].sizes;
     if (sizes === 0) return undefined;
-    const gen = this.tagGen[id];
+    const tw = this.tagWord(id);
+    const a = this.slots;
     for (let k = 0; k < TLB_SIZES.length; k++) {
       if ((sizes & (1 << k)) === 0) continue;
       const pages = TLB_SIZES[k];
       const first = k === 0 ? vpn : Math.floor(vpn * TLB_INV[k]) * pages;
-      const base = this.setOf(id, first, k);
-      for (let w = 0; w < IOTLB_WAYS; w++) {
-        const s = base + w;
-        if (this.slotTag[s] !== id || this.slotGen[s] !== gen || this.slotFirst[s] !== first || this.slotPages[s] !== pages) continue;
+      const key = first * 8 + k;
+      const base = this.setOf(id, first, k) * SLOT;
+      for (let j = base, e = base + IOTLB_WAYS * SLOT; j < e; j += SLOT) {
+        if (a[j + S_KEY] !== key || a[j + S_TAG] !== tw) continue;
         const h = this.hit;
-        const bits = this.slotBits[s];
+        const v = a[j + S_VAL];
+        const bits = v & 31;
         h.first = first;
-        h.frame = this.slotFrame[s];
+        h.frame = (v - bits) * (1 / 32);
         h.pages = pages;
         h.perms = bits & 3;
         h.s1perms = (bits >> 2) & 3;
@@ -142,12 +153,14 @@ export class Iotlb {
   insert(id: number, first: number, frame: number, pages: number, perms: number, s1perms: number, dirtyOk: boolean): void {
     const k = TLB_SIZES.indexOf(pages as (typeof TLB_SIZES)[number]);
     const base = this.setOf(id, first, k);
-    const gen = this.tagGen[id];
+    const tw = this.tagWord(id);
+    const key = first * 8 + k;
+    const a = this.slots;
     // The same block again takes its own slot; else a dead way, else the next victim.
     let slot = -1;
     for (let w = 0; w < IOTLB_WAYS && slot < 0; w++) {
-      const s = base + w;
-      if (this.slotTag[s] === id && this.slotGen[s] === gen && this.slotFirst[s] === first && this.slotPages[s] === pages) slot = s;
+      const j = (base + w) * SLOT;
+      if (a[j + S_KEY] === key && a[j + S_TAG] === tw) slot = base + w;
     }
     for (let w = 0; w < IOTLB_WAYS && slot < 0; w++) if (!this.live(base + w)) slot = base + w;
     if (slot < 0) {
@@ -155,12 +168,10 @@ export class Iotlb {
       slot = base + this.victim[set];
       this.victim[set] = (this.victim[set] + 1) % IOTLB_WAYS;
     }
-    this.slotTag[slot] = id;
-    this.slotGen[slot] = gen;
-    this.slotFirst[slot] = first;
-    this.slotFrame[slot] = frame;
-    this.slotPages[slot] = pages;
-    this.slotBits[slot] = perms | (s1perms << 2) | (dirtyOk ? 16 : 0);
+    const j = slot * SLOT;
+    a[j + S_KEY] = key;
+    a[j + S_TAG] = tw;
+    a[j + S_VAL] = frame * 32 + (perms | (s1perms << 2) | (dirtyOk ? 16 : 0));
     this.tags[id].sizes |= 1 << k;
   }
 
@@ -181,15 +192,15 @@ export class Iotlb {
         this.flushTag(id);
         continue;
       }
-      const gen = this.tagGen[id];
+      const tw = this.tagWord(id);
       for (let k = 0; k < TLB_SIZES.length; k++) {
         if ((t.sizes & (1 << k)) === 0) continue;
         const pages = TLB_SIZES[k];
         const first = o.vpn - (o.vpn % pages);
         const base = this.setOf(id, first, k);
         for (let w = 0; w < IOTLB_WAYS; w++) {
-          const s = base + w;
-          if (this.slotTag[s] === id && this.slotGen[s] === gen && this.slotFirst[s] === first && this.slotPages[s] === pages) this.slotTag[s] = -1;
+          const j = (base + w) * SLOT;
+          if (this.slots[j + S_KEY] === first * 8 + k && this.slots[j + S_TAG] === tw) this.slots[j + S_TAG] = -1;
         }
       }
     }
@@ -202,7 +213,8 @@ export class Iotlb {
       this.tagGen[id]++;
       return;
     }
-    for (let s = 0; s < this.slotTag.length; s++) if (this.slotTag[s] === id) this.slotTag[s] = -1;
+    const a = this.slots;
+    for (let j = S_TAG; j < a.length; j += SLOT) if (a[j] >= 0 && Math.floor(a[j] / TAG_SCALE) === id) a[j] = -1;
     this.tagGen[id] = 0;
   }
 
