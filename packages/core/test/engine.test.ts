@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { AllocInjector, HostMemory, RadixPageTable, contiguousRuns, IoasidError } from '../src/index.js';
+import { AllocInjector, HostMemory, RadixPageTable, VmmMemory, contiguousRuns, IoasidError } from '../src/index.js';
 import { mockFormat } from './mock-format.js';
 
 function setup() {
@@ -84,6 +84,41 @@ describe('radix engine', () => {
   });
 });
 
+describe('radix engine over a VMM frame table (frames read in place)', () => {
+  function vmmSetup(pages: number) {
+    const { inj, mem, pt } = setup();
+    const vmm = new VmmMemory(mem);
+    const va = vmm.mmap(BigInt(pages) * 4096n);
+    const region = vmm.region(va, BigInt(pages) * 4096n);
+    return { inj, mem, pt, region };
+  }
+
+  it('maps across leaf tables, frame-table leaves and a table an earlier map began, as frame() gives the frames', () => {
+    const pages = 4096 + 700;
+    const { pt, region } = vmmSetup(pages);
+    region.touch(0, pages);
+    // An earlier map fills the start of a leaf table; the next one continues in that table (not fresh).
+    pt.map(0x100, 10, region.runs(0), 3);
+    pt.map(0x10a, pages - 10, region.runs(10), 3);
+    for (let p = 0; p < pages; p += 37) expect(pt.lookup(0x100 + p)).toMatchObject({ frame: region.frameOf(p), level: 0 });
+    expect(pt.lookup(0x100 + pages - 1)).toMatchObject({ frame: region.frameOf(pages - 1) });
+    expect(pt.lookup(0x100 + pages)).toBeNull();
+  });
+
+  it('refuses a page already mapped (EEXIST) and a page never populated, and takes back what the failed map wrote', () => {
+    const { pt, region } = vmmSetup(2048);
+    region.touch(0, 1024);
+    pt.map(600, 1, region.runs(5), 3);
+    expect(() => pt.map(0, 1024, region.runs(0), 3)).toThrow(/already mapped/);
+    expect(pt.lookup(0)).toBeNull();
+    expect(pt.lookup(599)).toBeNull();
+    pt.map(1500, 10, region.runs(10), 3);
+    expect(() => pt.map(1000, 100, region.runs(1000), 3)).toThrow(/not populated/);
+    expect(pt.lookup(1000)).toBeNull();
+    expect(pt.lookup(1023)).toBeNull();
+  });
+});
+
 describe('host memory', () => {
   it('reads never-allocated frames as zeros and counts frames in use', () => {
     const mem = new HostMemory(new AllocInjector());
@@ -104,6 +139,21 @@ describe('host memory', () => {
     const f = mem.allocFrames(16, 16);
     expect(f % 16).toBe(0);
     expect(mem.framesInUse).toBe(17);
+  });
+
+  it('a zeroed range that covers whole storage chunks reads as zeros again, through the chunk cache', () => {
+    const mem = new HostMemory(new AllocInjector());
+    const f = mem.allocFrames(64, 64);
+    for (let i = 0; i < 64; i++) mem.write((f + i) * 4096 + 12, new Uint8Array([i + 1]));
+    expect(mem.u32((f + 63) * 4096 + 12)).toBe(64);
+    mem.freeFrames(f, 64);
+    // Handed out again from the pool, the frames are zeroed (whole chunks are dropped).
+    const g = mem.allocFrames(64, 64);
+    expect(g).toBe(f);
+    for (let i = 0; i < 64; i++) expect(mem.u32((g + i) * 4096 + 12)).toBe(0);
+    mem.write(g * 4096, new Uint8Array([7]));
+    expect(mem.u32(g * 4096)).toBe(7);
+    expect(mem.wordsForRead(g)[mem.wordBase(g)]).toBe(7);
   });
 
   it('copies bytes exactly across word, frame and chunk boundaries, small and large', () => {

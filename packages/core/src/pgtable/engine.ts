@@ -34,6 +34,8 @@ export class RadixPageTable {
   /** First frame an entry cannot hold (2^(outputBits-12)). */
   private readonly outLimit: number;
   private tables = 0;
+  /** The table tableFor allocated last during the current map() (-1: none yet): it holds only what that map wrote. */
+  private freshTable = -1;
   /**
    * Non-empty entries per table this engine built, keyed by the table's first frame (one number
    * per table, never per entry), so an unmap knows a table emptied without rescanning it.
@@ -140,6 +142,7 @@ export class RadixPageTable {
    */
   map(iova: number, frames: number, phys: PhysRuns, prot: number): void {
     this.resetCache();
+    this.freshTable = -1;
     const fmt = this.fmt;
     const mem = this.mem;
     let done = 0;
@@ -161,25 +164,48 @@ export class RadixPageTable {
         runTable = table;
         written = 0;
         if (n === 1 && phys.slots !== undefined) {
-          // 4 KiB leaves from a frame table: its frames are read in place, without a call per page.
+          // 4 KiB leaves from a frame table: its frames are read in place, without a call per page,
+          // a run at a time up to the end of the table's frame, the table, the range or the slice.
+          // A table this call allocated is all empty (zeroed): its entries need no EEXIST test.
+          const fresh = table === this.freshTable;
+          const outLimit = this.outLimit;
           let src = phys.slots(done);
           let s = phys.slotAt!;
           let left = phys.slotCount!;
           for (;;) {
-            out = src[s];
-            if (out === 0) phys.frame(done); // not populated: frame() raises it
-            const i = base + ((idx & 511) << 1);
-            if ((w[i] | w[i + 1]) !== 0 && fmt.kind(w, i, 0) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${(iova + done).toString(16)} is already mapped`);
-            if (out + 1 > this.outLimit) this.checkOutput(out, 1, 'host address');
-            fmt.setLeaf(w, i, 0, out, prot);
-            written++;
-            done++;
-            if (++idx === perTable || done >= frames) break;
-            if (--left === 0) {
+            const m = Math.min(left, perTable - idx, frames - done, 512 - (idx & 511));
+            let i = base + ((idx & 511) << 1);
+            let k = 0;
+            for (; k < m; k++, i += 2) {
+              const f = src[s + k];
+              if (f === 0 || f >= outLimit || (!fresh && (w[i] | w[i + 1]) !== 0)) break;
+              fmt.setLeaf(w, i, 0, f, prot);
+            }
+            written += k;
+            done += k;
+            idx += k;
+            s += k;
+            left -= k;
+            if (k < m) {
+              // Entry k stopped the run: not populated (frame() raises it), beyond the output
+              // range, or not all-zero (EEXIST unless the format decodes it as empty).
+              out = src[s];
+              if (out === 0) phys.frame(done);
+              if (out >= outLimit) this.checkOutput(out, 1, 'host address');
+              if (fmt.kind(w, i, 0) !== EntryKind.Empty) fail('EEXIST', `iova frame 0x${(iova + done).toString(16)} is already mapped`);
+              fmt.setLeaf(w, i, 0, out, prot);
+              written++;
+              done++;
+              idx++;
+              s++;
+              left--;
+            }
+            if (idx === perTable || done >= frames) break;
+            if (left === 0) {
               src = phys.slots(done);
               s = phys.slotAt!;
               left = phys.slotCount!;
-            } else s++;
+            }
             if ((idx & 511) === 0) {
               frame = table + (idx >>> 9);
               w = mem.wordsForWrite(frame);
@@ -248,6 +274,7 @@ export class RadixPageTable {
       let child: number;
       if (k === EntryKind.Empty) {
         child = this.allocTable(l - 1);
+        this.freshTable = child;
         if (child + this.tableSize[l - 1] > this.outLimit) {
           this.freeTable(child, l - 1);
           this.checkOutput(child, this.tableSize[l - 1], 'table address');
