@@ -58,6 +58,8 @@ export const LINUX_MAIR = 0xf404ff44n;
  * VMSAv8-64 stage 1 or stage 2 tables as a core radix format. Engine level 0 is LPAE level 3
  * (the page level); engine level `levels − 1` is the start level.
  */
+const INV_2_20 = 1 / 0x100000;
+
 export class LpaeFormat implements PtFormat {
   readonly name: string;
   readonly levels: number;
@@ -170,8 +172,9 @@ export class LpaeFormat implements PtFormat {
     if (this.granuleFrames !== 1 && frame % this.granuleFrames !== 0) {
       fail('EINVAL', `output frame 0x${frame.toString(16)} is not aligned to the ${this.geometry.granule / 1024}K granule`);
     }
-    w[i] = (frameLo(frame) | this.leafAttrs[(level === 0 ? 0 : 4) + (prot & 3)]) >>> 0;
-    w[i + 1] = frameHi(frame);
+    // frameLo and frameHi written out (a leaf per page of every map: no imported call per entry).
+    w[i] = (((frame & 0xfffff) << 12) | this.leafAttrs[(level === 0 ? 0 : 4) + (prot & 3)]) >>> 0;
+    w[i + 1] = (frame - (frame & 0xfffff)) * INV_2_20;
     if (this.trackDirty && (prot & PROT_WRITE) !== 0) {
       w[i + 1] = (w[i + 1] | HI_DBM) >>> 0;
       lpaeSetClean(this.stage, w, i);

@@ -17,6 +17,7 @@ import { ADDR_HI_MASK, ADDR_LO_MASK, VTD_HAW, hiAboveHaw, LEVEL_NAMES, VTD_LEVEL
  * (DMA_PTE_READ/WRITE/LARGE_PAGE/SNP) and QEMU hw/i386/intel_iommu_internal.h (VTD_SL_R, VTD_SL_W,
  * VTD_PT_PAGE_SIZE_MASK, VTD_SL_IGN_COM, VTD_SL_TM, VTD_SPTE_SNP) define it.
  */
+const INV_2_20 = 1 / 0x100000;
 export const SL_R = 1 << 0;
 export const SL_W = 1 << 1;
 /** Execute, only meaningful with SLEE in the PASID entry. */
@@ -142,9 +143,11 @@ export class SecondLevelFormat implements PtFormat {
   }
 
   setLeaf(w: Uint32Array, i: number, level: number, frame: number, prot: number): void {
-    const bits = (prot & PROT_READ ? SL_R : 0) | (prot & PROT_WRITE ? SL_W : 0) | (level > 0 ? SL_PS : 0);
-    w[i] = (frameLo(frame) | bits) >>> 0;
-    w[i + 1] = frameHi(frame);
+    // frameLo and frameHi written out, with the bits of this module's own constants: a leaf per
+    // page of every map, and each imported binding or call here cost about a nanosecond per page.
+    const bits = ((prot & 1) !== 0 ? SL_R : 0) | ((prot & 2) !== 0 ? SL_W : 0) | (level > 0 ? SL_PS : 0);
+    w[i] = (((frame & 0xfffff) << 12) | bits) >>> 0;
+    w[i + 1] = (frame - (frame & 0xfffff)) * INV_2_20;
   }
 
   clear(w: Uint32Array, i: number): void {

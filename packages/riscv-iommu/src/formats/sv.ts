@@ -2,6 +2,10 @@ import { EntryKind, PROT_READ, PROT_WRITE, dirtyByPattern, fail, type DecodedEnt
 import type { SvMode } from '../tables/atp.js';
 import { PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SV_OUTPUT_BITS, pteIsLeaf, pteMalformed, ptePpn, ppnHi, ppnLo } from './sv-pte.js';
 
+/** V, R, U and A: what every leaf the kernel writes has. */
+const LEAF_BITS = PTE_V | PTE_R | PTE_U | PTE_A;
+const INV_2_22 = 1 / 0x400000;
+
 /**
  * Sv39 / Sv48 / Sv57 (first stage) and Sv39x4 / Sv48x4 / Sv57x4 (G-stage) on core's radix engine.
  * Levels are numbered as the Sv walk numbers them: level 0 holds the 4 KiB leaves. The x4 variants
@@ -15,18 +19,32 @@ export class SvFormat implements PtFormat {
   readonly bigEndian = false;
   readonly outputBits = SV_OUTPUT_BITS;
 
+  /** What a writable leaf adds to LEAF_BITS: W, and D unless writes are being logged. */
+  private writeBits = PTE_W | PTE_D;
+  private logging = false;
+
   constructor(
     readonly mode: SvMode,
     readonly x4: boolean,
-    /**
-     * Dirty logging: writable leaves are written with D clear, for the unit to set (DC.tc.GADE with
-     * capabilities.AMO_HWAD, spec §2.6); `dirty` / `clearDirty` read and re-arm the log.
-     */
-    public logDirty = false,
+    logDirty = false,
   ) {
     if (mode !== 39 && mode !== 48 && mode !== 57) fail('EINVAL', `Sv mode must be 39, 48 or 57 (got ${String(mode)})`);
     this.levels = (mode - 12) / 9;
     this.name = `sv${mode}${x4 ? 'x4' : ''}`;
+    this.logDirty = logDirty;
+  }
+
+  /**
+   * Dirty logging: writable leaves are written with D clear, for the unit to set (DC.tc.GADE with
+   * capabilities.AMO_HWAD, spec §2.6); `dirty` / `clearDirty` read and re-arm the log.
+   */
+  get logDirty(): boolean {
+    return this.logging;
+  }
+
+  set logDirty(on: boolean) {
+    this.logging = on;
+    this.writeBits = PTE_W | (on ? 0 : PTE_D);
   }
 
   /** Input address bits: 39/48/57, two more for the G-stage. */
@@ -70,9 +88,9 @@ export class SvFormat implements PtFormat {
    * never needs to update them.
    */
   setLeaf(w: Uint32Array, i: number, _level: number, frame: number, prot: number): void {
-    const write = (prot & PROT_WRITE) !== 0;
-    w[i] = (ppnLo(frame) | PTE_V | PTE_R | PTE_U | PTE_A | (write ? PTE_W | (this.logDirty ? 0 : PTE_D) : 0)) >>> 0;
-    w[i + 1] = ppnHi(frame);
+    // ppnLo and ppnHi written out (a leaf per page of every map: no call, no imported binding per entry).
+    w[i] = (((frame & 0x3fffff) << 10) | LEAF_BITS | ((prot & PROT_WRITE) !== 0 ? this.writeBits : 0)) >>> 0;
+    w[i + 1] = (frame - (frame & 0x3fffff)) * INV_2_22;
   }
 
   /** V and D set: what a dirty leaf's low word has (dirty() then checks that it is a leaf). */
