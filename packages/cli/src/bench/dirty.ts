@@ -65,9 +65,10 @@ export function dirtyHarvest(vendor: string, s: BenchSettings): BenchRow[] {
   };
   const frames = leafFrames(fd, sp.ioasid, sp.base, bytes);
   const size = bytes >= 1n << 30n ? `${bytes >> 30n} GiB` : `${bytes >> 20n} MiB`;
-  // 8 warm-up rounds: the harvest loop reaches its optimised code only after some 20 calls here
-  // (IOASID_BENCH_DEBUG=1 shows the rounds before it at about twice the steady cost).
-  const r = interleaved({ rounds: s.rounds, warm: 8, inner: 3 }, harvest(sp.ioasid, sp.base), scanFrames(m.hostMemory, frames, pages));
+  // 20 warm-up rounds: the harvest loop reaches its optimised code only after some 20 to 40 calls
+  // here (IOASID_BENCH_DEBUG=1 shows the rounds before it at about twice the steady cost; with 8
+  // warm-up rounds some runs still had six timed rounds before it).
+  const r = interleaved({ rounds: s.rounds, warm: 20, inner: 3 }, harvest(sp.ioasid, sp.base), scanFrames(m.hostMemory, frames, pages));
   const rows = [ratioRow(vendor, 'dirty-harvest', 'ns/page', r, 3, `${size} of 4 KiB leaves (${frames.length} frames of leaf entries), 1% dirty, noClear ÷ reading every entry in those frames`)];
   const dev1 = m.device('dev1');
   dev1.bindIoasidFd(fd, { label: 'bench1' });

@@ -46,12 +46,21 @@ function revive(r: BenchRow): BenchRow {
 }
 
 /**
+ * V8 flags of a benchmark's process: code is optimised on the main thread when it turns hot, not
+ * on a compiler thread. On a shared machine a background compile waits for a core, and the code
+ * measured then switched from unoptimised to optimised somewhere in the timed rounds (a harvest
+ * ran 4.2 ns per page for six rounds and 1.7 for the rest); on the main thread it is in place
+ * after the warm-up in every run.
+ */
+const WORKER_FLAGS = ['--no-concurrent-recompilation', '--no-concurrent-osr'];
+
+/**
  * Runs one benchmark in a process of its own: every row starts from a fresh heap, fresh compiled
  * code and a fresh allocator, so what ran before (another vendor's 64 GiB, a GC debt, call sites
  * made polymorphic) cannot move its figures, and its memory is the OS's again when it ends.
  */
 function runIsolated(script: string, vendor: string, label: string, quick: boolean, plugins: string[]): BenchRow[] {
-  const r = spawnSync(process.execPath, [script, JSON.stringify({ vendor, label, quick, plugins })], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [...WORKER_FLAGS, script, JSON.stringify({ vendor, label, quick, plugins })], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (process.env.IOASID_BENCH_DEBUG && r.stderr) process.stderr.write(r.stderr);
   if (r.status !== 0) {
     // The error's own line (Node ends an uncaught error's report with its version line).
