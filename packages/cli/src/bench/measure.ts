@@ -207,6 +207,13 @@ export function entryWriteBaseline(entries: number): () => number {
   };
 }
 
+/** The Map.get loop, a function of its own (as writeEntries, so it is optimised like any hot function). */
+function getAll(m: Map<number, number>, keys: readonly number[]): number {
+  let acc = 0;
+  for (let i = 0; i < keys.length; i++) acc ^= m.get(keys[i])!;
+  return acc;
+}
+
 /**
  * Baseline for a hit: Map.get of each key in a Map holding them. As with the entry writes, one
  * Map's speed depends on where its table landed (it was seen to switch between ~11 and ~23 ns
@@ -224,10 +231,8 @@ export function mapGetBaseline(keys: number[]): () => number {
   return () => {
     const trial = calls < 2 * maps.length ? calls % maps.length : -1;
     if (trial >= 0) chosen = maps[trial];
-    const m = chosen;
-    let acc = 0;
     const t = nowNs();
-    for (const k of keys) acc ^= m.get(k)!;
+    const acc = getAll(chosen, keys);
     const ns = (nowNs() - t) / keys.length;
     sink(acc);
     if (trial >= 0) {
@@ -287,41 +292,55 @@ export function recordReads(mem: { u32(pa: number): number }, translations: { ad
  * Returns ns per translation.
  */
 export function replayReads(mem: { u32(pa: number): number }, rec: RecordedReads): () => number {
-  const { addrs, words, starts, keys } = rec;
-  const count = starts.length - 1;
+  const count = rec.starts.length - 1;
   return () => {
-    let acc = 0;
     const t = nowNs();
-    for (let i = 0; i < count; i++) {
-      let d = 0;
-      for (let k = starts[i], e = starts[i + 1]; k < e; k++) {
-        const pa = addrs[k] + d;
-        let v = 0;
-        for (let j = 0, n = words[k]; j < n; j++) v ^= mem.u32(pa + 4 * j);
-        d = (v ^ keys[k]) >>> 0;
-      }
-      acc ^= d;
-    }
+    const acc = replayAll(mem, rec);
     const ns = (nowNs() - t) / count;
     sink(acc);
     return ns;
   };
 }
 
+/** The replay loop, a function of its own (as writeEntries, so it is optimised like any hot function). */
+function replayAll(mem: { u32(pa: number): number }, rec: RecordedReads): number {
+  const { addrs, words, starts, keys } = rec;
+  const count = starts.length - 1;
+  let acc = 0;
+  for (let i = 0; i < count; i++) {
+    let d = 0;
+    for (let k = starts[i], e = starts[i + 1]; k < e; k++) {
+      const pa = addrs[k] + d;
+      let v = 0;
+      for (let j = 0, n = words[k]; j < n; j++) v ^= mem.u32(pa + 4 * j);
+      d = (v ^ keys[k]) >>> 0;
+    }
+    acc ^= d;
+  }
+  return acc;
+}
+
 /** Baseline for a plain scan of table memory: every 64-bit entry of `frames`, both words, through the chunk accessors. */
 export function scanFrames(mem: { wordsForRead(frame: number): Uint32Array; wordBase(frame: number): number }, frames: readonly number[], per: number): () => number {
   return () => {
-    let acc = 0;
     const t = nowNs();
-    for (const f of frames) {
-      const w = mem.wordsForRead(f);
-      // Kept in int32 (| 0): a sum that outgrew a small integer would switch the loop to slower code partway.
-      for (let i = mem.wordBase(f), e = i + 1024; i < e; i += 2) acc = (acc + ((w[i] & 0x2c0) | (w[i + 1] >>> 19))) | 0;
-    }
+    const acc = scanAll(mem, frames);
     const ns = (nowNs() - t) / per;
     sink(acc);
     return ns;
   };
+}
+
+/** The scan loop, a function of its own (as writeEntries). */
+function scanAll(mem: { wordsForRead(frame: number): Uint32Array; wordBase(frame: number): number }, frames: readonly number[]): number {
+  let acc = 0;
+  for (let k = 0; k < frames.length; k++) {
+    const f = frames[k];
+    const w = mem.wordsForRead(f);
+    // Kept in int32 (| 0): a sum that outgrew a small integer would switch the loop to slower code partway.
+    for (let i = mem.wordBase(f), e = i + 1024; i < e; i += 2) acc = (acc + ((w[i] & 0x2c0) | (w[i + 1] >>> 19))) | 0;
+  }
+  return acc;
 }
 
 let sinkValue = 0;
