@@ -114,8 +114,10 @@ export class RadixPageTable {
 
   private index(iova: number, level: number): number {
     // entryFrames and perTable are powers of two: the reciprocal is exact, and the index is the
-    // floored quotient's low bits (entry counts stay below 2^31; `&` keeps the low bits exactly).
-    return Math.floor(iova * this.invEntryFrames[level]) & (this.perTable[level] - 1);
+    // floored quotient's low bits (`&` keeps them exactly while the mask fits 31 bits).
+    const q = Math.floor(iova * this.invEntryFrames[level]);
+    const n = this.perTable[level];
+    return n <= 2 ** 31 ? q & (n - 1) : q % n;
   }
 
   private allocTable(level: number): number {
