@@ -54,12 +54,12 @@ export const MAIR_IDX_CACHE = 1;
  */
 export const LINUX_MAIR = 0xf404ff44n;
 
+const INV_2_20 = 1 / 0x100000;
+
 /**
  * VMSAv8-64 stage 1 or stage 2 tables as a core radix format. Engine level 0 is LPAE level 3
  * (the page level); engine level `levels − 1` is the start level.
  */
-const INV_2_20 = 1 / 0x100000;
-
 export class LpaeFormat implements PtFormat {
   readonly name: string;
   readonly levels: number;

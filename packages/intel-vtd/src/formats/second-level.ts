@@ -12,12 +12,13 @@ import {
 } from '@ioasid/core';
 import { ADDR_HI_MASK, ADDR_LO_MASK, VTD_HAW, hiAboveHaw, LEVEL_NAMES, VTD_LEVEL_BITS, VTD_PAGE_SHIFT } from './pte-common.js';
 
+const INV_2_20 = 1 / 0x100000;
+
 /**
  * VT-d second-level (second-stage) paging entry, as Linux drivers/iommu/intel/iommu.h
  * (DMA_PTE_READ/WRITE/LARGE_PAGE/SNP) and QEMU hw/i386/intel_iommu_internal.h (VTD_SL_R, VTD_SL_W,
  * VTD_PT_PAGE_SIZE_MASK, VTD_SL_IGN_COM, VTD_SL_TM, VTD_SPTE_SNP) define it.
  */
-const INV_2_20 = 1 / 0x100000;
 export const SL_R = 1 << 0;
 export const SL_W = 1 << 1;
 /** Execute, only meaningful with SLEE in the PASID entry. */

@@ -82,12 +82,12 @@ export interface TceGeometry {
   levelBits: number;
 }
 
+const INV_2_20 = 1 / 0x100000;
+
 /**
  * A TCE table as a radix format: leaves only at level 0, of the window's IO page size; every level
  * has the same number of entries and may span several contiguous 4 KiB frames.
  */
-const INV_2_20 = 1 / 0x100000;
-
 export class TceFormat implements PtFormat {
   readonly name: string;
   readonly levels: number;
