@@ -37,6 +37,8 @@ export interface BenchRow {
 export interface BenchSettings {
   /** Timed rounds of every row (after warm-up): ≥ 7, or ≥ 3 with --quick. */
   rounds: number;
+  /** Least time a ratio row spends in warm-up rounds (ms). */
+  warmMs: number;
   /** Pages mapped by map-4k (1 GiB = 262144). */
   mapPages: number;
   lookups: number;
@@ -145,7 +147,7 @@ export function map4k(vendor: string, s: BenchSettings): BenchRow[] {
     fd.unmapDma({ ioasid: space.ioasid, iova: space.base, size });
     return (nowNs() - t) / s.mapPages;
   };
-  const r = interleavedRounds({ rounds: s.rounds, inner: 3 }, [map, unmap], entryWriteBaseline(s.mapPages));
+  const r = interleavedRounds({ rounds: s.rounds, warmMs: s.warmMs, inner: 3 }, [map, unmap], entryWriteBaseline(s.mapPages));
   fd.close();
   return [
     ratioRow(vendor, 'map-4k', 'ns/page', { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0], replaced: r.replaced }, 8, `${s.mapPages} pages of pinned memory re-mapped`),
@@ -170,7 +172,7 @@ export function map4kCold(vendor: string, s: BenchSettings): BenchRow[] {
   };
   // The first ~15 cold maps of a process run 2–3× slower (code being compiled, the model's table
   // storage and the frame table's leaves new memory from the OS): more warm-up rounds than the others.
-  const r = interleaved({ rounds: s.rounds, inner: 3, warm: 8 }, cold, entryWriteBaseline(s.mapPages));
+  const r = interleaved({ rounds: s.rounds, warmMs: s.warmMs, inner: 3, warm: 8 }, cold, entryWriteBaseline(s.mapPages));
   fd.close();
   return [ratioRow(vendor, 'map-4k-cold', 'ns/page', r, 20, `${s.mapPages} pages of fresh mmap: pin, populate, map`)];
 }
@@ -220,7 +222,7 @@ export function map64g(vendor: string, s: BenchSettings): BenchRow[] {
     fd.unmapDma({ ioasid: sp.ioasid, iova: sp.base, size });
     return ns;
   };
-  const r = interleaved({ rounds: s.rounds, warm: 2 }, once(spBig, vaBig, big, pagesBig), once(spSmall, vaSmall, small, pagesSmall));
+  const r = interleaved({ rounds: s.rounds, warmMs: s.warmMs, warm: 2 }, once(spBig, vaBig, big, pagesBig), once(spSmall, vaSmall, small, pagesSmall));
   fd.close();
   const sizeNote = s.bigGiB === 64 ? '64 GiB' : `${s.bigGiB} GiB (--quick; a full run maps 64 GiB)`;
   const gib = s.bigGiB;
@@ -292,7 +294,7 @@ export function mapScaling(vendor: string, s: BenchSettings): BenchRow[] {
     fd.unmapDma({ ioasid: sp.ioasid, iova, size: small });
     return ns;
   };
-  const r = interleaved({ rounds: s.rounds, inner: 3 }, once(full, full.base + big), once(empty, empty.base));
+  const r = interleaved({ rounds: s.rounds, warmMs: s.warmMs, inner: 3 }, once(full, full.base + big), once(empty, empty.base));
   fd.close();
   return [ratioRow(vendor, 'map-scaling', 'ns/page', r, 1.3, '64 MiB beside 1 GiB ÷ into an empty IOASID')];
 }
@@ -310,7 +312,7 @@ export function allocScaling(vendor: string, s: BenchSettings): BenchRow[] {
     for (let i = 0; i < reps; i++) fd.free(fd.alloc({ protocol: 'map' }));
     return (nowNs() - t) / reps;
   };
-  const r = interleaved({ rounds: s.rounds, inner: 3 }, at(many), at(few));
+  const r = interleaved({ rounds: s.rounds, warmMs: s.warmMs, inner: 3 }, at(many), at(few));
   few.close();
   many.close();
   return [ratioRow(vendor, 'alloc-scaling', 'ns/op', r, 2, 'ALLOC+FREE of the 10,000th IOASID ÷ of the 10th')];
@@ -393,12 +395,12 @@ export function translate(vendor: string, s: BenchSettings): BenchRow[] {
   translateAll(); // warm
   // Every look-up of the hit row hits: its traced walk reads no host memory at all.
   const hitReads = recordWalks(m, req, frames).reduce((a, t) => a + t.length, 0);
-  const hit = interleaved({ rounds: s.rounds, inner: 3 }, translateAll, mapGetBaseline(frames));
+  const hit = interleaved({ rounds: s.rounds, warmMs: s.warmMs, inner: 3 }, translateAll, mapGetBaseline(frames));
   fd.invalidateCache({ ioasid: space.ioasid, all: true });
   const reads = recordWalks(m, req, frames);
   const perWalk = reads.reduce((a, t) => a + t.length, 0) / reads.length;
   const walk = interleaved(
-    { rounds: s.rounds, inner: 3 },
+    { rounds: s.rounds, warmMs: s.warmMs, inner: 3 },
     () => {
       fd.invalidateCache({ ioasid: space.ioasid, all: true });
       return translateAll();
@@ -408,7 +410,7 @@ export function translate(vendor: string, s: BenchSettings): BenchRow[] {
   translateAll();
   const iovas = frames.map((f) => BigInt(f) << 12n);
   const api = interleaved(
-    { rounds: s.rounds, inner: 3 },
+    { rounds: s.rounds, warmMs: s.warmMs, inner: 3 },
     () => {
       const t = nowNs();
       for (const iova of iovas) sink(dev.dmaRead(iova, 8)[0]);
@@ -479,7 +481,7 @@ export function translateNested(vendor: string, s: BenchSettings): BenchRow[] {
   invalidate();
   const reads = recordWalks(m, req, frames);
   const perWalk = reads.reduce((a, t) => a + t.length, 0) / reads.length;
-  const r = interleaved({ rounds: s.rounds, inner: 3 }, walkAll, replayReads(m.hostMemory, recordReads(m.hostMemory, reads)));
+  const r = interleaved({ rounds: s.rounds, warmMs: s.warmMs, inner: 3 }, walkAll, replayReads(m.hostMemory, recordReads(m.hostMemory, reads)));
   fd.close();
   return [ratioRow(vendor, 'translate-nested', 'ns/op', r, null, `${pages} two-stage walks (${bound_}) ÷ replaying their ${perWalk.toFixed(1)} reads per walk`)];
 }
@@ -498,7 +500,7 @@ export function shadowUpdate(vendor: string, s: BenchSettings): BenchRow[] {
   const va = m.vmm.mmap(KiB4);
   const reps = 2000;
   const r = interleaved(
-    { rounds: s.rounds, inner: 3 },
+    { rounds: s.rounds, warmMs: s.warmMs, inner: 3 },
     () => {
       const t = nowNs();
       for (let i = 0; i < reps; i++) {

@@ -68,7 +68,7 @@ export function dirtyHarvest(vendor: string, s: BenchSettings): BenchRow[] {
   // 20 warm-up rounds: the harvest loop reaches its optimised code only after some 20 to 40 calls
   // here (IOASID_BENCH_DEBUG=1 shows the rounds before it at about twice the steady cost; with 8
   // warm-up rounds some runs still had six timed rounds before it).
-  const r = interleaved({ rounds: s.rounds, warm: 20, inner: 3 }, harvest(sp.ioasid, sp.base), scanFrames(m.hostMemory, frames, pages));
+  const r = interleaved({ rounds: s.rounds, warmMs: s.warmMs, warm: 20, inner: 3 }, harvest(sp.ioasid, sp.base), scanFrames(m.hostMemory, frames, pages));
   const rows = [ratioRow(vendor, 'dirty-harvest', 'ns/page', r, 3, `${size} of 4 KiB leaves (${frames.length} frames of leaf entries), 1% dirty, noClear ÷ reading every entry in those frames`)];
   const dev1 = m.device('dev1');
   dev1.bindIoasidFd(fd, { label: 'bench1' });
@@ -80,7 +80,7 @@ export function dirtyHarvest(vendor: string, s: BenchSettings): BenchRow[] {
   }
   if (typeof big === 'string') rows.push(unsupportedRow(vendor, 'dirty-harvest-scaling', 'ns/page', big));
   else {
-    const scaled = interleaved({ rounds: s.rounds, inner: 3 }, harvest(big.ioasid, big.base), harvest(sp.ioasid, sp.base));
+    const scaled = interleaved({ rounds: s.rounds, warmMs: s.warmMs, inner: 3 }, harvest(big.ioasid, big.base), harvest(sp.ioasid, sp.base));
     rows.push(ratioRow(vendor, 'dirty-harvest-scaling', 'ns/page', scaled, 1.3, `the same ${size} (1% dirty) with 16× as much mapped beside it ÷ alone`));
   }
   fd.close();

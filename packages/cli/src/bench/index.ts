@@ -22,8 +22,8 @@ const SUITE: [string, (vendor: string, s: BenchSettings) => BenchRow[]][] = [
 /** Full runs: 9 timed rounds per row; --quick: 3 (the same estimator), and smaller sizes where a row's size is not its point. */
 export function benchSettings(quick: boolean): BenchSettings {
   return quick
-    ? { rounds: 3, mapPages: 262144, lookups: 8192, bigGiB: 8, harvestBytes: 256n << 20n, quick }
-    : { rounds: 9, mapPages: 262144, lookups: 16384, bigGiB: 64, harvestBytes: 1n << 30n, quick };
+    ? { rounds: 3, warmMs: 100, mapPages: 262144, lookups: 8192, bigGiB: 8, harvestBytes: 256n << 20n, quick }
+    : { rounds: 9, warmMs: 300, mapPages: 262144, lookups: 16384, bigGiB: 64, harvestBytes: 1n << 30n, quick };
 }
 
 /** One benchmark of one vendor in this process (what a worker runs). */

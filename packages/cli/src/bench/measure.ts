@@ -50,6 +50,19 @@ export function verdictOf(e: Pick<Estimate, 'min' | 'max'>, target: number | nul
 /** Calls of a baseline before the first round (V8 tiers a loop up over its first few calls). */
 const BASELINE_WARM = 10;
 
+/** How interleavedRounds runs: timed rounds, warm-up rounds (and at least `warmMs` of them), repetitions per round, retries. */
+export interface RoundOptions {
+  rounds: number;
+  warm?: number;
+  /** Keep warming up until this many milliseconds have gone into warm-up rounds (0: just `warm` rounds). */
+  warmMs?: number;
+  inner?: number;
+  retries?: number;
+}
+
+/** The most warm-up rounds a `warmMs` may add up to. */
+const MAX_WARM_ROUNDS = 60;
+
 /** Per round: each subject's time, the baseline's, and each subject ÷ the baseline of the same round. */
 export interface RoundsResult {
   subjects: Estimate[];
@@ -94,7 +107,7 @@ export function disturbed(b: number, s: readonly number[], baseMedian: number, s
  * (`retries` in all, by default as many as there are rounds); a round still disturbed then is kept.
  * `replaced` says how many rounds were run again and kept in place of the first.
  */
-export function interleavedRounds(opts: { rounds: number; warm?: number; inner?: number; retries?: number }, subjects: (() => number)[], baseline: () => number): RoundsResult {
+export function interleavedRounds(opts: RoundOptions, subjects: (() => number)[], baseline: () => number): RoundsResult {
   const inner = Math.max(1, opts.inner ?? 1);
   const warm = opts.warm ?? 3;
   const times = subjects.map(() => [] as number[]);
@@ -117,6 +130,15 @@ export function interleavedRounds(opts: { rounds: number; warm?: number; inner?:
   // A baseline is a short loop: its first calls run before the optimiser has compiled it (two to
   // three times slower), so it gets warm-up calls of its own before the warm rounds.
   for (let i = 0; i < BASELINE_WARM; i++) baseline();
+  // Warm-up: rounds until `warmMs` have passed (at most MAX_WARM_ROUNDS − warm of them), then the
+  // `warm` rounds: V8 optimises after so many calls and loop iterations, so a row of short rounds
+  // needs many of them before its code stops changing (map-scaling's went from 8 to 5 ns per page
+  // in its timed rounds after 3 warm-up rounds).
+  const warmEnd = nowNs() + (opts.warmMs ?? 0) * 1e6;
+  for (let extra = 0; extra < MAX_WARM_ROUNDS - warm && nowNs() < warmEnd; extra++) {
+    const x = round(-warm - 1);
+    debug('warm', x);
+  }
   for (let r = -warm; r < opts.rounds; r++) {
     const x = round(r);
     debug(r, x);
@@ -149,7 +171,7 @@ export function interleavedRounds(opts: { rounds: number; warm?: number; inner?:
 }
 
 /** Runs subject and baseline in interleaved rounds; the subject's rounds, the baseline's and their ratio. */
-export function interleaved(opts: { rounds: number; warm?: number; inner?: number; retries?: number }, subject: () => number, baseline: () => number): { subject: Estimate; baseline: Estimate; ratio: Estimate; replaced: number } {
+export function interleaved(opts: RoundOptions, subject: () => number, baseline: () => number): { subject: Estimate; baseline: Estimate; ratio: Estimate; replaced: number } {
   const r = interleavedRounds(opts, [subject], baseline);
   return { subject: r.subjects[0], baseline: r.baseline, ratio: r.ratios[0], replaced: r.replaced };
 }
