@@ -1,4 +1,4 @@
-import { isTraceRead, type Device, type Machine, type TraceCacheProbe, type TraceRead } from '@ioasid/core';
+import { isTraceRead, type Device, type DomainDump, type DumpTable, type IoasidFd, type Machine, type TraceCacheProbe, type TraceRead } from '@ioasid/core';
 import { check } from './kit.js';
 
 /** Host frames behind the guest RAM pages that exist (a page never touched has none). */
@@ -39,4 +39,34 @@ export function checkNestedReach(m: Machine, dev: Device, iova: bigint, options:
   if (trace.output !== undefined) {
     check(ram.has(Number(trace.output >> 12n)), () => `${what}: the DMA at ${hex(iova)} lands at host ${hex(trace.output!)}, outside guest RAM (the parent maps only guest RAM)`);
   }
+}
+
+/** The first leaf of a dumped table (and its nested dumps) that maps a kernel frame, with the view it is in. */
+function kernelLeaf(d: DomainDump): { title: string; iova: bigint; addr: bigint | undefined } | null {
+  const inTable = (t: DumpTable | null): { iova: bigint; addr: bigint | undefined } | null => {
+    if (!t) return null;
+    for (const e of t.entries) {
+      if (e.kernel) return { iova: e.iova, addr: e.decoded.addr };
+      const c = inTable(e.child ?? null);
+      if (c) return c;
+    }
+    return null;
+  };
+  const here = inTable(d.root);
+  if (here) return { title: d.title, ...here };
+  for (const c of d.children ?? []) {
+    const k = kernelLeaf(c);
+    if (k) return k;
+  }
+  return null;
+}
+
+/**
+ * The tables of `ioasid` in memory, as DUMP_PGTABLE shows them (bounded), map no kernel frame: a
+ * leaf that does puts kernel memory in the space of every device attached — and, for a stage 2,
+ * at a GPA the guest's own tables can point at.
+ */
+export function checkNoKernelLeaf(fd: IoasidFd, ioasid: number, what: string): void {
+  const k = kernelLeaf(fd.dumpPgtable(ioasid));
+  check(!k, () => `${what}: DUMP_PGTABLE of IOASID ${ioasid} (${k!.title}) has a leaf at input ${hex(k!.iova)} that maps the kernel frame at ${k!.addr === undefined ? '?' : hex(k!.addr)}: kernel memory in a space devices reach`);
 }

@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 // The test-only mock IOMMU of core's own suite (registers itself as 'mock'): only its guest RAM is used.
 import '../../core/test/mock-driver.js';
-import { createMachine, type Device, type Machine, type TraceRead, type WalkTrace } from '@ioasid/core';
+import { createMachine, type Device, type DomainDump, type DumpEntry, type IoasidFd, type Machine, type TraceRead, type WalkTrace } from '@ioasid/core';
 import { ConformanceFailure } from '../src/kit.js';
-import { checkNestedReach } from '../src/reach.js';
+import { checkNestedReach, checkNoKernelLeaf } from '../src/reach.js';
 
 function machine(): { m: Machine; ramFrame: number; kernelFrame: number } {
   const m = createMachine({ vendor: 'mock', guestMemory: 16n << 20n });
@@ -64,5 +64,23 @@ describe('checkNestedReach', () => {
     const flat: WalkTrace = { events: [read('SL PTE', ramFrame, false)], output: BigInt(ramFrame) * 4096n };
     expect(() => checkNestedReach(m, device(flat), 0x3000n, {}, 'rid')).toThrow(/rid: the traced walk of 0x3000 shows no structure fetched by guest-physical address/);
     expect(() => checkNestedReach(m, device(undefined), 0x3000n, {}, 'rid')).not.toThrow();
+  });
+});
+
+describe('checkNoKernelLeaf', () => {
+  const leaf = (iova: bigint, addr: bigint, kernel: boolean): DumpEntry => ({ index: 0, entryAddr: 0x1000n, raw: 0n, decoded: { kind: 'leaf', addr } as DumpEntry['decoded'], iova, ...(kernel ? { kernel: true as const } : {}) });
+  const dump = (kernelAt: 'none' | 'deep' | 'child'): DomainDump => ({
+    title: 'stage 2',
+    inputBase: 0n,
+    format: 'x',
+    root: { level: 1, tableAddr: 0x2000n, entries: [{ ...leaf(0n, 0x5000n, false), decoded: { kind: 'table' } as DumpEntry['decoded'], child: { level: 0, tableAddr: 0x3000n, entries: [leaf(0n, 0x5000n, false), leaf(0x8000000n, 0x7000n, kernelAt === 'deep')] } }] },
+    children: [{ title: 'guest stage 1 via CD 1', inputBase: 0n, format: 'y', root: { level: 0, tableAddr: 0x4000n, entries: [leaf(0x1000n, 0x9000n, kernelAt === 'child')] } }],
+  });
+  const fdOf = (d: DomainDump) => ({ dumpPgtable: () => d }) as unknown as IoasidFd;
+
+  it('passes when no leaf maps a kernel frame, and names the view, input and frame of one that does', () => {
+    expect(() => checkNoKernelLeaf(fdOf(dump('none')), 1, 'x')).not.toThrow();
+    expect(() => checkNoKernelLeaf(fdOf(dump('deep')), 1, 'after the sequence')).toThrow('after the sequence: DUMP_PGTABLE of IOASID 1 (stage 2) has a leaf at input 0x8000000 that maps the kernel frame at 0x7000');
+    expect(() => checkNoKernelLeaf(fdOf(dump('child')), 1, 'x')).toThrow(/\(guest stage 1 via CD 1\) has a leaf at input 0x1000 that maps the kernel frame at 0x9000/);
   });
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { Device, IoasidFd, IoasidInfo, Machine } from '@ioasid/core';
 import type { CaseDef, Caps, KitEnv } from '../types.js';
 import { boundPasid, check, closeFd, expectOk, fmtValue, guestPages, guestTable, newMachine, newPasidTableMachine, openFd, pattern, rejectsNesting, supportsUserPgtable, tryDma, type GuestTable } from '../kit.js';
-import { checkNestedReach } from '../reach.js';
+import { checkNestedReach, checkNoKernelLeaf } from '../reach.js';
 import { checkProperty } from './property.js';
 import { scaled } from './budget.js';
 import { Tally, reporting } from './tally.js';
@@ -208,6 +208,8 @@ function runSequence(env: KitEnv, caps: Caps, route: Route, mapped: boolean[], i
     tally.add('steps');
     sweep(s, slots, at, tally);
   });
+  checkNoKernelLeaf(s.fd, s.parent, `${route} route, the parent after the sequence`);
+  tally.add('parent tables dumped');
   closeFd(s.fd);
 }
 

@@ -15,7 +15,7 @@ import {
   rejectsNesting,
   sameBytes,
 } from '../kit.js';
-import { checkNestedReach } from '../reach.js';
+import { checkNestedReach, checkNoKernelLeaf } from '../reach.js';
 
 /**
  * Proposal §5.4: hardware nesting. The guest owns a page table (gIOVA → GPA) in its RAM; the
@@ -59,6 +59,7 @@ export const hardwareNestingCase: CaseDef = {
 
       sameBytes(expectOk(() => dev.dmaRead(gva1, 64), `DMA read gIOVA (${what})`), a.bytes, `${what}: gIOVA → GPA → host`);
       checkNestedReach(m, dev, gva1, {}, what);
+      checkNoKernelLeaf(fd, parent, `${what}, the GPA space with a child bound`);
       const w = pattern(seed++, 24);
       expectOk(() => dev.dmaWrite(gva1 + 0x100n, w), `DMA write gIOVA (${what})`);
       sameBytes(m.guest.read(a.gpa + 0x100n, w.length), w, `${what}: the write lands in guest RAM`);

@@ -1,6 +1,6 @@
 import type { CaseDef } from '../types.js';
 import { check, closeFd, expectDmaFault, expectErrno, expectOk, firstFormat, fmtValue, gpaSpace, guestData, guestTable, newPasidTableMachine, openFd, rejectsNesting, sameBytes } from '../kit.js';
-import { checkNestedReach } from '../reach.js';
+import { checkNestedReach, checkNoKernelLeaf } from '../reach.js';
 
 /**
  * Proposal §5.7: the guest owns the whole PASID table (the SMMU CD table) in its RAM; the VMM
@@ -46,6 +46,7 @@ export const pasidTableCase: CaseDef = {
       sameBytes(expectOk(() => dev.dmaRead(gva, 64, { pasid: 1 }), `DMA with PASID 1 (${what})`), a.bytes, `${what}: PASID 1 uses its table`);
       sameBytes(expectOk(() => dev.dmaRead(gva, 64, { pasid: 2 }), `DMA with PASID 2 (${what})`), b.bytes, `${what}: PASID 2 uses its table`);
       for (const pasid of [1, 2]) checkNestedReach(m, dev, gva, { pasid }, `${what}, PASID ${pasid}`);
+      checkNoKernelLeaf(fd, parent, `${what}, the GPA space with the PASID table bound`);
       expectDmaFault(dev, () => dev.dmaRead(gva, 4, { pasid: 3 }), `${what}: DMA with PASID 3, absent from the guest table`);
       expectDmaFault(dev1, () => dev1.dmaRead(gva, 4, { pasid: 1 }), `${what}: another device does not see dev0's PASID table`);
 

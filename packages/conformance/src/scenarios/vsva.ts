@@ -18,7 +18,7 @@ import {
   checkRefusal,
   supportsUserPgtable,
 } from '../kit.js';
-import { checkNestedReach } from '../reach.js';
+import { checkNestedReach, checkNoKernelLeaf } from '../reach.js';
 
 function vsvaNeeds(caps: Caps): string | null {
   if (caps.dev.pasidBits === 0) return 'GET_INFO pasidBits is 0 (no PASID)';
@@ -101,6 +101,7 @@ export const vsvaCase: CaseDef = {
 
     sameBytes(expectOk(() => dev.dmaRead(gva, 64, { pasid: vp }), 'PASID-tagged DMA read'), a.bytes, `vPASID ${vp}: gVA → GPA → host`);
     checkNestedReach(m, dev, gva, { pasid: vp }, `vPASID ${vp}`);
+    checkNoKernelLeaf(fd, parent, `vPASID ${vp}, the GPA space`);
     const w = pattern(51, 16);
     expectOk(() => dev.dmaWrite(gva + 0x200n, w, { pasid: vp }), 'PASID-tagged DMA write');
     sameBytes(m.guest.read(a.gpa + 0x200n, 16), w, 'the PASID-tagged write lands in guest RAM');
