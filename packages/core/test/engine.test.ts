@@ -117,6 +117,28 @@ describe('radix engine over a VMM frame table (frames read in place)', () => {
     expect(pt.lookup(1000)).toBeNull();
     expect(pt.lookup(1023)).toBeNull();
   });
+
+  it('a map refused midway leaves every entry that was there before, and no table it built', () => {
+    const { mem, pt } = setup();
+    // A leaf in the middle of the range, another in the same level-0 table past it, one in the next table.
+    pt.map(600, 1, contiguousRuns(0x5000, 1), 3);
+    pt.map(700, 1, contiguousRuns(0x5001, 1), 3);
+    pt.map(1100, 1, contiguousRuns(0x5002, 1), 3);
+    const frames = mem.framesInUse;
+    const tables = pt.tableCount;
+    expect(() => pt.map(0, 2048, { frame: (i) => 0x9000 + i, run: () => 1 }, 3)).toThrow(/already mapped/);
+    expect(pt.lookup(600)).toMatchObject({ frame: 0x5000, level: 0 });
+    expect(pt.lookup(700)).toMatchObject({ frame: 0x5001, level: 0 });
+    expect(pt.lookup(1100)).toMatchObject({ frame: 0x5002, level: 0 });
+    for (const at of [0, 599, 601, 1024]) expect(pt.lookup(at)).toBeNull();
+    expect(pt.tableCount).toBe(tables);
+    expect(mem.framesInUse).toBe(frames);
+    // The tables still know their entries: unmapping the three frees everything.
+    pt.unmap(600, 1);
+    pt.unmap(700, 1);
+    pt.unmap(1100, 1);
+    expect(pt.tableCount).toBe(1);
+  });
 });
 
 describe('host memory', () => {

@@ -243,7 +243,10 @@ export class RadixPageTable {
     } catch (e) {
       if (runTable >= 0) this.used.set(runTable, (this.used.get(runTable) ?? 0) + written);
       this.resetCache();
-      this.unmapRange(iova, Math.min(frames, done + this.entryFrames[this.top]), false);
+      // Take back the leaves this call wrote, then the tables a failing step may have built past
+      // them and left empty; an entry that was there before (the one an EEXIST met) stays.
+      this.unmapRange(iova, done, false);
+      this.pruneRange(iova + done, Math.min(frames, done + this.entryFrames[this.top]) - done);
       throw e;
     }
   }
@@ -306,10 +309,16 @@ export class RadixPageTable {
 
   private unmapRange(iova: number, frames: number, strict: boolean): void {
     if (frames <= 0) return;
-    this.unmapIn(this.root, this.top, 0, iova, iova + frames, strict);
+    this.unmapIn(this.root, this.top, 0, iova, iova + frames, strict, false);
   }
 
-  private unmapIn(table: number, level: number, base: number, lo: number, hi: number, strict: boolean): void {
+  /** Frees the tables in the range that hold nothing, keeping every leaf. */
+  private pruneRange(iova: number, frames: number): void {
+    if (frames <= 0) return;
+    this.unmapIn(this.root, this.top, 0, iova, iova + frames, false, true);
+  }
+
+  private unmapIn(table: number, level: number, base: number, lo: number, hi: number, strict: boolean, keepLeaves: boolean): void {
     const fmt = this.fmt;
     const mem = this.mem;
     const n = level === 0 ? this.leafSpan : this.entryFrames[level];
@@ -333,6 +342,7 @@ export class RadixPageTable {
         const eb = base + idx * n;
         const whole = lo <= eb && hi >= eb + n;
         if (k === EntryKind.Leaf) {
+          if (keepLeaves) continue;
           if (!whole) {
             if (strict) fail('EINVAL', `unmap would cut a level-${level} leaf at iova frame 0x${eb.toString(16)}`);
             continue;
@@ -342,10 +352,10 @@ export class RadixPageTable {
           continue;
         }
         const child = fmt.outFrame(w, i, level);
-        if (whole) {
+        if (whole && !keepLeaves) {
           this.freeSubtree(child, level - 1);
         } else {
-          this.unmapIn(child, level - 1, eb, Math.max(lo, eb), Math.min(hi, eb + n), strict);
+          this.unmapIn(child, level - 1, eb, Math.max(lo, eb), Math.min(hi, eb + n), strict, keepLeaves);
           if (!this.isEmpty(child, level - 1)) continue;
           this.freeTable(child, level - 1);
         }
