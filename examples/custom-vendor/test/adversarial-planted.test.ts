@@ -14,6 +14,7 @@ import { crashingVendor } from './planted/crash.js';
 import { endlessDumpVendor } from './planted/endless-dump.js';
 import { looseArgsVendor } from './planted/loose-args.js';
 import { scanningIdsVendor } from './planted/scanning-ids.js';
+import { kernelInStage2Vendor } from './planted/kernel-in-stage2.js';
 import { overclaimingVendor } from './planted/overclaim.js';
 
 interface Planted {
@@ -45,6 +46,12 @@ const PLANTED: Planted[] = [
   },
   { bug: '8: an ID allocator whose cost grows with the IDs in use', vendor: scanningIdsVendor, caseId: 'adv-exhaustion', rules: [/scaling: ALLOC costs/] },
   { bug: '9 (issue 19): GET_INFO claims a 1 GiB page size the format cannot hold', vendor: overclaimingVendor, caseId: 'contract-claims', rules: [/GET_INFO claims page size 0x40000000, but a naturally aligned 0x40000000 map at 0x[0-9a-f]+ is held by a leaf of 0x1000/] },
+  {
+    bug: "10 (issue 21): a kernel frame mapped into a nested child's stage 2 (in the MSI hole)",
+    vendor: kernelInStage2Vendor,
+    caseId: 'adv-nested-reach',
+    rules: [/isolation: .*outside guest RAM, yet the DMA read .* memory nobody mapped for the device|DUMP_PGTABLE of IOASID \d+ .* maps the kernel frame/],
+  },
 ];
 
 describe('the adversarial group finds planted isolation bugs (issue 15)', () => {

@@ -12,6 +12,7 @@ import { TopoModel } from './model.js';
 import { devicesOf, type Shape } from './shape.js';
 import { step, type StepEnv } from './steps.js';
 import { drain, readSweep, writeSweep, type Sweeper } from './sweep.js';
+import { checkNoKernelLeaf } from '../../reach.js';
 
 /** Pages in each fd's VMM buffer. */
 export const PAGES = 6;
@@ -60,6 +61,13 @@ export function runSequence(env: KitEnv, w: Window, shape: Shape, actions: TopoA
   });
   readSweep(sw, 'final sweep');
   writeSweep(sw, 'final sweep');
+  // Every space's tables in memory hold only what MAP_DMA put there: no leaf maps a kernel frame.
+  for (const f of model.fds) {
+    for (const io of f.ioasids) {
+      checkNoKernelLeaf(f.fd, io.id, `final tables of ${model.ioName(io)}`);
+      tally.add('tables dumped');
+    }
+  }
   for (const f of [...model.fds]) {
     const r = command(m, `close ${f.name}`, () => f.fd.close());
     if (!r.ok) throw new ConformanceFailure(`cleanup: closing ${f.name} was refused: ${r.error?.message ?? ''}`);
