@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { IoasidError, type IoasidFd, type Machine } from '@ioasid/core';
 import { IDR0, regField, type S2Domain } from '../src/index.js';
 import { open, smmuMachine } from './machine-helpers.js';
+import { expectErrno } from '../../../test/support/expect-errno.js';
 
 // Issue 15, finding 4: VMIDs and ASIDs come from core's O(1) IdAllocator, as wide as SMMU_IDR0
 // says (ASID16 / VMID16: 16 bits, else 8), 1..2^bits − 1 as Linux allocates them
@@ -13,17 +14,6 @@ function snapshot(m: Machine, fd: IoasidFd): string {
   return JSON.stringify({ fd: fd.describe(), frames: m.hostMemory.framesInUse }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-function refused(f: () => unknown, errno: string, re: RegExp): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IoasidError);
-    expect((e as IoasidError).errno).toBe(errno);
-    expect((e as Error).message).toMatch(re);
-    return;
-  }
-  throw new Error(`expected ${errno}`);
-}
 
 describe('finding 4: VMIDs and ASIDs are allocated in O(1) up to the widths IDR0 advertises', () => {
   it('ALLOC until ENOSPC: 2^16 − 1 map IOASIDs (one VMID each), in linear time; the refused ALLOC changes nothing; a FREE makes its VMID available again', () => {
@@ -54,8 +44,8 @@ describe('finding 4: VMIDs and ASIDs are allocated in O(1) up to the widths IDR0
     expect(Math.max(...vmids)).toBe(2 ** 16 - 1);
 
     const before = snapshot(m, fd);
-    refused(() => fd.alloc({ protocol: 'map' }), 'ENOSPC', /all 65535 VMIDs are in use/);
-    refused(() => fd.createNesting({ parent: ids[0], protocol: 'user-pasid-table' }), 'ENOSPC', /VMID/);
+    expectErrno(() => fd.alloc({ protocol: 'map' }), 'ENOSPC', /all 65535 VMIDs are in use/);
+    expectErrno(() => fd.createNesting({ parent: ids[0], protocol: 'user-pasid-table' }), 'ENOSPC', /VMID/);
     expect(snapshot(m, fd)).toBe(before);
 
     const freed = (fd.ioasidObject(ids[1234]).domain as S2Domain).vmid;
@@ -80,7 +70,7 @@ describe('finding 4: VMIDs and ASIDs are allocated in O(1) up to the widths IDR0
     expect([asids.size, Math.min(...asids), Math.max(...asids)]).toEqual([255, 1, 255]);
     const more = fd.alloc({ protocol: 'map' }); // VMIDs are 16 bits: the IOASID itself is fine
     const before = snapshot(m, fd);
-    refused(() => devs[0].attachIoasid(more, { userPasid: 256 }), 'ENOSPC', /all 255 ASIDs are in use/);
+    expectErrno(() => devs[0].attachIoasid(more, { userPasid: 256 }), 'ENOSPC', /all 255 ASIDs are in use/);
     expect(snapshot(m, fd)).toBe(before);
     expect(drv.asids.inUse).toBe(255);
     // A detach and FREE return the ASID (after TLBI_NH_ASID), and the refused attach now goes through.
@@ -97,7 +87,7 @@ describe('finding 4: VMIDs and ASIDs are allocated in O(1) up to the widths IDR0
     const { fd, devs } = open(m, 'dev0');
     for (let pasid = 1; pasid <= 255; pasid++) devs[0].attachIoasid(fd.alloc({ protocol: 'map' }), { userPasid: pasid });
     const before = snapshot(m, fd);
-    refused(() => fd.alloc({ protocol: 'map' }), 'ENOSPC', /all 255 VMIDs are in use/);
+    expectErrno(() => fd.alloc({ protocol: 'map' }), 'ENOSPC', /all 255 VMIDs are in use/);
     expect(snapshot(m, fd)).toBe(before);
     expect([drv.vmids.inUse, drv.asids.inUse]).toEqual([255, 255]);
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { IoasidError, type DumpTable, type IommuDriver } from '@ioasid/core';
+import type { DumpTable, IommuDriver } from '@ioasid/core';
 import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, STE_WORDS, decodeSte, guestCdTable, guestS1Cd, type SmmuV3Driver } from '../src/index.js';
 import { catchFault, gpaSpace, guestData, open, pattern, smmuMachine } from './machine-helpers.js';
+import { expectErrno } from '../../../test/support/expect-errno.js';
 
 // Isolation is total: a device's stage 2 holds only what MAP_DMA put there. With stage 2 on,
 // STE.S1ContextPtr is an IPA (SMMUv3 §5.2), so a CD table the kernel wrote could only be reached
@@ -19,17 +20,6 @@ function steOf(drv: SmmuV3Driver, sid: number) {
   return decodeSte(w);
 }
 
-function expectErrno(f: () => unknown, errno: string, re: RegExp): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IoasidError);
-    expect((e as IoasidError).errno).toBe(errno);
-    expect((e as Error).message).toMatch(re);
-    return;
-  }
-  throw new Error(`expected ${errno}`);
-}
 
 /** Every leaf of a dumped table: its input address, output address and the bytes it maps. */
 function leaves(t: DumpTable | null, out: { iova: bigint; addr: bigint; size: bigint; kernel: boolean }[] = []) {
