@@ -15,8 +15,13 @@ export interface NestedRoute {
   how: string;
 }
 
+/** The device can be given a guest PASID table: the protocol, a format and the guest helper to write one. */
+export function hasGuestPasidTable(caps: Caps, info: IoasidInfo): boolean {
+  return info.protocols.includes('user-pasid-table') && info.pasidTableFormats.length > 0 && caps.guest?.buildPasidTable !== undefined;
+}
+
 function byPasidTable(caps: Caps, info: IoasidInfo): boolean {
-  return !supportsUserPgtable(info) && info.protocols.includes('user-pasid-table') && info.pasidTableFormats.length > 0 && caps.guest?.buildPasidTable !== undefined;
+  return !supportsUserPgtable(info) && hasGuestPasidTable(caps, info);
 }
 
 /** Why no guest table can be put behind a device with this GET_INFO, or null. */
@@ -47,7 +52,7 @@ export function bindNestedRoute(m: Machine, fd: IoasidFd, parent: number, dev: D
     const ptf = info.pasidTableFormats[0];
     const child = expectOk(() => fd.createNesting({ parent, protocol: 'user-pasid-table' }), 'CREATE_NESTING(user-pasid-table)');
     expectOk(() => dev.attachIoasid(child), `ATTACH ${dev.name} → PASID-table child`);
-    const table = expectOk(() => caps.guest!.buildPasidTable!(m.guest, ptf, [{ pasid, root: gt.pt.root, pgtable: gt.format }]), `guest.buildPasidTable with PASID ${pasid}`);
+    const table = expectOk(() => m.driver.guest!.buildPasidTable!(m.guest, ptf, [{ pasid, root: gt.pt.root, pgtable: gt.format }]), `guest.buildPasidTable with PASID ${pasid}`);
     expectOk(() => fd.bindPasidTable({ ioasid: child, addr: table, format: ptf }), 'BIND_PASID_TABLE');
     return { child, pasid, how: `PASID ${pasid} of the guest's PASID table` };
   }

@@ -3,6 +3,7 @@ import type { Device, IoasidFd, IoasidInfo, Machine } from '@ioasid/core';
 import type { CaseDef, Caps, KitEnv } from '../types.js';
 import { boundPasid, check, closeFd, expectOk, fmtValue, guestPages, guestTable, newMachine, newPasidTableMachine, openFd, pattern, rejectsNesting, supportsUserPgtable, tryDma, type GuestTable } from '../kit.js';
 import { checkNestedReach, checkNoKernelLeaf } from '../reach.js';
+import { hasGuestPasidTable } from '../nested-route.js';
 import { checkProperty } from './property.js';
 import { scaled } from './budget.js';
 import { Tally, reporting } from './tally.js';
@@ -38,7 +39,7 @@ function routes(caps: Caps): Route[] {
   const out: Route[] = [];
   if (supportsUserPgtable(caps.dev)) out.push('rid');
   if (caps.pasidBoundAttach === true) out.push('pasid');
-  if (caps.dev.protocols.includes('user-pasid-table') && caps.dev.pasidTableFormats.length > 0 && caps.guest?.buildPasidTable) out.push('table');
+  if (hasGuestPasidTable(caps, caps.dev)) out.push('table');
   return out;
 }
 
@@ -94,7 +95,7 @@ function build(env: KitEnv, caps: Caps, route: Route, mapped: boolean[]): Setup 
   let pasid: number | undefined;
   if (route === 'table') {
     const ptf = info.pasidTableFormats[0];
-    const table = expectOk(() => caps.guest!.buildPasidTable!(m.guest, ptf, [{ pasid: 1, root: gt.pt.root, pgtable: format }]), 'guest.buildPasidTable');
+    const table = expectOk(() => m.driver.guest!.buildPasidTable!(m.guest, ptf, [{ pasid: 1, root: gt.pt.root, pgtable: format }]), 'guest.buildPasidTable');
     expectOk(() => dev.attachIoasid(child), 'ATTACH dev0 → PASID-table child');
     expectOk(() => fd.bindPasidTable({ ioasid: child, addr: table, format: ptf }), 'BIND_PASID_TABLE');
     pasid = 1;

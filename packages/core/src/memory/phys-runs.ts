@@ -72,12 +72,7 @@ export class FrameTableRuns implements PhysRuns {
    */
   frame(i: number): number {
     const p = this.firstPage + i;
-    const q = p & this.mask;
-    const li = (p - q) * this.inv;
-    if (li !== this.leafIndex) {
-      this.leafIndex = li;
-      this.leaf = this.leaves.get(li);
-    }
+    const q = this.seek(p);
     const f = this.leaf !== undefined ? this.leaf[q] : 0;
     if (f === 0) throw new RangeError(`page ${p} of the mapping is not populated`);
     return f;
@@ -86,14 +81,20 @@ export class FrameTableRuns implements PhysRuns {
   slotAt = 0;
   slotCount = 0;
 
-  slots(i: number): FrameArray {
-    const p = this.firstPage + i;
+  /** Makes `leaf` the leaf of page p; returns p's slot in it. */
+  private seek(p: number): number {
     const q = p & this.mask;
     const li = (p - q) * this.inv;
     if (li !== this.leafIndex) {
       this.leafIndex = li;
       this.leaf = this.leaves.get(li);
     }
+    return q;
+  }
+
+  slots(i: number): FrameArray {
+    const p = this.firstPage + i;
+    const q = this.seek(p);
     if (this.leaf === undefined) throw new RangeError(`page ${p} of the mapping is not populated`);
     this.slotAt = q;
     this.slotCount = this.leafPages - q;
