@@ -1,3 +1,5 @@
+import type { CacheReadRecorder } from '@ioasid/core';
+
 /**
  * The SMMU TLB. Entries are tagged like the architecture's: stage 1 (and combined stage 1+2)
  * entries by (VMID, ASID) — "NH" entries —, stage-2-only entries by VMID. An entry covers one
@@ -139,9 +141,10 @@ export class Tlb {
 
   /**
    * The entry `lookup` would find, without counting it or touching the lookup memo: what a
-   * traced walk probes (it must leave the TLB exactly as it was).
+   * traced walk probes (it must leave the TLB exactly as it was). `rec` is told each way's key
+   * and generation read, and a hit's output frame (its permissions are in `meta`, not a double).
    */
-  peek(tag: number, frame: number): number {
+  peek(tag: number, frame: number, rec?: CacheReadRecorder): number {
     const s = this.slots.get(tag);
     if (s === undefined || this.ent.length === 0) return -1;
     const ent = this.ent;
@@ -152,7 +155,13 @@ export class Tlb {
       const base = order === 0 ? frame : Math.floor(frame * INV_SPAN[order]) * SPAN[order];
       const k = base * ORDER_SLOTS + order;
       const first = Tlb.setOf(base, order) * TLB_WAYS;
-      for (let w = first; w < first + TLB_WAYS; w++) if (ent[w * STRIDE + F_KEY] === k && ent[w * STRIDE + F_GEN] === g) return w;
+      for (let w = first; w < first + TLB_WAYS; w++) {
+        rec?.cacheRead(ent, w * STRIDE + F_KEY, 2);
+        if (ent[w * STRIDE + F_KEY] === k && ent[w * STRIDE + F_GEN] === g) {
+          rec?.cacheRead(ent, w * STRIDE + F_OUT, 1);
+          return w;
+        }
+      }
     }
     return -1;
   }

@@ -178,7 +178,7 @@ export class Walker implements WalkMode {
    * or on a miss, the tables are walked. The entry lands in the scratch TLB.
    */
   private tracedEntry(t: WalkTracer, tag: number, iovaFrame: number, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean, privileged: boolean, write: boolean, probe = true): number | HwFault {
-    const hit = this.caches && probe ? this.unitTlb.peek(tag, iovaFrame) : -1;
+    const hit = this.caches && probe ? this.unitTlb.peek(tag, iovaFrame, t) : -1;
     if (this.caches && probe) t.probe(CACHE_TLB, hit >= 0);
     let e: number;
     if (hit >= 0) {

@@ -229,45 +229,6 @@ export function entryWriteBaseline(entries: number): () => number {
   };
 }
 
-/** The Map.get loop, a function of its own (as writeEntries, so it is optimised like any hot function). */
-function getAll(m: Map<number, number>, keys: readonly number[]): number {
-  let acc = 0;
-  for (let i = 0; i < keys.length; i++) acc ^= m.get(keys[i])!;
-  return acc;
-}
-
-/**
- * Baseline for a hit: Map.get of each key in a Map holding them. As with the entry writes, one
- * Map's speed depends on where its table landed (it was seen to switch between ~11 and ~23 ns
- * from one process to the next), so the warm-up tries three Maps and the rest use the fastest.
- */
-export function mapGetBaseline(keys: number[]): () => number {
-  const maps = Array.from({ length: 3 }, () => {
-    const m = new Map<number, number>();
-    for (const k of keys) m.set(k, k ^ 0x5a5a);
-    return m;
-  });
-  const best = maps.map(() => Infinity);
-  let calls = 0;
-  let chosen = maps[0];
-  return () => {
-    const trial = calls < 2 * maps.length ? calls % maps.length : -1;
-    if (trial >= 0) chosen = maps[trial];
-    const t = nowNs();
-    const acc = getAll(chosen, keys);
-    const ns = (nowNs() - t) / keys.length;
-    sink(acc);
-    if (trial >= 0) {
-      best[trial] = Math.min(best[trial], ns);
-      if (++calls === 2 * maps.length) {
-        chosen = maps[best.indexOf(Math.min(...best))];
-        maps.length = 0;
-      }
-    }
-    return ns;
-  };
-}
-
 /**
  * The host-memory reads of some translations, as the hardware's own traced walks made them: for
  * each translation, the structures it read in order (address and size in 32-bit words).

@@ -58,6 +58,23 @@ export function isTraceRead(e: TraceRead | TraceCacheProbe): e is TraceRead {
   return (e as TraceRead).structure !== undefined;
 }
 
+/**
+ * What a cache probe read of the unit's own cache entries: `count` doubles of `store` (the typed
+ * array holding the cache's entries, e.g. an IOTLB's sets) from `index`. Kept beside the trace,
+ * not in it: the array is the model's storage of an on-chip cache, which no address names. The
+ * bench replays these reads as the baseline of a cache hit.
+ */
+export interface CacheRead {
+  store: Float64Array;
+  index: number;
+  count: number;
+}
+
+/** What a cache's probe reports its reads to (a WalkTracer). */
+export interface CacheReadRecorder {
+  cacheRead(store: Float64Array, index: number, count: number): void;
+}
+
 /** Most reads one trace keeps (a bounded view of guest-controlled memory). */
 export const TRACE_READ_LIMIT = 4096;
 
@@ -67,8 +84,10 @@ export const TRACE_READ_LIMIT = 4096;
  * locates one guest-physical fetch, whose reads then appear under the next `read`'s `via`;
  * `leaf` notes the permissions and page size the walk found; `finish` closes it.
  */
-export class WalkTracer {
+export class WalkTracer implements CacheReadRecorder {
   readonly trace: WalkTrace = { events: [] };
+  /** The cache probes' reads of their entries, in order (see CacheRead; bounded as the reads are). */
+  readonly cacheReads: CacheRead[] = [];
   private count = 0;
   private sub: TraceRead[] | undefined;
   private pendingVia: TraceRead[] | undefined;
@@ -92,6 +111,11 @@ export class WalkTracer {
 
   probe(cache: string, hit: boolean): void {
     if (!this.sub) this.trace.events.push({ cache, hit });
+  }
+
+  /** A probe of a cache read `count` doubles of its entries' array `store` from `index` (see CacheRead). */
+  cacheRead(store: Float64Array, index: number, count: number): void {
+    if (this.cacheReads.length < TRACE_READ_LIMIT) this.cacheReads.push({ store, index, count });
   }
 
   /** Starts the sub-walk that finds a guest-physical address; its reads go under the next read. */

@@ -1,3 +1,4 @@
+import type { CacheReadRecorder } from '@ioasid/core';
 import { PGTT_FL_ONLY, PGTT_NESTED, PGTT_PT, PGTT_SL_ONLY } from '../tables/pasid-entry.js';
 
 /** Page sizes a translation is cached at, in 4 KiB frames: 4 KiB, 2 MiB, 1 GiB. */
@@ -104,33 +105,45 @@ export class Iotlb {
     return (((pn >>> 0) ^ (s << 10) ^ (Math.imul(did, 0x9e3779b1) >>> 20)) & this.setMask) * this.ways;
   }
 
-  /** The way of the set at `base` holding page `pn` under `tag`, or -1 (every way compared in full). */
-  private probe(base: number, pn: number, tag: number): number {
+  /**
+   * The way of the set at `base` holding page `pn` under `tag`, or -1 (every way compared in
+   * full). `rec` (a traced probe) is told each way's key and tag read, and the data of a hit.
+   */
+  private probe(base: number, pn: number, tag: number, rec?: CacheReadRecorder): number {
     const mem = this.mem;
     const k0 = 4 * base;
     const key = pn + 1;
-    for (let w = 0; w < this.ways; w++) if (((mem[k0 + 2 * w] === key ? 1 : 0) & (mem[k0 + 2 * w + 1] === tag ? 1 : 0)) !== 0) return base + w;
+    for (let w = 0; w < this.ways; w++) {
+      rec?.cacheRead(mem, k0 + 2 * w, 2);
+      if (((mem[k0 + 2 * w] === key ? 1 : 0) & (mem[k0 + 2 * w + 1] === tag ? 1 : 0)) !== 0) {
+        rec?.cacheRead(mem, k0 + 2 * this.ways + 2 * w, 2);
+        return base + w;
+      }
+    }
     return -1;
   }
 
-  /** The slot holding a translation of `iovaFrame` for (DID, PASID), or -1. Smaller pages first. */
-  lookup(did: number, pasid: number, iovaFrame: number): number {
+  /**
+   * The slot holding a translation of `iovaFrame` for (DID, PASID), or -1. Smaller pages first.
+   * `rec` is told every read of the entries the probe makes (see CacheRead).
+   */
+  lookup(did: number, pasid: number, iovaFrame: number, rec?: CacheReadRecorder): number {
     const tag = (did * TAG_PASID + pasid) * TAG_SIZE;
-    const slot = this.perSize[0] !== 0 ? this.probe(this.setBase(iovaFrame, 0, did), iovaFrame, tag) : -1;
-    return slot >= 0 ? slot : this.lookupLarge(did, tag, iovaFrame);
+    const slot = this.perSize[0] !== 0 ? this.probe(this.setBase(iovaFrame, 0, did), iovaFrame, tag, rec) : -1;
+    return slot >= 0 ? slot : this.lookupLarge(did, tag, iovaFrame, rec);
   }
 
   /** lookup() for the 2 MiB and 1 GiB entries. */
-  private lookupLarge(did: number, tag: number, iovaFrame: number): number {
+  private lookupLarge(did: number, tag: number, iovaFrame: number, rec?: CacheReadRecorder): number {
     const sz = this.perSize;
     let slot = -1;
     if (sz[1] !== 0) {
       const pn = Math.floor(iovaFrame / SIZE_FRAMES[1]);
-      slot = this.probe(this.setBase(pn, 1, did), pn, tag + 1);
+      slot = this.probe(this.setBase(pn, 1, did), pn, tag + 1, rec);
     }
     if (slot < 0 && sz[2] !== 0) {
       const pn = Math.floor(iovaFrame / SIZE_FRAMES[2]);
-      slot = this.probe(this.setBase(pn, 2, did), pn, tag + 2);
+      slot = this.probe(this.setBase(pn, 2, did), pn, tag + 2, rec);
     }
     return slot;
   }

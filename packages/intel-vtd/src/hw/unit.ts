@@ -274,7 +274,10 @@ export class VtdUnit implements IommuUnit {
     if (privileged && firstLevel && !pe.sre) return this.fault(req, FR.SM_SRE_ABS, fpd, { stage: 'pasid-table' });
     if (consult) {
       const f = this.iotlb.translate(pe.did, pasid, frame, req.write, privileged);
-      if (tracer !== null) this.traceCached(tracer, 'IOTLB', f >= 0 ? this.iotlb.entry(this.iotlb.lookup(pe.did, pasid, frame)) : undefined);
+      if (tracer !== null) {
+        const slot = this.iotlb.lookup(pe.did, pasid, frame, tracer);
+        this.traceCached(tracer, 'IOTLB', f >= 0 ? this.iotlb.entry(slot) : undefined);
+      }
       // Both comparisons run on every request (see Iotlb.translate).
       const irq = (f >= IRQ_FIRST ? 1 : 0) & (f <= IRQ_LAST ? 1 : 0);
       if (f >= 0) return irq ? this.fault(req, FR.SM_INTERRUPT_ADDR, fpd) : f;

@@ -66,6 +66,7 @@ export class PhbTrace {
     this.tve(tveIndex, tve, undefined);
     if (!this.caches) return -1;
     const v = cache.lookup(tveIndex, pe, page);
+    cache.recordLookup(tveIndex, page, this.tracer);
     this.tracer.probe(TCE_CACHE_PROBE, v >= 0);
     if (v >= 0) this.leaf(v & (TCE_PCI_READ | TCE_PCI_WRITE), tve.pageShift);
     return v;

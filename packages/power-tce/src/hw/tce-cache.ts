@@ -1,3 +1,5 @@
+import type { CacheReadRecorder } from '@ioasid/core';
+
 /**
  * The PHB's TCE cache: translations of whole IO pages, filled by table walks and dropped only by
  * PHB_TCE_KILL writes (or by being replaced: the cache is bounded).
@@ -54,6 +56,11 @@ export class TceCache {
     const pageOk = a[b + 1] === page;
     const v = a[b + 2];
     return tagOk && pageOk ? v : -1;
+  }
+
+  /** Tells `rec` what lookup() reads of the entries: the slot's tag, IO page and value (a traced probe). */
+  recordLookup(tve: number, page: number, rec: CacheReadRecorder): void {
+    rec.cacheRead(this.slots, this.base(tve, page), 3);
   }
 
   /** Fills (replacing whatever the slot held). */

@@ -1,3 +1,5 @@
+import type { CacheReadRecorder } from '@ioasid/core';
+
 /**
  * The IOTLB (spec §2.7 "Caching in-memory data structures"): leaf translations tagged as the spec
  * tags them. A translation through a first stage is tagged by PSCID (and by GSCID when the
@@ -122,7 +124,8 @@ export class Iotlb {
     return ((key + id * 0x9e3 + k * 0x61) & (IOTLB_SETS - 1)) * IOTLB_WAYS;
   }
 
-  lookup(id: number, vpn: number): TlbEntry | undefined {
+  /** The live entry covering `vpn` under tag `id`; `rec` (a traced probe) is told each way's key and tag read, and a hit's value. */
+  lookup(id: number, vpn: number, rec?: CacheReadRecorder): TlbEntry | undefined {
     const sizes = this.tags[id].sizes;
     if (sizes === 0) return undefined;
     const tw = this.tagWord(id);
@@ -134,7 +137,9 @@ export class Iotlb {
       const key = first * 8 + k;
       const base = this.setOf(id, first, k) * SLOT;
       for (let j = base, e = base + IOTLB_WAYS * SLOT; j < e; j += SLOT) {
+        rec?.cacheRead(a, j + S_KEY, 2);
         if (a[j + S_KEY] !== key || a[j + S_TAG] !== tw) continue;
+        rec?.cacheRead(a, j + S_VAL, 1);
         const h = this.hit;
         const v = a[j + S_VAL];
         const bits = v & 31;

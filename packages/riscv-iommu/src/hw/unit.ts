@@ -192,7 +192,7 @@ export class RiscvIommu implements IommuUnit {
     // IOTLB.
     const tag = route.tag;
     if (caches) {
-      const hit = this.iotlb.lookup(tag, iovaFrame);
+      const hit = this.iotlb.lookup(tag, iovaFrame, env.tracer);
       env.tracer?.probe('IOTLB', hit !== undefined);
       if (hit) {
         const need = write ? 2 : 1;
