@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { WalkTracer } from '@ioasid/core';
 import { recordCacheReads, replayCacheOnce, replayCacheReads } from '../../src/bench/cache-replay.js';
+import { translate } from '../../src/bench/cases.js';
 
 /** An entry array whose every element is NaN but the ones given: a replay that read anything else would sum to NaN. */
 function store(len: number, values: Record<number, number>): Float64Array {
@@ -33,5 +35,20 @@ describe('translate-hit baseline: replaying the cache probes reads', () => {
     expect(two.stores).toEqual([a, b]);
     expect(replayCacheOnce(two)).toBe(13 + 17 + 11);
     expect(replayCacheReads(two)()).toBeGreaterThan(0);
+  });
+});
+
+describe('translate-hit on a unit whose probes report nothing', () => {
+  it('is unsupported, saying why, while translate-walk still runs', async () => {
+    await import('@ioasid/power-tce');
+    const report = vi.spyOn(WalkTracer.prototype, 'cacheRead').mockImplementation(() => {});
+    try {
+      const rows = translate('power-tce', { rounds: 3, warmMs: 0, mapPages: 0, lookups: 256, bigGiB: 0, harvestBytes: 0n, quick: true });
+      expect(rows.find((r) => r.name === 'translate-hit')).toMatchObject({ target: 'unsupported', note: expect.stringMatching(/^unsupported: the unit's cache probes report no reads \(WalkTracer\.cacheRead\)/) });
+      expect(rows.find((r) => r.name === 'translate-walk')!.ratio).toBeGreaterThan(0);
+      expect(report).toHaveBeenCalled();
+    } finally {
+      report.mockRestore();
+    }
   });
 });
