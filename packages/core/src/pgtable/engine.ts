@@ -5,6 +5,7 @@ import type { PhysRuns } from '../memory/phys-runs.js';
 import { DEFAULT_OUTPUT_BITS, EntryKind, entryShift, outputFrameLimit, tableFrames, type PtFormat } from './format.js';
 import { ptWalk, type DumpBudget, type DumpTable, type Leaf, type WalkStep } from './iter.js';
 import { ptDump } from './views.js';
+import { TableCounts } from './table-counts.js';
 
 // The view types moved to the iterator they come from; re-exported for code that imports them from here.
 export type { DumpBudget, DumpEntry, DumpTable, Leaf, WalkStep } from './iter.js';
@@ -40,7 +41,7 @@ export class RadixPageTable {
    * Non-empty entries per table this engine built, keyed by the table's first frame (one number
    * per table, never per entry), so an unmap knows a table emptied without rescanning it.
    */
-  private readonly used = new Map<number, number>();
+  private readonly used = new TableCounts();
 
   private constructor(
     readonly mem: FrameMemory,
@@ -214,7 +215,7 @@ export class RadixPageTable {
               base = mem.wordBase(frame);
             }
           }
-          this.used.set(table, (this.used.get(table) ?? 0) + written);
+          this.used.add(table, written);
           runTable = -1;
           continue;
         }
@@ -237,11 +238,11 @@ export class RadixPageTable {
             base = mem.wordBase(frame);
           }
         }
-        this.used.set(table, (this.used.get(table) ?? 0) + written);
+        this.used.add(table, written);
         runTable = -1;
       }
     } catch (e) {
-      if (runTable >= 0) this.used.set(runTable, (this.used.get(runTable) ?? 0) + written);
+      if (runTable >= 0) this.used.add(runTable, written);
       this.resetCache();
       // Take back the leaves this call wrote, then the tables a failing step may have built past
       // them and left empty; an entry that was there before (the one an EEXIST met) stays.
@@ -286,7 +287,7 @@ export class RadixPageTable {
         }
         const [w2, i2] = this.entryWord(table, idx, true);
         fmt.setTable(w2, i2, l, child);
-        this.used.set(table, (this.used.get(table) ?? 0) + 1);
+        this.used.add(table, 1);
       } else if (k === EntryKind.Table) {
         child = fmt.outFrame(w, i, l);
       } else {
