@@ -22,7 +22,7 @@ export { FAULT_CATALOGUE } from './tables/fault-catalogue.js';
 export * from './hw/registers.js';
 export * from './hw/features.js';
 export { SmmuV3, type StalledTransaction } from './hw/smmu.js';
-export { Tlb, nhTag, s2Tag, TLB_SETS, TLB_WAYS, TLB_CAPACITY } from './hw/tlb.js';
+export { Tlb, nhTag, s2Tag, NO_ASID, TLB_SETS, TLB_WAYS, TLB_CAPACITY } from './hw/tlb.js';
 export { walkStage, type StageConfig, type WalkFault, type WalkLeaf } from './hw/lpae-walk.js';
 export { HTTU_NONE, HTTU_ACCESS, HTTU_ACCESS_DIRTY } from './hw/httu.js';
 export { unitFromRegisters } from './hw/rebuild.js';

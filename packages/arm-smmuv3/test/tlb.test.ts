@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { TLB_CAPACITY, TLB_SETS, TLB_WAYS, Tlb, nhTag, s2Tag } from '../src/hw/tlb.js';
+import { NO_ASID, TLB_CAPACITY, TLB_SETS, TLB_WAYS, Tlb, nhTag, s2Tag } from '../src/hw/tlb.js';
 
-/** Output frame of `frame` through `tlb`, or null on a miss. */
+/** Output frame of `frame` through `tlb` for the context of `tag` (nhTag or s2Tag), or null on a miss. */
 function out(tlb: Tlb, tag: number, frame: number): number | null {
-  const e = tlb.lookup(tag, frame);
+  const vmid = Math.floor(tag / 65536) % 65536;
+  const asid = tag >= s2Tag(0) ? NO_ASID : tag % 65536;
+  const e = tlb.lookup(vmid, asid, frame);
   return e < 0 ? null : tlb.entryOut(e) + (frame - tlb.entryBase(e));
 }
 
@@ -19,7 +21,7 @@ describe('TLB structure: bounded, set-associative, tagged by context', () => {
     expect(out(tlb, t, 0x403ff)).toBe(0x801ff);
     expect(out(tlb, t, 0x40400)).toBeNull();
     expect(tlb.size).toBe(2);
-    const e = tlb.lookup(t, 0x40211);
+    const e = tlb.lookup(1, NO_ASID, 0x40211);
     expect([tlb.entryBase(e), tlb.entryIpa(e), tlb.entryPerms(e)]).toEqual([0x40200, 0x40200, 0x3f]);
   });
 

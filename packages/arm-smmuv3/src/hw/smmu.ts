@@ -32,7 +32,7 @@ import {
 } from './registers.js';
 import { Tlb } from './tlb.js';
 import type { StreamTableRegs } from './config-fetch.js';
-import { Walker } from './walker.js';
+import { Walker, type HwFault } from './walker.js';
 
 export type { StalledTransaction };
 
@@ -287,12 +287,22 @@ export class SmmuV3 implements IommuUnit {
    * reports its fault; a traced walk consults them only when asked and reports nothing.
    */
   private dispatch(req: DmaRequest): TranslateResult {
-    const sid = req.rid;
     if (req.translated) return this.translated(req, req.iovaFrame);
-    // An endpoint with ATS enabled answers from its ATC first, and then puts a Translated
-    // transaction on the bus carrying the address the ATC gave it.
-    const ep = this.endpoints.peek(sid);
-    if (ep?.atsEnabled && this.walker.caches) {
+    const ep = this.endpoints.peek(req.rid);
+    if (ep !== undefined && ep.atsEnabled) return this.throughAtc(req);
+    if (!this.smmuen) return this.disabled(req);
+    const r = this.walker.translate(this.strtabRegs, req.rid, req.pasid, req.iovaFrame, req.write, req.privileged);
+    return typeof r === 'number' ? r : this.faulted(req, r);
+  }
+
+  /**
+   * A request of an endpoint with ATS enabled: it answers from its ATC first, and then puts a
+   * Translated transaction on the bus carrying the address the ATC gave it; otherwise the SMMU
+   * translates it and the endpoint caches the completed translation.
+   */
+  private throughAtc(req: DmaRequest): TranslateResult {
+    const sid = req.rid;
+    if (this.walker.caches) {
       const v = this.endpoints.atcLookup(sid, req.pasid, req.iovaFrame);
       const hit = v !== undefined && (v & (req.write ? ATC_WRITE : ATC_READ)) !== 0;
       const t = this.walker.tracer;
@@ -302,20 +312,26 @@ export class SmmuV3 implements IommuUnit {
       }
       if (hit) return this.translated(req, Math.floor(v / 4));
     }
-    if (!this.smmuen) {
-      if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) return silentAbort(req, 'GBPA_ABORT');
-      // SMMUv3 §3.4: with SMMUEN = 0 an input address beyond the OAS aborts, and no event is recorded.
-      if (req.iovaFrame >= POW2[this.caps.oasBits - 12]) return silentAbort(req, 'ABORT', 'input address beyond the OAS while SMMU_CR0.SMMUEN is 0');
-      return req.iovaFrame;
-    }
+    if (!this.smmuen) return this.disabled(req);
     const r = this.walker.translate(this.strtabRegs, sid, req.pasid, req.iovaFrame, req.write, req.privileged);
-    if (typeof r === 'number') {
-      if (ep?.atsEnabled && this.walker.fill) {
-        const v = atcEntry(this.walker, this.atschk, r, req.privileged);
-        if (v >= 0) this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, v);
-      }
-      return r;
+    if (typeof r !== 'number') return this.faulted(req, r);
+    if (this.walker.fill) {
+      const v = atcEntry(this.walker, this.atschk, r, req.privileged);
+      if (v >= 0) this.endpoints.atcInsert(sid, req.pasid, req.iovaFrame, v);
     }
+    return r;
+  }
+
+  /** A request while SMMU_CR0.SMMUEN is 0: GBPA decides. */
+  private disabled(req: DmaRequest): TranslateResult {
+    if (regField(this.regs.get('GBPA')!, GBPA.ABORT)) return silentAbort(req, 'GBPA_ABORT');
+    // SMMUv3 §3.4: with SMMUEN = 0 an input address beyond the OAS aborts, and no event is recorded.
+    if (req.iovaFrame >= POW2[this.caps.oasBits - 12]) return silentAbort(req, 'ABORT', 'input address beyond the OAS while SMMU_CR0.SMMUEN is 0');
+    return req.iovaFrame;
+  }
+
+  /** A translation fault: a DMA reports it (event queue, stall, page request); a traced walk only describes it. */
+  private faulted(req: DmaRequest, r: HwFault): TranslateResult {
     const iova = busAddress(req.iovaFrame, req.offset);
     return this.walker.fill ? this.reporter.report(r, req, iova, false) : faultRecord(r, req, iova, false);
   }

@@ -26,6 +26,14 @@ export function s2Tag(vmid: number): number {
   return KIND_S2 * 2 ** 32 + vmid * 65536;
 }
 
+/** The ASID argument of `Tlb.lookup` for stage-2-only entries, which have none. */
+export const NO_ASID = -1;
+
+/** The tag of context (vmid, asid): stage 1 entries of that ASID, or stage-2-only ones (NO_ASID). */
+export function contextTag(vmid: number, asid: number): number {
+  return asid === NO_ASID ? s2Tag(vmid) : nhTag(vmid, asid);
+}
+
 function tagKind(tag: number): number {
   return Math.floor(tag / 2 ** 32);
 }
@@ -70,8 +78,12 @@ export class Tlb {
   private slotOrders: number[] = [0];
   private freeSlots: number[] = [];
   private nextGen = 1;
-  /** The context looked up last (NaN: none; tags are doubles, so the field starts as one). */
-  private lastTag = NaN;
+  /**
+   * The context looked up last, as (VMID, ASID) (−2: none), and its slot: a tag is above 2^31, so
+   * the hot path compares these small integers rather than handling the tag.
+   */
+  private lastVmid = -2;
+  private lastAsid = -2;
   private lastSlot = -1;
 
   /** The entries, STRIDE doubles each, a set's ways side by side (allocated at the first fill). */
@@ -90,11 +102,13 @@ export class Tlb {
     return this.count;
   }
 
-  private slot(tag: number): number {
-    if (tag === this.lastTag) return this.lastSlot;
-    const s = this.slots.get(tag);
+  /** The slot of context (vmid, asid), or −1 when it has none. */
+  private slot(vmid: number, asid: number): number {
+    if (vmid === this.lastVmid && asid === this.lastAsid) return this.lastSlot;
+    const s = this.slots.get(contextTag(vmid, asid));
     if (s === undefined) return -1;
-    this.lastTag = tag;
+    this.lastVmid = vmid;
+    this.lastAsid = asid;
     this.lastSlot = s;
     return s;
   }
@@ -108,60 +122,82 @@ export class Tlb {
     return this.ent[i * STRIDE + F_GEN] === this.slotGen[this.meta[i] >> 6];
   }
 
-  /** The index of the entry of `tag` covering input frame `frame`, or −1 (read it with entryBase/Out/Ipa/Perms). */
-  lookup(tag: number, frame: number): number {
-    // One function for the whole probe (the context's slot, each leaf size present, the set's ways).
-    let i = -1;
-    const s = tag === this.lastTag ? this.lastSlot : this.slot(tag);
-    const ent = this.ent;
-    if (s >= 0 && ent.length !== 0) {
-      const g = this.slotGen[s];
-      let orders = this.slotOrders[s];
-      for (let order = 0; orders !== 0 && i < 0; order++, orders >>>= 1) {
-        if ((orders & 1) === 0) continue;
-        const base = order === 0 ? frame : Math.floor(frame * INV_SPAN[order]) * SPAN[order];
-        const k = base * ORDER_SLOTS + order;
-        // Input address bits above the leaf select the set (as Tlb.setOf).
-        const first = (((order === 0 ? base : base * INV_SPAN[order]) ^ (order << 7)) & SET_MASK) * TLB_WAYS;
-        for (let w = first; w < first + TLB_WAYS; w++) {
-          const j = w * STRIDE;
-          // Both compares run on every way (no short circuit that only a hit would take).
-          if (((ent[j + F_KEY] === k ? 1 : 0) & (ent[j + F_GEN] === g ? 1 : 0)) !== 0) {
-            i = w;
-            break;
-          }
-        }
-      }
-    }
+  /**
+   * The index of the entry of context (vmid, asid) (NO_ASID: stage-2-only entries) covering input
+   * frame `frame`, or −1 (read it with entryBase/Out/Ipa/Perms).
+   */
+  lookup(vmid: number, asid: number, frame: number): number {
+    const s = this.slot(vmid, asid);
+    // A slot exists only once its context has been filled, so the entry array is allocated.
+    const i = s < 0 ? -1 : this.find(frame, this.slotGen[s], this.slotOrders[s]);
     // Both counters are touched on every lookup (no branch that only hits or only misses take).
     this.hits += i >= 0 ? 1 : 0;
     this.misses += i >= 0 ? 0 : 1;
     return i;
   }
 
+  /** The entry of generation `g` covering `frame`, probing each leaf size in `orders`, smallest first. */
+  private find(frame: number, g: number, orders: number): number {
+    if ((orders & 1) === 0) return this.findLarger(frame, g, orders);
+    // A 4 KiB leaf's key and set need no rounding of the frame (as Tlb.setOf for order 0).
+    const i = this.probe(frame * ORDER_SLOTS, frame & SET_MASK, g);
+    return i >= 0 || orders === 1 ? i : this.findLarger(frame, g, orders);
+  }
+
+  /** `find` for the leaf sizes above 4 KiB in `orders`. */
+  private findLarger(frame: number, g: number, orders: number): number {
+    for (let order = 1, o = orders >>> 1; o !== 0; order++, o >>>= 1) {
+      if ((o & 1) === 0) continue;
+      const base = Math.floor(frame * INV_SPAN[order]) * SPAN[order];
+      const i = this.probe(base * ORDER_SLOTS + order, Tlb.setOf(base, order), g);
+      if (i >= 0) return i;
+    }
+    return -1;
+  }
+
+  /** The way of `set` holding key `k` under generation `g`, or −1: the TLB_WAYS (4) ways in order. */
+  private probe(k: number, set: number, g: number): number {
+    const w = set * TLB_WAYS;
+    if (this.holds(w, k, g)) return w;
+    if (this.holds(w + 1, k, g)) return w + 1;
+    if (this.holds(w + 2, k, g)) return w + 2;
+    return this.holds(w + 3, k, g) ? w + 3 : -1;
+  }
+
+  /** Entry `i` has key `k` and generation `g` (both compared, with no branch between them). */
+  private holds(i: number, k: number, g: number): boolean {
+    return ((this.ent[i * STRIDE + F_KEY] === k ? 1 : 0) & (this.ent[i * STRIDE + F_GEN] === g ? 1 : 0)) !== 0;
+  }
+
   /**
    * The entry `lookup` would find, without counting it or touching the lookup memo: what a
-   * traced walk probes (it must leave the TLB exactly as it was). `rec` is told each way's key
-   * and generation read, and a hit's output frame (its permissions are in `meta`, not a double).
+   * traced walk probes (it must leave the TLB exactly as it was). `rec` is told each double a
+   * hit reads: the key and generation of every way compared, and a hit's output frame (its
+   * permissions are in `meta`, not a double).
    */
   peek(tag: number, frame: number, rec?: CacheReadRecorder): number {
     const s = this.slots.get(tag);
     if (s === undefined || this.ent.length === 0) return -1;
-    const ent = this.ent;
     const g = this.slotGen[s];
     let orders = this.slotOrders[s];
     for (let order = 0; orders !== 0; order++, orders >>>= 1) {
       if ((orders & 1) === 0) continue;
       const base = order === 0 ? frame : Math.floor(frame * INV_SPAN[order]) * SPAN[order];
-      const k = base * ORDER_SLOTS + order;
-      const first = Tlb.setOf(base, order) * TLB_WAYS;
-      for (let w = first; w < first + TLB_WAYS; w++) {
-        rec?.cacheRead(ent, w * STRIDE + F_KEY, 2);
-        if (ent[w * STRIDE + F_KEY] === k && ent[w * STRIDE + F_GEN] === g) {
-          rec?.cacheRead(ent, w * STRIDE + F_OUT, 1);
-          return w;
-        }
-      }
+      const i = this.probeReported(base * ORDER_SLOTS + order, Tlb.setOf(base, order), g, rec);
+      if (i >= 0) return i;
+    }
+    return -1;
+  }
+
+  /** `probe`, telling `rec` each double it reads. */
+  private probeReported(k: number, set: number, g: number, rec: CacheReadRecorder | undefined): number {
+    const ent = this.ent;
+    for (let w = set * TLB_WAYS; w < (set + 1) * TLB_WAYS; w++) {
+      const j = w * STRIDE;
+      rec?.cacheRead(ent, j + F_KEY, 2);
+      if (ent[j + F_KEY] !== k || ent[j + F_GEN] !== g) continue;
+      rec?.cacheRead(ent, j + F_OUT, 1);
+      return w;
     }
     return -1;
   }
@@ -169,7 +205,10 @@ export class Tlb {
   /** Output frame of input frame `frame` through entry `i` (which covers it). */
   outFor(i: number, frame: number): number {
     const j = i * STRIDE;
-    return this.ent[j + F_OUT] + (frame - Math.floor(this.ent[j + F_KEY] * (1 / ORDER_SLOTS)));
+    const key = this.ent[j + F_KEY];
+    // A 4 KiB leaf's key is its frame · ORDER_SLOTS: the frame translates to the entry's output.
+    if (key === frame * ORDER_SLOTS) return this.ent[j + F_OUT];
+    return this.ent[j + F_OUT] + (frame - Math.floor(key * (1 / ORDER_SLOTS)));
   }
 
   /** First input frame, output frame, IPA frame and P_* permissions of entry `i`. */
@@ -211,8 +250,6 @@ export class Tlb {
       this.byVmid.set(v, set);
     }
     set.add(tag);
-    this.lastTag = tag;
-    this.lastSlot = s;
     return s;
   }
 
@@ -220,8 +257,7 @@ export class Tlb {
   insert(tag: number, order: number, base: number, out: number, ipa: number, perms: number): number {
     if (this.ent.length === 0) this.allocate();
     const ent = this.ent;
-    let s = this.slot(tag);
-    if (s < 0) s = this.newSlot(tag);
+    const s = this.slots.get(tag) ?? this.newSlot(tag);
     const g = this.slotGen[s];
     const k = base * ORDER_SLOTS + order;
     const set = Tlb.setOf(base, order);
@@ -332,7 +368,8 @@ export class Tlb {
     }
     this.slots.clear();
     this.byVmid.clear();
-    this.lastTag = NaN;
+    this.lastVmid = -2;
+    this.lastAsid = -2;
     this.lastSlot = -1;
     this.count = 0;
   }

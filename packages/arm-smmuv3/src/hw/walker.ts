@@ -8,7 +8,7 @@ import type { IdCaps } from './features.js';
 import { walkFault, type HwFault } from './hw-fault.js';
 import { P_PRIV_R, P_PRIV_W, P_S1_ALL, P_S2_ALL, P_S2_R, P_S2_W, P_USER_R, P_USER_W, newWalkResult, permissionFailure, walkInto, type StageConfig, type WalkFault } from './lpae-walk.js';
 import type { StreamConfig } from './stream-config.js';
-import { nhTag, Tlb } from './tlb.js';
+import { NO_ASID, nhTag, Tlb } from './tlb.js';
 import { fetchPermissionDecided, permissionDecided } from './trace-descriptors.js';
 import type { WalkMode } from './walk-mode.js';
 
@@ -129,17 +129,18 @@ export class Walker implements WalkMode {
    * Translates one 4 KiB input frame for (sid, ssid): the output frame (then `okSte` and
    * `okPerms` describe the translation), or the fault.
    */
-  translate(
-    strtab: StreamTableRegs,
-    sid: number,
-    pasid: number,
-    iovaFrame: number,
-    write: boolean,
-    privileged: boolean,
-  ): number | HwFault {
+  translate(strtab: StreamTableRegs, sid: number, pasid: number, iovaFrame: number, write: boolean, privileged: boolean): number | HwFault {
+    const ste = this.cache.ste(sid);
+    // Anything but a stage-2-only stream without a SubstreamID needs its STE's checks and a CD.
+    if (ste === undefined || ste.s1 || !ste.s2 || pasid >= 0) return this.withConfig(ste, strtab, sid, pasid, iovaFrame, write, privileged);
+    return this.fromContext(ste, null, sid, 0, false, iovaFrame, write, privileged);
+  }
+
+  /** `translate` once the STE is fetched (when not cached) and the stage 1 context found: abort, bypass, a CD. */
+  private withConfig(cached: StreamConfig | undefined, strtab: StreamTableRegs, sid: number, pasid: number, iovaFrame: number, write: boolean, privileged: boolean): number | HwFault {
     const ssv = pasid >= 0;
     const ssid = ssv ? pasid : 0;
-    let ste = this.cache.ste(sid);
+    let ste = cached;
     if (ste === undefined) {
       const r = this.config.streamConfig(sid, strtab, ssid, ssv);
       if ('event' in r) return r;
@@ -201,31 +202,49 @@ export class Walker implements WalkMode {
 
   /** Translation once the stage 1 context is known (null: stage 1 bypassed). */
   private fromContext(ste: StreamConfig, cd: ContextConfig | null, sid: number, ssid: number, ssv: boolean, iovaFrame: number, write: boolean, privileged: boolean): number | HwFault {
-    if (cd === null) {
-      // Stage 1 bypassed (STE.Config or S1DSS). SMMUv3 §3.4 (Address sizes): the input address
-      // goes to stage 2 as an IPA and must be below 2^IAS, or, with stage 2 bypassed too, leaves
-      // as the PA and must be below 2^OAS; otherwise a stage 1 Address Size fault (F_ADDR_SIZE,
-      // S2 = 0, CLASS = IN) ends the transaction. QEMU smmu_ptw checks the IAS the same way.
-      if (iovaFrame >= (ste.s2 ? this.iasFrames : this.oasFrames)) {
-        const reason = `input address beyond the ${ste.s2 ? `${this.caps.iasBits}-bit IAS` : `${this.caps.oasBits}-bit OAS`} with stage 1 bypassed`;
-        return { event: EVENT.F_ADDR_SIZE, sid, ssid, ssv, stage: 1, cls: CLASS_IN, recordable: true, stallable: false, ste, reason };
-      }
-      // Nothing translates and nothing is cached when stage 2 is bypassed as well.
-      if (!ste.s2) return this.ok(iovaFrame, ste, P_S1_ALL | P_S2_ALL);
-    }
-    const tag = cd !== null ? nhTag(ste.vmid, cd.asid) : ste.s2tag;
+    if (cd === null && (!ste.s2 || iovaFrame >= this.iasFrames)) return this.bypassed(ste, sid, ssid, ssv, iovaFrame);
     const tlb = this.tlb;
-    // A miss walks the tables and fills the TLB; the access then completes from the new entry,
-    // exactly as a hit does.
-    let e = tlb.lookup(tag, iovaFrame);
+    const e = tlb.lookup(ste.vmid, cd !== null ? cd.asid : NO_ASID, iovaFrame);
+    // Stage 1 (privileged or not) and stage 2 permission for the access, both needed.
+    const need = (privileged ? (write ? P_PRIV_W : P_PRIV_R) : write ? P_USER_W : P_USER_R) | (write ? P_S2_W : P_S2_R);
+    const perms = e < 0 ? 0 : tlb.entryPerms(e);
+    if ((perms & need) !== need) return this.fromMiss(ste, cd, e, sid, ssid, ssv, iovaFrame, write, privileged, need);
+    this.okSte = ste;
+    this.okPerms = perms;
+    this.okEntry = e;
+    this.okInput = iovaFrame;
+    return tlb.outFor(e, iovaFrame);
+  }
+
+  /**
+   * Stage 1 bypassed (STE.Config or S1DSS). SMMUv3 §3.4 (Address sizes): the input address goes
+   * to stage 2 as an IPA and must be below 2^IAS, or, with stage 2 bypassed too, leaves as the PA
+   * and must be below 2^OAS; otherwise a stage 1 Address Size fault (F_ADDR_SIZE, S2 = 0,
+   * CLASS = IN) ends the transaction. QEMU smmu_ptw checks the IAS the same way. Nothing
+   * translates and nothing is cached when stage 2 is bypassed as well.
+   */
+  private bypassed(ste: StreamConfig, sid: number, ssid: number, ssv: boolean, iovaFrame: number): number | HwFault {
+    if (iovaFrame >= (ste.s2 ? this.iasFrames : this.oasFrames)) {
+      const reason = `input address beyond the ${ste.s2 ? `${this.caps.iasBits}-bit IAS` : `${this.caps.oasBits}-bit OAS`} with stage 1 bypassed`;
+      return { event: EVENT.F_ADDR_SIZE, sid, ssid, ssv, stage: 1, cls: CLASS_IN, recordable: true, stallable: false, ste, reason };
+    }
+    return this.ok(iovaFrame, ste, P_S1_ALL | P_S2_ALL);
+  }
+
+  /**
+   * A TLB miss (e < 0), or a hit that does not grant the access: a miss walks the tables and
+   * fills the TLB; the access then completes from the new entry, exactly as a hit does.
+   */
+  private fromMiss(ste: StreamConfig, cd: ContextConfig | null, hit: number, sid: number, ssid: number, ssv: boolean, iovaFrame: number, write: boolean, privileged: boolean, need: number): number | HwFault {
+    const tlb = this.tlb;
+    const tag = cd !== null ? nhTag(ste.vmid, cd.asid) : ste.s2tag;
+    let e = hit;
     if (e < 0) {
       const f = this.tracer === null ? this.walk(tag, iovaFrame, ste, cd, ssid, ssv, write) : this.tracedEntry(this.tracer, tag, iovaFrame, ste, cd, ssid, ssv, privileged, write);
       if (typeof f !== 'number') return f;
       e = f;
     }
     let perms = tlb.entryPerms(e);
-    // Stage 1 (privileged or not) and stage 2 permission for the access, both needed.
-    const need = (privileged ? (write ? P_PRIV_W : P_PRIV_R) : write ? P_USER_W : P_USER_R) | (write ? P_S2_W : P_S2_R);
     if ((perms & need) !== need && write && ((cd !== null && cd.s1cfg.hd) || (ste.s2 && ste.s2cfg!.hd))) {
       // A write the cached entry does not grant, with dirty state managed: the leaf may be
       // writable-clean (an entry filled by a read keeps it read-only). The unit drops the entry
@@ -237,11 +256,16 @@ export class Walker implements WalkMode {
       perms = tlb.entryPerms(e);
     }
     if ((perms & need) !== need) return this.permissionFault(e, iovaFrame, perms, write, privileged, ste, cd, ssid, ssv);
+    return this.completed(ste, e, perms, iovaFrame);
+  }
+
+  /** The output frame of `iovaFrame` through TLB entry `e`, which grants the access. */
+  private completed(ste: StreamConfig, e: number, perms: number, iovaFrame: number): number {
     this.okSte = ste;
     this.okPerms = perms;
     this.okEntry = e;
     this.okInput = iovaFrame;
-    return tlb.outFor(e, iovaFrame);
+    return this.tlb.outFor(e, iovaFrame);
   }
 
   private permissionFault(e: number, iovaFrame: number, perms: number, write: boolean, privileged: boolean, ste: StreamConfig, cd: ContextConfig | null, ssid: number, ssv: boolean): HwFault {
