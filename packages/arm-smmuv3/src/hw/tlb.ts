@@ -45,7 +45,9 @@ function tagAsid(tag: number): number {
 }
 
 export const TLB_SETS = 4096;
-export const TLB_WAYS = 4;
+/** Ways per set (a module-local constant, which the compiler folds; an export is read through a cell). */
+const WAYS = 4;
+export const TLB_WAYS = WAYS;
 export const TLB_CAPACITY = TLB_SETS * TLB_WAYS;
 const SET_MASK = TLB_SETS - 1;
 /** Orders (log2 of a leaf in 4 KiB frames) run 0..18 (a 1 GiB block); an entry's key is base · 32 + order. */
@@ -155,9 +157,9 @@ export class Tlb {
     return -1;
   }
 
-  /** The way of `set` holding key `k` under generation `g`, or −1: the TLB_WAYS (4) ways in order. */
+  /** The way of `set` holding key `k` under generation `g`, or −1: the WAYS (4) ways in order. */
   private probe(k: number, set: number, g: number): number {
-    const w = set * TLB_WAYS;
+    const w = set * WAYS;
     if (this.holds(w, k, g)) return w;
     if (this.holds(w + 1, k, g)) return w + 1;
     if (this.holds(w + 2, k, g)) return w + 2;
