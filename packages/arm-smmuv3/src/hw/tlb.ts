@@ -65,6 +65,11 @@ const F_GEN = 1;
 const F_OUT = 2;
 const F_IPA = 3;
 
+/** The entry at `ent[j]` has key `k` and generation `g` (both compared, with no branch between them). */
+function holds(ent: Float64Array, j: number, k: number, g: number): boolean {
+  return ((ent[j + F_KEY] === k ? 1 : 0) & (ent[j + F_GEN] === g ? 1 : 0)) !== 0;
+}
+
 export class Tlb {
   /** Context (tag) → its slot; insertion-ordered, like the contexts' first fills. */
   private readonly slots = new Map<number, number>();
@@ -159,16 +164,13 @@ export class Tlb {
 
   /** The way of `set` holding key `k` under generation `g`, or −1: the WAYS (4) ways in order. */
   private probe(k: number, set: number, g: number): number {
+    const ent = this.ent;
     const w = set * WAYS;
-    if (this.holds(w, k, g)) return w;
-    if (this.holds(w + 1, k, g)) return w + 1;
-    if (this.holds(w + 2, k, g)) return w + 2;
-    return this.holds(w + 3, k, g) ? w + 3 : -1;
-  }
-
-  /** Entry `i` has key `k` and generation `g` (both compared, with no branch between them). */
-  private holds(i: number, k: number, g: number): boolean {
-    return ((this.ent[i * STRIDE + F_KEY] === k ? 1 : 0) & (this.ent[i * STRIDE + F_GEN] === g ? 1 : 0)) !== 0;
+    const j = w * STRIDE;
+    if (holds(ent, j, k, g)) return w;
+    if (holds(ent, j + STRIDE, k, g)) return w + 1;
+    if (holds(ent, j + 2 * STRIDE, k, g)) return w + 2;
+    return holds(ent, j + 3 * STRIDE, k, g) ? w + 3 : -1;
   }
 
   /**
