@@ -111,7 +111,11 @@ export class Tlb {
 
   /** The slot of context (vmid, asid), or −1 when it has none. */
   private slot(vmid: number, asid: number): number {
-    if (vmid === this.lastVmid && asid === this.lastAsid) return this.lastSlot;
+    return vmid === this.lastVmid && asid === this.lastAsid ? this.lastSlot : this.slotOf(vmid, asid);
+  }
+
+  /** `slot` for a context other than the last one looked up (which it becomes). */
+  private slotOf(vmid: number, asid: number): number {
     const s = this.slots.get(contextTag(vmid, asid));
     if (s === undefined) return -1;
     this.lastVmid = vmid;
@@ -211,8 +215,7 @@ export class Tlb {
     const j = i * STRIDE;
     const key = this.ent[j + F_KEY];
     // A 4 KiB leaf's key is its frame · ORDER_SLOTS: the frame translates to the entry's output.
-    if (key === frame * ORDER_SLOTS) return this.ent[j + F_OUT];
-    return this.ent[j + F_OUT] + (frame - Math.floor(key * (1 / ORDER_SLOTS)));
+    return key === frame * ORDER_SLOTS ? this.ent[j + F_OUT] : this.entryOut(i) + (frame - this.entryBase(i));
   }
 
   /** First input frame, output frame, IPA frame and P_* permissions of entry `i`. */
