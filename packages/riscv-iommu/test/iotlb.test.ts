@@ -10,11 +10,11 @@ describe('IOTLB', () => {
     const t = new Iotlb();
     const id = t.tagId(tlbTag(3, 7, false));
     t.insert(id, 0x400, 0x9000, 512, 3, 1, true);
-    expect(t.lookup(id, 0x400 + 17)).toEqual({ first: 0x400, frame: 0x9000, pages: 512, perms: 3, s1perms: 1, dirtyOk: true });
-    expect(t.lookup(id, 0x400 + 512)).toBeUndefined();
+    expect(t.entry(id, 0x400 + 17)).toEqual({ first: 0x400, frame: 0x9000, pages: 512, perms: 3, s1perms: 1, dirtyOk: true });
+    expect(t.entry(id, 0x400 + 512)).toBeUndefined();
     // Another tag (another PSCID, or supervisor) never sees it.
-    expect(t.lookup(t.tagId(tlbTag(3, 8, false)), 0x401)).toBeUndefined();
-    expect(t.lookup(t.tagId(tlbTag(3, 7, true)), 0x401)).toBeUndefined();
+    expect(t.entry(t.tagId(tlbTag(3, 8, false)), 0x401)).toBeUndefined();
+    expect(t.entry(t.tagId(tlbTag(3, 7, true)), 0x401)).toBeUndefined();
   });
 
   it('IOTINVAL by page drops the block holding it; by GSCID or PSCID every entry of the tags it names', () => {
@@ -25,16 +25,16 @@ describe('IOTLB', () => {
     for (const id of [a, b, c]) for (let p = 0; p < 8; p++) t.insert(id, 0x100 + p, 0x5000 + p, 1, 3, 3, false);
     expect(t.size).toBe(24);
     t.invalidate({ gscid: 1, pscid: 5, vpn: 0x103, onlyFirstStage: true });
-    expect(t.lookup(a, 0x103)).toBeUndefined();
-    expect(t.lookup(a, 0x104)).toBeDefined();
-    expect(t.lookup(b, 0x103)).toBeDefined(); // G-stage-only entries: not a first-stage invalidation's
+    expect(t.entry(a, 0x103)).toBeUndefined();
+    expect(t.entry(a, 0x104)).toBeDefined();
+    expect(t.entry(b, 0x103)).toBeDefined(); // G-stage-only entries: not a first-stage invalidation's
     t.invalidate({ gscid: 1 });
-    expect([t.lookup(a, 0x104), t.lookup(b, 0x104)]).toEqual([undefined, undefined]);
-    expect(t.lookup(c, 0x104)).toBeDefined();
+    expect([t.entry(a, 0x104), t.entry(b, 0x104)]).toEqual([undefined, undefined]);
+    expect(t.entry(c, 0x104)).toBeDefined();
     expect(t.size).toBe(8);
     // A flushed tag fills again.
     t.insert(a, 0x104, 0x7000, 1, 1, 1, false);
-    expect(t.lookup(a, 0x104)?.frame).toBe(0x7000);
+    expect(t.entry(a, 0x104)?.frame).toBe(0x7000);
   });
 
   it('is bounded: a set holds IOTLB_WAYS blocks, and one more replaces one of them', () => {
@@ -43,9 +43,9 @@ describe('IOTLB', () => {
     // Pages IOTLB_SETS apart index the same set.
     const pages = Array.from({ length: IOTLB_WAYS + 1 }, (_, k) => 0x10 + k * IOTLB_SETS);
     for (const p of pages) t.insert(id, p, p + 1, 1, 3, 3, false);
-    const held = pages.filter((p) => t.lookup(id, p) !== undefined);
+    const held = pages.filter((p) => t.entry(id, p) !== undefined);
     expect(held).toHaveLength(IOTLB_WAYS);
-    expect(t.lookup(id, pages.at(-1)!)?.frame).toBe(pages.at(-1)! + 1); // the newest is in
+    expect(t.entry(id, pages.at(-1)!)?.frame).toBe(pages.at(-1)! + 1); // the newest is in
     expect(t.size).toBe(IOTLB_WAYS);
     // Consecutive pages use consecutive sets: IOTLB_SETS · IOTLB_WAYS of them all stay.
     const u = new Iotlb();

@@ -29,6 +29,11 @@ export class DirectoryCaches<T = unknown> {
     return (pid === undefined ? 0 : pid + 1) * 2 + (priv ? 1 : 0);
   }
 
+  /** derivedKey of a request's PASID (-1: none) and privilege (a supervisor request needs a process_id). */
+  static requestKey(pasid: number, privileged: boolean): number {
+    return pasid < 0 ? 0 : (pasid + 1) * 2 + (privileged ? 1 : 0);
+  }
+
   derived(deviceId: number, key: number): T | undefined {
     if (deviceId === this.lastDevice && key === this.lastKey) return this.lastDerived;
     const v = this.derivedByDevice.get(deviceId)?.get(key);

@@ -7,26 +7,29 @@ import type { ProcessContext } from '../tables/process-context.js';
 import { consumeCommands, type CommandCounts } from './command-consumer.js';
 import { fetchDeviceContext, ddtpModeName } from './device-context-fetch.js';
 import { DirectoryCaches } from './directory-caches.js';
-import { Iotlb, NO_ID, tlbTag } from './iotlb.js';
+import { hitDirtyOk, hitFrame, hitPerms, hitS1Perms, Iotlb, NO_ID, tlbTag } from './iotlb.js';
 import { queueFault, queuePageRequest } from './output-queues.js';
 import { fetchProcessContext } from './process-context-fetch.js';
 import { CSR_RW, RegisterFile, RW1C } from './register-file.js';
 import { CQCSR, DDTP, DDTP_MODE, FQCSR, PQCSR, REGISTERS, decodeCapabilities, decodeQueueBase, type Capabilities, type DdtpMode as DdtpModeName, type RegName } from './registers.js';
-import { svWalk, type StageConfig } from './sv-walk.js';
+import { svWalk, type StageConfig, type TableFetch } from './sv-walk.js';
 import { inMemory, isFault, type WalkEnv, type WalkFault } from './walk-env.js';
 
 /** The translation context a request resolves to before the page walk. */
-interface Route {
-  dc: DeviceContext;
-  s1: StageConfig | null;
-  g: StageConfig | null;
-  gscid: number;
-  pscid: number;
-  supervisor: boolean;
-  sum: boolean;
+class Route {
   /** IOTLB tag indices: of this route's translations, and of its G-stage alone (table pages). */
-  tag: number;
-  gTag: number;
+  tag = 0;
+  gTag = 0;
+
+  constructor(
+    readonly dc: DeviceContext,
+    readonly g: StageConfig | null,
+    readonly gscid: number,
+    readonly s1: StageConfig | null,
+    readonly pscid: number,
+    readonly supervisor: boolean,
+    readonly sum: boolean,
+  ) {}
 }
 
 const USER_READ = { write: false, supervisor: false, sum: false };
@@ -48,6 +51,8 @@ export class RiscvIommu implements IommuUnit {
   readonly dirs = new DirectoryCaches<Route>();
   /** ddtp decoded when written (the hot path reads numbers, not the register's bigint). */
   private ddtpMode: DdtpModeName = 'Off';
+  /** ddtp names a device directory (1LVL–3LVL): requests translate through device contexts. */
+  private tables = false;
   private ddtpRoot = 0;
   private readonly env: WalkEnv;
   readonly iotlb = new Iotlb();
@@ -63,7 +68,7 @@ export class RiscvIommu implements IommuUnit {
   ) {
     this.regs = new RegisterFile(capabilities);
     this.caps = decodeCapabilities(capabilities);
-    this.env = { mem, caps: this.caps };
+    this.env = { mem, caps: this.caps, tracer: undefined };
   }
 
   registers(): Record<string, bigint> {
@@ -91,6 +96,7 @@ export class RiscvIommu implements IommuUnit {
         if (mode > DDTP_MODE['3LVL']) return; // WARL: an unsupported mode leaves the register as it was
         this.regs.set('ddtp', value & ((((1n << 44n) - 1n) << BigInt(DDTP.PPN.lo)) | 0xfn));
         this.ddtpMode = ddtpModeName(mode) ?? 'Off';
+        this.tables = this.ddtpMode !== 'Off' && this.ddtpMode !== 'Bare';
         this.ddtpRoot = Number((value >> BigInt(DDTP.PPN.lo)) & ((1n << 44n) - 1n));
         return;
       }
@@ -154,60 +160,83 @@ export class RiscvIommu implements IommuUnit {
 
   /** The translation process of spec §2.3 for one request. */
   private process(req: DmaRequest, env: WalkEnv, caches: boolean): TranslateResult {
-    const { rid, iovaFrame, write } = req;
-    const pasid = req.pasid >= 0 ? req.pasid : undefined;
+    const route = caches && this.tables && !req.translated ? this.dirs.derived(req.rid, DirectoryCaches.requestKey(req.pasid, req.privileged)) : undefined;
+    if (route === undefined) return this.processUncached(req, env, caches);
+    env.tracer?.probe('DDT cache', true);
+    return this.viaRoute(req, env, route, caches);
+  }
+
+  /** The translation process when no derived context serves the request: DDT off or bare, a translated request, or a device context to locate. */
+  private processUncached(req: DmaRequest, env: WalkEnv, caches: boolean): TranslateResult {
     const mode = this.ddtpMode;
     if (mode === 'Off') return this.report(env, req, { cause: CAUSE.DMA_DISABLED }, undefined);
     if (mode === 'Bare') {
       if (req.translated) return this.report(env, req, { cause: CAUSE.TTYP_BLOCKED, why: 'translated request with iommu_mode Bare' }, undefined);
-      return this.finalFrame(env, req, iovaFrame, undefined);
+      return this.finalFrame(env, req, req.iovaFrame, undefined);
     }
-    const supervisor = req.privileged && pasid !== undefined;
-    const key = DirectoryCaches.derivedKey(pasid, supervisor);
-    let route = caches && !req.translated ? this.dirs.derived(rid, key) : undefined;
-    if (route) env.tracer?.probe('DDT cache', true);
-    else {
-      // Device context, from the DDT cache or the DDT.
-      let dc = caches ? this.dirs.ddt.get(rid) : undefined;
-      env.tracer?.probe('DDT cache', dc !== undefined);
-      if (!dc) {
-        const got = fetchDeviceContext(env, mode, this.ddtpRoot, rid);
-        if (isFault(got)) return this.report(env, req, got, undefined);
-        dc = got;
-        if (!env.tracer) this.dirs.ddt.set(rid, dc);
-      }
-      if (req.translated) {
-        if (!dc.tc.EN_ATS) return this.report(env, req, { cause: CAUSE.TTYP_BLOCKED, why: 'translated request from a device without EN_ATS' }, dc);
-        return this.finalFrame(env, req, iovaFrame, dc); // T2GPA = 0: a translated address is an SPA
-      }
-      const got = this.route(env, req, dc, pasid, caches);
-      if (isFault(got)) return this.report(env, req, got, dc);
-      route = got;
-      route.tag = this.iotlb.tagId(tlbTag(route.g ? route.gscid : NO_ID, route.s1 ? route.pscid : NO_ID, route.supervisor));
-      route.gTag = this.iotlb.tagId(tlbTag(route.gscid, NO_ID, false));
-      if (!env.tracer && caches) this.dirs.setDerived(rid, key, route);
-    }
-    const dc = route.dc;
+    const pasid = req.pasid >= 0 ? req.pasid : undefined;
+    const route = this.locate(env, req, mode, pasid, DirectoryCaches.requestKey(req.pasid, req.privileged), caches);
+    if (!(route instanceof Route)) return route;
+    return this.viaRoute(req, env, route, caches);
+  }
 
-    // IOTLB.
-    const tag = route.tag;
+  /** With the route known: the IOTLB, else the walk. */
+  private viaRoute(req: DmaRequest, env: WalkEnv, route: Route, caches: boolean): TranslateResult {
     if (caches) {
-      const hit = this.iotlb.lookup(tag, iovaFrame, env.tracer);
-      env.tracer?.probe('IOTLB', hit !== undefined);
-      if (hit) {
-        const need = write ? 2 : 1;
-        if ((hit.perms & need) === 0) {
-          if (route.s1 && (hit.s1perms & need) === 0) return this.report(env, req, { cause: write ? CAUSE.WRITE_PAGE_FAULT : CAUSE.READ_PAGE_FAULT, recoverable: true, why: 'IOTLB entry denies the access' }, dc);
-          return this.report(env, req, { cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, why: 'IOTLB entry denies the access' }, dc);
-        }
-        if (!write || hit.dirtyOk) {
-          env.tracer?.leaf({ read: (hit.perms & 1) !== 0, write: (hit.perms & 2) !== 0 }, BigInt(hit.pages) * 4096n);
-          return hit.frame + (iovaFrame - hit.first);
+      const hit = this.iotlb.lookup(route.tag, req.iovaFrame, env.tracer);
+      env.tracer?.probe('IOTLB', hit >= 0);
+      if (hit >= 0) {
+        if ((hitPerms(hit) & (req.write ? 2 : 1)) === 0) return this.deniedByIotlb(env, req, route, hit);
+        if (!req.write || hitDirtyOk(hit)) {
+          if (env.tracer) this.traceHit(env.tracer, hit);
+          return hitFrame(hit);
         }
       }
     }
+    return this.walkRoute(env, req, route, caches);
+  }
 
-    // Two-stage walk: the first stage with the G-stage translation of each of its table pages.
+  private traceHit(tracer: WalkTracer, hit: number): void {
+    tracer.leaf({ read: (hitPerms(hit) & 1) !== 0, write: (hitPerms(hit) & 2) !== 0 }, BigInt(this.iotlb.lastHitPages()) * 4096n);
+  }
+
+  /**
+   * Steps 1–16 of §2.3 without the derived-context cache: the device context (DDT cache or DDT),
+   * a translated request's checks, then the route, cached when the walk is not a trace.
+   */
+  private locate(env: WalkEnv, req: DmaRequest, mode: DdtpModeName, pasid: number | undefined, key: number, caches: boolean): Route | TranslateResult {
+    const rid = req.rid;
+    let dc = caches ? this.dirs.ddt.get(rid) : undefined;
+    env.tracer?.probe('DDT cache', dc !== undefined);
+    if (!dc) {
+      const got = fetchDeviceContext(env, mode, this.ddtpRoot, rid);
+      if (isFault(got)) return this.report(env, req, got, undefined);
+      dc = got;
+      if (!env.tracer) this.dirs.ddt.set(rid, dc);
+    }
+    if (req.translated) {
+      if (!dc.tc.EN_ATS) return this.report(env, req, { cause: CAUSE.TTYP_BLOCKED, why: 'translated request from a device without EN_ATS' }, dc);
+      return this.finalFrame(env, req, req.iovaFrame, dc); // T2GPA = 0: a translated address is an SPA
+    }
+    const route = this.route(env, req, dc, pasid, caches);
+    if (isFault(route)) return this.report(env, req, route, dc);
+    route.tag = this.iotlb.tagId(tlbTag(route.g ? route.gscid : NO_ID, route.s1 ? route.pscid : NO_ID, route.supervisor));
+    route.gTag = this.iotlb.tagId(tlbTag(route.gscid, NO_ID, false));
+    if (!env.tracer && caches) this.dirs.setDerived(rid, key, route);
+    return route;
+  }
+
+  /** An IOTLB entry that denies the access: a page fault when its first stage denied it, else a guest-page fault. */
+  private deniedByIotlb(env: WalkEnv, req: DmaRequest, route: Route, hit: number): FaultRecord {
+    const write = req.write;
+    if (route.s1 && (hitS1Perms(hit) & (write ? 2 : 1)) === 0) return this.report(env, req, { cause: write ? CAUSE.WRITE_PAGE_FAULT : CAUSE.READ_PAGE_FAULT, recoverable: true, why: 'IOTLB entry denies the access' }, route.dc);
+    return this.report(env, req, { cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, why: 'IOTLB entry denies the access' }, route.dc);
+  }
+
+  /** Steps 17–20 of §2.3: the two-stage walk (the first stage with the G-stage translation of each of its table pages), then the IOTLB fill. */
+  private walkRoute(env: WalkEnv, req: DmaRequest, route: Route, caches: boolean): TranslateResult {
+    const { iovaFrame, write } = req;
+    const dc = route.dc;
     const acc = route.supervisor ? { write, supervisor: true, sum: route.sum } : write ? USER_WRITE : USER_READ;
     let gpa = iovaFrame;
     let pages = 2 ** 36;
@@ -215,29 +244,7 @@ export class RiscvIommu implements IommuUnit {
     let s1perms = 3;
     let dirty = true;
     if (route.s1) {
-      const g = route.g;
-      const gTag = route.gTag;
-      const fetch = g
-        ? (gf: number, w: boolean) => {
-            // The G-stage translation of a first-stage table page: an IOTLB entry of the GSCID
-            // (GPA → SPA, as a G-stage-only request would cache it) serves a read.
-            if (!w && caches) {
-              const hit = this.iotlb.lookup(gTag, gf);
-              env.tracer?.probe('IOTLB (G-stage of a table page)', hit !== undefined);
-              if (hit && (hit.perms & 1) !== 0) return hit.frame + (gf - hit.first);
-            }
-            const t = svWalk(env, g, gf, w ? USER_WRITE : USER_READ);
-            if (!isFault(t)) {
-              if (!env.tracer && caches) {
-                const off = t.pages === 1 ? 0 : gf % t.pages;
-                this.iotlb.insert(gTag, gf - off, t.frame - off, t.pages, (t.r ? 1 : 0) | (t.w ? 2 : 0), 3, t.dirty && t.w);
-              }
-              return t.frame;
-            }
-            return t.gpa !== undefined ? { ...t, cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, implicit: true } : t;
-          }
-        : undefined;
-      const s1 = svWalk(env, route.s1, iovaFrame, acc, fetch);
+      const s1 = svWalk(env, route.s1, iovaFrame, acc, route.g ? this.tableFetch(env, route, write, caches) : undefined);
       if (isFault(s1)) return this.report(env, req, s1, dc);
       gpa = s1.frame;
       pages = s1.pages;
@@ -260,25 +267,50 @@ export class RiscvIommu implements IommuUnit {
     env.tracer?.leaf({ read: (perms & 1) !== 0, write: (perms & 2) !== 0 }, BigInt(pages) * 4096n);
     if (!env.tracer && (route.s1 || route.g)) {
       const off = pages === 1 ? 0 : iovaFrame % pages;
-      this.iotlb.insert(tag, iovaFrame - off, frame - off, pages, perms, s1perms, dirty && (perms & 2) !== 0);
+      this.iotlb.insert(route.tag, iovaFrame - off, frame - off, pages, perms, s1perms, dirty && (perms & 2) !== 0);
     }
     return frame;
+  }
+
+  /**
+   * The G-stage translation of a first-stage table page: an IOTLB entry of the GSCID (GPA → SPA,
+   * as a G-stage-only request would cache it) serves a read.
+   */
+  private tableFetch(env: WalkEnv, route: Route, write: boolean, caches: boolean): TableFetch {
+    const g = route.g!;
+    const gTag = route.gTag;
+    return (gf: number, w: boolean) => {
+      if (!w && caches) {
+        const hit = this.iotlb.lookup(gTag, gf);
+        env.tracer?.probe('IOTLB (G-stage of a table page)', hit >= 0);
+        if (hit >= 0 && (hitPerms(hit) & 1) !== 0) return hitFrame(hit);
+      }
+      const t = svWalk(env, g, gf, w ? USER_WRITE : USER_READ);
+      if (!isFault(t)) {
+        if (!env.tracer && caches) {
+          const off = t.pages === 1 ? 0 : gf % t.pages;
+          this.iotlb.insert(gTag, gf - off, t.frame - off, t.pages, (t.r ? 1 : 0) | (t.w ? 2 : 0), 3, t.dirty && t.w);
+        }
+        return t.frame;
+      }
+      return t.gpa !== undefined ? { ...t, cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, implicit: true } : t;
+    };
   }
 
   /** Steps 9–16 of §2.3: the stages, IDs and privilege a request uses, with the PC when there is one. */
   private route(env: WalkEnv, req: DmaRequest, dc: DeviceContext, pasid: number | undefined, caches: boolean): Route | WalkFault {
     const g = dc.iohgatp.MODE === IOHGATP_MODE.Bare ? null : this.stage(dc.iohgatp.MODE, true, dc.iohgatp.PPN, dc.tc.GADE);
-    const base = { dc, g, gscid: dc.iohgatp.GSCID, supervisor: false, sum: false, tag: 0, gTag: 0 };
+    const gscid = dc.iohgatp.GSCID;
     if (!dc.tc.PDTV) {
       if (pasid !== undefined) return { cause: CAUSE.TTYP_BLOCKED, why: 'PASID-tagged request and DC.tc.PDTV = 0' };
       const s1 = dc.fsc.MODE === 0 ? null : this.stage(dc.fsc.MODE, false, dc.fsc.PPN, dc.tc.SADE);
-      return { ...base, s1, pscid: dc.ta.PSCID };
+      return new Route(dc, g, gscid, s1, dc.ta.PSCID, false, false);
     }
     const pdMode = pdModeFromPdtp(dc.fsc.MODE);
-    if (pasid === undefined && !dc.tc.DPE) return { ...base, s1: null, pscid: NO_ID };
+    if (pasid === undefined && !dc.tc.DPE) return new Route(dc, g, gscid, null, NO_ID, false, false);
     const pid = pasid ?? 0;
     if (pdMode && pid >= 2 ** (pdMode === 'PD8' ? 8 : pdMode === 'PD17' ? 17 : 20)) return { cause: CAUSE.TTYP_BLOCKED, why: `process_id ${pid} wider than ${pdMode}` };
-    if (!pdMode) return { ...base, s1: null, pscid: NO_ID };
+    if (!pdMode) return new Route(dc, g, gscid, null, NO_ID, false, false);
     const key = DirectoryCaches.pdtKey(req.rid, pid);
     let pc: ProcessContext | undefined = caches ? this.dirs.pdt.get(key) : undefined;
     env.tracer?.probe('PDT cache', pc !== undefined);
@@ -297,7 +329,7 @@ export class RiscvIommu implements IommuUnit {
     const supervisor = req.privileged && pasid !== undefined;
     if (supervisor && !pc.ENS) return { cause: CAUSE.TTYP_BLOCKED, why: 'supervisor-privilege request and PC.ta.ENS = 0' };
     const s1 = pc.fsc.MODE === 0 ? null : this.stage(pc.fsc.MODE, false, pc.fsc.PPN, dc.tc.SADE);
-    return { ...base, s1, pscid: pc.PSCID, supervisor, sum: pc.SUM };
+    return new Route(dc, g, gscid, s1, pc.PSCID, supervisor, pc.SUM);
   }
 
   private stage(mode: number, x4: boolean, root: number, ade: boolean): StageConfig {
