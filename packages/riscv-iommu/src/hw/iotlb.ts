@@ -103,6 +103,13 @@ function wayMatch(a: Float64Array, b: number, key: number, tw: number): number {
   );
 }
 
+/** The index in TLB_SIZES of a block of `pages` pages (one of them). */
+function sizeIndex(pages: number): number {
+  let k = 0;
+  while (TLB_SIZES[k] !== pages) k++;
+  return k;
+}
+
 /** The way a match mask names (a live block is held by one way at most), -1 for none. */
 function matchedWay(mask: number): number {
   return 31 - Math.clz32(mask);
@@ -166,7 +173,9 @@ export class Iotlb {
 
   private live(set: number, w: number): boolean {
     const t = this.slots[(set * Geometry.WAYS + w) * Geometry.SLOT + Geometry.S_TAG];
-    return t >= 0 && t === this.tagWord(Math.floor(t / Geometry.TAG_SCALE));
+    if (t < 0) return false;
+    const id = Math.floor(t * (1 / Geometry.TAG_SCALE));
+    return t - id * Geometry.TAG_SCALE === this.tagGen[id];
   }
 
   /** The set a block of size index `k` starting at `first` indexes. */
@@ -236,7 +245,7 @@ export class Iotlb {
   }
 
   insert(id: number, first: number, frame: number, pages: number, perms: number, s1perms: number, dirtyOk: boolean): void {
-    const k = TLB_SIZES.indexOf(pages as (typeof TLB_SIZES)[number]);
+    const k = sizeIndex(pages);
     const set = this.setOf(id, first, k);
     const tw = this.tagWord(id);
     const key = first * 8 + k;

@@ -9,7 +9,7 @@ import { inMemory, isFault, type WalkEnv, type WalkFault } from './walk-env.js';
 const SPAN = [1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36];
 const INV_SPAN = SPAN.map((s) => 1 / s);
 
-/** One stage as the context structures configure it. */
+/** One stage as the context structures configure it (see stageConfig). */
 export interface StageConfig {
   readonly mode: SvMode;
   /** G-stage (Svx4, 2 more input bits, no sign extension). */
@@ -17,6 +17,14 @@ export interface StageConfig {
   readonly root: number;
   /** A/D updating enabled for this stage (AMO_HWAD with DC.tc.SADE or GADE). */
   readonly ade: boolean;
+  /** Derived from the mode: table levels, input pages without the x4 bits (2^(mode - 12)), and the root index mask. */
+  readonly levels: number;
+  readonly span: number;
+  readonly rootMask: number;
+}
+
+export function stageConfig(mode: SvMode, x4: boolean, root: number, ade: boolean): StageConfig {
+  return { mode, x4, root, ade, levels: (mode - 12) / 9, span: 2 ** (mode - 12), rootMask: x4 ? 2047 : 511 };
 }
 
 export interface StageLeaf {
@@ -29,6 +37,28 @@ export interface StageLeaf {
   readonly dirty: boolean;
 }
 
+/**
+ * A leaf as walkStage returns it, one number (a walk allocates nothing): the output frame of the
+ * requested page · 64 + level · 8 + D · 4 + W · 2 + R. Its size is SPAN[level] pages; D is set in
+ * the leaf or by this walk.
+ */
+export function leafFrame(x: number): number {
+  return (x - (x & 63)) * (1 / 64);
+}
+
+export function leafPages(x: number): number {
+  return SPAN[(x >> 3) & 7];
+}
+
+/** 1 read, 2 write, as the IOTLB's perms. */
+export function leafPerms(x: number): number {
+  return x & 3;
+}
+
+export function leafDirty(x: number): boolean {
+  return (x & 4) !== 0;
+}
+
 /** How a first-stage walk reaches its tables: the G-stage translation of each table address. */
 export type TableFetch = (gpaFrame: number, write: boolean) => number | WalkFault;
 
@@ -39,33 +69,32 @@ export interface StageAccess {
   sum: boolean;
 }
 
-function bitsAt(cfg: StageConfig, levels: number, level: number): number {
-  return cfg.x4 && level === levels - 1 ? 11 : 9;
+/** walkStage with the leaf as an object. */
+export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAccess, fetch?: TableFetch): StageLeaf | WalkFault {
+  const x = walkStage(env, cfg, vpn, acc, fetch);
+  if (typeof x !== 'number') return x;
+  return { frame: leafFrame(x), pages: leafPages(x), r: (x & 1) !== 0, w: (x & 2) !== 0, dirty: leafDirty(x) };
 }
 
 /**
- * The Sv walk of the privileged spec §4.3.2 / §9.5 for one stage: `vpn` (input page) to a leaf.
- * Page faults (first stage) or guest-page faults (G-stage) come back as WalkFaults; an entry
- * outside host memory is an access fault. `fetch` translates table addresses (first stage over a
- * G-stage); without it they are host addresses.
+ * The Sv walk of the privileged spec §4.3.2 / §9.5 for one stage: `vpn` (input page) to a leaf
+ * (see leafFrame). Page faults (first stage) or guest-page faults (G-stage) come back as
+ * WalkFaults; an entry outside host memory is an access fault. `fetch` translates table addresses
+ * (first stage over a G-stage); without it they are host addresses.
  */
-export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAccess, fetch?: TableFetch): StageLeaf | WalkFault {
-  const levels = (cfg.mode - 12) / 9;
-  // Input pages of the mode without the x4 bits: 2^(mode - 12).
-  const span = cfg.mode === 39 ? 2 ** 27 : cfg.mode === 48 ? 2 ** 36 : 2 ** 45;
+export function walkStage(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAccess, fetch?: TableFetch): number | WalkFault {
   // Input range: a GPA must fit the G-stage (bits above zero); an IOVA must be sign-extended.
-  if (cfg.x4) {
-    if (vpn >= span * 4) return pageFault(cfg, vpn, acc, `GPA above the ${cfg.mode}x4 input range`);
-  } else {
-    const half = span / 2;
-    if (vpn >= half && vpn < 2 ** 52 - half) return pageFault(cfg, vpn, acc, `IOVA not sign-extended from bit ${cfg.mode - 1}`);
-  }
+  if (cfg.x4 ? vpn >= cfg.span * 4 : vpn >= cfg.span / 2 && vpn < 2 ** 52 - cfg.span / 2) return outOfRange(cfg, vpn, acc);
   const tracer = env.tracer;
+  const top = cfg.levels - 1;
+  // The page number as two int32s, so that each level's index is a shift: its low 29 bits (levels
+  // 0-2, with an x4 root's two extra bits; `&` keeps a double's low bits exactly) and its bits
+  // from 27 up (levels 3-4).
+  const low = vpn & 0x1fffffff;
+  const high = Math.floor(vpn * INV_SPAN[3]);
   let table = cfg.root;
-  for (let level = levels - 1; level >= 0; level--) {
-    const bits = bitsAt(cfg, levels, level);
-    // `&` on the floored quotient (< 2^47) is exact: ToInt32 keeps the low bits.
-    const index = Math.floor(vpn * INV_SPAN[level]) & (bits === 9 ? 511 : 2047);
+  for (let level = top; level >= 0; level--) {
+    const index = (level < 3 ? low >>> (9 * level) : high >>> (9 * (level - 3))) & (level === top ? cfg.rootMask : 511);
     let tableFrame = table;
     if (fetch) {
       tracer?.begin();
@@ -87,8 +116,6 @@ export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAc
       }
       return pageFault(cfg, vpn, acc, `${stageName(cfg)} PTE at level ${level}: ${why}`);
     }
-    const pages = SPAN[level];
-    const ppn = ptePpn(lo, hi);
     const a = (lo & PTE_A) !== 0;
     const d = (lo & PTE_D) !== 0;
     if (!a || (acc.write && !d)) {
@@ -98,19 +125,31 @@ export function svWalk(env: WalkEnv, cfg: StageConfig, vpn: number, acc: StageAc
       }
       // A/D update (spec §2.6): an implicit write through the G-stage for a guest's first-stage entry.
       if (!tracer) {
-        if (fetch) {
-          const wt = fetch(table + (index >>> 9), true);
-          if (isFault(wt)) return wt;
-        }
-        const words = env.mem.wordsForWrite(Math.floor(pa / 4096));
-        const wi = env.mem.wordBase(Math.floor(pa / 4096)) + (pa % 4096) / 4;
-        words[wi] = (words[wi] | PTE_A | (acc.write ? PTE_D : 0)) >>> 0;
+        const wt = setAccessed(env, pa, acc.write, fetch, table + (index >>> 9));
+        if (wt) return wt;
       }
     }
     if (tracer) trace(env, cfg, level, index, pa, lo, hi, 'leaf');
-    return { frame: ppn + (vpn - Math.floor(vpn * INV_SPAN[level]) * pages), pages, r: (lo & PTE_R) !== 0, w: (lo & PTE_W) !== 0, dirty: d || acc.write };
+    const frame = ptePpn(lo, hi) + (vpn - Math.floor(vpn * INV_SPAN[level]) * SPAN[level]);
+    return frame * 64 + level * 8 + (d || acc.write ? 4 : 0) + (lo & PTE_W ? 2 : 0) + (lo & PTE_R ? 1 : 0);
   }
   return pageFault(cfg, vpn, acc, 'walk ran out of levels');
+}
+
+/** Sets A (and D for a write) in the leaf at `pa`; a guest's table page (`fetch`) is first translated for writing. */
+function setAccessed(env: WalkEnv, pa: number, write: boolean, fetch: TableFetch | undefined, tableGpa: number): WalkFault | undefined {
+  if (fetch) {
+    const wt = fetch(tableGpa, true);
+    if (isFault(wt)) return wt;
+  }
+  const words = env.mem.wordsForWrite(Math.floor(pa / 4096));
+  const wi = env.mem.wordBase(Math.floor(pa / 4096)) + (pa % 4096) / 4;
+  words[wi] = (words[wi] | PTE_A | (write ? PTE_D : 0)) >>> 0;
+  return undefined;
+}
+
+function outOfRange(cfg: StageConfig, vpn: number, acc: StageAccess): WalkFault {
+  return pageFault(cfg, vpn, acc, cfg.x4 ? `GPA above the ${cfg.mode}x4 input range` : `IOVA not sign-extended from bit ${cfg.mode - 1}`);
 }
 
 /**

@@ -12,7 +12,7 @@ import { queueFault, queuePageRequest } from './output-queues.js';
 import { fetchProcessContext } from './process-context-fetch.js';
 import { CSR_RW, RegisterFile, RW1C } from './register-file.js';
 import { CQCSR, DDTP, DDTP_MODE, FQCSR, PQCSR, REGISTERS, decodeCapabilities, decodeQueueBase, type Capabilities, type DdtpMode as DdtpModeName, type RegName } from './registers.js';
-import { svWalk, type StageConfig, type TableFetch } from './sv-walk.js';
+import { leafDirty, leafFrame, leafPages, leafPerms, stageConfig, walkStage, type StageConfig, type TableFetch } from './sv-walk.js';
 import { inMemory, isFault, type WalkEnv, type WalkFault } from './walk-env.js';
 
 /** The translation context a request resolves to before the page walk. */
@@ -244,22 +244,22 @@ export class RiscvIommu implements IommuUnit {
     let s1perms = 3;
     let dirty = true;
     if (route.s1) {
-      const s1 = svWalk(env, route.s1, iovaFrame, acc, route.g ? this.tableFetch(env, route, write, caches) : undefined);
-      if (isFault(s1)) return this.report(env, req, s1, dc);
-      gpa = s1.frame;
-      pages = s1.pages;
-      s1perms = (s1.r ? 1 : 0) | (s1.w ? 2 : 0);
+      const s1 = walkStage(env, route.s1, iovaFrame, acc, route.g ? this.tableFetch(env, route, write, caches) : undefined);
+      if (typeof s1 !== 'number') return this.report(env, req, s1, dc);
+      gpa = leafFrame(s1);
+      pages = leafPages(s1);
+      s1perms = leafPerms(s1);
       perms = s1perms;
-      dirty = s1.dirty;
+      dirty = leafDirty(s1);
     }
     let frame = gpa;
     if (route.g) {
-      const g = svWalk(env, route.g, gpa, write ? USER_WRITE : USER_READ);
-      if (isFault(g)) return this.report(env, req, g, dc);
-      frame = g.frame;
-      pages = Math.min(pages, g.pages);
-      perms &= (g.r ? 1 : 0) | (g.w ? 2 : 0);
-      dirty &&= g.dirty;
+      const g = walkStage(env, route.g, gpa, write ? USER_WRITE : USER_READ);
+      if (typeof g !== 'number') return this.report(env, req, g, dc);
+      frame = leafFrame(g);
+      pages = Math.min(pages, leafPages(g));
+      perms &= leafPerms(g);
+      dirty &&= leafDirty(g);
     }
     const out = this.finalFrame(env, req, frame, dc);
     if (typeof out !== 'number') return out;
@@ -285,13 +285,15 @@ export class RiscvIommu implements IommuUnit {
         env.tracer?.probe('IOTLB (G-stage of a table page)', hit >= 0);
         if (hit >= 0 && (hitPerms(hit) & 1) !== 0) return hitFrame(hit);
       }
-      const t = svWalk(env, g, gf, w ? USER_WRITE : USER_READ);
-      if (!isFault(t)) {
+      const t = walkStage(env, g, gf, w ? USER_WRITE : USER_READ);
+      if (typeof t === 'number') {
+        const frame = leafFrame(t);
         if (!env.tracer && caches) {
-          const off = t.pages === 1 ? 0 : gf % t.pages;
-          this.iotlb.insert(gTag, gf - off, t.frame - off, t.pages, (t.r ? 1 : 0) | (t.w ? 2 : 0), 3, t.dirty && t.w);
+          const pages = leafPages(t);
+          const off = pages === 1 ? 0 : gf % pages;
+          this.iotlb.insert(gTag, gf - off, frame - off, pages, leafPerms(t), 3, leafDirty(t) && (leafPerms(t) & 2) !== 0);
         }
-        return t.frame;
+        return frame;
       }
       return t.gpa !== undefined ? { ...t, cause: write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT, implicit: true } : t;
     };
@@ -317,8 +319,8 @@ export class RiscvIommu implements IommuUnit {
     if (!pc) {
       const fetch = (gf: number) => {
         if (!g) return gf;
-        const t = svWalk(env, g, gf, { write: false, supervisor: false, sum: false });
-        if (!isFault(t)) return t.frame;
+        const t = walkStage(env, g, gf, USER_READ);
+        if (typeof t === 'number') return leafFrame(t);
         return t.gpa !== undefined ? { ...t, cause: req.write ? CAUSE.WRITE_GUEST_PAGE_FAULT : CAUSE.READ_GUEST_PAGE_FAULT } : t;
       };
       const got = fetchProcessContext(env, pdMode, dc.fsc.PPN, pid, fetch);
@@ -333,7 +335,7 @@ export class RiscvIommu implements IommuUnit {
   }
 
   private stage(mode: number, x4: boolean, root: number, ade: boolean): StageConfig {
-    return { mode: svFromIosatpMode(mode)!, x4, root, ade: ade && this.caps.amoHwad };
+    return stageConfig(svFromIosatpMode(mode)!, x4, root, ade && this.caps.amoHwad);
   }
 
   /** The output page must have memory behind it (else an access fault). */
