@@ -103,6 +103,12 @@ function wayMatch(a: Float64Array, b: number, key: number, tw: number): number {
   );
 }
 
+/** Tells `rec` what a probe of the set at `b` read: every way's key and tag, then the value at `v` of a hit (-1: none). */
+function reportProbe(rec: CacheReadRecorder, a: Float64Array, b: number, v: number): void {
+  for (let w = 0; w < Geometry.WAYS; w++) rec.cacheRead(a, b + w * Geometry.SLOT + Geometry.S_KEY, 2);
+  if (v >= 0) rec.cacheRead(a, v, 1);
+}
+
 /** The index in TLB_SIZES of a block of `pages` pages (one of them). */
 function sizeIndex(pages: number): number {
   let k = 0;
@@ -221,12 +227,11 @@ export class Iotlb {
   private probe(set: number, key: number, tw: number, rec: CacheReadRecorder | undefined): number {
     const a = this.slots;
     const b = set * Geometry.SET_DOUBLES;
-    if (rec) for (let w = 0; w < Geometry.WAYS; w++) rec.cacheRead(a, b + w * Geometry.SLOT + Geometry.S_KEY, 2);
     const mask = wayMatch(a, b, key, tw);
-    if (mask === 0) return -1;
-    const v = b + matchedWay(mask) * Geometry.SLOT + Geometry.S_VAL;
-    rec?.cacheRead(a, v, 1);
-    return a[v];
+    // The matched way's value (31 - clz32: matchedWay, written out to keep the probe one function).
+    const v = b + (31 - Math.clz32(mask)) * Geometry.SLOT + Geometry.S_VAL;
+    if (rec) reportProbe(rec, a, b, mask === 0 ? -1 : v);
+    return mask === 0 ? -1 : a[v];
   }
 
   /** Pages of the block the last hit found. */
