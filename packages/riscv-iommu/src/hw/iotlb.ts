@@ -178,10 +178,22 @@ export class Iotlb {
   }
 
   private live(set: number, w: number): boolean {
-    const t = this.slots[(set * Geometry.WAYS + w) * Geometry.SLOT + Geometry.S_TAG];
-    if (t < 0) return false;
-    const id = Math.floor(t * (1 / Geometry.TAG_SCALE));
-    return t - id * Geometry.TAG_SCALE === this.tagGen[id];
+    return this.liveAt(this.slots[(set * Geometry.WAYS + w) * Geometry.SLOT + Geometry.S_TAG]) === 1;
+  }
+
+  /** 1 when tag word `t` is its tag's current one, else 0 (-1, empty, reads tag 0 and never matches: generations are ≥ 0). */
+  private liveAt(t: number): number {
+    const id = Math.floor(Math.max(t, 0) * (1 / Geometry.TAG_SCALE));
+    return +(t - id * Geometry.TAG_SCALE === this.tagGen[id]);
+  }
+
+  /** The first way of `set` holding no live entry, or -1 (every way tested at once, as wayMatch). */
+  private deadWay(set: number): number {
+    const a = this.slots;
+    const b = set * Geometry.SET_DOUBLES + Geometry.S_TAG;
+    const live = this.liveAt(a[b]) | (this.liveAt(a[b + 4]) << 1) | (this.liveAt(a[b + 8]) << 2) | (this.liveAt(a[b + 12]) << 3);
+    const dead = ~live & 15;
+    return dead === 0 ? -1 : 31 - Math.clz32(dead & -dead);
   }
 
   /** The set a block of size index `k` starting at `first` indexes. */
@@ -257,7 +269,7 @@ export class Iotlb {
     const a = this.slots;
     // The same block again takes its own way; else a dead way, else the next victim.
     let w = matchedWay(wayMatch(a, set * Geometry.SET_DOUBLES, key, tw));
-    for (let d = 0; d < Geometry.WAYS && w < 0; d++) if (!this.live(set, d)) w = d;
+    if (w < 0) w = this.deadWay(set);
     if (w < 0) {
       w = this.victim[set];
       this.victim[set] = (w + 1) % Geometry.WAYS;
