@@ -241,8 +241,9 @@ describe('Phb4.walk: the DMA path with a trace hook', () => {
       registers: phb.registers(),
       regs: new Map(phb['regs']),
       dmaStopped: [...phb.dmaStopped],
-      rtc: [[...phb.rtc['rids']], [...phb.rtc['pes']]],
-      tce: [[...phb.tceCache['slots']], [...phb.tceCache['gen']]],
+      dmaWindowFrames: [...phb.dmaWindowFrames],
+      rtc: [...phb.rtc['slots']],
+      tce: [[...phb.tceCache['slots']], [...phb.tceCache['gen']], [...phb.tceCache['tags']]],
     });
     const before = snapshot();
     expect(before.registers['PESTB[8]']).toBeDefined();

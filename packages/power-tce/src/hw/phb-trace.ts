@@ -62,10 +62,10 @@ export class PhbTrace {
    * The TVE whose window holds the bus address, then the TCE cache's value for the IO page when
    * the walk may use caches (a hit ends the walk), else -1: the walk goes on to the TCE table.
    */
-  tveThenCache(cache: TceCache, tveIndex: number, pe: number, page: number, tve: LatchedTve): number {
+  tveThenCache(cache: TceCache, tveIndex: number, page: number, tve: LatchedTve): number {
     this.tve(tveIndex, tve, undefined);
     if (!this.caches) return -1;
-    const v = cache.lookup(tveIndex, pe, page);
+    const v = cache.lookup(tveIndex, page);
     cache.recordLookup(tveIndex, page, this.tracer);
     this.tracer.probe(TCE_CACHE_PROBE, v >= 0);
     if (v >= 0) this.leaf(v & (TCE_PCI_READ | TCE_PCI_WRITE), tve.pageShift);

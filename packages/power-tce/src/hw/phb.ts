@@ -39,7 +39,7 @@ import { PhbTrace } from './phb-trace.js';
 import { RidTranslationCache } from './rid-cache.js';
 import { TceCache } from './tce-cache.js';
 import { decodeTceKill } from './tce-kill.js';
-import { translateDma, type PhbWalkState } from './walker.js';
+import { translateCached, translateDma, type PhbWalkState } from './walker.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -81,6 +81,9 @@ export class Phb4 implements IommuUnit, PhbWalkState {
   private readonly errors: PeErrorState;
   /** PESTB DMA_STOPPED per PE, mirrored for the translation fast path. */
   readonly dmaStopped: Uint8Array;
+  /** Per TVE, latched from the TVT and PESTB whenever either is written (PhbWalkState). */
+  readonly dmaWindowFrames: Float64Array;
+  readonly ioPageFrames: Int32Array;
   readonly tceCache: TceCache;
   readonly rtc = new RidTranslationCache();
 
@@ -95,6 +98,9 @@ export class Phb4 implements IommuUnit, PhbWalkState {
     this.tves = Array.from({ length: this.numPes * 2 }, () => ZERO_TVE);
     this.errors = new PeErrorState(this.numPes);
     this.dmaStopped = this.errors.dmaStopped;
+    this.dmaWindowFrames = new Float64Array(this.numPes * 2);
+    this.ioPageFrames = new Int32Array(this.numPes * 2);
+    for (let pe = 0; pe < this.numPes; pe++) this.latchDmaWindows(pe);
     this.tceCache = new TceCache(this.numPes, opts.tceCacheEntries);
     this.regs.set(PHB_PHB4_EEH_CAP, BigInt(this.numPes) << PHB_PHB4_EEH_CAP_MAX_PES_SHIFT);
   }
@@ -148,13 +154,17 @@ export class Phb4 implements IommuUnit, PhbWalkState {
       if (value !== null) {
         this.tvt[index] = value;
         this.tves[index] = value === 0n ? ZERO_TVE : latchTve(decodeTve(value));
+        this.latchDmaWindows(index >> 1);
       }
       result = this.tvt[index];
     } else if (table === IODA3_TBL_PESTA || table === IODA3_TBL_PESTB) {
       mask = this.numPes - 1;
       index &= mask;
       const b = table === IODA3_TBL_PESTB;
-      if (value !== null) this.errors.writePest(b, index, value);
+      if (value !== null) {
+        this.errors.writePest(b, index, value);
+        this.latchDmaWindows(index);
+      }
       result = (b ? this.errors.pestb : this.errors.pesta)[index];
     } else if (table === IODA3_TBL_PEEV) {
       mask = this.errors.peev.length - 1;
@@ -205,6 +215,16 @@ export class Phb4 implements IommuUnit, PhbWalkState {
   /** What the PHB does on a DMA error: freeze the PE (PESTA MMIO_FROZEN, PESTB DMA_STOPPED, its PEEV bit). */
   freeze(pe: number): void {
     this.errors.freeze(pe);
+    this.latchDmaWindows(pe);
+  }
+
+  /** The windows of a PE's two TVEs as the DMA path checks them (PhbWalkState.dmaWindowFrames). */
+  private latchDmaWindows(pe: number): void {
+    const open = pe !== this.reservedPe && this.dmaStopped[pe] === 0;
+    for (let index = pe * 2; index < pe * 2 + 2; index++) {
+      this.dmaWindowFrames[index] = open ? this.tves[index].windowFrames : 0;
+      this.ioPageFrames[index] = this.tves[index].pageFrames;
+    }
   }
 
   /**
@@ -214,7 +234,9 @@ export class Phb4 implements IommuUnit, PhbWalkState {
    * Linux PowerNV never enables ATS on a device (GET_INFO reports ats: false).
    */
   translate(req: DmaRequest): TranslateResult {
-    return translateDma(this, req, null);
+    const r = translateCached(this, req);
+    // -1 is NOT_CACHED.
+    return r !== -1 ? r : translateDma(this, req, null);
   }
 
   /**

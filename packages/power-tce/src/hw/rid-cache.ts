@@ -6,19 +6,18 @@
 export const RTC_ENTRIES = 1024;
 
 export class RidTranslationCache {
-  private readonly mask = RTC_ENTRIES - 1;
-  /** RID held by each slot, -1 when empty. */
-  private readonly rids = new Int32Array(RTC_ENTRIES).fill(-1);
-  private readonly pes = new Int32Array(RTC_ENTRIES);
+  /** Per slot: [RID (-1 when empty), PE#]. */
+  private readonly slots = new Int32Array(RTC_ENTRIES * 2).fill(-1);
 
+  /** First element of the slot of `rid`. */
   private slot(rid: number): number {
-    return (rid ^ (rid >>> 10)) & this.mask;
+    return ((rid ^ (rid >>> 10)) & (RTC_ENTRIES - 1)) << 1;
   }
 
   /** The cached PE# of `rid`, or -1 on a miss. */
   lookup(rid: number): number {
-    const s = (rid ^ (rid >>> 10)) & this.mask;
-    return this.rids[s] === rid ? this.pes[s] : -1;
+    const s = ((rid ^ (rid >>> 10)) & 1023) << 1; // RTC_ENTRIES - 1
+    return this.slots[s] === rid ? this.slots[s + 1] : -1;
   }
 
   get(rid: number): number | undefined {
@@ -28,22 +27,22 @@ export class RidTranslationCache {
 
   set(rid: number, pe: number): void {
     const s = this.slot(rid);
-    this.rids[s] = rid;
-    this.pes[s] = pe;
+    this.slots[s] = rid;
+    this.slots[s + 1] = pe;
   }
 
   invalidateAll(): void {
-    this.rids.fill(-1);
+    for (let s = 0; s < RTC_ENTRIES * 2; s += 2) this.slots[s] = -1;
   }
 
   invalidateRid(rid: number): void {
     const s = this.slot(rid);
-    if (this.rids[s] === rid) this.rids[s] = -1;
+    if (this.slots[s] === rid) this.slots[s] = -1;
   }
 
   get size(): number {
     let n = 0;
-    for (let s = 0; s < RTC_ENTRIES; s++) if (this.rids[s] >= 0) n++;
+    for (let s = 0; s < RTC_ENTRIES * 2; s += 2) if (this.slots[s] >= 0) n++;
     return n;
   }
 }

@@ -29,6 +29,8 @@ export class TceCache {
   private readonly slots: Float64Array;
   /** Kill generation per PE: an entry is live only while its generation is its PE's. */
   private readonly gen: Int32Array;
+  /** Per TVE (2·PE + select): the tag its live entries carry, TVE · 2^31 + its PE's generation. */
+  private readonly tags: Float64Array;
 
   constructor(
     readonly numPes: number,
@@ -39,6 +41,8 @@ export class TceCache {
     this.mask = capacity - 1;
     this.slots = new Float64Array(capacity * STRIDE).fill(-1);
     this.gen = new Int32Array(numPes);
+    this.tags = new Float64Array(numPes * 2);
+    for (let tve = 0; tve < numPes * 2; tve++) this.tags[tve] = tve * TVE_TAG;
   }
 
   /** First double of the slot an IO page of a TVE indexes (page may exceed 2^32: `&` keeps its low bits). */
@@ -46,13 +50,14 @@ export class TceCache {
     return ((page + tve * TVE_SPREAD) & this.mask) * STRIDE;
   }
 
-  /** The cached value for (TVE, IO page), or -1 on a miss. `pe` is tve >> 1. */
-  lookup(tve: number, pe: number, page: number): number {
-    const b = ((page + tve * TVE_SPREAD) & this.mask) * STRIDE;
+  /** The cached value for (TVE, IO page), or -1 on a miss. */
+  lookup(tve: number, page: number): number {
+    // `<< 2` is `* STRIDE`.
+    const b = ((page + tve * TVE_SPREAD) & this.mask) << 2;
     const a = this.slots;
     // Every read and compare runs on a miss as on a hit, so code optimised while the cache was
     // cold (all misses) has type feedback for the hit path too and need not deoptimise.
-    const tagOk = a[b] === tve * TVE_TAG + this.gen[pe];
+    const tagOk = a[b] === this.tags[tve];
     const pageOk = a[b + 1] === page;
     const v = a[b + 2];
     return tagOk && pageOk ? v : -1;
@@ -64,10 +69,10 @@ export class TceCache {
   }
 
   /** Fills (replacing whatever the slot held). */
-  fill(tve: number, pe: number, page: number, value: number): void {
-    const b = ((page + tve * TVE_SPREAD) & this.mask) * STRIDE;
+  fill(tve: number, page: number, value: number): void {
+    const b = this.base(tve, page);
     const a = this.slots;
-    a[b] = tve * TVE_TAG + this.gen[pe];
+    a[b] = this.tags[tve];
     a[b + 1] = page;
     a[b + 2] = value;
   }
@@ -79,13 +84,19 @@ export class TceCache {
   killPe(pe: number): void {
     const g = this.gen[pe] + 1;
     if (g < GEN_LIMIT) {
-      this.gen[pe] = g;
+      this.setGen(pe, g);
       return;
     }
     // Before the generation could wrap: drop the PE's entries for real and start again at 0.
     const a = this.slots;
     for (let b = 0; b < a.length; b += STRIDE) if (a[b] >= 0 && Math.floor(a[b] / TVE_TAG) >> 1 === pe) a[b] = -1;
-    this.gen[pe] = 0;
+    this.setGen(pe, 0);
+  }
+
+  private setGen(pe: number, g: number): void {
+    this.gen[pe] = g;
+    this.tags[2 * pe] = 2 * pe * TVE_TAG + g;
+    this.tags[2 * pe + 1] = (2 * pe + 1) * TVE_TAG + g;
   }
 
   /** Drops the pages [first, first+count) of one window (select = bus bit 59) of one PE. */

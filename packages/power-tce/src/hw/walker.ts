@@ -25,6 +25,12 @@ export interface PhbWalkState {
   readonly reservedPe: number;
   /** PESTB DMA_STOPPED per PE. */
   readonly dmaStopped: Uint8Array;
+  /**
+   * Per TVE: the 4 KiB frames of its window when it translates and its PE may DMA (neither the
+   * reserved PE nor frozen), else 0; and its IO page size in 4 KiB frames.
+   */
+  readonly dmaWindowFrames: Float64Array;
+  readonly ioPageFrames: Int32Array;
   readonly tceCache: TceCache;
   readonly rtc: RidTranslationCache;
   /** MMIO read by register name (the walk reads PHB_RTT_BAR). */
@@ -52,27 +58,56 @@ export interface PhbWalkState {
  */
 export function translateDma(phb: PhbWalkState, req: DmaRequest, t: PhbTrace | null): TranslateResult {
   const pe = peOf(phb, req, t);
-  if (pe < 0 || pe >= phb.numPes || pe === phb.reservedPe || phb.dmaStopped[pe] !== 0) return peFault(phb, req, pe, t);
+  if (pe < 0 || pe >= phb.numPes) return peFault(phb, req, pe, t);
 
   const f = req.iovaFrame;
   // Bus bit 59 (frame 2^47, SELECT_FRAME) selects the PE's second TVE.
   const select = f >= 0x800000000000 ? 1 : 0;
   const off = select === 0 ? f : f - 0x800000000000;
   const tveIndex = pe * 2 + select;
-  const tve = phb.tve(tveIndex);
-  // Bus bits 63:60 (frame 2^48, DMA_FRAME_LIMIT) are not DMA. A TVE that does not translate
-  // (TVE_INVALID, or a bypass) has windowFrames 0, so it goes out of line too.
-  if (f >= 0x1000000000000 || off >= tve.windowFrames) return offWindow(phb, req, pe, tveIndex, t);
-  const pageFrames = tve.pageFrames;
+  // Bus bits 63:60 (frame 2^48, DMA_FRAME_LIMIT) are not DMA. The window is 0 frames for the
+  // reserved PE, a frozen one and a TVE that does not translate: refused() says which.
+  if (f >= 0x1000000000000 || off >= phb.dmaWindowFrames[tveIndex]) return refused(phb, req, pe, tveIndex, t);
+  const pageFrames = phb.ioPageFrames[tveIndex];
   const page = pageFrames === 1 ? off : Math.floor(off / pageFrames);
-  let entry = t === null ? phb.tceCache.lookup(tveIndex, pe, page) : t.tveThenCache(phb.tceCache, tveIndex, pe, page, tve);
+  let entry = t === null ? phb.tceCache.lookup(tveIndex, page) : t.tveThenCache(phb.tceCache, tveIndex, page, phb.tve(tveIndex));
   if (entry < 0) {
-    entry = tceMiss(phb, tve, tveIndex, pe, page, t);
+    entry = tceMiss(phb, tveIndex, page, t);
     if (entry < 0) return tceFault(phb, req, pe, tveIndex, t);
   }
   // entry < 2^48: `& 3` takes the permission bits (TCE_PCI_READ 1, TCE_PCI_WRITE 2) from the low word.
   const granted = entry & 3;
-  if ((granted & (req.write ? 2 : 1)) === 0) return permissionFault(phb, req, pe, tveIndex, granted, t);
+  if ((granted & (req.write === true ? 2 : 1)) === 0) return permissionFault(phb, req, pe, tveIndex, granted, t);
+  return (entry - granted) / 4 + (off & (pageFrames - 1));
+}
+
+/** What translateCached returns when translateDma must take the DMA from the start. */
+export const NOT_CACHED = -1;
+
+/**
+ * translateDma for a DMA whose RID the RTC holds and whose PE and window admit the address (the
+ * common case), without the trace hook; NOT_CACHED for any other, which translateDma then takes
+ * from the start (the RTC look-up changes nothing, so taking it again is unobservable). A TCE
+ * cache miss is walked and filled here, and its faults are raised here, as translateDma would.
+ */
+export function translateCached(phb: PhbWalkState, req: DmaRequest): TranslateResult {
+  if (req.translated === true || req.pasid >= 0) return NOT_CACHED;
+  const pe = phb.rtc.lookup(req.rid);
+  if (pe < 0 || pe >= phb.numPes) return NOT_CACHED;
+  const f = req.iovaFrame;
+  const select = f >= 0x800000000000 ? 1 : 0;
+  const off = select === 0 ? f : f - 0x800000000000;
+  const tveIndex = pe * 2 + select;
+  if (f >= 0x1000000000000 || off >= phb.dmaWindowFrames[tveIndex]) return NOT_CACHED;
+  const pageFrames = phb.ioPageFrames[tveIndex];
+  const page = pageFrames === 1 ? off : Math.floor(off / pageFrames);
+  let entry = phb.tceCache.lookup(tveIndex, page);
+  if (entry < 0) {
+    entry = tceMiss(phb, tveIndex, page, null);
+    if (entry < 0) return tceFault(phb, req, pe, tveIndex, null);
+  }
+  const granted = entry & 3;
+  if ((granted & (req.write === true ? 2 : 1)) === 0) return permissionFault(phb, req, pe, tveIndex, granted, null);
   return (entry - granted) / 4 + (off & (pageFrames - 1));
 }
 
@@ -93,12 +128,13 @@ function peOf(phb: PhbWalkState, req: DmaRequest, t: PhbTrace | null): number {
  * filled into the TCE cache; or -1 at an invalid TCE (walkFault says where; nothing is cached).
  * One level is read here; deeper tables by the walks. Out of line, so the hit path stays small.
  */
-function tceMiss(phb: PhbWalkState, tve: LatchedTve, tveIndex: number, pe: number, page: number, t: PhbTrace | null): number {
+function tceMiss(phb: PhbWalkState, tveIndex: number, page: number, t: PhbTrace | null): number {
   // Mode 1 is TVE_ONE_LEVEL.
   const mem = phb.mem;
+  const tve = phb.tve(tveIndex);
   const entry =
     tve.mode === 1 ? readOneLevel(mem, tve, page, t) : tve.mode === TVE_WORD_WALK ? walkTces(mem, tve, page, t) : walkTcesWide(mem, tve, page, t);
-  if (entry >= 0 && t === null) phb.tceCache.fill(tveIndex, pe, page, entry);
+  if (entry >= 0 && t === null) phb.tceCache.fill(tveIndex, page, entry);
   return entry;
 }
 
@@ -116,6 +152,12 @@ function readOneLevel(mem: HostMemory, tve: LatchedTve, page: number, t: PhbTrac
   const perms = tceLo & 3;
   if (perms === 0) return invalidTce(0, addr, tceHi >>> 0, tceLo >>> 0);
   return ((tceHi & 0xfffff) * 0x100000 + ((tceLo >>> 12) & ~(tve.pageFrames - 1))) * 4 + perms;
+}
+
+/** The PE may not DMA (the reserved PE, a frozen one), or no TCE window holds the address. */
+function refused(phb: PhbWalkState, req: DmaRequest, pe: number, tveIndex: number, t: PhbTrace | null): TranslateResult {
+  if (pe === phb.reservedPe || phb.dmaStopped[pe] !== 0) return peFault(phb, req, pe, t);
+  return offWindow(phb, req, pe, tveIndex, t);
 }
 
 /** The RTC/RTT stage failed: no PE (RTT disabled, PE out of range or reserved), a frozen PE, or a request PHB4 refuses. */
