@@ -57,9 +57,10 @@ export class TceCache {
     const a = this.slots;
     // Every read and compare runs on a miss as on a hit, so code optimised while the cache was
     // cold (all misses) has type feedback for the hit path too and need not deoptimise.
+    // b is a multiple of 4: `|` adds without an overflow check.
     const tagOk = a[b] === this.tags[tve];
-    const pageOk = a[b + 1] === page;
-    const v = a[b + 2];
+    const pageOk = a[b | 1] === page;
+    const v = a[b | 2];
     return tagOk && pageOk ? v : -1;
   }
 

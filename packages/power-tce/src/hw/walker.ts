@@ -97,7 +97,7 @@ export function translateCached(phb: PhbWalkState, req: DmaRequest): TranslateRe
   const f = req.iovaFrame;
   const select = f >= 0x800000000000 ? 1 : 0;
   const off = select === 0 ? f : f - 0x800000000000;
-  const tveIndex = pe * 2 + select;
+  const tveIndex = (pe << 1) | select;
   if (f >= 0x1000000000000 || off >= phb.dmaWindowFrames[tveIndex]) return NOT_CACHED;
   const pageFrames = phb.ioPageFrames[tveIndex];
   const page = pageFrames === 1 ? off : Math.floor(off / pageFrames);
