@@ -106,21 +106,22 @@ export class Iotlb {
   }
 
   /**
-   * The way of the set at `base` holding page `pn` under `tag`, or -1 (every way compared in
-   * full). `rec` (a traced probe) is told each way's key and tag read, and the data of a hit.
+   * The way of the set at `base` holding page `pn` under `tag`, or -1 (every way compared, as
+   * translate() does). `rec` (a traced probe) is told each way's key and tag read, and the data
+   * of a hit.
    */
   private probe(base: number, pn: number, tag: number, rec?: CacheReadRecorder): number {
     const mem = this.mem;
     const k0 = 4 * base;
     const key = pn + 1;
+    let found = -1;
     for (let w = 0; w < this.ways; w++) {
       rec?.cacheRead(mem, k0 + 2 * w, 2);
-      if (((mem[k0 + 2 * w] === key ? 1 : 0) & (mem[k0 + 2 * w + 1] === tag ? 1 : 0)) !== 0) {
-        rec?.cacheRead(mem, k0 + 2 * this.ways + 2 * w, 2);
-        return base + w;
-      }
+      if (found < 0 && (+(mem[k0 + 2 * w] === key) & +(mem[k0 + 2 * w + 1] === tag)) !== 0) found = w;
     }
-    return -1;
+    if (found < 0) return -1;
+    rec?.cacheRead(mem, k0 + 2 * this.ways + 2 * found, 2);
+    return base + found;
   }
 
   /**
@@ -169,13 +170,11 @@ export class Iotlb {
       const base = (((iovaFrame >>> 0) ^ (Math.imul(did, 0x9e3779b1) >>> 20)) & this.setMask) * ways;
       const k0 = 4 * base;
       const key = iovaFrame + 1;
-      let found = -1;
-      for (let w = 0; w < ways; w++) {
-        if (((mem[k0 + 2 * w] === key ? 1 : 0) & (mem[k0 + 2 * w + 1] === tag ? 1 : 0)) !== 0) {
-          found = w;
-          break;
-        }
-      }
+      // Every way is compared, as a set's ways are compared at once: nothing branches on which
+      // way matched (a refill reuses its way, so a key and tag are held by one way at most).
+      let match = 0;
+      for (let w = 0; w < ways; w++) match |= (+(mem[k0 + 2 * w] === key) & +(mem[k0 + 2 * w + 1] === tag)) << w;
+      const found = 31 - Math.clz32(match);
       const hitSlot = base + found;
       const hitData = k0 + 2 * ways + 2 * found;
       slot = found >= 0 ? hitSlot : -1;

@@ -34,6 +34,9 @@ export interface UnitIdentity {
  * queues, fault recording, and the walk from requester ID to host page. It sees host memory and
  * its own state only.
  */
+/** What cachedRoute returns for a request it leaves to walkRequest (a frame is ≥ 0, a fault an object). */
+const NOT_HANDLED = -2;
+
 export class VtdUnit implements IommuUnit {
   readonly ver: bigint;
   readonly cap: bigint;
@@ -211,7 +214,8 @@ export class VtdUnit implements IommuUnit {
    */
   translate(req: DmaRequest): TranslateResult {
     if (this.faults.pendingCount !== 0 && this.interrupts.fault && !reg(this.fectl, FECTL_IM)) this.interrupts.fault();
-    const r = this.walkRequest(req);
+    const c = this.consult ? this.cachedRoute(req) : NOT_HANDLED;
+    const r = c === NOT_HANDLED ? this.walkRequest(req) : c;
     if (typeof r === 'number' || !r.pageRequest) return r;
     this.interrupts.pageRequest?.();
     const { frcd: _f, ...rec } = r;
@@ -240,6 +244,25 @@ export class VtdUnit implements IommuUnit {
     if (typeof r === 'number') return r;
     const { frcd: _f, ...rec } = r as UnitFault;
     return rec;
+  }
+
+  /**
+   * walkRequest for the common DMA on its own, small enough to be compiled into the caller: a
+   * request without PASID, from a device whose context and RID_PASID entries are cached. An
+   * IOTLB hit gives its frame, a miss goes on to the walk; NOT_HANDLED for anything else (the
+   * look-ups it made change nothing, so walkRequest then takes the request from the start).
+   */
+  private cachedRoute(req: DmaRequest): TranslateResult {
+    if (req.pasid >= 0 || !this.te || req.translated === true || !this.devTlb.empty) return NOT_HANDLED;
+    const ctx = this.contextCache.get(req.rid);
+    if (ctx === undefined) return NOT_HANDLED;
+    const pasid = ctx.ridPasid;
+    const privileged = ctx.ridPriv;
+    const pe = this.pasidCache.get(req.rid, pasid);
+    if (pe === undefined || (privileged && pe.fl !== null && !pe.sre)) return NOT_HANDLED;
+    const f = this.iotlb.translate(pe.did, pasid, req.iovaFrame, req.write, privileged);
+    if (f >= 0) return f >= IRQ_FIRST && f <= IRQ_LAST ? NOT_HANDLED : f;
+    return this.miss(req, ctx, pe, pasid, privileged, ctx.fpd || pe.fpd);
   }
 
   private walkRequest(req: DmaRequest): TranslateResult {
