@@ -7,7 +7,7 @@ import { memoryIo } from '../src/io.js';
 import { textWidth } from '../src/output/table.js';
 import { renderBench } from '../src/commands/bench.js';
 import { painter } from '../src/output/colour.js';
-import type { BenchRow } from '../src/bench/cases.js';
+import type { BenchRow } from '../src/bench/rows.js';
 import './helpers.js';
 
 async function cli(args: string[], columns?: number) {

@@ -1,5 +1,6 @@
 import type { Device, IoasidFd, Machine } from '@ioasid/core';
-import { bound, machine, ratioRow, unsupportedRow, type BenchRow, type BenchSettings } from './cases.js';
+import { ratioRow, unsupportedRow, type BenchRow, type BenchSettings } from './rows.js';
+import { bound, machine } from './setup.js';
 import { interleaved, nowNs, scanFrames, sink } from './measure.js';
 import { allocSpace, type Space } from './space.js';
 

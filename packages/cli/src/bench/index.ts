@@ -1,4 +1,6 @@
-import { allocScaling, collect, map4k, map4kCold, map64g, mapHuge, mapScaling, memoryPerGib, shadowUpdate, translate, translateNested, unsupportedRow, type BenchRow, type BenchSettings } from './cases.js';
+import { allocScaling, collect, map4k, map4kCold, map64g, mapHuge, mapScaling, memoryPerGib, shadowUpdate } from './cases.js';
+import { unsupportedRow, type BenchRow, type BenchSettings } from './rows.js';
+import { translate, translateNested } from './translate.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirtyHarvest } from './dirty.js';

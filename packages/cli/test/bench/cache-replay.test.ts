@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { WalkTracer } from '@ioasid/core';
 import { recordCacheReads, replayCacheOnce, replayCacheReads } from '../../src/bench/cache-replay.js';
-import { translate } from '../../src/bench/cases.js';
+import { translate } from '../../src/bench/translate.js';
 
 /** An entry array whose every element is NaN but the ones given: a replay that read anything else would sum to NaN. */
 function store(len: number, values: Record<number, number>): Float64Array {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { disturbed, estimate, interleavedRounds, recordReads, replayReads, verdictOf } from '../../src/bench/measure.js';
-import { ratioRow, unsupportedRow, valueRow } from '../../src/bench/cases.js';
+import { ratioRow, unsupportedRow, valueRow } from '../../src/bench/rows.js';
 
 /** A timing function that returns the next of `xs` on each call (and counts its calls). */
 function seq(xs: number[], log?: string[], name?: string) {
