@@ -28,6 +28,17 @@ function mapped(vendor: string) {
   return { m, fd, ioasid, req };
 }
 
+/** A mapped machine whose IOTLB holds every page of the map (each translated once), and the map's first frame. */
+function warmed(vendor: string) {
+  const { m, req } = mapped(vendor);
+  const first = req.iovaFrame;
+  for (let p = 0; p < PAGES; p++) {
+    req.iovaFrame = first + p;
+    expect(typeof m.driver.translate(req)).toBe('number');
+  }
+  return { m, req, first };
+}
+
 function traced(m: Machine, req: DmaRequest, caches: boolean): { reads: CacheRead[]; out: number } {
   const tracer = new WalkTracer();
   const r = m.iommu.walk!(req, tracer, { caches });
@@ -68,12 +79,7 @@ function readByTranslate(m: Machine, vendor: (typeof VENDORS)[number], req: DmaR
 
 describe.each(VENDORS)('%s: the IOTLB probe reports its reads', (vendor) => {
   it('the report is exactly what a real hit reads of the entry array (the replay reads what the model reads)', () => {
-    const { m, req } = mapped(vendor);
-    const first = req.iovaFrame;
-    for (let p = 0; p < PAGES; p++) {
-      req.iovaFrame = first + p;
-      expect(typeof m.driver.translate(req)).toBe('number');
-    }
+    const { m, req, first } = warmed(vendor);
     for (let p = 0; p < PAGES; p++) {
       req.iovaFrame = first + p;
       const reported = new Set(traced(m, req, true).reads.flatMap((r) => Array.from({ length: r.count }, (_, j) => r.index + j)));
@@ -82,12 +88,7 @@ describe.each(VENDORS)('%s: the IOTLB probe reports its reads', (vendor) => {
   });
 
   it('a hit names reads within one entry array, the entry that translated among them', () => {
-    const { m, req } = mapped(vendor);
-    const first = req.iovaFrame;
-    for (let p = 0; p < PAGES; p++) {
-      req.iovaFrame = first + p;
-      expect(typeof m.driver.translate(req)).toBe('number');
-    }
+    const { m, req, first } = warmed(vendor);
     for (let p = 0; p < PAGES; p++) {
       req.iovaFrame = first + p;
       const { reads, out } = traced(m, req, true);

@@ -73,29 +73,21 @@ describe('no frame of the kernel is reachable through any nested stage 2', () =>
     const hostile = m.guest.createPageTable(m.driver.guest!.pageTableFormat(S1));
     hostile.map(0x4000_0000n, BigInt(MSI_IOVA_BASE), BigInt(MSI_IOVA_LENGTH));
     const g = m.driver.guest!;
-    const twoLevel = { kind: 'arm-smmuv3-cd', layout: 'two-level', s1cdmax: 12 };
-    const ca = fd.createNesting({ parent, protocol: 'user-pasid-table' });
-    a.attachIoasid(ca);
-    fd.bindPasidTable({
-      ioasid: ca,
-      addr: g.buildPasidTable!(m.guest, twoLevel, [
-        { pasid: 0, root: t.root, pgtable: S1 },
-        { pasid: 1, root: hostile.root, pgtable: S1 },
-        { pasid: 2049, root: t.root, pgtable: S1 },
-      ]),
-      format: twoLevel,
-    });
-    const linear = { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 2 };
-    const cb = fd.createNesting({ parent, protocol: 'user-pasid-table' });
-    b.attachIoasid(cb);
-    fd.bindPasidTable({
-      ioasid: cb,
-      addr: g.buildPasidTable!(m.guest, linear, [
-        { pasid: 0, root: hostile.root, pgtable: S1 },
-        { pasid: 2, root: t.root, pgtable: S1 },
-      ]),
-      format: linear,
-    });
+    // A nested child per device, bound to a guest CD table of `format` holding `cds`.
+    const bindCds = (dev: typeof a, format: { kind: string; layout: string; s1cdmax: number }, cds: { pasid: number; root: bigint; pgtable: typeof S1 }[]) => {
+      const child = fd.createNesting({ parent, protocol: 'user-pasid-table' });
+      dev.attachIoasid(child);
+      fd.bindPasidTable({ ioasid: child, addr: g.buildPasidTable!(m.guest, format, cds), format });
+    };
+    bindCds(a, { kind: 'arm-smmuv3-cd', layout: 'two-level', s1cdmax: 12 }, [
+      { pasid: 0, root: t.root, pgtable: S1 },
+      { pasid: 1, root: hostile.root, pgtable: S1 },
+      { pasid: 2049, root: t.root, pgtable: S1 },
+    ]);
+    bindCds(b, { kind: 'arm-smmuv3-cd', layout: 'linear', s1cdmax: 2 }, [
+      { pasid: 0, root: hostile.root, pgtable: S1 },
+      { pasid: 2, root: t.root, pgtable: S1 },
+    ]);
     const kernel = fd.alloc({ protocol: 'map' });
     const va = m.vmm.mmap(64n * 1024n);
     m.vmm.write(va, pattern(3, 64));
