@@ -240,3 +240,31 @@ describe('bounded caches (direct-mapped models)', () => {
     expect(phb.rtc.size).toBe(1);
   });
 });
+
+describe('the DMA fast path (translateCached) with the RID and the page cached', () => {
+  // The PE and window gate is latched per TVE at every TVT write, PEST write and freeze: each
+  // change must stop (or let through) a DMA whose RTC entry and TCE-cache entry are still warm.
+  it('a freeze, a shrunk window and an invalidated TVE stop a cached page at once; clearing the freeze lets it through again', () => {
+    const { host, phb, fw } = setup();
+    const table = oneLevel(host, fw); // 4 MiB window
+    writeBe64(host, table + 1023 * 8, 0x99999003n); // the last 4K page of the window
+    const last = req(0x3ff000n);
+    expect(phb.translate(last)).toBe(0x99999);
+    expect(phb.translate(last)).toBe(0x99999); // RTC and TCE cache both hit now
+
+    // Freeze the PE by a DMA error elsewhere (bus bits 63:60): the cached page stops.
+    expect(faultOf(phb.translate(req(0x1000000000000000n))).name).toBe('OUT_OF_WINDOW');
+    expect(faultOf(phb.translate(last))).toMatchObject({ name: 'PE_FROZEN', pe: PE });
+    fw.eehFreezeClear(PE);
+    expect(phb.translate(last)).toBe(0x99999);
+
+    // The TVE rewritten to a 4 KiB table (512 TCEs, a 2 MiB window): the page is now beyond it.
+    fw.mapPeDmaWindow(PE, PE * 2, 1, BigInt(table), 0x1000n, 0x1000n);
+    expect(faultOf(phb.translate(last))).toMatchObject({ name: 'OUT_OF_WINDOW', windowSize: 0x200000n });
+    fw.eehFreezeClear(PE);
+
+    // The TVE cleared: nothing translates through it.
+    fw.mapPeDmaWindow(PE, PE * 2, 0, 0n, 0n, 0n);
+    expect(faultOf(phb.translate(req(0x1000n))).name).toBe('TVE_INVALID');
+  });
+});
